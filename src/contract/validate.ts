@@ -1,0 +1,52 @@
+/**
+ * Argument validation on the serving side, compiled once per method.
+ */
+import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
+import { OptionalKind, type TSchema } from '@sinclair/typebox';
+import type { ValidError } from '../errors.js';
+import type { MethodDef } from './contract.js';
+
+interface ParamCheck {
+  name: string;
+  optional: boolean;
+  check: TypeCheck<TSchema>;
+}
+
+/** Checks positional arguments against a method's parameters. */
+export class ArgsValidator {
+  readonly #params: ParamCheck[];
+
+  constructor(def: MethodDef) {
+    this.#params = def.params.map((p) => ({
+      name: p.name,
+      optional: (p.schema as { [OptionalKind]?: unknown })[OptionalKind] === 'Optional',
+      check: TypeCompiler.Compile(p.schema),
+    }));
+  }
+
+  /** Every problem with `args`, or undefined when they are valid. */
+  validate(args: readonly unknown[]): ValidError[] | undefined {
+    let errors: ValidError[] | undefined;
+    const push = (e: ValidError): void => {
+      (errors ??= []).push(e);
+    };
+    const params = this.#params;
+    if (args.length > params.length) {
+      push({ memberNames: [], errorMessage: `expected at most ${params.length} arguments, got ${args.length}` });
+    }
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i]!;
+      const value = args[i];
+      if (value === undefined) {
+        if (!p.optional) push({ memberNames: [p.name], errorMessage: `${p.name} is required` });
+        continue;
+      }
+      if (p.check.Check(value)) continue;
+      for (const error of p.check.Errors(value)) {
+        const member = error.path === '' ? p.name : `${p.name}${error.path.replaceAll('/', '.')}`;
+        push({ memberNames: [member], errorMessage: error.message });
+      }
+    }
+    return errors;
+  }
+}

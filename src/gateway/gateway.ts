@@ -1,0 +1,263 @@
+/**
+ * The gateway: HTTP routes to services and the WebSocket front door, both
+ * built from the registry, plus /healthz and /swagger.json.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WeftError, invalidOption } from '../errors.js';
+import { buildOpenApi } from '../contract/openapi.js';
+import type { Logger } from '../logger.js';
+import { DEFAULTS, checkKnownKeys, checkPort, checkPositive, checkPositiveInt, checkString } from '../options.js';
+import { WeftNode, NODE_OPTION_KEYS, type NodeOptions } from '../node/node.js';
+import { demoPage, type DemoPageOptions } from './demo-page.js';
+import { HttpApi, parseQuery, type Authenticate } from './http-api.js';
+import { errorBody, sendError, sendJson } from './responses.js';
+import { RouteTable } from './route-table.js';
+import { FrontDoor } from './ws-front-door.js';
+
+export interface GatewayOptions extends NodeOptions {
+  /** Where HTTP and WebSocket clients connect. Default 127.0.0.1:5000. */
+  http?: { host?: string; port?: number };
+  /** Largest JSON body. Default 1 MiB; over it, 413. */
+  maxBodyBytes?: number;
+  /** Client headers passed on to services (lower-case names). */
+  forwardHeaders?: readonly string[];
+  /** Checks every HTTP request and WebSocket handshake before it reaches a service. */
+  authenticate?: Authenticate;
+  websocket?: {
+    /** Largest inbound message. Default 1 MiB; over it, close 1009. */
+    maxMessageBytes?: number;
+    /** Unread bytes a client may have queued before it is closed 1008. Default 4 MiB. */
+    maxBufferedBytes?: number;
+    /** A session is pinged once per interval; a peer silent for two is closed. Default 10000 ms. */
+    pingIntervalMs?: number;
+    /** Time a host has to run onOpen. Default 5000 ms; then 504. */
+    sessionOpenTimeoutMs?: number;
+  };
+  /** Time stop() gives sessions and requests. Default 10000 ms. */
+  stopTimeoutMs?: number;
+  /** Retry-After on 503 answers. Default 2 s. */
+  retryAfterSeconds?: number;
+  /** Serve the demo page at /demo for this WebSocket service. */
+  demo?: DemoPageOptions;
+  /** OpenAPI document title and version. */
+  openApi?: { title?: string; version?: string };
+}
+
+export interface Gateway {
+  readonly nodeId: string;
+  readonly logger: Logger;
+  /** `http://host:port`, once started. */
+  readonly url: string;
+  readonly port: number;
+  /** Sessions held by this gateway. */
+  readonly sessionCount: number;
+  start(): Promise<Gateway>;
+  /** Drains (503 to new requests and handshakes, 1001 to sessions) and stops. */
+  stop(): Promise<void>;
+}
+
+class GatewayImpl implements Gateway {
+  readonly #node: WeftNode;
+  readonly #routes = new RouteTable();
+  readonly #api: HttpApi;
+  readonly #door: FrontDoor;
+  readonly #server: http.Server;
+  readonly #httpHost: string;
+  readonly #httpPort: number;
+  readonly #stopTimeoutMs: number;
+  readonly #retryAfterSeconds: number;
+  readonly #demoHtml: string | undefined;
+  readonly #openApiInfo: { title: string; version: string };
+  #openApiJson: string | undefined;
+  #port = 0;
+  #draining = false;
+  #started = false;
+  #activeRequests = 0;
+
+  constructor(options: GatewayOptions) {
+    checkKnownKeys('createGateway', options, [
+      ...NODE_OPTION_KEYS,
+      'http',
+      'maxBodyBytes',
+      'forwardHeaders',
+      'authenticate',
+      'websocket',
+      'stopTimeoutMs',
+      'retryAfterSeconds',
+      'demo',
+      'openApi',
+    ]);
+    this.#node = new WeftNode('gateway', options);
+    const logger = this.#node.logger;
+    this.#httpHost = options.http?.host === undefined ? DEFAULTS.httpHost : checkString('http.host', options.http.host);
+    this.#httpPort = options.http?.port === undefined ? DEFAULTS.httpPort : checkPort('http.port', options.http.port);
+    this.#stopTimeoutMs = options.stopTimeoutMs === undefined ? DEFAULTS.stopTimeoutMs : checkPositive('stopTimeoutMs', options.stopTimeoutMs);
+    this.#retryAfterSeconds =
+      options.retryAfterSeconds === undefined ? DEFAULTS.retryAfterSeconds : checkPositiveInt('retryAfterSeconds', options.retryAfterSeconds);
+    if (options.authenticate !== undefined && typeof options.authenticate !== 'function') throw invalidOption('authenticate', 'must be a function');
+    if (options.forwardHeaders !== undefined && !(Array.isArray(options.forwardHeaders) && options.forwardHeaders.every((h) => typeof h === 'string'))) {
+      throw invalidOption('forwardHeaders', 'must be an array of header names');
+    }
+    const ws = options.websocket ?? {};
+    checkKnownKeys('createGateway websocket', ws, ['maxMessageBytes', 'maxBufferedBytes', 'pingIntervalMs', 'sessionOpenTimeoutMs']);
+    const maxMessageBytes = ws.maxMessageBytes === undefined ? DEFAULTS.maxMessageBytes : checkPositiveInt('websocket.maxMessageBytes', ws.maxMessageBytes);
+    if (maxMessageBytes > this.#node.maxFrameBytes - 4096) {
+      throw invalidOption('websocket.maxMessageBytes', `must leave room in a link frame (maxFrameBytes ${this.#node.maxFrameBytes})`);
+    }
+    this.#api = new HttpApi(this.#node.rpc, {
+      maxBodyBytes: options.maxBodyBytes === undefined ? DEFAULTS.maxBodyBytes : checkPositiveInt('maxBodyBytes', options.maxBodyBytes),
+      forwardHeaders: (options.forwardHeaders ?? DEFAULTS.forwardHeaders).map((h) => h.toLowerCase()),
+      retryAfterSeconds: this.#retryAfterSeconds,
+      authenticate: options.authenticate,
+      logger,
+    });
+    this.#door = new FrontDoor(this.#node, this.#routes, {
+      maxMessageBytes,
+      maxBufferedBytes: ws.maxBufferedBytes === undefined ? DEFAULTS.maxBufferedBytes : checkPositiveInt('websocket.maxBufferedBytes', ws.maxBufferedBytes),
+      pingIntervalMs: ws.pingIntervalMs === undefined ? DEFAULTS.wsPingIntervalMs : checkPositive('websocket.pingIntervalMs', ws.pingIntervalMs),
+      sessionOpenTimeoutMs:
+        ws.sessionOpenTimeoutMs === undefined ? DEFAULTS.sessionOpenTimeoutMs : checkPositive('websocket.sessionOpenTimeoutMs', ws.sessionOpenTimeoutMs),
+      retryAfterSeconds: this.#retryAfterSeconds,
+      authenticate: options.authenticate,
+      logger,
+    });
+    if (options.demo !== undefined) {
+      checkString('demo.wsPath', options.demo.wsPath);
+      checkString('demo.echoPath', options.demo.echoPath);
+      this.#demoHtml = demoPage(options.demo);
+    }
+    this.#openApiInfo = { title: options.openApi?.title ?? 'weft gateway', version: options.openApi?.version ?? '1.0.0' };
+    this.#node.onView((view) => {
+      if (this.#routes.update(view)) {
+        this.#openApiJson = undefined;
+        if (this.#started) logger.info({ services: this.#routes.contracts().map((c) => c.name) }, 'routes changed');
+      }
+    });
+    this.#server = http.createServer((req, res) => this.#onRequest(req, res));
+    this.#server.on('upgrade', (req, socket, head) => this.#door.handleUpgrade(req, socket, head));
+    this.#server.on('clientError', (err, socket) => {
+      if (socket.writable) socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json\r\n\r\n${errorBody(new WeftError('BadRequest', 'malformed HTTP request'))}`);
+      else socket.destroy();
+      logger.debug({ err: (err as Error).message }, 'malformed HTTP request');
+    });
+  }
+
+  get nodeId(): string {
+    return this.#node.nodeId;
+  }
+
+  get logger(): Logger {
+    return this.#node.logger;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  get url(): string {
+    return `http://${this.#httpHost.includes(':') ? `[${this.#httpHost}]` : this.#httpHost}:${this.#port}`;
+  }
+
+  get sessionCount(): number {
+    return this.#door.sessionCount;
+  }
+
+  async start(): Promise<Gateway> {
+    if (this.#started) throw new WeftError('InvalidOption', 'gateway already started');
+    this.#started = true;
+    await this.#node.start([]);
+    this.#routes.update(this.#node.view);
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#httpPort, this.#httpHost, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#port = (this.#server.address() as AddressInfo).port;
+    this.#door.start();
+    this.#node.logger.info({ url: this.url }, 'gateway listening');
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#draining) return;
+    this.#draining = true;
+    await this.#node.deregister();
+    await this.#node.announceDraining();
+    await this.#door.drain(this.#stopTimeoutMs);
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeIdleConnections();
+    const deadline = Date.now() + this.#stopTimeoutMs;
+    while (this.#activeRequests > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    this.#server.closeAllConnections();
+    await closed;
+    await this.#node.close();
+    this.#node.logger.info('gateway stopped');
+  }
+
+  #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.#activeRequests += 1;
+    res.once('close', () => {
+      this.#activeRequests -= 1;
+    });
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const method = req.method ?? 'GET';
+    if (method === 'GET') {
+      if (path === '/healthz') return this.#health(res);
+      if (path === '/swagger.json') return this.#openApi(res);
+      if (path === '/demo' && this.#demoHtml !== undefined) {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(this.#demoHtml) });
+        res.end(this.#demoHtml);
+        return;
+      }
+    }
+    if (this.#draining) {
+      res.setHeader('connection', 'close');
+      return sendError(res, new WeftError('Draining', 'gateway is shutting down'), this.#retryAfterSeconds);
+    }
+    let match;
+    let query: Record<string, string>;
+    try {
+      match = this.#routes.match(method, path);
+      query = parseQuery(q < 0 ? '' : url.slice(q + 1));
+    } catch {
+      return sendError(res, new WeftError('BadRequest', 'malformed URL encoding in the path or query'), this.#retryAfterSeconds);
+    }
+    if (match === undefined) {
+      req.resume();
+      return sendError(res, new WeftError('NotFound', `no route for ${method} ${path}`), this.#retryAfterSeconds);
+    }
+    this.#api.handle(req, res, match, query, path);
+  }
+
+  #health(res: http.ServerResponse): void {
+    const body = JSON.stringify({
+      status: this.#draining ? 'draining' : 'ok',
+      nodeId: this.#node.nodeId,
+      cluster: this.#node.cluster.kind,
+      services: this.#routes.contracts().map((c) => c.name),
+      sessions: this.#door.sessionCount,
+    });
+    sendJson(res, this.#draining ? 503 : 200, body);
+  }
+
+  #openApi(res: http.ServerResponse): void {
+    this.#openApiJson ??= JSON.stringify(buildOpenApi(this.#routes.contracts(), this.#openApiInfo));
+    sendJson(res, 200, this.#openApiJson);
+  }
+}
+
+/**
+ * Creates a gateway.
+ *
+ * @example
+ * const gateway = await createGateway({ http: { port: 5000 } }).start();
+ * // GET http://127.0.0.1:5000/api/greeter/greet?name=ann
+ */
+export function createGateway(options: GatewayOptions = {}): Gateway {
+  return new GatewayImpl(options);
+}

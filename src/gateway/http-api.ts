@@ -1,0 +1,216 @@
+/**
+ * HTTP to RPC: binds a request's path, query, headers and JSON body to the
+ * method's parameters, calls the service and answers with the wrapper.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { WeftError, toWeftError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { ParamDescriptor } from '../contract/contract.js';
+import type { RpcClient } from '../rpc/rpc-client.js';
+import { sendError, sendJson, successBody } from './responses.js';
+import type { RouteMatch } from './route-table.js';
+
+/** What an authenticate hook sees of a request (HTTP or WebSocket handshake). */
+export interface AuthRequest {
+  kind: 'http' | 'websocket';
+  method: string;
+  path: string;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  query: Readonly<Record<string, string>>;
+  remoteAddress: string;
+}
+
+/**
+ * Checks a request before it reaches a service. Throw
+ * `new WeftError('Unauthenticated' | 'Unauthorized', ...)` to refuse it; return
+ * headers (for example `{ 'x-user-id': '42' }`) to pass on to the service.
+ */
+export type Authenticate = (request: AuthRequest) => void | Record<string, string> | Promise<void | Record<string, string>>;
+
+export interface HttpApiOptions {
+  maxBodyBytes: number;
+  forwardHeaders: readonly string[];
+  retryAfterSeconds: number;
+  authenticate: Authenticate | undefined;
+  logger: Logger;
+}
+
+/** Query string as a map with lower-case names (first value wins), so names match case-insensitively. */
+export function parseQuery(raw: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (raw === '') return out;
+  for (const [key, value] of new URLSearchParams(raw)) {
+    const k = key.toLowerCase();
+    if (!(k in out)) out[k] = value;
+  }
+  return out;
+}
+
+function schemaTypes(schema: unknown): Set<string> {
+  const types = new Set<string>();
+  const visit = (s: unknown): void => {
+    if (typeof s !== 'object' || s === null) return;
+    const x = s as { type?: unknown; anyOf?: unknown[]; const?: unknown };
+    if (typeof x.type === 'string') types.add(x.type);
+    else if (Array.isArray(x.type)) for (const t of x.type) types.add(String(t));
+    else if (x.const !== undefined) types.add(typeof x.const);
+    if (Array.isArray(x.anyOf)) x.anyOf.forEach(visit);
+  };
+  visit(schema);
+  return types;
+}
+
+/** A query or header string turned into the scalar the schema asks for; left as is when it cannot be. */
+export function coerce(value: string, schema: unknown): unknown {
+  const types = schemaTypes(schema);
+  if (types.has('string')) return value;
+  if ((types.has('integer') || types.has('number')) && value.trim() !== '') {
+    const n = Number(value);
+    if (Number.isFinite(n)) return n;
+  }
+  if (types.has('boolean')) {
+    if (value === 'true' || value === '1') return true;
+    if (value === 'false' || value === '0') return false;
+  }
+  if (types.has('null') && (value === '' || value === 'null')) return null;
+  return value;
+}
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export class HttpApi {
+  readonly #rpc: RpcClient;
+  readonly #o: HttpApiOptions;
+
+  constructor(rpc: RpcClient, options: HttpApiOptions) {
+    this.#rpc = rpc;
+    this.#o = options;
+  }
+
+  /** Serves a request that matched a route. */
+  handle(req: IncomingMessage, res: ServerResponse, match: RouteMatch, query: Record<string, string>, path: string): void {
+    const fail = (e: unknown): void => {
+      const error = toWeftError(e);
+      if (error.code === 'ServerError') this.#o.logger.error({ err: e, path }, 'unexpected error serving a request');
+      sendError(res, error, this.#o.retryAfterSeconds);
+    };
+    const bodyParam = match.route.method.params.find((p) => p.from === 'body');
+    const withBody = (body: unknown): void => {
+      this.#authenticate(req, path, query).then(
+        (identity) => this.#call(req, res, match, query, body, identity).catch(fail),
+        fail,
+      );
+    };
+    if (bodyParam === undefined) {
+      req.resume();
+      withBody(undefined);
+      return;
+    }
+    this.#readJson(req, res, withBody);
+  }
+
+  async #authenticate(req: IncomingMessage, path: string, query: Record<string, string>): Promise<Record<string, string> | undefined> {
+    const hook = this.#o.authenticate;
+    if (hook === undefined) return undefined;
+    const identity = await hook({
+      kind: 'http',
+      method: req.method ?? 'GET',
+      path,
+      headers: req.headers,
+      query,
+      remoteAddress: req.socket.remoteAddress ?? '',
+    });
+    return identity ?? undefined;
+  }
+
+  async #call(
+    req: IncomingMessage,
+    res: ServerResponse,
+    match: RouteMatch,
+    query: Record<string, string>,
+    body: unknown,
+    identity: Record<string, string> | undefined,
+  ): Promise<void> {
+    const { route, pathParams } = match;
+    const args = route.method.params.map((p) => this.#bind(p, req, query, pathParams, body));
+    const headers: Record<string, string> = {};
+    for (const name of this.#o.forwardHeaders) {
+      const v = firstHeader(req.headers[name]);
+      if (v !== undefined) headers[name] = v;
+    }
+    const remote = req.socket.remoteAddress;
+    if (remote !== undefined) headers['x-forwarded-for'] = remote;
+    if (identity !== undefined) Object.assign(headers, identity);
+    const requestId = firstHeader(req.headers['x-request-id']);
+    const options = requestId !== undefined && /^[\w.:-]{1,128}$/.test(requestId) ? { headers, traceId: requestId } : { headers };
+    const result = await this.#rpc.call(route.target, args, options);
+    sendJson(res, 200, successBody(result));
+  }
+
+  #bind(p: ParamDescriptor, req: IncomingMessage, query: Record<string, string>, pathParams: Record<string, string>, body: unknown): unknown {
+    switch (p.from) {
+      case 'body':
+        return body;
+      case 'path': {
+        const v = pathParams[p.name];
+        return v === undefined ? undefined : coerce(v, p.schema);
+      }
+      case 'query': {
+        const v = query[p.name.toLowerCase()];
+        return v === undefined ? undefined : coerce(v, p.schema);
+      }
+      case 'header': {
+        const v = firstHeader(req.headers[p.name.toLowerCase()]);
+        return v === undefined ? undefined : coerce(v, p.schema);
+      }
+    }
+  }
+
+  #readJson(req: IncomingMessage, res: ServerResponse, done: (body: unknown) => void): void {
+    const limit = this.#o.maxBodyBytes;
+    const tooLarge = (): void => {
+      res.setHeader('connection', 'close');
+      sendError(res, new WeftError('PayloadTooLarge', `request body is over the limit of ${limit} bytes`), this.#o.retryAfterSeconds);
+      // Stop reading; the connection closes after the answer.
+      req.unpipe();
+      req.pause();
+      res.once('finish', () => req.socket.destroy());
+    };
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      tooLarge();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let over = false;
+    req.on('data', (chunk: Buffer) => {
+      if (over) return;
+      size += chunk.length;
+      if (size > limit) {
+        over = true;
+        tooLarge();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (over) return;
+      if (size === 0) {
+        done(undefined);
+        return;
+      }
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+      } catch (e) {
+        sendError(res, new WeftError('BadRequest', `request body is not valid JSON: ${(e as Error).message}`), this.#o.retryAfterSeconds);
+        return;
+      }
+      done(parsed);
+    });
+    req.on('error', () => res.destroy());
+  }
+}

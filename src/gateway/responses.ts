@@ -1,0 +1,84 @@
+/**
+ * The gateway's response body, as Silky's wrapper has it:
+ * `{result, status, code, errorMessage, validErrors}`.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ERRORS, type WeftError } from '../errors.js';
+
+const SUCCESS_TAIL = ',"status":200,"code":"Success","errorMessage":null,"validErrors":null}';
+
+/** The success body; built by hand because it is on every request. */
+export function successBody(result: unknown): string {
+  const json = result === undefined ? 'null' : JSON.stringify(result);
+  return '{"result":' + (json === undefined ? 'null' : json) + SUCCESS_TAIL;
+}
+
+export function errorBody(error: WeftError): string {
+  return JSON.stringify({
+    result: null,
+    status: ERRORS[error.code].status,
+    code: error.code,
+    errorMessage: error.message,
+    validErrors: error.validErrors ?? null,
+  });
+}
+
+export function sendJson(res: ServerResponse, httpStatus: number, body: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  res.writeHead(httpStatus, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    ...headers,
+  });
+  res.end(body);
+}
+
+export function sendError(res: ServerResponse, error: WeftError, retryAfterSeconds: number): void {
+  const status = ERRORS[error.code].httpStatus;
+  sendJson(res, status, errorBody(error), status === 503 ? { 'retry-after': String(retryAfterSeconds) } : {});
+}
+
+/** An HTTP error on a raw socket (WebSocket handshake refused before any upgrade). */
+export function writeSocketError(
+  socket: Duplex,
+  error: WeftError,
+  retryAfterSeconds: number,
+  extraHeaders: Record<string, string> = {},
+): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status = ERRORS[error.code].httpStatus;
+  const body = errorBody(error);
+  const headers: Record<string, string> = {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+    ...(status === 503 ? { 'retry-after': String(retryAfterSeconds) } : {}),
+    ...extraHeaders,
+  };
+  const head = Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('\r\n');
+  // end() then destroy once written: destroy() alone could drop the answer.
+  socket.once('finish', () => socket.destroy());
+  socket.end(`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\n${head}\r\n\r\n${body}`);
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  413: 'Payload Too Large',
+  426: 'Upgrade Required',
+  500: 'Internal Server Error',
+  501: 'Not Implemented',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};

@@ -1,0 +1,189 @@
+/**
+ * A service host: serves its services over RPC, registers them, and drains
+ * on stop (leave the registry, refuse new calls so callers fail over, finish
+ * the calls in flight within a deadline, then close).
+ */
+import { WeftError, invalidOption } from '../errors.js';
+import type { AnyContract, Implementation, Proxy } from '../contract/contract.js';
+import type { Logger } from '../logger.js';
+import { DEFAULTS, checkKnownKeys, checkPositive, checkPositiveInt } from '../options.js';
+import { FrameType, type CallFrame } from '../protocol/frames.js';
+import { WeftNode, NODE_OPTION_KEYS, type NodeOptions } from '../node/node.js';
+import type { CallOptions } from '../rpc/rpc-client.js';
+import { createProxy } from '../rpc/proxy.js';
+import { RpcServer } from '../rpc/rpc-server.js';
+import { isWsService } from '../sessions/ws-app-service.js';
+import { orderModules, type HostContext, type HostedService, type ModuleInstance, type WeftModule } from './module.js';
+
+/** What a service factory receives. */
+export interface ServiceContext {
+  readonly nodeId: string;
+  readonly logger: Logger;
+  /** A typed proxy to another service (or this one). */
+  proxy<C extends AnyContract>(contract: C, options?: CallOptions): Proxy<C>;
+}
+
+export interface ServiceBinding {
+  readonly contract: AnyContract;
+  readonly create: (ctx: ServiceContext) => object;
+}
+
+/**
+ * Pairs a contract with its implementation: an object (or class instance),
+ * or a factory that receives proxies to other services.
+ *
+ * @example
+ * implement(IGreeterAppService, { greet: (name) => `hello ${name}` })
+ * implement(ICallerAppService, ({ proxy }) => ({ hi: (n) => proxy(IGreeterAppService).greet(n) }))
+ */
+export function implement<C extends AnyContract>(
+  contract: C,
+  implementation: Implementation<C> | ((ctx: ServiceContext) => Implementation<C>),
+): ServiceBinding {
+  const create = typeof implementation === 'function' ? (implementation as (ctx: ServiceContext) => object) : () => implementation as object;
+  return { contract, create };
+}
+
+export interface HostOptions extends NodeOptions {
+  services?: readonly ServiceBinding[];
+  modules?: readonly WeftModule[];
+  /** Calls served at once; beyond that callers get Overloaded and fail over. Default 1000. */
+  maxConcurrentCalls?: number;
+  /** Time stop() gives calls in flight. Default 10000 ms. */
+  stopTimeoutMs?: number;
+}
+
+export interface Host {
+  readonly nodeId: string;
+  readonly logger: Logger;
+  /** Address of the link server, once started. */
+  readonly linkAddress: { host: string; port: number } | undefined;
+  start(): Promise<Host>;
+  /** Drains and stops; resolves when closed. */
+  stop(): Promise<void>;
+  /** A typed proxy for calling any service of the cluster. */
+  proxy<C extends AnyContract>(contract: C, options?: CallOptions): Proxy<C>;
+}
+
+type HostState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+class HostImpl implements Host {
+  readonly #node: WeftNode;
+  readonly #server: RpcServer;
+  readonly #services: HostedService[] = [];
+  readonly #modules: ModuleInstance[] = [];
+  readonly #stopTimeoutMs: number;
+  #state: HostState = 'new';
+
+  constructor(options: HostOptions) {
+    checkKnownKeys('createHost', options, [...NODE_OPTION_KEYS, 'services', 'modules', 'maxConcurrentCalls', 'stopTimeoutMs']);
+    this.#node = new WeftNode('host', options);
+    this.#stopTimeoutMs = options.stopTimeoutMs === undefined ? DEFAULTS.stopTimeoutMs : checkPositive('stopTimeoutMs', options.stopTimeoutMs);
+    this.#server = new RpcServer({
+      maxConcurrentCalls:
+        options.maxConcurrentCalls === undefined ? DEFAULTS.maxConcurrentCalls : checkPositiveInt('maxConcurrentCalls', options.maxConcurrentCalls),
+      logger: this.#node.logger,
+    });
+    const services = options.services ?? [];
+    if (!Array.isArray(services)) throw invalidOption('services', 'must be an array of implement(...)');
+    const serviceContext: ServiceContext = {
+      nodeId: this.#node.nodeId,
+      logger: this.#node.logger,
+      proxy: (contract, callOptions) => this.proxy(contract, callOptions),
+    };
+    for (const binding of services) {
+      if (binding?.contract?.descriptor === undefined || typeof binding.create !== 'function') {
+        throw invalidOption('services', 'must hold implement(contract, implementation) values');
+      }
+      const instance = binding.create(serviceContext);
+      this.#server.addService(binding.contract, instance);
+      this.#services.push({ contract: binding.contract, instance, record: { contract: binding.contract.descriptor } });
+    }
+
+    const modules = orderModules(options.modules ?? []);
+    const wsService = this.#services.find((s) => isWsService(s.instance));
+    if (wsService !== undefined && !modules.some((m) => m.name === 'WebSocket')) {
+      throw invalidOption('modules', `must include WebSocketModule: ${wsService.contract.name} extends WsAppServiceBase`);
+    }
+    const context: HostContext = {
+      node: this.#node,
+      logger: this.#node.logger,
+      services: this.#services,
+      isDraining: () => this.#state === 'stopping' || this.#state === 'stopped',
+    };
+    for (const m of modules) {
+      const instance = m.setup(context);
+      if (instance !== undefined) this.#modules.push(instance);
+    }
+
+    this.#node.handle(FrameType.Call, (frame, link) => this.#server.handleCall(frame as CallFrame, link));
+    this.#node.rpc.setLocal(this.#server.serviceNames, (service, method, args, ctx) => this.#server.invoke(service, method, args, ctx));
+  }
+
+  get nodeId(): string {
+    return this.#node.nodeId;
+  }
+
+  get logger(): Logger {
+    return this.#node.logger;
+  }
+
+  get linkAddress(): { host: string; port: number } | undefined {
+    return this.#node.linkAddress;
+  }
+
+  async start(): Promise<Host> {
+    if (this.#state !== 'new') throw new WeftError('InvalidOption', `host cannot start: it is ${this.#state}`);
+    this.#state = 'starting';
+    // Modules get ready before the node is visible to anyone.
+    await this.#node.start(this.#services.map((s) => s.record), async () => {
+      for (const m of this.#modules) await m.start?.();
+    });
+    this.#state = 'running';
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#state === 'stopping' || this.#state === 'stopped') return;
+    const wasRunning = this.#state === 'running';
+    this.#state = 'stopping';
+    if (wasRunning) {
+      // 1. Nobody routes new work here: leave the registry, tell every peer on its link.
+      await this.#node.deregister();
+      await this.#node.announceDraining();
+      // 2. Calls that still arrive get Draining, which callers fail over.
+      this.#server.startDraining();
+      for (const m of [...this.#modules].reverse()) {
+        try {
+          await m.stop?.();
+        } catch (err) {
+          this.#node.logger.warn({ err }, 'a module failed to stop');
+        }
+      }
+      // 3. Finish what is in flight.
+      const idle = await this.#server.waitIdle(this.#stopTimeoutMs);
+      if (!idle) {
+        this.#node.logger.warn({ inFlight: this.#server.inFlight }, `calls still in flight after ${this.#stopTimeoutMs} ms; closing anyway`);
+      }
+    }
+    await this.#node.close();
+    this.#state = 'stopped';
+    this.#node.logger.info('host stopped');
+  }
+
+  proxy<C extends AnyContract>(contract: C, options?: CallOptions): Proxy<C> {
+    return createProxy(contract, this.#node.rpc, options);
+  }
+}
+
+/**
+ * Creates a service host.
+ *
+ * @example
+ * const host = await createHost({ services: [implement(IGreeterAppService, { greet: (n) => `hello ${n}` })] }).start();
+ * console.log(await host.proxy(IGreeterAppService).greet('ann')); // hello ann
+ * await host.stop();
+ */
+export function createHost(options: HostOptions = {}): Host {
+  return new HostImpl(options);
+}

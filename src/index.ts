@@ -1,0 +1,60 @@
+/**
+ * weft: contracts, RPC, registry, an HTTP gateway and cluster-wide
+ * WebSocket push by business id.
+ *
+ * @module
+ */
+export { defineContract, param, Type, isSimpleSchema } from './contract/contract.js';
+export type {
+  AnyContract,
+  ArgsOf,
+  Contract,
+  ContractDescriptor,
+  ContractSpec,
+  Implementation,
+  MethodDef,
+  MethodDescriptor,
+  ParamDef,
+  ParamOptions,
+  Proxy,
+  ReturnOf,
+  SelectStrategy,
+  Static,
+  TSchema,
+} from './contract/contract.js';
+export type { HttpVerb, ParamSource } from './contract/routes.js';
+
+export {
+  ERRORS,
+  WeftError,
+  BusinessException,
+  UserFriendlyException,
+  ValidationException,
+  isWeftError,
+} from './errors.js';
+export type { ErrorCode, ErrorSpec, ValidError, WireError } from './errors.js';
+
+export { createHost, implement } from './host/host.js';
+export type { Host, HostOptions, ServiceBinding, ServiceContext } from './host/host.js';
+export type { HostContext, HostedService, ModuleInstance, WeftModule } from './host/module.js';
+
+export { createGateway } from './gateway/gateway.js';
+export type { Gateway, GatewayOptions } from './gateway/gateway.js';
+export type { AuthRequest, Authenticate } from './gateway/http-api.js';
+
+export { memoryCluster, redisCluster } from './node/cluster.js';
+export type { Cluster, RedisClusterOptions } from './node/cluster.js';
+export type { NodeOptions } from './node/node.js';
+
+export { currentContext } from './rpc/context.js';
+export type { CallContext } from './rpc/context.js';
+export type { CallOptions } from './rpc/rpc-client.js';
+
+export { WebSocketModule, WsHostModule } from './sessions/websocket-module.js';
+export { WsAppServiceBase } from './sessions/ws-app-service.js';
+export type { BusinessSessionIds, SessionInfo, SessionManager } from './sessions/session-manager.js';
+export type { WsSession } from './sessions/ws-session.js';
+export type { PushMessage } from './sessions/push-client.js';
+
+export { DEFAULTS } from './options.js';
+export type { Logger } from './logger.js';

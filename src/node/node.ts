@@ -1,0 +1,278 @@
+/**
+ * What every weft process is made of, whatever its role: an identity, a link
+ * server, links to peers, a place in the registry, and an RPC client.
+ * Hosts add an RPC server and modules; gateways add HTTP and WebSockets.
+ */
+import net from 'node:net';
+import os from 'node:os';
+import tls from 'node:tls';
+import { randomBytes } from 'node:crypto';
+import { WeftError, invalidOption } from '../errors.js';
+import { createDefaultLogger, type Logger } from '../logger.js';
+import { DEFAULTS, checkPort, checkPositive, checkPositiveInt, checkString } from '../options.js';
+import { FrameType, PROTOCOL_VERSION, type Frame } from '../protocol/frames.js';
+import type { NodeRecord, NodeRole, RegistryView, ServiceRecord } from '../registry/registry.js';
+import { Endpoints } from '../rpc/endpoints.js';
+import { RpcClient } from '../rpc/rpc-client.js';
+import type { Link } from '../transport/link.js';
+import { Peers } from '../transport/peers.js';
+import { defaultCluster, type Cluster, type ClusterMembership } from './cluster.js';
+
+/** Options every node takes (hosts and gateways). */
+export interface NodeOptions {
+  /** Registry, session directory and secret; default: the process's memory cluster. */
+  cluster?: Cluster;
+  /** Human name, used in the node id and logs. */
+  name?: string;
+  /** Where the link server listens. Default 127.0.0.1, port 0 (any free port). */
+  listen?: { host?: string; port?: number };
+  /** Address other nodes dial; default the listen host (a real interface when that is 0.0.0.0). */
+  advertiseHost?: string;
+  logger?: Logger;
+  /** TLS on links: `server` for the link server, `client` for dialing. */
+  tls?: { server: tls.TlsOptions; client: tls.ConnectionOptions };
+  /** Default RPC timeout. Default 5000 ms. */
+  callTimeoutMs?: number;
+  /** Instances one call may try on transport failure. Default 3. */
+  maxAttempts?: number;
+  /** Circuit breaker per endpoint. Defaults 5 failures, open 5000 ms. */
+  breaker?: { failureThreshold?: number; resetAfterMs?: number };
+  /** Largest frame between nodes. Default 16 MiB. */
+  maxFrameBytes?: number;
+  /** Dial timeout. Default 2000 ms. */
+  connectTimeoutMs?: number;
+  /** Link keep-alive ping interval. Default 5000 ms. */
+  linkPingIntervalMs?: number;
+}
+
+export const NODE_OPTION_KEYS = [
+  'cluster',
+  'name',
+  'listen',
+  'advertiseHost',
+  'logger',
+  'tls',
+  'callTimeoutMs',
+  'maxAttempts',
+  'breaker',
+  'maxFrameBytes',
+  'connectTimeoutMs',
+  'linkPingIntervalMs',
+] as const;
+
+type FrameHandler = (frame: Frame, link: Link) => void;
+
+function firstExternalAddress(): string {
+  for (const list of Object.values(os.networkInterfaces())) {
+    for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}
+
+export class WeftNode {
+  readonly nodeId: string;
+  readonly role: NodeRole;
+  readonly logger: Logger;
+  readonly cluster: Cluster;
+  readonly endpoints = new Endpoints();
+  readonly peers: Peers;
+  readonly rpc: RpcClient;
+  readonly maxFrameBytes: number;
+  /** Frame handlers by frame type, set by the role (host sessions, gateway pushes). */
+  readonly #handlers: (FrameHandler | undefined)[] = [];
+  readonly #viewListeners = new Set<(view: RegistryView) => void>();
+  readonly #linkClosedListeners = new Set<(link: Link) => void>();
+  readonly #listenHost: string;
+  readonly #listenPort: number;
+  readonly #advertiseHost: string | undefined;
+  readonly #tls: NodeOptions['tls'];
+  #membership: ClusterMembership | undefined;
+  #server: net.Server | undefined;
+  #record: NodeRecord | undefined;
+  #view: RegistryView = new Map();
+
+  constructor(role: NodeRole, options: NodeOptions) {
+    this.role = role;
+    this.cluster = options.cluster ?? defaultCluster();
+    const name = options.name === undefined ? role : checkString('name', options.name).replace(/[^\w.-]/g, '_');
+    this.nodeId = `${name}-${randomBytes(5).toString('hex')}`;
+    this.logger = (options.logger ?? createDefaultLogger()).child({ node: this.nodeId });
+    this.#listenHost = options.listen?.host === undefined ? DEFAULTS.listenHost : checkString('listen.host', options.listen.host);
+    this.#listenPort = options.listen?.port === undefined ? DEFAULTS.listenPort : checkPort('listen.port', options.listen.port);
+    this.#advertiseHost = options.advertiseHost === undefined ? undefined : checkString('advertiseHost', options.advertiseHost);
+    if (options.tls !== undefined && (options.tls.server === undefined || options.tls.client === undefined)) {
+      throw invalidOption('tls', 'needs both "server" and "client"');
+    }
+    this.#tls = options.tls;
+    const maxFrameBytes = options.maxFrameBytes === undefined ? DEFAULTS.maxFrameBytes : checkPositiveInt('maxFrameBytes', options.maxFrameBytes);
+    this.maxFrameBytes = maxFrameBytes;
+    const breaker = options.breaker ?? {};
+    this.peers = new Peers({
+      nodeId: this.nodeId,
+      secret: this.cluster.secret,
+      maxFrameBytes,
+      handshakeTimeoutMs: DEFAULTS.handshakeTimeoutMs,
+      pingIntervalMs: options.linkPingIntervalMs === undefined ? DEFAULTS.linkPingIntervalMs : checkPositive('linkPingIntervalMs', options.linkPingIntervalMs),
+      maxQueuedBytes: DEFAULTS.maxLinkQueuedBytes,
+      logger: this.logger,
+      connectTimeoutMs: options.connectTimeoutMs === undefined ? DEFAULTS.connectTimeoutMs : checkPositive('connectTimeoutMs', options.connectTimeoutMs),
+      backoffInitialMs: DEFAULTS.backoffInitialMs,
+      backoffMaxMs: DEFAULTS.backoffMaxMs,
+      ...(options.tls === undefined ? {} : { tls: options.tls.client }),
+      resolve: (nodeId) => this.#view.get(nodeId)?.address,
+    });
+    this.rpc = new RpcClient(this.peers, this.endpoints, {
+      nodeId: this.nodeId,
+      defaultTimeoutMs: options.callTimeoutMs === undefined ? DEFAULTS.callTimeoutMs : checkPositive('callTimeoutMs', options.callTimeoutMs),
+      maxAttempts: options.maxAttempts === undefined ? DEFAULTS.maxAttempts : checkPositiveInt('maxAttempts', options.maxAttempts),
+      breaker: {
+        failureThreshold:
+          breaker.failureThreshold === undefined ? DEFAULTS.breakerFailureThreshold : checkPositiveInt('breaker.failureThreshold', breaker.failureThreshold),
+        resetAfterMs: breaker.resetAfterMs === undefined ? DEFAULTS.breakerResetAfterMs : checkPositive('breaker.resetAfterMs', breaker.resetAfterMs),
+      },
+      logger: this.logger,
+    });
+    this.rpc.setDrainingCheck((nodeId) => this.#view.get(nodeId)?.draining === true || this.peers.get(nodeId)?.peerDraining === true);
+    this.peers.onFrame = (frame, link) => this.#onFrame(frame, link);
+    this.peers.onLinkClosed = (link) => {
+      this.rpc.onLinkClosed(link);
+      for (const l of this.#linkClosedListeners) l(link);
+    };
+  }
+
+  get membership(): ClusterMembership {
+    if (this.#membership === undefined) throw new WeftError('ServerError', 'node is not started');
+    return this.#membership;
+  }
+
+  get view(): RegistryView {
+    return this.#view;
+  }
+
+  get linkAddress(): { host: string; port: number } | undefined {
+    return this.#record?.address;
+  }
+
+  /** Routes frames of `type` to `handler`. */
+  handle(type: FrameType, handler: FrameHandler): void {
+    this.#handlers[type] = handler;
+  }
+
+  onView(listener: (view: RegistryView) => void): void {
+    this.#viewListeners.add(listener);
+  }
+
+  onLinkClosed(listener: (link: Link) => void): void {
+    this.#linkClosedListeners.add(listener);
+  }
+
+  /** Listens, joins the cluster and publishes this node's record. */
+  async start(services: ServiceRecord[], beforeRegister?: () => Promise<void>): Promise<void> {
+    const server = this.#tls ? tls.createServer(this.#tls.server) : net.createServer();
+    server.on(this.#tls ? 'secureConnection' : 'connection', (socket: net.Socket) => this.peers.accept(socket));
+    server.on('error', (err) => this.logger.error({ err }, 'link server error'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#listenPort, this.#listenHost, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#server = server;
+    const port = (server.address() as net.AddressInfo).port;
+    const wildcard = this.#listenHost === '0.0.0.0' || this.#listenHost === '::';
+    const host = this.#advertiseHost ?? (wildcard ? firstExternalAddress() : this.#listenHost);
+
+    const membership = this.cluster.join(this.nodeId, this.logger);
+    this.#membership = membership;
+    await membership.registry.start();
+    membership.registry.onChange((view) => this.#setView(view));
+    this.#setView(membership.registry.view());
+    await membership.directory.start();
+    await beforeRegister?.();
+    this.#record = {
+      nodeId: this.nodeId,
+      role: this.role,
+      address: { host, port },
+      services,
+      startedAt: Date.now(),
+      protocol: PROTOCOL_VERSION,
+    };
+    await membership.registry.register(this.#record);
+    this.#setView(new Map([...membership.registry.view(), [this.nodeId, this.#record]]));
+    this.logger.info({ link: `${host}:${port}`, cluster: this.cluster.kind, services: services.map((s) => s.contract.name) }, 'node started');
+  }
+
+  /** Marks this node draining in the registry and on every link: peers send it nothing new. */
+  async announceDraining(): Promise<void> {
+    for (const link of this.peers.openLinks()) {
+      try {
+        link.send([FrameType.Draining]);
+      } catch {
+        // closing anyway
+      }
+    }
+    if (this.#record !== undefined && this.#membership !== undefined) {
+      this.#record = { ...this.#record, draining: true };
+      try {
+        await this.#membership.registry.register(this.#record);
+      } catch (err) {
+        this.logger.warn({ err: (err as Error).message }, 'could not mark the node draining in the registry');
+      }
+    }
+  }
+
+  /** Leaves the registry (others stop routing here) without closing anything. */
+  async deregister(): Promise<void> {
+    try {
+      await this.#membership?.registry.deregister();
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'could not deregister');
+    }
+  }
+
+  /** Closes links, the link server and the cluster membership. */
+  async close(): Promise<void> {
+    this.rpc.failAll(new WeftError('CommunicationError', 'node is stopping'));
+    this.peers.closeAll();
+    const server = this.#server;
+    this.#server = undefined;
+    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const m = this.#membership;
+    if (m !== undefined) {
+      await m.directory.close();
+      await m.registry.close();
+    }
+  }
+
+  #setView(view: RegistryView): void {
+    this.#view = view;
+    this.endpoints.update(view);
+    for (const l of this.#viewListeners) l(view);
+  }
+
+  #onFrame(frame: Frame, link: Link): void {
+    switch (frame[0]) {
+      case FrameType.Result:
+        this.rpc.onResult(frame);
+        return;
+      case FrameType.Error:
+        this.rpc.onError(frame);
+        return;
+      default: {
+        const handler = this.#handlers[frame[0]];
+        if (handler !== undefined) {
+          handler(frame, link);
+          return;
+        }
+        if (frame[0] === FrameType.Call) {
+          link.send([FrameType.Error, frame[1], { code: 'NotFound', message: `node ${this.nodeId} serves no services` }]);
+          return;
+        }
+        if (frame[0] !== FrameType.Draining) {
+          this.logger.debug({ type: frame[0], peer: link.peerNodeId }, 'ignoring a frame this node does not handle');
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,277 @@
+/**
+ * Frames between weft nodes: pure encode/decode, no I/O.
+ *
+ * On the wire a frame is a 4-byte big-endian body length followed by the
+ * body, a MessagePack array whose first element is the frame type. Frames are
+ * tuples so that encoding is one `pack` with no mapping. docs/protocol.md
+ * describes every frame; PROTOCOL_VERSION changes when a frame changes shape.
+ */
+import { Packr } from 'msgpackr';
+import { WeftError, type WireError } from '../errors.js';
+
+export const PROTOCOL_VERSION = 1;
+
+/** Default and hard ceiling of one frame's body. */
+export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024; // 16 MiB
+export const FRAME_HEADER_BYTES = 4;
+
+export const FrameType = {
+  Challenge: 1,
+  Hello: 2,
+  Welcome: 3,
+  Refuse: 4,
+  Call: 10,
+  Result: 11,
+  Error: 12,
+  SessionOpen: 20,
+  SessionAccept: 21,
+  SessionReject: 22,
+  SessionMessage: 23,
+  SessionClosed: 24,
+  SessionClose: 25,
+  PushSession: 30,
+  PushBusiness: 31,
+  PushService: 32,
+  PushAck: 33,
+  Ping: 40,
+  Pong: 41,
+  Draining: 42,
+} as const;
+export type FrameType = (typeof FrameType)[keyof typeof FrameType];
+
+/** Context that travels with a call: short keys, it is on every call. */
+export interface WireCallContext {
+  /** trace id */
+  t: string;
+  /** calling node id */
+  c: string;
+  /** forwarded client headers (lower-case names) */
+  h?: Record<string, string>;
+  /** milliseconds left before the caller gives up */
+  d?: number;
+}
+
+/** What a WebSocket host learns of a session's handshake. */
+export interface WireHandshake {
+  headers: Record<string, string>;
+  query: Record<string, string>;
+  remoteAddress: string;
+}
+
+export type ChallengeFrame = [typeof FrameType.Challenge, version: number, nodeId: string, nonce: Uint8Array];
+export type HelloFrame = [typeof FrameType.Hello, version: number, nodeId: string, nonce: Uint8Array, proof: Uint8Array];
+export type WelcomeFrame = [typeof FrameType.Welcome, proof: Uint8Array];
+export type RefuseFrame = [typeof FrameType.Refuse, error: WireError];
+export type CallFrame = [typeof FrameType.Call, callId: number, service: string, method: string, args: unknown[], ctx: WireCallContext];
+export type ResultFrame = [typeof FrameType.Result, callId: number, value: unknown];
+export type ErrorFrame = [typeof FrameType.Error, callId: number, error: WireError];
+export type SessionOpenFrame = [typeof FrameType.SessionOpen, sessionId: string, service: string, businessId: string, handshake: WireHandshake];
+export type SessionAcceptFrame = [typeof FrameType.SessionAccept, sessionId: string];
+export type SessionRejectFrame = [typeof FrameType.SessionReject, sessionId: string, error: WireError];
+export type SessionMessageFrame = [typeof FrameType.SessionMessage, sessionId: string, data: Uint8Array, text: boolean];
+export type SessionClosedFrame = [typeof FrameType.SessionClosed, sessionId: string, code: number, reason: string];
+export type SessionCloseFrame = [typeof FrameType.SessionClose, sessionId: string, code: number, reason: string];
+export type PushSessionFrame = [typeof FrameType.PushSession, ackId: number, sessionId: string, payload: Uint8Array, text: boolean];
+export type PushBusinessFrame = [typeof FrameType.PushBusiness, ackId: number, service: string, businessId: string, payload: Uint8Array, text: boolean];
+export type PushServiceFrame = [typeof FrameType.PushService, ackId: number, service: string, payload: Uint8Array, text: boolean];
+export type PushAckFrame = [typeof FrameType.PushAck, ackId: number, delivered: number];
+export type PingFrame = [typeof FrameType.Ping];
+export type PongFrame = [typeof FrameType.Pong];
+export type DrainingFrame = [typeof FrameType.Draining];
+
+export type Frame =
+  | ChallengeFrame
+  | HelloFrame
+  | WelcomeFrame
+  | RefuseFrame
+  | CallFrame
+  | ResultFrame
+  | ErrorFrame
+  | SessionOpenFrame
+  | SessionAcceptFrame
+  | SessionRejectFrame
+  | SessionMessageFrame
+  | SessionClosedFrame
+  | SessionCloseFrame
+  | PushSessionFrame
+  | PushBusinessFrame
+  | PushServiceFrame
+  | PushAckFrame
+  | PingFrame
+  | PongFrame
+  | DrainingFrame;
+
+// Element checks per frame type: s string, n number, b bytes, B boolean, o object, a array, x anything.
+const SHAPES: Readonly<Record<number, string>> = {
+  [FrameType.Challenge]: 'nsb',
+  [FrameType.Hello]: 'nsbb',
+  [FrameType.Welcome]: 'b',
+  [FrameType.Refuse]: 'o',
+  [FrameType.Call]: 'nssao',
+  [FrameType.Result]: 'nx',
+  [FrameType.Error]: 'no',
+  [FrameType.SessionOpen]: 'ssso',
+  [FrameType.SessionAccept]: 's',
+  [FrameType.SessionReject]: 'so',
+  [FrameType.SessionMessage]: 'sbB',
+  [FrameType.SessionClosed]: 'sns',
+  [FrameType.SessionClose]: 'sns',
+  [FrameType.PushSession]: 'nsbB',
+  [FrameType.PushBusiness]: 'nssbB',
+  [FrameType.PushService]: 'nsbB',
+  [FrameType.PushAck]: 'nn',
+  [FrameType.Ping]: '',
+  [FrameType.Pong]: '',
+  [FrameType.Draining]: '',
+};
+
+function fits(kind: string, value: unknown): boolean {
+  switch (kind) {
+    case 's':
+      return typeof value === 'string';
+    case 'n':
+      return typeof value === 'number';
+    case 'b':
+      return value instanceof Uint8Array;
+    case 'B':
+      return typeof value === 'boolean';
+    case 'o':
+      return typeof value === 'object' && value !== null && !Array.isArray(value);
+    case 'a':
+      return Array.isArray(value);
+    default:
+      return true;
+  }
+}
+
+function protocolError(message: string): WeftError {
+  return new WeftError('ProtocolError', message);
+}
+
+/** Checks that a decoded value is a well-formed frame; throws ProtocolError otherwise. */
+export function checkFrame(value: unknown): Frame {
+  if (!Array.isArray(value) || value.length === 0) throw protocolError('frame is not a non-empty array');
+  const shape = SHAPES[value[0] as number];
+  if (shape === undefined) throw protocolError(`unknown frame type ${String(value[0])}`);
+  if (value.length !== shape.length + 1) {
+    throw protocolError(`frame type ${String(value[0])} has ${value.length - 1} fields, expected ${shape.length}`);
+  }
+  for (let i = 0; i < shape.length; i++) {
+    if (!fits(shape[i]!, value[i + 1])) throw protocolError(`frame type ${String(value[0])}: field ${i + 1} has the wrong type`);
+  }
+  return value as Frame;
+}
+
+// One Packr per process: its internal buffer is reused, earlier results stay valid.
+const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false });
+
+/** The MessagePack body of a frame (no length header). */
+export function packFrame(frame: Frame): Buffer {
+  return packr.pack(frame);
+}
+
+/** A whole frame: length header and body. */
+export function encodeFrame(frame: Frame): Buffer {
+  const body = packFrame(frame);
+  const out = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.length);
+  out.writeUInt32BE(body.length, 0);
+  body.copy(out, FRAME_HEADER_BYTES);
+  return out;
+}
+
+/** Decodes one frame body; throws ProtocolError on anything malformed. */
+export function decodeFrameBody(body: Uint8Array): Frame {
+  let value: unknown;
+  try {
+    value = packr.unpack(body);
+  } catch (cause) {
+    throw new WeftError('ProtocolError', 'frame body is not valid MessagePack', { cause });
+  }
+  return checkFrame(value);
+}
+
+/**
+ * Splits a byte stream into frames. Bytes may arrive in any split; a frame
+ * over `maxFrameBytes` is refused as soon as its header is read.
+ */
+export class FrameDecoder {
+  readonly #maxFrameBytes: number;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #need = -1; // body length of the frame being read, -1 while reading the header
+
+  constructor(maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {
+    this.#maxFrameBytes = maxFrameBytes;
+  }
+
+  /** Feeds bytes; calls `onFrame` for each complete frame. Throws ProtocolError. */
+  push(chunk: Buffer, onFrame: (frame: Frame) => void): void {
+    if (this.#buffered === 0 && this.#need < 0) {
+      // Fast path: parse straight from the chunk, keep only the tail.
+      let offset = 0;
+      while (chunk.length - offset >= FRAME_HEADER_BYTES) {
+        const length = chunk.readUInt32BE(offset);
+        this.#checkLength(length);
+        if (chunk.length - offset - FRAME_HEADER_BYTES < length) break;
+        const start = offset + FRAME_HEADER_BYTES;
+        offset = start + length;
+        onFrame(decodeFrameBody(chunk.subarray(start, offset)));
+      }
+      if (offset < chunk.length) this.#append(chunk.subarray(offset));
+      return;
+    }
+    this.#append(chunk);
+    for (;;) {
+      if (this.#need < 0) {
+        if (this.#buffered < FRAME_HEADER_BYTES) return;
+        const head = this.#take(FRAME_HEADER_BYTES);
+        this.#need = head.readUInt32BE(0);
+        this.#checkLength(this.#need);
+      }
+      if (this.#buffered < this.#need) return;
+      const body = this.#take(this.#need);
+      this.#need = -1;
+      onFrame(decodeFrameBody(body));
+      if (this.#buffered === 0) return;
+    }
+  }
+
+  /** Bytes held waiting for the rest of a frame. */
+  get bufferedBytes(): number {
+    return this.#buffered;
+  }
+
+  #checkLength(length: number): void {
+    if (length > this.#maxFrameBytes) {
+      throw new WeftError('ProtocolError', `frame of ${length} bytes is over maxFrameBytes ${this.#maxFrameBytes}`);
+    }
+  }
+
+  #append(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#buffered += chunk.length;
+  }
+
+  #take(n: number): Buffer {
+    const first = this.#chunks[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(n);
+    } else {
+      out = Buffer.allocUnsafe(n);
+      let filled = 0;
+      while (filled < n) {
+        const c = this.#chunks[0]!;
+        const use = Math.min(c.length, n - filled);
+        c.copy(out, filled, 0, use);
+        filled += use;
+        if (use === c.length) this.#chunks.shift();
+        else this.#chunks[0] = c.subarray(use);
+      }
+    }
+    this.#buffered -= n;
+    return out;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * The registry: who is alive and what they serve.
+ *
+ * Each node holds a live view (a map of node records) that is read
+ * synchronously on the hot path; implementations keep it current.
+ */
+import type { ContractDescriptor } from '../contract/contract.js';
+
+export type NodeRole = 'host' | 'gateway';
+
+export interface ServiceRecord {
+  contract: ContractDescriptor;
+  /** Set when the service is a WebSocket service; `path` is its WebSocket path. */
+  websocket?: { path: string };
+}
+
+export interface NodeRecord {
+  nodeId: string;
+  role: NodeRole;
+  /** Where its link server listens. */
+  address: { host: string; port: number };
+  services: ServiceRecord[];
+  startedAt: number;
+  /** weft protocol version the node speaks. */
+  protocol: number;
+  /** True while the node finishes its work before stopping; send it nothing new. */
+  draining?: boolean;
+}
+
+export type RegistryView = ReadonlyMap<string, NodeRecord>;
+export type RegistryListener = (view: RegistryView) => void;
+
+/** One node's handle on the registry. */
+export interface Registry {
+  /** Connects and loads the current view. */
+  start(): Promise<void>;
+  /** Publishes (or replaces) this node's record and keeps it alive until deregister. */
+  register(record: NodeRecord): Promise<void>;
+  /** Removes this node's record at once. */
+  deregister(): Promise<void>;
+  /** The live view, without this call crossing the network. */
+  view(): RegistryView;
+  /** Called after every change of the view; returns an unsubscribe function. */
+  onChange(listener: RegistryListener): () => void;
+  /** Called with the ids of nodes that left without deregistering (their TTL ran out). */
+  onExpired(listener: (nodeIds: string[]) => void): () => void;
+  close(): Promise<void>;
+}
+
+/** Live nodes serving `service`, in a stable order (by node id). */
+export function nodesServing(view: RegistryView, service: string): NodeRecord[] {
+  const out: NodeRecord[] = [];
+  for (const record of view.values()) {
+    if (record.role === 'host' && record.services.some((s) => s.contract.name === service)) out.push(record);
+  }
+  out.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+  return out;
+}

@@ -1,0 +1,307 @@
+/**
+ * The RPC client: picks an instance, sends the call over the link, waits for
+ * the answer within the timeout, and fails over to another instance when the
+ * transport fails (never on a business or validation error).
+ */
+import { WeftError, fromWire, type WireError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import { FrameType, type ErrorFrame, type ResultFrame, type WireCallContext } from '../protocol/frames.js';
+import type { Link } from '../transport/link.js';
+import type { Peers } from '../transport/peers.js';
+import type { SelectStrategy } from '../contract/contract.js';
+import { CircuitBreakers } from './circuit-breaker.js';
+import { currentContext, newTraceId } from './context.js';
+import type { Endpoints } from './endpoints.js';
+
+export interface RpcClientOptions {
+  nodeId: string;
+  defaultTimeoutMs: number;
+  /** Instances tried for one call, the first included. */
+  maxAttempts: number;
+  breaker: { failureThreshold: number; resetAfterMs: number };
+  logger: Logger;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  timeoutMs?: number;
+  /** Headers to pass on (the gateway forwards client headers this way). */
+  headers?: Record<string, string>;
+  traceId?: string;
+}
+
+/** What the client needs to know about the method it calls. */
+export interface CallTarget {
+  service: string;
+  method: string;
+  timeoutMs?: number;
+  select?: SelectStrategy;
+  /** Index of the parameter hashed for `select: { hashBy }`. */
+  hashParamIndex?: number;
+  idempotent?: boolean;
+}
+
+export type LocalInvoke = (service: string, method: string, args: unknown[], ctx: WireCallContext) => Promise<unknown>;
+
+interface PendingCall {
+  id: number;
+  target: CallTarget;
+  args: unknown[];
+  ctx: WireCallContext;
+  timeoutMs: number;
+  deadline: number;
+  resolve: (value: unknown) => void;
+  reject: (error: WeftError) => void;
+  timer: NodeJS.Timeout | undefined;
+  nodeId: string;
+  link: Link | undefined;
+  tried: Set<string> | undefined;
+  attempts: number;
+  lastError: WeftError | undefined;
+  settled: boolean;
+}
+
+/** Errors after which another instance may take the call. */
+function failsOver(code: string): boolean {
+  return code === 'Overloaded' || code === 'Draining' || code === 'CommunicationError';
+}
+
+export class RpcClient {
+  readonly #o: RpcClientOptions;
+  readonly #peers: Peers;
+  readonly #endpoints: Endpoints;
+  readonly #breakers: CircuitBreakers;
+  readonly #pending = new Map<number, PendingCall>();
+  readonly #roundRobin = new Map<string, number>();
+  #local: LocalInvoke | undefined;
+  #localServices: ReadonlySet<string> = new Set();
+  #isDraining: (nodeId: string) => boolean = () => false;
+  #nextId = 1;
+
+  constructor(peers: Peers, endpoints: Endpoints, options: RpcClientOptions) {
+    this.#peers = peers;
+    this.#endpoints = endpoints;
+    this.#o = options;
+    this.#breakers = new CircuitBreakers(options.breaker);
+  }
+
+  /** Calls to services this node serves itself go straight to `invoke`. */
+  setLocal(services: ReadonlySet<string>, invoke: LocalInvoke): void {
+    this.#localServices = services;
+    this.#local = invoke;
+  }
+
+  setDrainingCheck(check: (nodeId: string) => boolean): void {
+    this.#isDraining = check;
+  }
+
+  get inFlight(): number {
+    return this.#pending.size;
+  }
+
+  /** Calls `target` with positional `args`. Rejects with a WeftError. */
+  call(target: CallTarget, args: unknown[], options: CallOptions = {}): Promise<unknown> {
+    const parent = currentContext();
+    const now = Date.now();
+    let timeoutMs = options.timeoutMs ?? target.timeoutMs ?? this.#o.defaultTimeoutMs;
+    if (parent !== undefined) timeoutMs = Math.min(timeoutMs, Math.max(0, parent.deadline - now));
+    const ctx: WireCallContext = {
+      t: options.traceId ?? parent?.traceId ?? newTraceId(),
+      c: this.#o.nodeId,
+      d: timeoutMs,
+    };
+    const headers = options.headers ?? parent?.headers;
+    if (headers !== undefined && Object.keys(headers).length > 0) ctx.h = headers as Record<string, string>;
+    return new Promise<unknown>((resolve, reject) => {
+      const call: PendingCall = {
+        id: 0,
+        target,
+        args,
+        ctx,
+        timeoutMs,
+        deadline: now + timeoutMs,
+        resolve,
+        reject,
+        timer: undefined,
+        nodeId: '',
+        link: undefined,
+        tried: undefined,
+        attempts: 0,
+        lastError: undefined,
+        settled: false,
+      };
+      if (timeoutMs <= 0) {
+        reject(new WeftError('Timeout', `${target.service}.${target.method}: no time left for the call`));
+        return;
+      }
+      call.timer = setTimeout(() => this.#onTimeout(call), timeoutMs);
+      this.#attempt(call);
+    });
+  }
+
+  /** Answers from a peer. */
+  onResult(frame: ResultFrame): void {
+    const call = this.#pending.get(frame[1]);
+    if (call === undefined) return; // late answer after a timeout
+    this.#pending.delete(frame[1]);
+    this.#breakers.success(call.nodeId);
+    this.#settle(call, undefined, frame[2]);
+  }
+
+  onError(frame: ErrorFrame): void {
+    const call = this.#pending.get(frame[1]);
+    if (call === undefined) return;
+    this.#pending.delete(frame[1]);
+    const wire = frame[2] as WireError;
+    const error = fromWire(wire);
+    if (failsOver(error.code)) {
+      this.#retry(call, error);
+      return;
+    }
+    this.#breakers.success(call.nodeId);
+    this.#settle(call, error);
+  }
+
+  /** A link closed: its calls go elsewhere (idempotent ones) or fail. */
+  onLinkClosed(link: Link): void {
+    for (const call of this.#pending.values()) {
+      if (call.link !== link) continue;
+      this.#pending.delete(call.id);
+      this.#breakers.failure(call.nodeId);
+      const error = new WeftError('CommunicationError', `link to ${call.nodeId} closed with the call in flight`);
+      if (call.target.idempotent === false) this.#settle(call, error);
+      else this.#retry(call, error);
+    }
+  }
+
+  /** Fails every call in flight (the node is stopping). */
+  failAll(error: WeftError): void {
+    for (const call of this.#pending.values()) this.#settle(call, error);
+    this.#pending.clear();
+  }
+
+  #retry(call: PendingCall, error: WeftError): void {
+    (call.tried ??= new Set()).add(call.nodeId);
+    call.lastError = error;
+    this.#attempt(call);
+  }
+
+  #attempt(call: PendingCall): void {
+    if (call.settled) return;
+    if (call.attempts >= this.#o.maxAttempts) {
+      this.#settle(call, call.lastError ?? new WeftError('ServiceUnavailable', `${call.target.service}: no instance answered`));
+      return;
+    }
+    const nodeId = this.#pick(call);
+    if (nodeId === undefined) return; // #pick settled the call
+    call.attempts += 1;
+    call.nodeId = nodeId;
+    const t = call.target;
+    if (this.#localServices.has(t.service) && nodeId === this.#o.nodeId && this.#local !== undefined) {
+      call.ctx.d = Math.max(0, call.deadline - Date.now());
+      this.#local(t.service, t.method, call.args, call.ctx).then(
+        (value) => this.#settle(call, undefined, value),
+        (error: WeftError) => (failsOver(error.code) ? this.#retry(call, error) : this.#settle(call, error)),
+      );
+      return;
+    }
+    const link = this.#peers.get(nodeId);
+    if (link !== undefined) {
+      this.#send(call, link);
+      return;
+    }
+    this.#peers.connect(nodeId).then(
+      (opened) => this.#send(call, opened),
+      (error: WeftError) => {
+        this.#breakers.failure(nodeId);
+        this.#retry(call, error);
+      },
+    );
+  }
+
+  #send(call: PendingCall, link: Link): void {
+    if (call.settled) return;
+    const id = this.#nextId++;
+    call.id = id;
+    call.link = link;
+    call.ctx.d = Math.max(0, call.deadline - Date.now());
+    try {
+      link.send([FrameType.Call, id, call.target.service, call.target.method, call.args, call.ctx]);
+    } catch (e) {
+      const error = e instanceof WeftError ? e : new WeftError('CommunicationError', 'could not send the call', { cause: e });
+      if (error.code === 'ProtocolError') this.#settle(call, error);
+      else this.#retry(call, error);
+      return;
+    }
+    this.#pending.set(id, call);
+  }
+
+  /** Chooses an instance, or settles the call with the reason there is none. */
+  #pick(call: PendingCall): string | undefined {
+    const t = call.target;
+    const ids = this.#endpoints.nodeIds(t.service);
+    if (ids.length === 0) {
+      this.#settle(call, call.lastError ?? new WeftError('ServiceUnavailable', `no live instance of ${t.service}`));
+      return undefined;
+    }
+    const tried = call.tried;
+    let blockedByBreaker = 0;
+    const usable = (id: string): boolean => {
+      if (tried?.has(id) === true) return false;
+      if (this.#isDraining(id)) return false;
+      if (id !== this.#o.nodeId && this.#peers.isBackingOff(id)) return false;
+      if (!this.#breakers.allows(id)) {
+        blockedByBreaker += 1;
+        return false;
+      }
+      return true;
+    };
+    let chosen: string | undefined;
+    const select = t.select ?? 'round-robin';
+    if (typeof select === 'object') {
+      const key = String(call.args[t.hashParamIndex ?? 0]);
+      chosen = this.#endpoints.ring(t.service)?.pickWhere(key, usable);
+    } else {
+      const start = select === 'random' ? Math.floor(Math.random() * ids.length) : this.#nextRoundRobin(t.service);
+      for (let i = 0; i < ids.length; i++) {
+        const id = ids[(start + i) % ids.length]!;
+        if (usable(id)) {
+          chosen = id;
+          break;
+        }
+      }
+    }
+    if (chosen !== undefined) return chosen;
+    let error = call.lastError;
+    if (error === undefined) {
+      error =
+        blockedByBreaker > 0
+          ? new WeftError('CircuitOpen', `every instance of ${t.service} has an open circuit`)
+          : new WeftError('ServiceUnavailable', `no reachable instance of ${t.service}`);
+    }
+    this.#settle(call, error.code === 'CommunicationError' ? new WeftError('ServiceUnavailable', `${t.service}: ${error.message}`, { cause: error }) : error);
+    return undefined;
+  }
+
+  #nextRoundRobin(service: string): number {
+    const n = this.#roundRobin.get(service) ?? 0;
+    this.#roundRobin.set(service, n + 1 >= 0x3fffffff ? 0 : n + 1);
+    return n;
+  }
+
+  #onTimeout(call: PendingCall): void {
+    call.timer = undefined;
+    if (call.settled) return;
+    if (call.id !== 0) this.#pending.delete(call.id);
+    if (call.nodeId !== '') this.#breakers.failure(call.nodeId);
+    this.#settle(call, new WeftError('Timeout', `${call.target.service}.${call.target.method} did not answer within ${call.timeoutMs} ms`));
+  }
+
+  #settle(call: PendingCall, error: WeftError | undefined, value?: unknown): void {
+    if (call.settled) return;
+    call.settled = true;
+    if (call.timer !== undefined) clearTimeout(call.timer);
+    if (error !== undefined) call.reject(error);
+    else call.resolve(value);
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * The serving side of RPC: finds the method, validates the arguments against
+ * the contract, keeps to the concurrency limit, runs the method in its call
+ * context and answers. Errors cross as {code, message, data}, never a stack.
+ */
+import { WeftError, toWire, toWeftError } from '../errors.js';
+import type { Logger } from '../logger.js';
+import type { AnyContract, MethodDef } from '../contract/contract.js';
+import { ArgsValidator } from '../contract/validate.js';
+import { FrameType, type CallFrame, type WireCallContext } from '../protocol/frames.js';
+import type { Link } from '../transport/link.js';
+import { runInContext, type CallContext } from './context.js';
+
+export interface RpcServerOptions {
+  maxConcurrentCalls: number;
+  logger: Logger;
+}
+
+interface MethodEntry {
+  fn: (...args: unknown[]) => unknown;
+  validator: ArgsValidator;
+}
+
+interface ServiceEntry {
+  contract: AnyContract;
+  instance: object;
+  methods: Map<string, MethodEntry>;
+}
+
+const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+
+export class RpcServer {
+  readonly #o: RpcServerOptions;
+  readonly #services = new Map<string, ServiceEntry>();
+  #inFlight = 0;
+  #draining = false;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(options: RpcServerOptions) {
+    this.#o = options;
+  }
+
+  /** Serves `instance` as `contract`; every method of the contract must be there. */
+  addService(contract: AnyContract, instance: object): void {
+    if (this.#services.has(contract.name)) {
+      throw new WeftError('InvalidContract', `service ${contract.name} is registered twice on one host`);
+    }
+    const methods = new Map<string, MethodEntry>();
+    for (const [name, def] of Object.entries(contract.methods)) {
+      const fn = (instance as Record<string, unknown>)[name];
+      if (typeof fn !== 'function') {
+        throw new WeftError('InvalidContract', `${contract.name}.${name} is in the contract but the implementation has no such method`);
+      }
+      methods.set(name, { fn: fn as (...args: unknown[]) => unknown, validator: new ArgsValidator(def as MethodDef) });
+    }
+    this.#services.set(contract.name, { contract, instance, methods });
+  }
+
+  get serviceNames(): ReadonlySet<string> {
+    return new Set(this.#services.keys());
+  }
+
+  contracts(): AnyContract[] {
+    return [...this.#services.values()].map((s) => s.contract);
+  }
+
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Answers a call frame from a peer. */
+  handleCall(frame: CallFrame, link: Link): void {
+    const id = frame[1];
+    const reply = (error: WeftError | undefined, value?: unknown): void => {
+      if (!link.isOpen) return;
+      try {
+        if (error === undefined) link.send([FrameType.Result, id, value]);
+        else link.send([FrameType.Error, id, toWire(error)]);
+      } catch (e) {
+        // A result too big for a frame becomes an error the caller can read.
+        const err = toWeftError(e);
+        link.send([FrameType.Error, id, toWire(err.code === 'ProtocolError' ? err : new WeftError('ServerError', 'could not send the result'))]);
+      }
+    };
+    this.#dispatch(frame[2], frame[3], frame[4], frame[5], reply);
+  }
+
+  /** The same path for a call to a service on this node. */
+  invoke(service: string, method: string, args: unknown[], ctx: WireCallContext): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.#dispatch(service, method, args, ctx, (error, value) => (error === undefined ? resolve(value) : reject(error)));
+    });
+  }
+
+  /** Refuses new calls from now on (callers fail over); calls in flight go on. */
+  startDraining(): void {
+    this.#draining = true;
+  }
+
+  /** Resolves true when no call is in flight, false if `timeoutMs` passes first. */
+  waitIdle(timeoutMs: number): Promise<boolean> {
+    if (this.#inFlight === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.#idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  #dispatch(
+    service: string,
+    method: string,
+    args: unknown[],
+    wireCtx: WireCallContext,
+    reply: (error: WeftError | undefined, value?: unknown) => void,
+  ): void {
+    if (this.#draining) {
+      reply(new WeftError('Draining', `this instance of ${service} is stopping`));
+      return;
+    }
+    const entry = this.#services.get(service);
+    const m = entry?.methods.get(method);
+    if (entry === undefined || m === undefined) {
+      reply(new WeftError('NotFound', `no method ${service}.${method} on this node`));
+      return;
+    }
+    if (this.#inFlight >= this.#o.maxConcurrentCalls) {
+      reply(new WeftError('Overloaded', `host is at its limit of ${this.#o.maxConcurrentCalls} concurrent calls`));
+      return;
+    }
+    const validErrors = m.validator.validate(args);
+    if (validErrors !== undefined) {
+      reply(new WeftError('ValidateError', `invalid arguments for ${service}.${method}`, { validErrors }));
+      return;
+    }
+    const ctx: CallContext = {
+      traceId: wireCtx.t,
+      callerNodeId: wireCtx.c,
+      headers: wireCtx.h ?? EMPTY_HEADERS,
+      deadline: Date.now() + (wireCtx.d ?? 0),
+    };
+    this.#inFlight += 1;
+    let result: unknown;
+    try {
+      result = runInContext(ctx, () => m.fn.apply(entry.instance, args));
+    } catch (e) {
+      this.#done();
+      reply(this.#errorOf(e, service, method, ctx));
+      return;
+    }
+    if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
+      (result as PromiseLike<unknown>).then(
+        (value) => {
+          this.#done();
+          reply(undefined, value);
+        },
+        (e: unknown) => {
+          this.#done();
+          reply(this.#errorOf(e, service, method, ctx));
+        },
+      );
+      return;
+    }
+    this.#done();
+    reply(undefined, result);
+  }
+
+  #errorOf(e: unknown, service: string, method: string, ctx: CallContext): WeftError {
+    const error = toWeftError(e);
+    if (error.code === 'ServerError') {
+      this.#o.logger.error({ err: e, service, method, traceId: ctx.traceId }, 'service method threw an unexpected error');
+    }
+    return error;
+  }
+
+  #done(): void {
+    this.#inFlight -= 1;
+    if (this.#inFlight === 0 && this.#idleWaiters.length > 0) {
+      const waiters = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * Redis session directory.
+ *
+ * Per service, a hash `sessions:<service>` maps sessionId to
+ * "gatewayNodeId\nbusinessId"; per gateway, a set lists what it holds so the
+ * entries of a dead gateway can be removed. Every change is published on the
+ * service's channel, so each host that watches a service keeps a replica and
+ * answers lookups from memory. Gateways batch their writes per tick.
+ */
+import { Packr } from 'msgpackr';
+import type { Logger } from '../logger.js';
+import type { RedisConnection } from '../registry/redis-connection.js';
+import type { Registry, RegistryView } from '../registry/registry.js';
+import { SessionIndex } from './session-index.js';
+import type { SessionDirectory } from './session-directory.js';
+
+export interface RedisSessionDirectoryOptions {
+  prefix: string;
+  nodeId: string;
+  /** How long an entry of a gateway missing from the registry may stay before it is swept. */
+  staleAfterMs: number;
+  logger: Logger;
+}
+
+const OP_ADD = 0;
+const OP_DEL = 1;
+const OP_DROP_GATEWAY = 2;
+type Op = [typeof OP_ADD, string, string, string] | [typeof OP_DEL, string] | [typeof OP_DROP_GATEWAY, string];
+
+interface Watched {
+  index: SessionIndex;
+  loading: boolean;
+  buffered: Buffer[];
+}
+
+const packr = new Packr({ useRecords: false });
+
+export class RedisSessionDirectory implements SessionDirectory {
+  readonly #redis: RedisConnection;
+  readonly #registry: Registry;
+  readonly #o: RedisSessionDirectoryOptions;
+  readonly #mine = new Map<string, [service: string, businessId: string]>();
+  readonly #watched = new Map<string, Watched>();
+  #pending = new Map<string, { adds: Map<string, string>; dels: Set<string> }>();
+  #flushScheduled = false;
+  #lastView: RegistryView = new Map();
+  #unsubscribe: (() => void)[] = [];
+  #timers = new Set<NodeJS.Timeout>();
+  #closed = false;
+
+  constructor(redis: RedisConnection, registry: Registry, options: RedisSessionDirectoryOptions) {
+    this.#redis = redis;
+    this.#registry = registry;
+    this.#o = options;
+  }
+
+  #hashKey(service: string): string {
+    return `${this.#o.prefix}:sessions:${service}`;
+  }
+
+  #gatewayKey(gatewayNodeId: string): string {
+    return `${this.#o.prefix}:gateway-sessions:${gatewayNodeId}`;
+  }
+
+  #channel(service: string): string {
+    return `${this.#o.prefix}:sessions:${service}`;
+  }
+
+  async start(): Promise<void> {
+    await this.#redis.open();
+    this.#lastView = this.#registry.view();
+    this.#unsubscribe.push(
+      this.#registry.onChange((view) => this.#onView(view)),
+      this.#registry.onExpired((ids) => void this.#reap(ids)),
+    );
+    this.#redis.onReconnect(() => void this.#restore());
+  }
+
+  add(service: string, businessId: string, sessionId: string): void {
+    this.#mine.set(sessionId, [service, businessId]);
+    const p = this.#pendingFor(service);
+    p.dels.delete(sessionId);
+    p.adds.set(sessionId, businessId);
+    this.#schedule();
+  }
+
+  remove(service: string, sessionId: string): void {
+    this.#mine.delete(sessionId);
+    const p = this.#pendingFor(service);
+    if (p.adds.delete(sessionId)) return; // never written: nothing to take back
+    p.dels.add(sessionId);
+    this.#schedule();
+  }
+
+  async watch(service: string): Promise<void> {
+    if (this.#watched.has(service)) return;
+    const watched: Watched = { index: new SessionIndex(), loading: true, buffered: [] };
+    this.#watched.set(service, watched);
+    await this.#redis.subscribe(this.#channel(service), (message) => {
+      if (watched.loading) watched.buffered.push(message);
+      else this.#apply(watched.index, message);
+    });
+    await this.#load(service, watched);
+  }
+
+  index(service: string): SessionIndex {
+    const watched = this.#watched.get(service);
+    if (watched === undefined) throw new Error(`session directory: service ${service} is not watched`);
+    return watched.index;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const u of this.#unsubscribe) u();
+    for (const t of this.#timers) clearTimeout(t);
+    // Take back what this node holds, in one go.
+    for (const [sessionId, [service]] of this.#mine) this.remove(service, sessionId);
+    await this.#flush();
+    await this.#redis.close();
+  }
+
+  #pendingFor(service: string): { adds: Map<string, string>; dels: Set<string> } {
+    let p = this.#pending.get(service);
+    if (p === undefined) {
+      p = { adds: new Map(), dels: new Set() };
+      this.#pending.set(service, p);
+    }
+    return p;
+  }
+
+  #schedule(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => void this.#flush());
+  }
+
+  async #flush(): Promise<void> {
+    this.#flushScheduled = false;
+    const pending = this.#pending;
+    if (pending.size === 0) return;
+    this.#pending = new Map();
+    const me = this.#o.nodeId;
+    const multi = this.#redis.command.multi();
+    for (const [service, { adds, dels }] of pending) {
+      const ops: Op[] = [];
+      if (adds.size > 0) {
+        const fields: string[] = [];
+        const members: string[] = [];
+        for (const [sessionId, businessId] of adds) {
+          fields.push(sessionId, `${me}\n${businessId}`);
+          members.push(`${service}\n${sessionId}`);
+          ops.push([OP_ADD, sessionId, me, businessId]);
+        }
+        multi.hset(this.#hashKey(service), ...fields).sadd(this.#gatewayKey(me), ...members);
+      }
+      if (dels.size > 0) {
+        const ids = [...dels];
+        multi.hdel(this.#hashKey(service), ...ids).srem(this.#gatewayKey(me), ...ids.map((id) => `${service}\n${id}`));
+        for (const id of ids) ops.push([OP_DEL, id]);
+      }
+      if (ops.length > 0) multi.publish(this.#channel(service), packr.pack(ops));
+    }
+    try {
+      await multi.exec();
+    } catch (err) {
+      // Redis is away; #restore() writes everything this node holds when it is back.
+      this.#o.logger.debug({ err: (err as Error).message }, 'session directory write failed');
+    }
+  }
+
+  #apply(index: SessionIndex, message: Buffer): void {
+    let ops: Op[];
+    try {
+      ops = packr.unpack(message) as Op[];
+    } catch {
+      this.#o.logger.warn('ignoring a malformed session directory message');
+      return;
+    }
+    if (!Array.isArray(ops)) return;
+    for (const op of ops) {
+      if (!Array.isArray(op)) continue;
+      if (op[0] === OP_ADD) index.add(op[1], op[3], op[2]);
+      else if (op[0] === OP_DEL) index.remove(op[1]);
+      else if (op[0] === OP_DROP_GATEWAY) index.removeGateway(op[1]);
+    }
+  }
+
+  /** Snapshot, then the changes that came while it loaded (they are in order and idempotent). */
+  async #load(service: string, watched: Watched): Promise<void> {
+    watched.loading = true;
+    // Build aside and swap at the end, so lookups keep the old view while this loads.
+    const index = new SessionIndex();
+    const unknownGateways = new Set<string>();
+    const view = this.#registry.view();
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.#redis.command.hscan(this.#hashKey(service), cursor, 'COUNT', 1000);
+      cursor = next;
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const value = flat[i + 1]!;
+        const cut = value.indexOf('\n');
+        const gateway = value.slice(0, cut);
+        index.add(flat[i]!, value.slice(cut + 1), gateway);
+        if (!view.has(gateway)) unknownGateways.add(gateway);
+      }
+    } while (cursor !== '0');
+    for (const message of watched.buffered) this.#apply(index, message);
+    watched.buffered = [];
+    watched.index = index;
+    watched.loading = false;
+    if (unknownGateways.size > 0) this.#sweepLater(unknownGateways);
+  }
+
+  /** Entries of gateways the registry does not know: remove them if they are still unknown later. */
+  #sweepLater(gateways: Set<string>): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      const view = this.#registry.view();
+      const dead = [...gateways].filter((g) => !view.has(g));
+      if (dead.length > 0) void this.#reap(dead);
+    }, this.#o.staleAfterMs);
+    timer.unref();
+    this.#timers.add(timer);
+  }
+
+  #onView(view: RegistryView): void {
+    const departed: string[] = [];
+    for (const id of this.#lastView.keys()) if (!view.has(id)) departed.push(id);
+    this.#lastView = view;
+    if (departed.length === 0) return;
+    for (const { index } of this.#watched.values()) for (const id of departed) index.removeGateway(id);
+  }
+
+  /** Removes from Redis every entry of gateways that died without cleaning up. */
+  async #reap(gatewayIds: string[]): Promise<void> {
+    const c = this.#redis.command;
+    for (const gateway of gatewayIds) {
+      for (const { index } of this.#watched.values()) index.removeGateway(gateway);
+      try {
+        const members = await c.smembers(this.#gatewayKey(gateway));
+        const byService = new Map<string, string[]>();
+        for (const m of members) {
+          const cut = m.indexOf('\n');
+          const service = m.slice(0, cut);
+          let ids = byService.get(service);
+          if (ids === undefined) byService.set(service, (ids = []));
+          ids.push(m.slice(cut + 1));
+        }
+        const multi = c.multi();
+        for (const [service, ids] of byService) {
+          multi.hdel(this.#hashKey(service), ...ids).publish(this.#channel(service), packr.pack([[OP_DROP_GATEWAY, gateway]]));
+        }
+        multi.del(this.#gatewayKey(gateway));
+        await multi.exec();
+        if (members.length > 0) {
+          this.#o.logger.info({ gateway, sessions: members.length }, 'removed the sessions of a gateway that left');
+        }
+      } catch (err) {
+        this.#o.logger.warn({ err: (err as Error).message, gateway }, 'could not remove the sessions of a dead gateway');
+      }
+    }
+  }
+
+  /** After Redis came back (possibly empty): write what this node holds, reload what it watches. */
+  async #restore(): Promise<void> {
+    if (this.#closed) return;
+    for (const [sessionId, [service, businessId]] of this.#mine) {
+      this.#pendingFor(service).adds.set(sessionId, businessId);
+    }
+    await this.#flush();
+    for (const [service, watched] of this.#watched) {
+      try {
+        await this.#load(service, watched);
+      } catch (err) {
+        this.#o.logger.warn({ err: (err as Error).message, service }, 'could not reload the session directory');
+      }
+    }
+  }
+}

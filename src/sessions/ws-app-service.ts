@@ -1,0 +1,74 @@
+/**
+ * The base class of a WebSocket service, as in the seed: extend it and
+ * implement a contract. Its methods are ordinary service methods (RPC and
+ * HTTP); `sessionManager` and `businessSessionIds` reach its sessions across
+ * the cluster; the hooks run on the host each session is bound to.
+ */
+import { WeftError } from '../errors.js';
+import type { BusinessSessionIds, SessionManager } from './session-manager.js';
+import type { WsSession } from './ws-session.js';
+
+/** Marks WebSocket services without relying on `instanceof` across package copies. */
+export const WS_SERVICE = Symbol.for('weft.ws-service');
+
+export interface WsServiceRuntime {
+  sessionManager: SessionManager;
+  businessSessionIds: BusinessSessionIds;
+}
+
+/**
+ * @example
+ * class WsTestAppService extends WsAppServiceBase implements Implementation<typeof IWsTestAppService> {
+ *   async echo(businessId: string, msg: string) {
+ *     const ids = await this.businessSessionIds.get(businessId);
+ *     if (ids.length === 0) throw new BusinessException(`no session exists for businessId ${businessId}`);
+ *     await Promise.all(ids.map((id) => this.sessionManager.sendTo(`message:${msg},sessionId:${id}`, id)));
+ *   }
+ * }
+ */
+export abstract class WsAppServiceBase {
+  static readonly [WS_SERVICE] = true;
+  #runtime: WsServiceRuntime | undefined;
+
+  /** @internal called by WebSocketModule when the host starts */
+  attachWsRuntime(runtime: WsServiceRuntime): void {
+    this.#runtime = runtime;
+  }
+
+  /** Sends to sessions of this service anywhere in the cluster. */
+  protected get sessionManager(): SessionManager {
+    return this.#need().sessionManager;
+  }
+
+  /** businessId -> its session ids, cluster-wide (async lookups). */
+  protected get businessSessionIds(): BusinessSessionIds {
+    return this.#need().businessSessionIds;
+  }
+
+  /**
+   * A client is connecting. Runs before the gateway completes the handshake:
+   * throw a WeftError (Unauthenticated, Unauthorized, BusinessError...) to
+   * refuse it with that error's HTTP status.
+   */
+  onOpen(_session: WsSession): void | Promise<void> {}
+
+  /** A message from the client: a string for a text frame, a Buffer for a binary one. */
+  onMessage(_session: WsSession, _message: string | Buffer): void | Promise<void> {}
+
+  /** The session ended (client left, gateway or this host going away). */
+  onClose(_session: WsSession, _code: number, _reason: string): void | Promise<void> {}
+
+  /** A hook of this session threw. */
+  onError(_session: WsSession, _error: unknown): void | Promise<void> {}
+
+  #need(): WsServiceRuntime {
+    if (this.#runtime === undefined) {
+      throw new WeftError('ServerError', `${this.constructor.name} is not running on a host with WebSocketModule`);
+    }
+    return this.#runtime;
+  }
+}
+
+export function isWsService(instance: object): instance is WsAppServiceBase {
+  return (instance.constructor as { [WS_SERVICE]?: boolean })[WS_SERVICE] === true;
+}

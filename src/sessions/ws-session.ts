@@ -1,0 +1,59 @@
+/**
+ * A WebSocket session as its service sees it, on the host it is bound to.
+ */
+import type { WireHandshake } from '../protocol/frames.js';
+import type { PushMessage } from './push-client.js';
+import type { SessionManager } from './session-manager.js';
+
+export interface WsSession {
+  readonly id: string;
+  readonly businessId: string;
+  /** Contract name of the WebSocket service. */
+  readonly service: string;
+  /** The gateway that holds the client's socket. */
+  readonly gatewayNodeId: string;
+  /** Handshake headers (lower-case names), without hop-by-hop and Sec-WebSocket-* ones. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** Handshake query string. */
+  readonly query: Readonly<Record<string, string>>;
+  readonly remoteAddress: string;
+  readonly openedAt: number;
+  /** Yours: anything to keep with the session (the user, a room...). */
+  state: unknown;
+  /** Sends to this session; resolves true if delivered. */
+  send(message: PushMessage): Promise<boolean>;
+  /** Closes this session with a close code and reason. */
+  close(code?: number, reason?: string): Promise<boolean>;
+}
+
+export class HostSession implements WsSession {
+  readonly id: string;
+  readonly businessId: string;
+  readonly service: string;
+  readonly gatewayNodeId: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly query: Readonly<Record<string, string>>;
+  readonly remoteAddress: string;
+  readonly openedAt = Date.now();
+  state: unknown = undefined;
+  readonly #manager: SessionManager;
+
+  constructor(id: string, businessId: string, gatewayNodeId: string, handshake: WireHandshake, manager: SessionManager) {
+    this.id = id;
+    this.businessId = businessId;
+    this.service = manager.service;
+    this.gatewayNodeId = gatewayNodeId;
+    this.headers = handshake.headers;
+    this.query = handshake.query;
+    this.remoteAddress = handshake.remoteAddress;
+    this.#manager = manager;
+  }
+
+  send(message: PushMessage): Promise<boolean> {
+    return this.#manager.sendTo(message, this.id);
+  }
+
+  close(code = 1000, reason = ''): Promise<boolean> {
+    return this.#manager.close(this.id, code, reason);
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * A link: one long-lived, authenticated, framed connection between two nodes.
+ *
+ * Both ends prove they hold the cluster secret before any other frame is
+ * accepted (HMAC challenge and response, each side with its own nonce, so the
+ * secret never crosses the wire). Frames sent in the same tick leave in one
+ * write. A malformed or oversized frame closes this link only.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { WeftError, toWire, fromWire } from '../errors.js';
+import {
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  FrameType,
+  PROTOCOL_VERSION,
+  packFrame,
+  type Frame,
+} from '../protocol/frames.js';
+import type { Logger } from '../logger.js';
+
+export interface LinkOptions {
+  nodeId: string;
+  secret: string;
+  maxFrameBytes: number;
+  handshakeTimeoutMs: number;
+  /** Idle links send a ping this often; a link silent for three intervals is closed. */
+  pingIntervalMs: number;
+  /** Outbound bytes a link may queue before it is closed as stuck. */
+  maxQueuedBytes: number;
+  logger: Logger;
+}
+
+export type LinkRole = 'dialer' | 'acceptor';
+type LinkState = 'handshake' | 'open' | 'closed';
+
+const NONCE_BYTES = 16;
+
+function proof(secret: string, label: string, ...parts: (string | Uint8Array)[]): Buffer {
+  const h = createHmac('sha256', secret);
+  h.update(label);
+  for (const p of parts) {
+    h.update(typeof p === 'string' ? Buffer.from(p, 'utf8') : p);
+    h.update('\0');
+  }
+  return h.digest();
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export class Link {
+  readonly role: LinkRole;
+  /** The peer's node id, known once the handshake is done. */
+  peerNodeId = '';
+  /** True once the peer announced it is draining: send it no new work. */
+  peerDraining = false;
+
+  /** Called for every frame after the handshake. */
+  onFrame: (frame: Frame, link: Link) => void = () => {};
+  /** Called once when the handshake succeeds. */
+  onOpen: (link: Link) => void = () => {};
+  /** Called once when the link closes, with the reason if it failed. */
+  onClose: (link: Link, error: WeftError | undefined) => void = () => {};
+
+  readonly #socket: Duplex;
+  readonly #options: LinkOptions;
+  readonly #decoder: FrameDecoder;
+  #state: LinkState = 'handshake';
+  #myNonce = randomBytes(NONCE_BYTES);
+  #peerNonce: Uint8Array | undefined;
+  #out: Buffer[] = [];
+  #outBytes = 0;
+  #flushScheduled = false;
+  #lastReceivedAt = Date.now();
+  #lastSentAt = Date.now();
+  #handshakeTimer: NodeJS.Timeout | undefined;
+  #pingTimer: NodeJS.Timeout | undefined;
+  readonly #flush = (): void => this.#flushNow();
+
+  constructor(socket: Duplex, role: LinkRole, options: LinkOptions) {
+    this.#socket = socket;
+    this.role = role;
+    this.#options = options;
+    this.#decoder = new FrameDecoder(options.maxFrameBytes);
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+    socket.on('error', (err: Error) => this.#fail(new WeftError('CommunicationError', `link socket error: ${err.message}`, { cause: err })));
+    socket.on('close', () => this.#fail(new WeftError('CommunicationError', 'link closed by peer')));
+    this.#handshakeTimer = setTimeout(() => {
+      this.#fail(new WeftError('LinkUnauthenticated', `no handshake within ${options.handshakeTimeoutMs} ms`));
+    }, options.handshakeTimeoutMs);
+    this.#handshakeTimer.unref();
+    if (role === 'acceptor') {
+      this.#sendNow([FrameType.Challenge, PROTOCOL_VERSION, options.nodeId, this.#myNonce]);
+    }
+  }
+
+  get isOpen(): boolean {
+    return this.#state === 'open';
+  }
+
+  get remoteAddress(): string {
+    const s = this.#socket as { remoteAddress?: string; remotePort?: number };
+    return `${s.remoteAddress ?? '?'}:${s.remotePort ?? '?'}`;
+  }
+
+  /** Bytes queued on this link and not yet taken by the kernel. */
+  get queuedBytes(): number {
+    return this.#outBytes + ((this.#socket as { writableLength?: number }).writableLength ?? 0);
+  }
+
+  /**
+   * Queues a frame; everything queued in this tick leaves in one write.
+   * Throws ProtocolError if the frame is over the peer's limit.
+   */
+  send(frame: Frame): void {
+    if (this.#state !== 'open') throw new WeftError('CommunicationError', 'link is not open');
+    const body = packFrame(frame);
+    if (body.length > this.#options.maxFrameBytes) {
+      throw new WeftError('ProtocolError', `frame of ${body.length} bytes is over maxFrameBytes ${this.#options.maxFrameBytes}`);
+    }
+    this.#out.push(body);
+    this.#outBytes += body.length + FRAME_HEADER_BYTES;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  /** Closes the link; queued frames are written first. */
+  close(): void {
+    if (this.#state === 'closed') return;
+    this.#flushNow();
+    this.#socket.end();
+    this.#fail(undefined);
+  }
+
+  /** Closes at once without flushing. */
+  destroy(error?: WeftError): void {
+    this.#socket.destroy();
+    this.#fail(error);
+  }
+
+  #sendNow(frame: Frame): void {
+    const body = packFrame(frame);
+    this.#out.push(body);
+    this.#outBytes += body.length + FRAME_HEADER_BYTES;
+    this.#flushNow();
+  }
+
+  #flushNow(): void {
+    this.#flushScheduled = false;
+    const n = this.#out.length;
+    if (n === 0 || this.#socket.destroyed) return;
+    const out = Buffer.allocUnsafe(this.#outBytes);
+    let offset = 0;
+    for (let i = 0; i < n; i++) {
+      const body = this.#out[i]!;
+      out.writeUInt32BE(body.length, offset);
+      body.copy(out, offset + FRAME_HEADER_BYTES);
+      offset += FRAME_HEADER_BYTES + body.length;
+    }
+    this.#out = [];
+    this.#outBytes = 0;
+    this.#lastSentAt = Date.now();
+    this.#socket.write(out);
+    const queued = (this.#socket as { writableLength?: number }).writableLength ?? 0;
+    if (queued > this.#options.maxQueuedBytes) {
+      this.#options.logger.warn({ peer: this.peerNodeId, queuedBytes: queued }, 'link peer does not read; closing the link');
+      this.destroy(new WeftError('CommunicationError', `peer does not read: ${queued} bytes queued`));
+    }
+  }
+
+  #onData(chunk: Buffer): void {
+    this.#lastReceivedAt = Date.now();
+    try {
+      this.#decoder.push(chunk, (frame) => this.#onDecoded(frame));
+    } catch (e) {
+      const error = e instanceof WeftError ? e : new WeftError('ProtocolError', 'bad frame', { cause: e });
+      this.#options.logger.warn(
+        { peer: this.peerNodeId || this.remoteAddress, code: error.code, err: error.message },
+        'closing link after a bad frame',
+      );
+      this.destroy(error);
+    }
+  }
+
+  #onDecoded(frame: Frame): void {
+    if (this.#state === 'closed') return;
+    if (this.#state === 'open') {
+      switch (frame[0]) {
+        case FrameType.Ping:
+          this.send([FrameType.Pong]);
+          return;
+        case FrameType.Pong:
+          return;
+        case FrameType.Draining:
+          this.peerDraining = true;
+          break;
+        default:
+          break;
+      }
+      this.onFrame(frame, this);
+      return;
+    }
+    this.#onHandshakeFrame(frame);
+  }
+
+  #onHandshakeFrame(frame: Frame): void {
+    const o = this.#options;
+    const refuse = (message: string): void => {
+      const error = new WeftError('LinkUnauthenticated', message);
+      this.#sendNow([FrameType.Refuse, toWire(error)]);
+      o.logger.warn({ peer: this.remoteAddress, err: message }, 'link refused');
+      this.#socket.end();
+      this.#fail(error);
+    };
+    if (frame[0] === FrameType.Refuse) {
+      const error = fromWire(frame[1]);
+      this.destroy(new WeftError('LinkUnauthenticated', `peer refused the link: ${error.message}`));
+      return;
+    }
+    if (this.role === 'dialer') {
+      if (frame[0] === FrameType.Challenge) {
+        if (frame[1] !== PROTOCOL_VERSION) return refuse(`protocol version ${frame[1]} is not ${PROTOCOL_VERSION}`);
+        this.peerNodeId = frame[2];
+        this.#peerNonce = frame[3];
+        const p = proof(o.secret, 'hello', this.#peerNonce, this.#myNonce, o.nodeId, this.peerNodeId);
+        this.#sendNow([FrameType.Hello, PROTOCOL_VERSION, o.nodeId, this.#myNonce, p]);
+        return;
+      }
+      if (frame[0] === FrameType.Welcome && this.#peerNonce !== undefined) {
+        const expected = proof(o.secret, 'welcome', this.#myNonce, this.#peerNonce, this.peerNodeId, o.nodeId);
+        if (!sameBytes(frame[1], expected)) return refuse('the peer does not hold the cluster secret');
+        return this.#open();
+      }
+      return refuse(`unexpected frame type ${frame[0]} during the handshake`);
+    }
+    if (frame[0] === FrameType.Hello) {
+      if (frame[1] !== PROTOCOL_VERSION) return refuse(`protocol version ${frame[1]} is not ${PROTOCOL_VERSION}`);
+      const expected = proof(o.secret, 'hello', this.#myNonce, frame[3], frame[2], o.nodeId);
+      if (!sameBytes(frame[4], expected)) return refuse('the peer does not hold the cluster secret');
+      this.peerNodeId = frame[2];
+      this.#peerNonce = frame[3];
+      this.#sendNow([FrameType.Welcome, proof(o.secret, 'welcome', frame[3], this.#myNonce, o.nodeId, this.peerNodeId)]);
+      return this.#open();
+    }
+    return refuse(`unexpected frame type ${frame[0]} during the handshake`);
+  }
+
+  #open(): void {
+    clearTimeout(this.#handshakeTimer);
+    this.#state = 'open';
+    const interval = this.#options.pingIntervalMs;
+    this.#pingTimer = setInterval(() => this.#keepAlive(), interval);
+    this.#pingTimer.unref();
+    this.onOpen(this);
+  }
+
+  #keepAlive(): void {
+    const now = Date.now();
+    const interval = this.#options.pingIntervalMs;
+    if (now - this.#lastReceivedAt > 3 * interval) {
+      this.destroy(new WeftError('CommunicationError', `peer silent for ${now - this.#lastReceivedAt} ms`));
+      return;
+    }
+    if (now - this.#lastSentAt >= interval) this.send([FrameType.Ping]);
+  }
+
+  #fail(error: WeftError | undefined): void {
+    if (this.#state === 'closed') return;
+    const wasOpen = this.#state === 'open';
+    this.#state = 'closed';
+    clearTimeout(this.#handshakeTimer);
+    clearInterval(this.#pingTimer);
+    this.#out = [];
+    this.#outBytes = 0;
+    if (!this.#socket.destroyed && error !== undefined) this.#socket.destroy();
+    if (!wasOpen && error === undefined) return;
+    this.onClose(this, error);
+  }
+}
