@@ -1,0 +1,54 @@
+/**
+ * The demo of the seed's scenario in one process, no Redis: a host with the
+ * greeter and the WebSocket test service, and a gateway on 127.0.0.1:5000.
+ *
+ *   npm start
+ */
+import { WebSocketModule, createGateway, createHost, implement, memoryCluster } from 'weft';
+import { greeterService } from './services/greeter.js';
+import { IWsTestAppService, WsTestAppService } from './services/wstest.js';
+
+const port = Number(process.env['WEFT_HTTP_PORT'] ?? 5000);
+const cluster = memoryCluster();
+
+const host = await createHost({
+  cluster,
+  name: 'demo-host',
+  modules: [WebSocketModule],
+  services: [greeterService, implement(IWsTestAppService, new WsTestAppService())],
+}).start();
+
+const gateway = await createGateway({
+  cluster,
+  name: 'demo-gateway',
+  http: { host: '127.0.0.1', port },
+  demo: { wsPath: '/api/wstest', echoPath: '/api/wstest/echo' },
+}).start();
+
+const base = gateway.url;
+const ws = base.replace(/^http/, 'ws');
+process.stdout.write(`
+weft demo is running (one process, memory cluster)
+
+  demo page       ${base}/demo
+  WebSocket       ${ws}/api/wstest?businessId=100
+  echo (push)     ${base}/api/wstest/echo?businessId=100&msg=hello
+  greeter         ${base}/api/greeter/greet?name=ann
+  OpenAPI         ${base}/swagger.json
+  health          ${base}/healthz
+
+Press Ctrl+C to stop.
+`);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write('\nstopping: draining the gateway, then the host\n');
+    void gateway
+      .stop()
+      .then(() => host.stop())
+      .then(() => process.exit(0));
+  });
+}
