@@ -44,7 +44,7 @@ export type { AuthRequest, Authenticate } from './gateway/http-api.js';
 
 export { memoryCluster, redisCluster } from './node/cluster.js';
 export type { Cluster, RedisClusterOptions } from './node/cluster.js';
-export type { NodeOptions } from './node/node.js';
+export type { NodeOptions, NodeStats } from './node/node.js';
 
 export { currentContext } from './rpc/context.js';
 export type { CallContext } from './rpc/context.js';

@@ -8,7 +8,7 @@ import { WeftError, invalidOption } from '../errors.js';
 import { buildOpenApi } from '../contract/openapi.js';
 import type { Logger } from '../logger.js';
 import { DEFAULTS, checkKnownKeys, checkPort, checkPositive, checkPositiveInt, checkString } from '../options.js';
-import { WeftNode, NODE_OPTION_KEYS, type NodeOptions } from '../node/node.js';
+import { WeftNode, NODE_OPTION_KEYS, type NodeOptions, type NodeStats } from '../node/node.js';
 import { demoPage, type DemoPageOptions } from './demo-page.js';
 import { HttpApi, parseQuery, type Authenticate } from './http-api.js';
 import { errorBody, sendError, sendJson } from './responses.js';
@@ -55,6 +55,8 @@ export interface Gateway {
   start(): Promise<Gateway>;
   /** Drains (503 to new requests and handshakes, 1001 to sessions) and stops. */
   stop(): Promise<void>;
+  /** Counters for monitoring and tests. */
+  stats(): NodeStats;
 }
 
 class GatewayImpl implements Gateway {
@@ -161,6 +163,10 @@ class GatewayImpl implements Gateway {
 
   get sessionCount(): number {
     return this.#door.sessionCount;
+  }
+
+  stats(): NodeStats {
+    return { nodeId: this.nodeId, framesReceived: this.#node.framesReceived(), callsInFlight: this.#node.rpc.inFlight, sessions: this.#door.sessionCount };
   }
 
   async start(): Promise<Gateway> {

@@ -8,7 +8,7 @@ import type { AnyContract, Implementation, Proxy } from '../contract/contract.js
 import type { Logger } from '../logger.js';
 import { DEFAULTS, checkKnownKeys, checkPositive, checkPositiveInt } from '../options.js';
 import { FrameType, type CallFrame } from '../protocol/frames.js';
-import { WeftNode, NODE_OPTION_KEYS, type NodeOptions } from '../node/node.js';
+import { WeftNode, NODE_OPTION_KEYS, type NodeOptions, type NodeStats } from '../node/node.js';
 import type { CallOptions } from '../rpc/rpc-client.js';
 import { createProxy } from '../rpc/proxy.js';
 import { RpcServer } from '../rpc/rpc-server.js';
@@ -63,6 +63,8 @@ export interface Host {
   stop(): Promise<void>;
   /** A typed proxy for calling any service of the cluster. */
   proxy<C extends AnyContract>(contract: C, options?: CallOptions): Proxy<C>;
+  /** Counters for monitoring and tests. */
+  stats(): NodeStats;
 }
 
 type HostState = 'new' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -173,6 +175,10 @@ class HostImpl implements Host {
 
   proxy<C extends AnyContract>(contract: C, options?: CallOptions): Proxy<C> {
     return createProxy(contract, this.#node.rpc, options);
+  }
+
+  stats(): NodeStats {
+    return { nodeId: this.nodeId, framesReceived: this.#node.framesReceived(), callsInFlight: this.#server.inFlight, sessions: 0 };
   }
 }
 

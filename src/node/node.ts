@@ -62,6 +62,17 @@ export const NODE_OPTION_KEYS = [
 
 type FrameHandler = (frame: Frame, link: Link) => void;
 
+/** Counters a host or gateway reports. */
+export interface NodeStats {
+  nodeId: string;
+  /** Frames received from other nodes, by frame type name. */
+  framesReceived: Record<string, number>;
+  /** Calls in flight (served, on a host; made, on a gateway). */
+  callsInFlight: number;
+  /** WebSocket sessions held (gateways). */
+  sessions: number;
+}
+
 function firstExternalAddress(): string {
   for (const list of Object.values(os.networkInterfaces())) {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
@@ -80,6 +91,8 @@ export class WeftNode {
   readonly maxFrameBytes: number;
   /** Frame handlers by frame type, set by the role (host sessions, gateway pushes). */
   readonly #handlers: (FrameHandler | undefined)[] = [];
+  /** Frames received, by frame type. */
+  readonly #framesIn = new Map<number, number>();
   readonly #viewListeners = new Set<(view: RegistryView) => void>();
   readonly #linkClosedListeners = new Set<(link: Link) => void>();
   readonly #listenHost: string;
@@ -251,7 +264,18 @@ export class WeftNode {
     for (const l of this.#viewListeners) l(view);
   }
 
+  /** Frames received since start, by frame type name. */
+  framesReceived(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const [name, type] of Object.entries(FrameType)) {
+      const n = this.#framesIn.get(type);
+      if (n !== undefined) out[name] = n;
+    }
+    return out;
+  }
+
   #onFrame(frame: Frame, link: Link): void {
+    this.#framesIn.set(frame[0], (this.#framesIn.get(frame[0]) ?? 0) + 1);
     switch (frame[0]) {
       case FrameType.Result:
         this.rpc.onResult(frame);
