@@ -193,6 +193,10 @@ export function resolveRoute(input: RouteInput): RouteResult {
     if (from === 'path' && !inPath.has(p.name)) {
       throw new WeftError('InvalidContract', `${where}: parameter "${p.name}" binds to the path but the route "${path}" does not name it`);
     }
+    // Otherwise the path value would be matched and silently dropped.
+    if (from !== 'path' && inPath.has(p.name)) {
+      throw new WeftError('InvalidContract', `${where}: parameter "${p.name}" binds to the ${from} but the route "${path}" names it`);
+    }
     if ((from === 'path' || from === 'query' || from === 'header') && !p.simple) {
       throw new WeftError('InvalidContract', `${where}: parameter "${p.name}" is complex and cannot bind to the ${from}`);
     }

@@ -190,8 +190,8 @@ class GatewayImpl implements Gateway {
   async stop(): Promise<void> {
     if (this.#draining) return;
     this.#draining = true;
+    this.#node.announceDraining();
     await this.#node.deregister();
-    await this.#node.announceDraining();
     await this.#door.drain(this.#stopTimeoutMs);
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     this.#server.closeIdleConnections();

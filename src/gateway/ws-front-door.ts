@@ -203,8 +203,7 @@ export class FrontDoor {
     if (socket.destroyed) return;
     const node = this.#node;
     const hostNodeId = node.endpoints.ring(service)?.pickWhere(businessId, (id) => {
-      const record = node.view.get(id);
-      return record !== undefined && record.draining !== true && node.peers.get(id)?.peerDraining !== true && !node.peers.isBackingOff(id);
+      return node.view.has(id) && node.peers.get(id)?.peerDraining !== true && !node.peers.isBackingOff(id);
     });
     if (hostNodeId === undefined) return refuse(new WeftError('ServiceUnavailable', `no live host for WebSocket service ${service}`));
     const id = `${node.nodeId}.${(++this.#nextSession).toString(36)}`;
@@ -226,6 +225,7 @@ export class FrontDoor {
       this.#failPending(id, new WeftError('Timeout', `host did not open the session within ${this.#o.sessionOpenTimeoutMs} ms`));
     }, this.#o.sessionOpenTimeoutMs);
     this.#pending.set(id, { session, req, head, timer });
+    this.#index(session);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined || DROPPED_HEADERS.has(name) || name.startsWith('sec-websocket-')) continue;
@@ -253,6 +253,7 @@ export class FrontDoor {
     this.#pending.delete(id);
     clearTimeout(pending.timer);
     pending.session.state = CLOSED;
+    this.#unindex(pending.session);
     writeSocketError(pending.session.socket, error, this.#o.retryAfterSeconds);
   }
 
@@ -269,6 +270,7 @@ export class FrontDoor {
     const { session, req, head } = pending;
     if (session.socket.destroyed || this.#draining) {
       session.state = CLOSED;
+      this.#unindex(session);
       this.#tellHost(session.hostLink, id, 1006, 'client left during the handshake');
       if (!session.socket.destroyed) writeSocketError(session.socket, new WeftError('Draining', 'gateway is shutting down'), this.#o.retryAfterSeconds);
       return;
@@ -285,11 +287,6 @@ export class FrontDoor {
     session.state = OPEN;
     (ws as SessionSocket)[SESSION] = session;
     this.#sessions.set(session.id, session);
-    let byId = this.#byBusiness.get(session.service);
-    if (byId === undefined) this.#byBusiness.set(session.service, (byId = new Map()));
-    let set = byId.get(session.businessId);
-    if (set === undefined) byId.set(session.businessId, (set = new Set()));
-    set.add(session);
     this.#node.membership.directory.add(session.service, session.businessId, session.id);
     ws.on('message', this.#onWsMessage);
     ws.on('close', this.#onWsClose);
@@ -320,14 +317,27 @@ export class FrontDoor {
     this.#tellHost(session.hostLink, session.id, code, reason);
   }
 
-  #forget(session: GatewaySession): void {
-    this.#sessions.delete(session.id);
+  /** Pushes to a businessId reach its sessions from the moment they are bound (queued until open). */
+  #index(session: GatewaySession): void {
+    let byId = this.#byBusiness.get(session.service);
+    if (byId === undefined) this.#byBusiness.set(session.service, (byId = new Map()));
+    let set = byId.get(session.businessId);
+    if (set === undefined) byId.set(session.businessId, (set = new Set()));
+    set.add(session);
+  }
+
+  #unindex(session: GatewaySession): void {
     const byId = this.#byBusiness.get(session.service);
     const set = byId?.get(session.businessId);
     if (set !== undefined) {
       set.delete(session);
       if (set.size === 0) byId!.delete(session.businessId);
     }
+  }
+
+  #forget(session: GatewaySession): void {
+    this.#sessions.delete(session.id);
+    this.#unindex(session);
     this.#node.membership.directory.remove(session.service, session.id);
   }
 

@@ -151,8 +151,8 @@ class HostImpl implements Host {
     this.#state = 'stopping';
     if (wasRunning) {
       // 1. Nobody routes new work here: leave the registry, tell every peer on its link.
+      this.#node.announceDraining();
       await this.#node.deregister();
-      await this.#node.announceDraining();
       // 2. Calls that still arrive get Draining, which callers fail over.
       this.#server.startDraining();
       for (const m of [...this.#modules].reverse()) {

@@ -145,7 +145,7 @@ export class WeftNode {
       },
       logger: this.logger,
     });
-    this.rpc.setDrainingCheck((nodeId) => this.#view.get(nodeId)?.draining === true || this.peers.get(nodeId)?.peerDraining === true);
+    this.rpc.setDrainingCheck((nodeId) => this.peers.get(nodeId)?.peerDraining === true);
     this.peers.onFrame = (frame, link) => this.#onFrame(frame, link);
     this.peers.onLinkClosed = (link) => {
       this.rpc.onLinkClosed(link);
@@ -216,21 +216,13 @@ export class WeftNode {
     this.logger.info({ link: `${host}:${port}`, cluster: this.cluster.kind, services: services.map((s) => s.contract.name) }, 'node started');
   }
 
-  /** Marks this node draining in the registry and on every link: peers send it nothing new. */
-  async announceDraining(): Promise<void> {
+  /** Tells every peer on its link that this node takes no new work (they stop routing here at once). */
+  announceDraining(): void {
     for (const link of this.peers.openLinks()) {
       try {
         link.send([FrameType.Draining]);
       } catch {
         // closing anyway
-      }
-    }
-    if (this.#record !== undefined && this.#membership !== undefined) {
-      this.#record = { ...this.#record, draining: true };
-      try {
-        await this.#membership.registry.register(this.#record);
-      } catch (err) {
-        this.logger.warn({ err: (err as Error).message }, 'could not mark the node draining in the registry');
       }
     }
   }

@@ -23,8 +23,6 @@ export interface NodeRecord {
   startedAt: number;
   /** weft protocol version the node speaks. */
   protocol: number;
-  /** True while the node finishes its work before stopping; send it nothing new. */
-  draining?: boolean;
 }
 
 export type RegistryView = ReadonlyMap<string, NodeRecord>;

@@ -99,8 +99,11 @@ class WebSocketRuntime implements ModuleInstance {
     if (ids === undefined) this.#byLink.set(link, (ids = new Set()));
     ids.add(sessionId);
     const accept = (): void => {
-      if (!this.#sessions.has(sessionId)) return; // closed while onOpen ran
-      if (link.isOpen) link.send([FrameType.SessionAccept, sessionId]);
+      if (!this.#sessions.has(sessionId) || !link.isOpen) return; // closed while onOpen ran
+      // Known here at once, so a push right after the client sees the handshake finds it
+      // (the directory's own update may still be on its way).
+      this.#ctx.node.membership.directory.index(serviceName).add(sessionId, businessId, link.peerNodeId);
+      link.send([FrameType.SessionAccept, sessionId]);
     };
     const refuse = (e: unknown): void => {
       const error = toWeftError(e);
@@ -139,6 +142,7 @@ class WebSocketRuntime implements ModuleInstance {
   #end(sessionId: string, code: number, reason: string): void {
     const bound = this.#forget(sessionId);
     if (bound === undefined) return;
+    this.#ctx.node.membership.directory.index(bound.service.name).remove(sessionId);
     this.#hook(bound, () => bound.service.instance.onClose(bound.session, code, reason), false);
   }
 
