@@ -1,0 +1,111 @@
+/**
+ * A small client for weft sessions, for browsers and Node: connects with a
+ * businessId and reconnects with backoff when the session ends for a reason
+ * worth retrying (gateway draining 1001, host gone 1011/1012, overload 1013,
+ * a dropped connection 1006). It does not reconnect after a normal close
+ * (1000), a policy close (1008: slow consumer, revoked) or your `close()`.
+ *
+ * @example
+ * import { connectSession } from 'weft/client';
+ * const session = connectSession('ws://127.0.0.1:5000/api/wstest', {
+ *   businessId: '100',
+ *   onMessage: (data) => console.log(data),
+ * });
+ * // later: session.close();
+ *
+ * @module
+ */
+
+/** The part of the WebSocket API the client uses (browser WebSocket or `ws`). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string | ArrayBufferLike | ArrayBufferView): void;
+  close(code?: number, reason?: string): void;
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface SessionOptions {
+  businessId: string;
+  /** WebSocket implementation; default the global one (browsers, Node 22+). Pass `ws`'s on Node 20. */
+  WebSocket?: WebSocketConstructor;
+  onMessage?: (data: unknown) => void;
+  onOpen?: () => void;
+  /** Every close, with whether the client will reconnect. */
+  onClose?: (code: number, reason: string, willReconnect: boolean) => void;
+  /** Backoff between attempts: from initialDelayMs doubling to maxDelayMs, with jitter. Defaults 250 ms and 10 s. */
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+}
+
+export interface ClientSession {
+  /** True while connected. */
+  readonly isOpen: boolean;
+  /** Sends when connected; returns false otherwise (nothing is queued). */
+  send(data: string | ArrayBufferLike | ArrayBufferView): boolean;
+  /** Closes for good (1000). */
+  close(): void;
+}
+
+const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013]);
+const OPEN = 1;
+
+/** Close codes after which the client reconnects. */
+export function shouldReconnect(code: number): boolean {
+  return RETRY_CODES.has(code);
+}
+
+export function connectSession(url: string, options: SessionOptions): ClientSession {
+  const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  if (Ctor === undefined) throw new TypeError('no WebSocket implementation: pass options.WebSocket (e.g. from "ws")');
+  if (typeof options.businessId !== 'string' || options.businessId === '') throw new TypeError('option "businessId" must be a non-empty string');
+  const initial = options.initialDelayMs ?? 250;
+  const max = options.maxDelayMs ?? 10_000;
+  const target = `${url}${url.includes('?') ? '&' : '?'}businessId=${encodeURIComponent(options.businessId)}`;
+  let socket: WebSocketLike | undefined;
+  let attempts = 0;
+  let closedByUser = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const open = (): void => {
+    const ws = new Ctor(target);
+    socket = ws;
+    ws.onopen = () => {
+      attempts = 0;
+      options.onOpen?.();
+    };
+    ws.onmessage = (ev) => options.onMessage?.(ev.data);
+    ws.onerror = () => {
+      // a close event follows with the code
+    };
+    ws.onclose = (ev) => {
+      const retry = !closedByUser && shouldReconnect(ev.code);
+      options.onClose?.(ev.code, ev.reason, retry);
+      if (!retry) return;
+      attempts += 1;
+      const delay = Math.min(max, initial * 2 ** (attempts - 1));
+      timer = setTimeout(open, delay / 2 + Math.random() * (delay / 2));
+    };
+  };
+  open();
+
+  return {
+    get isOpen() {
+      return socket?.readyState === OPEN;
+    },
+    send(data) {
+      if (socket?.readyState !== OPEN) return false;
+      socket.send(data);
+      return true;
+    },
+    close() {
+      closedByUser = true;
+      if (timer !== undefined) clearTimeout(timer);
+      socket?.close(1000, 'client closed');
+    },
+  };
+}
