@@ -33,6 +33,8 @@ export class RouteTable {
   #static = new Map<string, HttpRoute>();
   #dynamic = new Map<HttpVerb, HttpRoute[]>();
   #websocket = new Map<string, string>();
+  /** Every WebSocket path seen since start: a known path whose hosts are all gone answers 503, not 404. */
+  readonly #knownWebsocket = new Map<string, string>();
   #contracts: ContractDescriptor[] = [];
 
   /** Rebuilds from a registry view; returns true if the routes changed. */
@@ -46,6 +48,7 @@ export class RouteTable {
         if (s.websocket !== undefined) websocket.set(s.websocket.path.toLowerCase(), s.contract.name);
       }
     }
+    for (const [path, name] of websocket) this.#knownWebsocket.set(path, name);
     const names = [...contracts.keys()].sort();
     const signature = JSON.stringify([names.map((n) => contracts.get(n)), [...websocket].sort()]);
     if (signature === this.#signature) return false;
@@ -113,10 +116,10 @@ export class RouteTable {
     return undefined;
   }
 
-  /** The WebSocket service at `path`, if any. */
+  /** The WebSocket service at `path` (live, or seen before and now without hosts), if any. */
   websocketService(path: string): string | undefined {
     const normalized = '/' + splitPath(path).join('/').toLowerCase();
-    return this.#websocket.get(normalized);
+    return this.#websocket.get(normalized) ?? this.#knownWebsocket.get(normalized);
   }
 
   contracts(): readonly ContractDescriptor[] {
