@@ -92,6 +92,9 @@ class GatewayImpl implements Gateway {
     ]);
     this.#node = new WeftNode('gateway', options);
     const logger = this.#node.logger;
+    if (options.http !== undefined) checkKnownKeys('createGateway http', options.http, ['host', 'port']);
+    if (options.openApi !== undefined) checkKnownKeys('createGateway openApi', options.openApi, ['title', 'version']);
+    if (options.demo !== undefined) checkKnownKeys('createGateway demo', options.demo, ['wsPath', 'echoPath']);
     this.#httpHost = options.http?.host === undefined ? DEFAULTS.httpHost : checkString('http.host', options.http.host);
     this.#httpPort = options.http?.port === undefined ? DEFAULTS.httpPort : checkPort('http.port', options.http.port);
     this.#stopTimeoutMs = options.stopTimeoutMs === undefined ? DEFAULTS.stopTimeoutMs : checkPositive('stopTimeoutMs', options.stopTimeoutMs);

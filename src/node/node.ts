@@ -9,7 +9,7 @@ import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
 import { WeftError, invalidOption } from '../errors.js';
 import { createDefaultLogger, type Logger } from '../logger.js';
-import { DEFAULTS, checkPort, checkPositive, checkPositiveInt, checkString } from '../options.js';
+import { DEFAULTS, checkKnownKeys, checkPort, checkPositive, checkPositiveInt, checkString } from '../options.js';
 import { FrameType, PROTOCOL_VERSION, type Frame } from '../protocol/frames.js';
 import type { NodeRecord, NodeRole, RegistryView, ServiceRecord } from '../registry/registry.js';
 import { Endpoints } from '../rpc/endpoints.js';
@@ -110,6 +110,9 @@ export class WeftNode {
     const name = options.name === undefined ? role : checkString('name', options.name).replace(/[^\w.-]/g, '_');
     this.nodeId = `${name}-${randomBytes(5).toString('hex')}`;
     this.logger = (options.logger ?? createDefaultLogger()).child({ node: this.nodeId });
+    // Nested objects too: a typo there should not pass silently either.
+    if (options.listen !== undefined) checkKnownKeys('listen', options.listen, ['host', 'port']);
+    if (options.breaker !== undefined) checkKnownKeys('breaker', options.breaker, ['failureThreshold', 'resetAfterMs']);
     this.#listenHost = options.listen?.host === undefined ? DEFAULTS.listenHost : checkString('listen.host', options.listen.host);
     this.#listenPort = options.listen?.port === undefined ? DEFAULTS.listenPort : checkPort('listen.port', options.listen.port);
     this.#advertiseHost = options.advertiseHost === undefined ? undefined : checkString('advertiseHost', options.advertiseHost);
