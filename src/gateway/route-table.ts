@@ -33,7 +33,12 @@ export class RouteTable {
   #static = new Map<string, HttpRoute>();
   #dynamic = new Map<HttpVerb, HttpRoute[]>();
   #websocket = new Map<string, string>();
-  /** Every WebSocket path seen since start: a known path whose hosts are all gone answers 503, not 404. */
+  /**
+   * Every contract and WebSocket path seen since start. A route whose hosts
+   * are all gone still matches, and the call answers 503 (retry later), not
+   * 404: during a rolling restart of the only host, clients see "try again".
+   */
+  readonly #knownContracts = new Map<string, ContractDescriptor>();
   readonly #knownWebsocket = new Map<string, string>();
   #contracts: ContractDescriptor[] = [];
 
@@ -49,15 +54,18 @@ export class RouteTable {
       }
     }
     for (const [path, name] of websocket) this.#knownWebsocket.set(path, name);
+    for (const [name, contract] of contracts) this.#knownContracts.set(name, contract);
     const names = [...contracts.keys()].sort();
     const signature = JSON.stringify([names.map((n) => contracts.get(n)), [...websocket].sort()]);
     if (signature === this.#signature) return false;
     this.#signature = signature;
 
+    // Live contracts first, so they win a route over one that is gone.
+    const gone = [...this.#knownContracts.keys()].filter((n) => !contracts.has(n)).sort();
     const staticRoutes = new Map<string, HttpRoute>();
     const dynamic = new Map<HttpVerb, HttpRoute[]>();
-    for (const name of names) {
-      const contract = contracts.get(name)!;
+    for (const name of [...names, ...gone]) {
+      const contract = contracts.get(name) ?? this.#knownContracts.get(name)!;
       for (const method of contract.methods) {
         const parts = splitPath(method.path);
         const paramNames: string[] = [];

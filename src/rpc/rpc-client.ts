@@ -189,7 +189,7 @@ export class RpcClient {
   #attempt(call: PendingCall): void {
     if (call.settled) return;
     if (call.attempts >= this.#o.maxAttempts) {
-      this.#settle(call, call.lastError ?? new WeftError('ServiceUnavailable', `${call.target.service}: no instance answered`));
+      this.#settle(call, this.#unavailable(call.target.service, call.lastError ?? new WeftError('ServiceUnavailable', `${call.target.service}: no instance answered`)));
       return;
     }
     const nodeId = this.#pick(call);
@@ -241,7 +241,7 @@ export class RpcClient {
     const t = call.target;
     const ids = this.#endpoints.nodeIds(t.service);
     if (ids.length === 0) {
-      this.#settle(call, call.lastError ?? new WeftError('ServiceUnavailable', `no live instance of ${t.service}`));
+      this.#settle(call, this.#unavailable(t.service, call.lastError ?? new WeftError('ServiceUnavailable', `no live instance of ${t.service}`)));
       return undefined;
     }
     const tried = call.tried;
@@ -279,8 +279,13 @@ export class RpcClient {
           ? new WeftError('CircuitOpen', `every instance of ${t.service} has an open circuit`)
           : new WeftError('ServiceUnavailable', `no reachable instance of ${t.service}`);
     }
-    this.#settle(call, error.code === 'CommunicationError' ? new WeftError('ServiceUnavailable', `${t.service}: ${error.message}`, { cause: error }) : error);
+    this.#settle(call, this.#unavailable(t.service, error));
     return undefined;
+  }
+
+  /** A transport failure that no instance could make up for is, to the caller, an unavailable service. */
+  #unavailable(service: string, error: WeftError): WeftError {
+    return error.code === 'CommunicationError' ? new WeftError('ServiceUnavailable', `${service}: ${error.message}`, { cause: error }) : error;
   }
 
   #nextRoundRobin(service: string): number {
