@@ -1,0 +1,43 @@
+/**
+ * The contracts the benchmarks serve. IBenchWsAppService is a WebSocket
+ * service (path /api/benchws); IBenchRpcAppService a plain one (/api/benchrpc).
+ */
+import { Type, WsAppServiceBase, defineContract, param, type Implementation } from '../src/index.js';
+
+export const IBenchWsAppService = defineContract({
+  name: 'IBenchWsAppService',
+  methods: {
+    /** Pushes `payload` to every session of `businessId`; GET /api/benchws/push?businessId=&payload= */
+    push: {
+      params: [param('businessId', Type.String({ minLength: 1 })), param('payload', Type.String())],
+      returns: Type.Integer(),
+      select: { hashBy: 'businessId' },
+    },
+    /** Sessions of this service across the cluster, as this host's directory replica sees them. */
+    count: { params: [], returns: Type.Integer() },
+  },
+});
+
+export class BenchWsService extends WsAppServiceBase implements Implementation<typeof IBenchWsAppService> {
+  push(businessId: string, payload: string): Promise<number> {
+    return this.sessionManager.pushToBusiness(businessId, payload);
+  }
+
+  count(): Promise<number> {
+    return this.sessionManager.count();
+  }
+}
+
+export const BenchItem = Type.Object({ id: Type.String(), name: Type.String(), qty: Type.Integer(), ok: Type.Boolean() });
+
+export const IBenchRpcAppService = defineContract({
+  name: 'IBenchRpcAppService',
+  methods: {
+    /** A small object; GET /api/benchrpc/item?id= */
+    getItem: { params: [param('id', Type.String())], returns: BenchItem },
+  },
+});
+
+export function benchItem(id: string): { id: string; name: string; qty: number; ok: boolean } {
+  return { id, name: 'bench item', qty: 3, ok: true };
+}

@@ -1,0 +1,212 @@
+/**
+ * Results: rows of figures per system and phase, medians over runs, the
+ * targets as measured values with PASS/MISS, and a readable table.
+ */
+import { createRequire } from 'node:module';
+import os from 'node:os';
+
+export interface Row {
+  /** weft, raw-ws-inproc, raw-ws-tcp, raw-http, socketio */
+  system: string;
+  /** max, rate, seq, parallel, idle, ... */
+  phase: string;
+  metrics: Record<string, number>;
+  /** CPU seconds per process over the phase. */
+  cpu: Record<string, number>;
+  notes: string[];
+  /** Every run's value, when this row is a median of several runs. */
+  values?: Record<string, number[]>;
+}
+
+export interface ScenarioResult {
+  scenario: string;
+  rows: Row[];
+  seconds: number;
+  runs: number;
+}
+
+export interface Target {
+  id: string;
+  what: string;
+  want: string;
+  /** The measured value or ratio; NaN when a needed figure was not measured. */
+  value: number;
+  unit: string;
+  status: 'PASS' | 'MISS' | 'n/a';
+}
+
+/** Known metrics in table order: key, column label, decimals. */
+const COLUMNS: [key: string, label: string, decimals: number][] = [
+  ['sessions', 'sessions', 0],
+  ['pushesPerSec', 'pushes/s', 0],
+  ['deliveriesPerSec', 'deliveries/s', 0],
+  ['requestsPerSec', 'req/s', 0],
+  ['callsPerSec', 'calls/s', 0],
+  ['connectsPerSec', 'connects/s', 0],
+  ['p50Ms', 'p50 ms', 2],
+  ['p99Ms', 'p99 ms', 2],
+  ['p999Ms', 'p99.9 ms', 2],
+  ['httpP99Ms', 'http p99 ms', 2],
+  ['expected', 'expected', 0],
+  ['lost', 'lost', 0],
+  ['errors', 'errors', 0],
+  ['gatewayBytesPerSession', 'gateway B/session', 0],
+  ['gatewayHeapBytesPerSession', '(heap)', 0],
+  ['hostBytesPerSession', 'host B/session', 0],
+  ['hostHeapBytesPerSession', '(heap)', 0],
+  ['serverBytesPerSession', 'server B/session', 0],
+  ['serverHeapBytesPerSession', '(heap)', 0],
+  ['redisBytesPerSession', 'redis B/session', 0],
+  ['cpuUsPerDelivery', 'CPU µs/delivery', 0],
+];
+
+export function fmt(v: number | undefined, decimals = 0): string {
+  if (v === undefined || Number.isNaN(v)) return '-';
+  return decimals === 0 ? Math.round(v).toLocaleString('en-US') : v.toFixed(decimals);
+}
+
+function pad(s: string, n: number, right: boolean): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+/** Columns from `rightFrom` up to (not including) `rightTo` are right-aligned (numbers). */
+export function renderTable(header: string[], body: string[][], rightFrom = 1, rightTo = header.length): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => pad(c, widths[i]!, i >= rightFrom && i < rightTo))
+      .join('  ')
+      .trimEnd();
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+export function cpuText(cpu: Record<string, number>): string {
+  return Object.entries(cpu)
+    .map(([name, s]) => `${name} ${Number.isNaN(s) ? '-' : s.toFixed(2)}`)
+    .join(', ');
+}
+
+/** The rows of one scenario as a table (CPU seconds per process in the last column). */
+export function scenarioTable(result: ScenarioResult): string {
+  const present = COLUMNS.filter(([key]) => result.rows.some((r) => r.metrics[key] !== undefined));
+  const header = ['system', 'phase', ...present.map(([, label]) => label), 'CPU s per process'];
+  const body = result.rows.map((r) => [
+    r.system,
+    r.phase,
+    ...present.map(([key, , d]) => fmt(r.metrics[key], d)),
+    cpuText(r.cpu),
+  ]);
+  const notes = result.rows.flatMap((r) => r.notes.map((n) => `  note (${r.system} ${r.phase}): ${n}`));
+  const title = `== ${result.scenario} (${result.runs} run${result.runs === 1 ? '' : 's'}${result.runs > 1 ? ', medians' : ''}, ${result.seconds.toFixed(0)} s)`;
+  // The CPU column is left-aligned text.
+  const table = renderTable(header, body, 2, header.length - 1).split('\n');
+  return [title, ...table, ...notes].join('\n');
+}
+
+export function median(values: number[]): number {
+  const v = values.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (v.length === 0) return Number.NaN;
+  const mid = v.length >> 1;
+  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
+/** One result from several runs of a scenario: every figure the median of its runs, each run's value kept. */
+export function mergeRuns(runs: ScenarioResult[]): ScenarioResult {
+  if (runs.length === 1) return runs[0]!;
+  const first = runs[0]!;
+  const rows: Row[] = first.rows.map((row) => {
+    const same = runs.map((r) => r.rows.find((x) => x.system === row.system && x.phase === row.phase));
+    const values: Record<string, number[]> = {};
+    const metrics: Record<string, number> = {};
+    for (const key of Object.keys(row.metrics)) {
+      values[key] = same.map((r) => r?.metrics[key] ?? Number.NaN);
+      metrics[key] = median(values[key]);
+    }
+    const cpu: Record<string, number> = {};
+    for (const name of Object.keys(row.cpu)) cpu[name] = Math.round(median(same.map((r) => r?.cpu[name] ?? Number.NaN)) * 100) / 100;
+    const notes = [...new Set(same.flatMap((r, i) => (r?.notes ?? []).map((n) => `run ${i + 1}: ${n}`)))];
+    return { system: row.system, phase: row.phase, metrics, cpu, notes, values };
+  });
+  return { scenario: first.scenario, rows, seconds: runs.reduce((s, r) => s + r.seconds, 0), runs: runs.length };
+}
+
+function metric(results: ScenarioResult[], scenario: string, system: string, phase: string, key: string): number {
+  const r = results.find((x) => x.scenario === scenario)?.rows.find((x) => x.system === system && x.phase === phase);
+  return r?.metrics[key] ?? Number.NaN;
+}
+
+function target(id: string, what: string, want: string, value: number, unit: string, ok: (v: number) => boolean): Target {
+  return { id, what, want, value, unit, status: Number.isNaN(value) ? 'n/a' : ok(value) ? 'PASS' : 'MISS' };
+}
+
+/** The issue's targets, from the scenarios that ran. */
+export function evaluateTargets(results: ScenarioResult[]): Target[] {
+  const weftPush = metric(results, 'push', 'weft', 'max', 'deliveriesPerSec');
+  const targets: Target[] = [
+    target(
+      'push-vs-socketio',
+      'push deliveries/s (max), weft / Socket.IO',
+      '>= 2.00',
+      weftPush / metric(results, 'push', 'socketio', 'max', 'deliveriesPerSec'),
+      'x',
+      (v) => v >= 2,
+    ),
+    target(
+      'push-vs-raw-ws',
+      'push deliveries/s (max), weft / raw ws in-process',
+      '>= 1.00',
+      weftPush / metric(results, 'push', 'raw-ws-inproc', 'max', 'deliveriesPerSec'),
+      'x',
+      (v) => v >= 1,
+    ),
+    target('push-p99', 'push p99 end-to-end at the fixed rate', '<= 2 ms', metric(results, 'push', 'weft', 'rate', 'p99Ms'), 'ms', (v) => v <= 2),
+    target(
+      'http-rpc-vs-raw',
+      'http-rpc req/s, weft / raw node:http',
+      '>= 0.50',
+      metric(results, 'http-rpc', 'weft', 'max', 'requestsPerSec') / metric(results, 'http-rpc', 'raw-http', 'max', 'requestsPerSec'),
+      'x',
+      (v) => v >= 0.5,
+    ),
+    target(
+      'gateway-rss',
+      'gateway RSS per idle session',
+      '<= 8 KiB',
+      metric(results, 'sessions', 'weft', 'idle', 'gatewayBytesPerSession') / 1024,
+      'KiB',
+      (v) => v <= 8,
+    ),
+    target('host-rss', 'host RSS per idle session', '<= 1 KiB', metric(results, 'sessions', 'weft', 'idle', 'hostBytesPerSession') / 1024, 'KiB', (v) => v <= 1),
+  ];
+  // Nothing lost: every weft row that counts deliveries.
+  const weftRows = results.flatMap((r) => r.rows.filter((x) => x.system === 'weft' && x.metrics['lost'] !== undefined));
+  const lost = weftRows.length === 0 ? Number.NaN : weftRows.reduce((s, x) => s + Math.max(0, x.metrics['lost']!), 0);
+  targets.push(target('nothing-lost', `weft messages lost, all scenarios (${weftRows.length} phases)`, '= 0', lost, 'messages', (v) => v === 0));
+  return targets;
+}
+
+export function targetsTable(targets: Target[]): string {
+  const body = targets.map((t) => [t.what, t.want, Number.isNaN(t.value) ? 'not measured' : `${t.value.toFixed(t.unit === 'messages' ? 0 : 2)} ${t.unit}`, t.status]);
+  return ['== targets', renderTable(['target', 'want', 'measured', 'result'], body, 99)].join('\n');
+}
+
+function versionOf(pkg: string): string {
+  try {
+    return (createRequire(import.meta.url)(`${pkg}/package.json`) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function machineInfo(): Record<string, unknown> {
+  return {
+    cpus: os.cpus().length,
+    cpuModel: os.cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    kernel: os.release(),
+    node: process.version,
+    ws: versionOf('ws'),
+    socketio: versionOf('socket.io'),
+    load: os.loadavg().map((x) => Math.round(x * 100) / 100),
+  };
+}

@@ -1,0 +1,143 @@
+/**
+ * One weft node in its own process, in Redis mode. `role`:
+ * - gateway: createGateway (HTTP and WebSocket front door);
+ * - ws-host: createHost with WebSocketModule and BenchWsService;
+ * - rpc-host: createHost serving IBenchRpcAppService;
+ * - pusher: createHost with no services, pushing through the typed proxy of IBenchWsAppService;
+ * - rpc-caller: createHost with no services, calling IBenchRpcAppService.
+ */
+import { WebSocketModule, createGateway, createHost, implement, redisCluster, type Gateway, type Host } from '../../src/index.js';
+import { BenchWsService, IBenchRpcAppService, IBenchWsAppService, benchItem } from '../contract.js';
+import { benchLogger, childArgs, failStart, onParentMessage, serve, type Handler } from '../lib/child.js';
+import { nowUs, sleep } from '../lib/clock.js';
+import { Generator, type GenSpec } from '../lib/generator.js';
+import { Histogram } from '../lib/histogram.js';
+
+interface Args {
+  role: 'gateway' | 'ws-host' | 'rpc-host' | 'pusher' | 'rpc-caller';
+  redisUrl: string;
+  prefix: string;
+  secret: string;
+  maxBufferedBytes?: number;
+  maxConcurrentCalls?: number;
+  callTimeoutMs?: number;
+}
+
+const args = childArgs<Args>();
+const logger = benchLogger();
+const cluster = redisCluster({ url: args.redisUrl, prefix: args.prefix, secret: args.secret });
+const handlers: Record<string, Handler> = {};
+const info: Record<string, unknown> = { role: args.role };
+let node: Host | Gateway;
+
+try {
+  if (args.role === 'gateway') {
+    const gateway = await createGateway({
+      cluster,
+      logger,
+      name: 'bench-gw',
+      http: { host: '127.0.0.1', port: 0 },
+      websocket: { maxBufferedBytes: args.maxBufferedBytes ?? 16 * 1024 * 1024 },
+    }).start();
+    node = gateway;
+    info['port'] = gateway.port;
+    handlers['sessions'] = () => gateway.sessionCount;
+  } else if (args.role === 'ws-host') {
+    const service = new BenchWsService();
+    const host = await createHost({
+      cluster,
+      logger,
+      name: 'bench-ws-host',
+      modules: [WebSocketModule],
+      services: [implement(IBenchWsAppService, service)],
+      maxConcurrentCalls: args.maxConcurrentCalls ?? 20_000,
+    }).start();
+    node = host;
+    handlers['count'] = () => service.count();
+  } else if (args.role === 'rpc-host') {
+    node = await createHost({
+      cluster,
+      logger,
+      name: 'bench-rpc-host',
+      services: [implement(IBenchRpcAppService, { getItem: (id: string) => benchItem(id) })],
+      maxConcurrentCalls: args.maxConcurrentCalls ?? 20_000,
+    }).start();
+  } else {
+    const host = await createHost({ cluster, logger, name: `bench-${args.role}`, callTimeoutMs: args.callTimeoutMs ?? 30_000 }).start();
+    node = host;
+    if (args.role === 'pusher') {
+      const ws = host.proxy(IBenchWsAppService);
+      const gen = new Generator();
+      onParentMessage('delivered', (n) => gen.onDelivered(n as number));
+      /** Polls the WebSocket service over RPC until it sees `sessions` sessions. */
+      handlers['waitSessions'] = async (a: { sessions: number; timeoutMs: number }) => {
+        const deadline = Date.now() + a.timeoutMs;
+        let last = -1;
+        let lastErr = '';
+        while (Date.now() < deadline) {
+          try {
+            last = await ws.count();
+            if (last >= a.sessions) return last;
+          } catch (err) {
+            lastErr = (err as Error).message;
+          }
+          await sleep(100);
+        }
+        throw new Error(`the WebSocket service saw ${last} of ${a.sessions} sessions (${lastErr})`);
+      };
+      handlers['generate'] = (spec: GenSpec) => gen.run(spec, (bid, payload) => ws.push(bid, payload));
+    } else {
+      const rpc = host.proxy(IBenchRpcAppService);
+      handlers['waitReady'] = async (a: { timeoutMs: number }) => {
+        const deadline = Date.now() + a.timeoutMs;
+        let lastErr = '';
+        while (Date.now() < deadline) {
+          try {
+            await rpc.getItem('ready');
+            return true;
+          } catch (err) {
+            lastErr = (err as Error).message;
+          }
+          await sleep(100);
+        }
+        throw new Error(`the RPC service never answered: ${lastErr}`);
+      };
+      /** Calls for `durationMs` with `inFlight` calls outstanding; latency per call. */
+      handlers['calls'] = async (a: { inFlight: number; durationMs: number }) => {
+        const hist = new Histogram();
+        const errors: Record<string, number> = {};
+        let calls = 0;
+        const startUs = nowUs();
+        const endUs = startUs + a.durationMs * 1000;
+        const worker = async (): Promise<void> => {
+          let i = 0;
+          while (nowUs() < endUs) {
+            const t0 = nowUs();
+            try {
+              await rpc.getItem(String(i++));
+              hist.record(nowUs() - t0);
+            } catch (err) {
+              const code = (err as { code?: string }).code ?? 'error';
+              errors[code] = (errors[code] ?? 0) + 1;
+            }
+            calls += 1;
+          }
+        };
+        await Promise.all(Array.from({ length: a.inFlight }, worker));
+        const secs = (nowUs() - startUs) / 1e6;
+        return { calls, callsPerSec: Math.round(calls / secs), errors, ...hist.summaryMs() };
+      };
+    }
+  }
+  handlers['stats'] = () => node.stats();
+  info['nodeId'] = node.nodeId;
+  // Stop gracefully when told to exit, so the node leaves the registry and its Redis entries go.
+  handlers['exit'] = async () => {
+    await Promise.race([node.stop(), sleep(2000)]);
+    setImmediate(() => process.exit(0));
+    return true;
+  };
+  serve(handlers, info);
+} catch (err) {
+  failStart(err);
+}

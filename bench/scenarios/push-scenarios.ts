@@ -1,0 +1,108 @@
+/**
+ * push, push-http and fan-out: pushes to sessions by businessId, measured
+ * at the WebSocket clients (end-to-end latency from the send time in the
+ * payload, deliveries, losses), with the baselines run next to weft.
+ */
+import type { GenSpec } from '../lib/generator.js';
+import type { BenchOptions } from '../lib/options.js';
+import { wants } from '../lib/options.js';
+import type { RedisWatch } from '../lib/redis.js';
+import type { Row } from '../lib/result.js';
+import { pushPhase, specFor, startRawPush, startSocketIo, startWeftPush, type PushSystem } from '../lib/stacks.js';
+
+interface Candidate {
+  name: string;
+  usesRedis: boolean;
+  start: () => Promise<PushSystem>;
+}
+
+function perPushOf(sessions: number, businessIds: number): number {
+  if (sessions % businessIds !== 0) throw new Error(`--sessions (${sessions}) must be a multiple of --business-ids (${businessIds})`);
+  return sessions / businessIds;
+}
+
+/** Runs `phases` on each wanted system in turn, each with fresh processes; a failing system becomes a row that says why. */
+async function runSystems(
+  o: BenchOptions,
+  redis: RedisWatch,
+  candidates: Candidate[],
+  phases: { phase: string; spec: GenSpec }[],
+  log: (s: string) => void,
+): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const c of candidates) {
+    if (!wants(o, c.name)) continue;
+    log(`  ${c.name}: starting`);
+    let system: PushSystem | undefined;
+    try {
+      system = await c.start();
+      for (const { phase, spec } of phases) {
+        log(`  ${c.name}: ${phase} for ${spec.durationMs / 1000} s`);
+        rows.push(await pushPhase(system, c.usesRedis ? redis : undefined, phase, spec, o));
+      }
+    } catch (err) {
+      rows.push({ system: c.name, phase: 'failed', metrics: {}, cpu: {}, notes: [(err as Error).message.split('\n')[0]!] });
+      log(`  ${c.name}: FAILED ${(err as Error).stack ?? String(err)}`);
+    } finally {
+      await system?.close();
+    }
+  }
+  return rows;
+}
+
+export function push(o: BenchOptions, redis: RedisWatch, log: (s: string) => void): Promise<Row[]> {
+  const { sessions, businessIds } = o;
+  const perPush = perPushOf(sessions, businessIds);
+  return runSystems(
+    o,
+    redis,
+    [
+      { name: 'weft', usesRedis: true, start: () => startWeftPush(o, redis, sessions, businessIds, 'rpc') },
+      { name: 'raw-ws-inproc', usesRedis: false, start: () => startRawPush(o, sessions, businessIds, 'inproc') },
+      { name: 'raw-ws-tcp', usesRedis: false, start: () => startRawPush(o, sessions, businessIds, 'tcp') },
+      { name: 'socketio', usesRedis: true, start: () => startSocketIo(o, redis, sessions, businessIds) },
+    ],
+    [
+      { phase: 'max', spec: specFor(o, 'max', businessIds, perPush) },
+      { phase: 'rate', spec: specFor(o, 'rate', businessIds, perPush) },
+    ],
+    log,
+  );
+}
+
+export function pushHttp(o: BenchOptions, redis: RedisWatch, log: (s: string) => void): Promise<Row[]> {
+  const { sessions, businessIds } = o;
+  const perPush = perPushOf(sessions, businessIds);
+  return runSystems(
+    o,
+    redis,
+    [
+      { name: 'weft', usesRedis: true, start: () => startWeftPush(o, redis, sessions, businessIds, 'http') },
+      { name: 'raw-ws-http', usesRedis: false, start: () => startRawPush(o, sessions, businessIds, 'http') },
+    ],
+    [
+      // As fast as the keep-alive connections go: one request in flight on each.
+      { phase: 'max', spec: specFor(o, 'max', businessIds, perPush, o.pushConnections) },
+      { phase: 'rate', spec: specFor(o, 'rate', businessIds, perPush) },
+    ],
+    log,
+  );
+}
+
+export function fanOut(o: BenchOptions, redis: RedisWatch, log: (s: string) => void): Promise<Row[]> {
+  const sessions = o.fanout;
+  // Wide enough that no system here is held back by its window (10 was: Socket.IO's
+  // pipeline is long), small enough to bound what queues (100 x 1,000 messages).
+  const window = o.fanoutWindow;
+  return runSystems(
+    o,
+    redis,
+    [
+      { name: 'weft', usesRedis: true, start: () => startWeftPush(o, redis, sessions, 1, 'rpc') },
+      { name: 'raw-ws-inproc', usesRedis: false, start: () => startRawPush(o, sessions, 1, 'inproc') },
+      { name: 'socketio', usesRedis: true, start: () => startSocketIo(o, redis, sessions, 1) },
+    ],
+    [{ phase: 'max', spec: specFor(o, 'max', 1, sessions, window) }],
+    log,
+  );
+}
