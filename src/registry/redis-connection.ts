@@ -18,7 +18,8 @@ export class RedisConnection {
   readonly #logger: Logger;
   readonly #handlers = new Map<string, Set<MessageHandler>>();
   readonly #reconnectHandlers = new Set<() => void>();
-  #readyOnce = false;
+  readonly #everReady = new Set<Redis>();
+  #reconnectPending = false;
   #lastErrorLogAt = 0;
   #users = 0;
 
@@ -40,14 +41,32 @@ export class RedisConnection {
       if (handlers === undefined) return;
       for (const h of handlers) h(message);
     });
-    this.command.on('ready', () => {
-      if (!this.#readyOnce) {
-        this.#readyOnce = true;
-        return;
-      }
+    for (const client of [this.command, this.#subscriber]) {
+      client.on('ready', () => {
+        if (!this.#everReady.has(client)) {
+          this.#everReady.add(client);
+          return;
+        }
+        this.#reconnectPending = true;
+        this.#restoreWhenBothReady();
+      });
+    }
+  }
+
+  /**
+   * Reconnect handlers run once both connections are back and the subscriber's
+   * channels are subscribed again: a reload they start cannot then miss what
+   * other nodes publish while it runs (a session rewritten by its gateway).
+   */
+  #restoreWhenBothReady(): void {
+    if (!this.#reconnectPending || this.command.status !== 'ready' || this.#subscriber.status !== 'ready') return;
+    this.#reconnectPending = false;
+    const run = (): void => {
       this.#logger.info('redis connection is back; restoring registration and sessions');
       for (const h of this.#reconnectHandlers) h();
-    });
+    };
+    // ioredis resubscribes on 'ready'; a PING answered on the same connection comes after those SUBSCRIBEs.
+    this.#subscriber.ping().then(run, run);
   }
 
   /** Connects once for all users; later calls share the connection. */
