@@ -28,7 +28,7 @@ export const DEFAULTS = {
   /** Bytes a link may have queued before the peer counts as stuck. */
   maxLinkQueuedBytes: 64 * 1024 * 1024,
   /** Calls a host serves at once; beyond, Overloaded (the caller fails over). */
-  maxConcurrentCalls: 1_000,
+  maxConcurrentCalls: 10_000,
   /** Time a stopping host or gateway gives work in flight. */
   stopTimeoutMs: 10_000,
   /** Redis registry: record TTL and heartbeat (TTL + heartbeat bounds how long a dead node stays visible). */

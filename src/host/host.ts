@@ -47,7 +47,7 @@ export function implement<C extends AnyContract>(
 export interface HostOptions extends NodeOptions {
   services?: readonly ServiceBinding[];
   modules?: readonly WeftModule[];
-  /** Calls served at once; beyond that callers get Overloaded and fail over. Default 1000. */
+  /** Calls served at once; beyond that callers get Overloaded and fail over. Default 10000. */
   maxConcurrentCalls?: number;
   /** Time stop() gives calls in flight. Default 10000 ms. */
   stopTimeoutMs?: number;

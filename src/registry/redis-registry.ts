@@ -10,6 +10,8 @@ import type { Logger } from '../logger.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { NodeRecord, Registry, RegistryListener, RegistryView } from './registry.js';
 
+const NODE_SET_TTL_MS = 10 * 60 * 1000; // 10 min
+
 export interface RedisRegistryOptions {
   prefix: string;
   ttlMs: number;
@@ -105,6 +107,8 @@ export class RedisRegistry implements Registry {
       .multi()
       .set(this.#nodeKey(record.nodeId), JSON.stringify(record), 'PX', this.#options.ttlMs)
       .sadd(this.#setKey, record.nodeId)
+      // The set of ids outlives its nodes only by this much when a whole cluster dies at once.
+      .pexpire(this.#setKey, NODE_SET_TTL_MS)
       .exec();
   }
 

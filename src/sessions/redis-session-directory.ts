@@ -22,6 +22,12 @@ export interface RedisSessionDirectoryOptions {
   logger: Logger;
 }
 
+/**
+ * Keys this node writes or reads live this long after the last live node
+ * touched them: when a whole cluster dies at once, Redis forgets it.
+ */
+export const DIRECTORY_KEY_TTL_MS = 10 * 60 * 1000; // 10 min
+
 const OP_ADD = 0;
 const OP_DEL = 1;
 const OP_DROP_GATEWAY = 2;
@@ -46,6 +52,9 @@ export class RedisSessionDirectory implements SessionDirectory {
   #lastView: RegistryView = new Map();
   #unsubscribe: (() => void)[] = [];
   #timers = new Set<NodeJS.Timeout>();
+  /** Service hashes this node writes to or watches, kept from expiring while it lives. */
+  readonly #services = new Set<string>();
+  #keepAlive: NodeJS.Timeout | undefined;
   #closed = false;
 
   constructor(redis: RedisConnection, registry: Registry, options: RedisSessionDirectoryOptions) {
@@ -74,9 +83,23 @@ export class RedisSessionDirectory implements SessionDirectory {
       this.#registry.onExpired((ids) => void this.#reap(ids)),
     );
     this.#redis.onReconnect(() => void this.#restore());
+    this.#keepAlive = setInterval(() => void this.#refreshTtls(), this.#o.staleAfterMs);
+    this.#keepAlive.unref();
+  }
+
+  async #refreshTtls(): Promise<void> {
+    const multi = this.#redis.command.multi();
+    for (const service of this.#services) multi.pexpire(this.#hashKey(service), DIRECTORY_KEY_TTL_MS);
+    if (this.#mine.size > 0) multi.pexpire(this.#gatewayKey(this.#o.nodeId), DIRECTORY_KEY_TTL_MS);
+    try {
+      await multi.exec();
+    } catch (err) {
+      this.#o.logger.debug({ err: (err as Error).message }, 'could not refresh session directory TTLs');
+    }
   }
 
   add(service: string, businessId: string, sessionId: string): void {
+    this.#services.add(service);
     this.#mine.set(sessionId, [service, businessId]);
     const p = this.#pendingFor(service);
     p.dels.delete(sessionId);
@@ -94,6 +117,7 @@ export class RedisSessionDirectory implements SessionDirectory {
 
   async watch(service: string): Promise<void> {
     if (this.#watched.has(service)) return;
+    this.#services.add(service);
     const watched: Watched = { index: new SessionIndex(), loading: true, buffered: [] };
     this.#watched.set(service, watched);
     await this.#redis.subscribe(this.#channel(service), (message) => {
@@ -114,6 +138,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#closed = true;
     for (const u of this.#unsubscribe) u();
     for (const t of this.#timers) clearTimeout(t);
+    clearInterval(this.#keepAlive);
     // Take back what this node holds, in one go.
     for (const [sessionId, [service]] of this.#mine) this.remove(service, sessionId);
     await this.#flush();
@@ -152,7 +177,11 @@ export class RedisSessionDirectory implements SessionDirectory {
           members.push(`${service}\n${sessionId}`);
           ops.push([OP_ADD, sessionId, me, businessId]);
         }
-        multi.hset(this.#hashKey(service), ...fields).sadd(this.#gatewayKey(me), ...members);
+        multi
+          .hset(this.#hashKey(service), ...fields)
+          .pexpire(this.#hashKey(service), DIRECTORY_KEY_TTL_MS)
+          .sadd(this.#gatewayKey(me), ...members)
+          .pexpire(this.#gatewayKey(me), DIRECTORY_KEY_TTL_MS);
       }
       if (dels.size > 0) {
         const ids = [...dels];
