@@ -1,0 +1,79 @@
+/**
+ * The demo page in a real browser (Debian's Chromium driven by
+ * playwright-core): connect with a businessId, push over HTTP, see it.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { chromium, type Browser } from 'playwright-core';
+import { httpJson } from './helpers/index.js';
+
+const CHROMIUM = process.env['WEFT_CHROMIUM'] ?? '/usr/bin/chromium';
+
+function browserTest(): { skip?: string } {
+  if (existsSync(CHROMIUM)) return {};
+  if (process.env['WEFT_REQUIRE_BROWSER'] === '1') throw new Error(`WEFT_REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
+  return { skip: `no Chromium at ${CHROMIUM} (apt-get install chromium)` };
+}
+
+/** Runs `npm start`'s program on a free port and resolves with its base URL. */
+async function startDemo(t: { after: (fn: () => unknown) => void }): Promise<string> {
+  const demo = fileURLToPath(new URL('../examples/demo.js', import.meta.url));
+  const child = spawn(process.execPath, [demo], { env: { ...process.env, WEFT_HTTP_PORT: '0', WEFT_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  let out = '';
+  return new Promise((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /demo page\s+(http:\/\/[^/\s]+)\/demo/.exec(out);
+      if (m?.[1] !== undefined) resolve(m[1]);
+    });
+    child.once('exit', (code) => reject(new Error(`demo exited with ${code}: ${out}`)));
+  });
+}
+
+test('the demo page connects with a businessId and shows what a push over HTTP sends it', browserTest(), async (t) => {
+  const base = await startDemo(t);
+  const browser: Browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.after(() => browser.close());
+
+  // Two tabs with the same businessId: one echo reaches both.
+  const tabs = [await browser.newPage(), await browser.newPage()];
+  for (const page of tabs) {
+    await page.goto(`${base}/demo`);
+    await page.fill('#businessId', '4242');
+    await page.click('#connect');
+    await page.waitForFunction(() => document.querySelector('#status')?.textContent?.startsWith('connected'));
+  }
+
+  // A push from outside the browser, over the gateway's HTTP route.
+  const pushed = await httpJson(`${base}/api/wstest/echo?businessId=4242&msg=from-http`);
+  assert.equal(pushed.status, 200);
+  assert.equal(pushed.body.result, 2);
+  for (const page of tabs) {
+    await page.waitForFunction(() => document.querySelector('#log')?.textContent?.includes('message:from-http,sessionId:'));
+  }
+
+  // The page's own button calls echo; its answer and the pushed message both show.
+  await tabs[0]!.fill('#msg', 'from-button');
+  await tabs[0]!.click('#echo');
+  await tabs[0]!.waitForFunction(() => document.querySelector('#answer')?.textContent?.startsWith('200'));
+  for (const page of tabs) {
+    await page.waitForFunction(() => document.querySelector('#log')?.textContent?.includes('message:from-button,sessionId:'));
+  }
+  const lines = await tabs[1]!.$$eval('#log li.message', (items) => items.map((li) => li.textContent ?? ''));
+  assert.ok(lines.every((l) => /^message:from-(http|button),sessionId:\S+$/.test(l)), JSON.stringify(lines));
+
+  // A businessId with no session: echo answers 400 with the BusinessError body, shown on the page.
+  await tabs[0]!.fill('#businessId', 'nobody');
+  await tabs[0]!.click('#echo');
+  await tabs[0]!.waitForFunction(() => document.querySelector('#answer')?.textContent?.startsWith('400'));
+  const answer = await tabs[0]!.textContent('#answer');
+  assert.match(answer ?? '', /"code":"BusinessError"/);
+  assert.match(answer ?? '', /no session exists for businessId nobody/);
+});
