@@ -8,6 +8,8 @@ import { WebSocketModule, createGateway, createHost, implement, memoryCluster } 
 import { greeterService } from './services/greeter.js';
 import { IWsTestAppService, WsTestAppService } from './services/wstest.js';
 
+// Quiet by default so the URLs below stand out; WEFT_LOG_LEVEL=info shows the nodes' logs.
+process.env['WEFT_LOG_LEVEL'] ??= 'warn';
 const port = Number(process.env['WEFT_HTTP_PORT'] ?? 5000);
 const cluster = memoryCluster();
 
