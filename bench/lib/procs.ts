@@ -194,8 +194,16 @@ export class Proc {
  */
 export function startProc(name: string, script: string, args: Record<string, unknown> = {}, readyTimeoutMs = 30_000): Promise<Proc> {
   installCleanup();
+  // BENCH_PROFILE=gateway,ws-host writes a CPU profile of those processes to bench/out/profiles.
+  // BENCH_HEAP_PROFILE=ws-host writes a sampling heap (allocation) profile the same way.
+  const profiled = (process.env['BENCH_PROFILE'] ?? '').split(',').includes(name);
+  const heapProfiled = (process.env['BENCH_HEAP_PROFILE'] ?? '').split(',').includes(name);
+  const profileDir = path.resolve('bench/out/profiles');
+  const execArgv = ['--expose-gc'];
+  if (profiled) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
+  if (heapProfiled) execArgv.push('--heap-prof', `--heap-prof-dir=${profileDir}`, `--heap-prof-name=${name}-${Date.now()}.heapprofile`);
   const child = fork(path.join(PROCS_DIR, `${script}.js`), [], {
-    execArgv: ['--expose-gc'],
+    execArgv,
     env: { ...process.env, BENCH_ARGS: JSON.stringify(args), BENCH_NAME: name },
     // Children never write to our stdout: it carries the JSON line.
     stdio: ['ignore', 2, 2, 'ipc'],

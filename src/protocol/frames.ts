@@ -179,11 +179,24 @@ export function encodeFrame(frame: Frame): Buffer {
   return out;
 }
 
+// Reused for every decode: msgpackr reads it synchronously and keeps no reference.
+const range = { start: 0, end: 0 };
+
 /** Decodes one frame body; throws ProtocolError on anything malformed. */
 export function decodeFrameBody(body: Uint8Array): Frame {
+  return decodeFrameAt(body, 0, body.length);
+}
+
+/**
+ * Decodes the frame body at `buffer[start, end)` without slicing it: msgpackr
+ * then keeps one DataView for the whole chunk instead of one per frame.
+ */
+export function decodeFrameAt(buffer: Uint8Array, start: number, end: number): Frame {
   let value: unknown;
+  range.start = start;
+  range.end = end;
   try {
-    value = packr.unpack(body);
+    value = start === end ? undefined : packr.unpack(buffer, range);
   } catch (cause) {
     throw new WeftError('ProtocolError', 'frame body is not valid MessagePack', { cause });
   }
@@ -215,7 +228,7 @@ export class FrameDecoder {
         if (chunk.length - offset - FRAME_HEADER_BYTES < length) break;
         const start = offset + FRAME_HEADER_BYTES;
         offset = start + length;
-        onFrame(decodeFrameBody(chunk.subarray(start, offset)));
+        onFrame(decodeFrameAt(chunk, start, offset));
       }
       if (offset < chunk.length) this.#append(chunk.subarray(offset));
       return;

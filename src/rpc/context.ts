@@ -28,10 +28,21 @@ export function currentContext(): CallContext | undefined {
   return storage.getStore();
 }
 
-export function runInContext<T>(context: CallContext, fn: () => T): T {
-  return storage.run(context, fn);
+/** Calls `fn` on `self` with `args` inside `context` (no closure needed). */
+export function runInContext(context: CallContext, fn: (...args: unknown[]) => unknown, self: unknown, args: unknown[]): unknown {
+  return storage.run(context, callWith, fn, self, args);
 }
 
+function callWith(fn: (...args: unknown[]) => unknown, self: unknown, args: unknown[]): unknown {
+  return fn.apply(self, args);
+}
+
+// A random prefix per process and a counter: unique across the cluster in
+// practice, and far cheaper than random bytes on every call.
+const traceIdPrefix = randomBytes(6).toString('hex');
+let traceIdCounter = 0;
+
 export function newTraceId(): string {
-  return randomBytes(12).toString('hex');
+  traceIdCounter = (traceIdCounter + 1) % 0x7fffffff;
+  return traceIdPrefix + traceIdCounter.toString(16).padStart(8, '0');
 }

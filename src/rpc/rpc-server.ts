@@ -29,6 +29,11 @@ interface ServiceEntry {
 
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
+interface LocalSink {
+  resolve: (value: unknown) => void;
+  reject: (error: WeftError) => void;
+}
+
 export class RpcServer {
   readonly #o: RpcServerOptions;
   readonly #services = new Map<string, ServiceEntry>();
@@ -70,25 +75,13 @@ export class RpcServer {
 
   /** Answers a call frame from a peer. */
   handleCall(frame: CallFrame, link: Link): void {
-    const id = frame[1];
-    const reply = (error: WeftError | undefined, value?: unknown): void => {
-      if (!link.isOpen) return;
-      try {
-        if (error === undefined) link.send([FrameType.Result, id, value]);
-        else link.send([FrameType.Error, id, toWire(error)]);
-      } catch (e) {
-        // A result too big for a frame becomes an error the caller can read.
-        const err = toWeftError(e);
-        link.send([FrameType.Error, id, toWire(err.code === 'ProtocolError' ? err : new WeftError('ServerError', 'could not send the result'))]);
-      }
-    };
-    this.#dispatch(frame[2], frame[3], frame[4], frame[5], reply);
+    this.#dispatch(frame[2], frame[3], frame[4], frame[5], link, frame[1], undefined);
   }
 
   /** The same path for a call to a service on this node. */
   invoke(service: string, method: string, args: unknown[], ctx: WireCallContext): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.#dispatch(service, method, args, ctx, (error, value) => (error === undefined ? resolve(value) : reject(error)));
+      this.#dispatch(service, method, args, ctx, undefined, 0, { resolve, reject });
     });
   }
 
@@ -109,30 +102,51 @@ export class RpcServer {
     });
   }
 
+  /** Where an answer goes: back over the link (remote call), or to a promise (local call). */
+  #reply(link: Link | undefined, id: number, local: LocalSink | undefined, error: WeftError | undefined, value?: unknown): void {
+    if (local !== undefined) {
+      if (error === undefined) local.resolve(value);
+      else local.reject(error);
+      return;
+    }
+    if (link === undefined || !link.isOpen) return;
+    try {
+      if (error === undefined) link.send([FrameType.Result, id, value]);
+      else link.send([FrameType.Error, id, toWire(error)]);
+    } catch (e) {
+      // A result too big for a frame becomes an error the caller can read.
+      const err = toWeftError(e);
+      link.send([FrameType.Error, id, toWire(err.code === 'ProtocolError' ? err : new WeftError('ServerError', 'could not send the result'))]);
+    }
+  }
+
+  // Remote calls pass (link, id), local ones a sink: no closure per remote call.
   #dispatch(
     service: string,
     method: string,
     args: unknown[],
     wireCtx: WireCallContext,
-    reply: (error: WeftError | undefined, value?: unknown) => void,
+    link: Link | undefined,
+    id: number,
+    local: LocalSink | undefined,
   ): void {
     if (this.#draining) {
-      reply(new WeftError('Draining', `this instance of ${service} is stopping`));
+      this.#reply(link, id, local, new WeftError('Draining', `this instance of ${service} is stopping`));
       return;
     }
     const entry = this.#services.get(service);
     const m = entry?.methods.get(method);
     if (entry === undefined || m === undefined) {
-      reply(new WeftError('NotFound', `no method ${service}.${method} on this node`));
+      this.#reply(link, id, local, new WeftError('NotFound', `no method ${service}.${method} on this node`));
       return;
     }
     if (this.#inFlight >= this.#o.maxConcurrentCalls) {
-      reply(new WeftError('Overloaded', `host is at its limit of ${this.#o.maxConcurrentCalls} concurrent calls`));
+      this.#reply(link, id, local, new WeftError('Overloaded', `host is at its limit of ${this.#o.maxConcurrentCalls} concurrent calls`));
       return;
     }
     const validErrors = m.validator.validate(args);
     if (validErrors !== undefined) {
-      reply(new WeftError('ValidateError', `invalid arguments for ${service}.${method}`, { validErrors }));
+      this.#reply(link, id, local, new WeftError('ValidateError', `invalid arguments for ${service}.${method}`, { validErrors }));
       return;
     }
     const ctx: CallContext = {
@@ -144,27 +158,27 @@ export class RpcServer {
     this.#inFlight += 1;
     let result: unknown;
     try {
-      result = runInContext(ctx, () => m.fn.apply(entry.instance, args));
+      result = runInContext(ctx, m.fn, entry.instance, args);
     } catch (e) {
       this.#done();
-      reply(this.#errorOf(e, service, method, ctx));
+      this.#reply(link, id, local, this.#errorOf(e, service, method, ctx));
       return;
     }
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
       (result as PromiseLike<unknown>).then(
         (value) => {
           this.#done();
-          reply(undefined, value);
+          this.#reply(link, id, local, undefined, value);
         },
         (e: unknown) => {
           this.#done();
-          reply(this.#errorOf(e, service, method, ctx));
+          this.#reply(link, id, local, this.#errorOf(e, service, method, ctx));
         },
       );
       return;
     }
     this.#done();
-    reply(undefined, result);
+    this.#reply(link, id, local, undefined, result);
   }
 
   #errorOf(e: unknown, service: string, method: string, ctx: CallContext): WeftError {

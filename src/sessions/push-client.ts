@@ -2,25 +2,33 @@
  * Pushing from any node to sessions: one frame to each gateway that holds a
  * target session, never a broadcast to every node. Gateways answer with how
  * many sessions they reached; the sum is what the caller gets.
+ *
+ * This is the hot path of a push, so it avoids per-push timers and closures:
+ * outcomes that never come are swept once a second.
  */
 import { WeftError } from '../errors.js';
 import { DEFAULTS } from '../options.js';
-import { FrameType, type Frame, type PushAckFrame } from '../protocol/frames.js';
+import { FrameType, type PushAckFrame, type PushBusinessFrame, type PushServiceFrame, type PushSessionFrame } from '../protocol/frames.js';
 import type { Link } from '../transport/link.js';
 import type { WeftNode } from '../node/node.js';
 
 /** A message for clients: a string goes as a text frame, bytes as a binary frame. */
 export type PushMessage = string | Uint8Array;
 
+/** A push frame; its ack id (index 1) is filled in by `push`. */
+export type PushFrame = PushSessionFrame | PushBusinessFrame | PushServiceFrame;
+
 interface PendingPush {
   delivered: number;
-  /** Gateway links the push went out on and that have not answered. */
-  waiting: Set<Link>;
+  /** Gateway links the push went out on and that have not answered (usually one or two). */
+  waiting: Link[];
   /** Gateways still being dialed. */
   dialing: number;
+  deadline: number;
   resolve: (delivered: number) => void;
-  timer: NodeJS.Timeout;
 }
+
+const SWEEP_INTERVAL_MS = 1000;
 
 /** The gateway node that holds a session, from the session id (`<gatewayNodeId>.<n>`). */
 export function gatewayOfSession(sessionId: string): string {
@@ -28,16 +36,19 @@ export function gatewayOfSession(sessionId: string): string {
   return cut <= 0 ? '' : sessionId.slice(0, cut);
 }
 
-export function toPayload(message: PushMessage): { bytes: Uint8Array; text: boolean } {
-  if (typeof message === 'string') return { bytes: Buffer.from(message, 'utf8'), text: true };
-  if (message instanceof Uint8Array) return { bytes: message, text: false };
+/** The bytes of a message; throws BadRequest for anything else. */
+export function payloadBytes(message: PushMessage): Uint8Array {
+  if (typeof message === 'string') return Buffer.from(message, 'utf8');
+  if (message instanceof Uint8Array) return message;
   throw new WeftError('BadRequest', 'a push message must be a string or bytes');
 }
 
 export class PushClient {
   readonly #node: WeftNode;
+  // Insertion order is deadline order (one timeout for all), so the sweep stops at the first live entry.
   readonly #pending = new Map<number, PendingPush>();
   #nextAckId = 1;
+  #sweeper: NodeJS.Timeout | undefined;
 
   constructor(node: WeftNode) {
     this.#node = node;
@@ -45,76 +56,96 @@ export class PushClient {
     node.onLinkClosed((link) => this.#onLinkClosed(link));
   }
 
-  /** Sends `frameFor(ackId)` to each live gateway and resolves with the sessions they reached. */
-  push(gateways: Iterable<string>, frameFor: (ackId: number) => Frame): Promise<number> {
+  /**
+   * Sends `frame` to each live gateway of `gateways` and resolves with the
+   * sessions they reached (0 for a gateway that cannot be reached).
+   */
+  push(gateways: Iterable<string>, frame: PushFrame): Promise<number> {
     const view = this.#node.view;
-    const targets: string[] = [];
-    for (const g of gateways) if (view.has(g)) targets.push(g);
-    if (targets.length === 0) return Promise.resolve(0);
-    return new Promise((resolve) => {
-      const ackId = this.#nextAckId++;
-      const pending: PendingPush = {
-        delivered: 0,
-        waiting: new Set(),
-        dialing: 0,
-        resolve,
-        timer: setTimeout(() => this.#finish(ackId), DEFAULTS.pushAckTimeoutMs),
-      };
-      this.#pending.set(ackId, pending);
-      const frame = frameFor(ackId);
-      const sendOn = (link: Link): void => {
-        try {
-          link.send(frame);
-          pending.waiting.add(link);
-        } catch {
-          // link closing: that gateway counts as reaching no one
-        }
-      };
-      for (const gateway of targets) {
-        const link = this.#node.peers.get(gateway);
-        if (link !== undefined) {
-          sendOn(link);
-          continue;
-        }
-        pending.dialing += 1;
-        this.#node.peers.connect(gateway).then(
-          (opened) => {
-            pending.dialing -= 1;
-            if (this.#pending.has(ackId)) sendOn(opened);
-            this.#finishIfDone(ackId, pending);
-          },
-          () => {
-            pending.dialing -= 1;
-            this.#finishIfDone(ackId, pending);
-          },
-        );
+    let pending: PendingPush | undefined;
+    let ackId = 0;
+    let resolveOuter: (n: number) => void = () => {};
+    const promise = new Promise<number>((resolve) => (resolveOuter = resolve));
+    for (const gateway of gateways) {
+      if (!view.has(gateway)) continue;
+      if (pending === undefined) {
+        ackId = this.#nextAckId++;
+        if (this.#nextAckId > 0x7fffffff) this.#nextAckId = 1;
+        frame[1] = ackId;
+        pending = { delivered: 0, waiting: [], dialing: 0, deadline: Date.now() + DEFAULTS.pushAckTimeoutMs, resolve: resolveOuter };
+        this.#pending.set(ackId, pending);
+        this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS).unref();
       }
-      this.#finishIfDone(ackId, pending);
-    });
+      const link = this.#node.peers.get(gateway);
+      if (link !== undefined) {
+        this.#sendOn(pending, link, frame);
+        continue;
+      }
+      const p = pending;
+      p.dialing += 1;
+      this.#node.peers.connect(gateway).then(
+        (opened) => {
+          p.dialing -= 1;
+          if (this.#pending.has(ackId)) this.#sendOn(p, opened, frame);
+          this.#finishIfDone(ackId, p);
+        },
+        () => {
+          p.dialing -= 1;
+          this.#finishIfDone(ackId, p);
+        },
+      );
+    }
+    if (pending === undefined) return Promise.resolve(0);
+    this.#finishIfDone(ackId, pending);
+    return promise;
+  }
+
+  #sendOn(pending: PendingPush, link: Link, frame: PushFrame): void {
+    try {
+      link.send(frame);
+      pending.waiting.push(link);
+    } catch {
+      // link closing: that gateway counts as reaching no one
+    }
   }
 
   #onAck(frame: PushAckFrame, link: Link): void {
     const pending = this.#pending.get(frame[1]);
-    if (pending === undefined || !pending.waiting.delete(link)) return;
+    if (pending === undefined) return;
+    const i = pending.waiting.indexOf(link);
+    if (i < 0) return;
+    pending.waiting.splice(i, 1);
     pending.delivered += frame[2];
     this.#finishIfDone(frame[1], pending);
   }
 
   #onLinkClosed(link: Link): void {
     for (const [ackId, pending] of this.#pending) {
-      if (pending.waiting.delete(link)) this.#finishIfDone(ackId, pending);
+      const i = pending.waiting.indexOf(link);
+      if (i < 0) continue;
+      pending.waiting.splice(i, 1);
+      this.#finishIfDone(ackId, pending);
     }
   }
 
   #finishIfDone(ackId: number, pending: PendingPush): void {
-    if (pending.dialing === 0 && pending.waiting.size === 0) this.#finish(ackId);
+    if (pending.dialing === 0 && pending.waiting.length === 0) {
+      this.#pending.delete(ackId);
+      pending.resolve(pending.delivered);
+    }
   }
 
-  #finish(ackId: number): void {
-    const pending = this.#pending.get(ackId);
-    if (pending === undefined) return;
-    this.#pending.delete(ackId);
-    clearTimeout(pending.timer);
-    pending.resolve(pending.delivered);
+  /** Gives up on answers that did not come in time: what was acknowledged counts. */
+  #sweep(): void {
+    const now = Date.now();
+    for (const [ackId, pending] of this.#pending) {
+      if (pending.deadline > now) break;
+      this.#pending.delete(ackId);
+      pending.resolve(pending.delivered);
+    }
+    if (this.#pending.size === 0 && this.#sweeper !== undefined) {
+      clearInterval(this.#sweeper);
+      this.#sweeper = undefined;
+    }
   }
 }

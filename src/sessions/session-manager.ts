@@ -7,8 +7,19 @@ import { WeftError } from '../errors.js';
 import { FrameType } from '../protocol/frames.js';
 import type { WeftNode } from '../node/node.js';
 import type { SessionIndex } from './session-index.js';
-import { PushClient, gatewayOfSession, toPayload, type PushMessage } from './push-client.js';
+import { PushClient, gatewayOfSession, payloadBytes, type PushMessage } from './push-client.js';
 import type { WsSession } from './ws-session.js';
+
+const RESOLVED_ZERO = Promise.resolve(0);
+const RESOLVED_FALSE = Promise.resolve(false);
+const isPositive = (n: number): boolean => n > 0;
+
+/** The distinct gateways of a businessId's sessions; usually one or two, so an array beats a Set. */
+function distinctValues(sessions: ReadonlyMap<string, string>): string[] {
+  const out: string[] = [];
+  for (const gateway of sessions.values()) if (!out.includes(gateway)) out.push(gateway);
+  return out;
+}
 
 /** One session as the directory knows it. */
 export interface SessionInfo {
@@ -39,12 +50,12 @@ export class SessionManager {
     this.#maxPayloadBytes = maxPayloadBytes;
   }
 
-  #payload(message: PushMessage): { bytes: Uint8Array; text: boolean } {
-    const payload = toPayload(message);
-    if (payload.bytes.length > this.#maxPayloadBytes) {
-      throw new WeftError('BadRequest', `push of ${payload.bytes.length} bytes is over the limit of ${this.#maxPayloadBytes}`);
+  #payload(message: PushMessage): Uint8Array {
+    const bytes = payloadBytes(message);
+    if (bytes.length > this.#maxPayloadBytes) {
+      throw new WeftError('BadRequest', `push of ${bytes.length} bytes is over the limit of ${this.#maxPayloadBytes}`);
     }
-    return payload;
+    return bytes;
   }
 
   #index(): SessionIndex {
@@ -61,27 +72,34 @@ export class SessionManager {
    * @example
    * await this.sessionManager.sendTo(`message:${msg},sessionId:${id}`, id);
    */
-  async sendTo(message: PushMessage, sessionId: string): Promise<boolean> {
-    const { bytes, text } = this.#payload(message);
-    const gateway = gatewayOfSession(sessionId);
-    if (gateway === '') return false;
-    const delivered = await this.#push.push([gateway], (ackId) => [FrameType.PushSession, ackId, sessionId, bytes, text]);
-    return delivered > 0;
+  sendTo(message: PushMessage, sessionId: string): Promise<boolean> {
+    try {
+      const bytes = this.#payload(message);
+      const gateway = gatewayOfSession(sessionId);
+      if (gateway === '') return RESOLVED_FALSE;
+      return this.#push.push([gateway], [FrameType.PushSession, 0, sessionId, bytes, typeof message === 'string']).then(isPositive);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
-   * Sends one message to every session of a businessId on every gateway.
+   * Sends one message to every session of a businessId on every gateway:
+   * the message is encoded once and goes as one frame per gateway.
    * Resolves with how many sessions it reached (0 when there are none).
    *
    * @example
    * const reached = await this.sessionManager.pushToBusiness('100', 'hello');
    */
-  async pushToBusiness(businessId: string, message: PushMessage): Promise<number> {
-    const { bytes, text } = this.#payload(message);
-    const sessions = this.#index().sessionsOf(businessId);
-    if (sessions === undefined) return 0;
-    const gateways = new Set(sessions.values());
-    return this.#push.push(gateways, (ackId) => [FrameType.PushBusiness, ackId, this.service, businessId, bytes, text]);
+  pushToBusiness(businessId: string, message: PushMessage): Promise<number> {
+    try {
+      const bytes = this.#payload(message);
+      const sessions = this.#index().sessionsOf(businessId);
+      if (sessions === undefined) return RESOLVED_ZERO;
+      return this.#push.push(distinctValues(sessions), [FrameType.PushBusiness, 0, this.service, businessId, bytes, typeof message === 'string']);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
@@ -90,10 +108,13 @@ export class SessionManager {
    * @example
    * await this.sessionManager.broadcast(JSON.stringify({ type: 'maintenance', inMinutes: 5 }));
    */
-  async broadcast(message: PushMessage): Promise<number> {
-    const { bytes, text } = this.#payload(message);
-    const gateways = this.#index().gateways();
-    return this.#push.push(gateways, (ackId) => [FrameType.PushService, ackId, this.service, bytes, text]);
+  broadcast(message: PushMessage): Promise<number> {
+    try {
+      const bytes = this.#payload(message);
+      return this.#push.push(this.#index().gateways(), [FrameType.PushService, 0, this.service, bytes, typeof message === 'string']);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   /**
