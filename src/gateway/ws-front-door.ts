@@ -27,6 +27,7 @@ import type { Link } from '../transport/link.js';
 import type { Authenticate } from './http-api.js';
 import { parseQuery } from './http-api.js';
 import { writeSocketError } from './responses.js';
+import { dataFrame } from './ws-frame.js';
 import type { RouteTable } from './route-table.js';
 
 export interface FrontDoorOptions {
@@ -52,8 +53,8 @@ interface GatewaySession {
   hostLink: Link | undefined;
   ws: WebSocket | undefined;
   state: number;
-  /** Pushes that came while the host ran onOpen. */
-  queue: [Uint8Array, boolean][] | undefined;
+  /** Frames that came while the host ran onOpen. */
+  queue: Buffer[] | undefined;
   queuedBytes: number;
   alive: boolean;
   corkTick: number;
@@ -70,8 +71,6 @@ interface PendingOpen {
 const DROPPED_HEADERS = new Set(['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'proxy-authorization', 'proxy-connection']);
 
 const SESSION = Symbol('weft.session');
-const TEXT = Object.freeze({ binary: false });
-const BINARY = Object.freeze({ binary: true });
 const PING_TICK_MS = 100;
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 
@@ -296,7 +295,7 @@ export class FrontDoor {
     if (queue !== undefined) {
       session.queue = undefined;
       session.queuedBytes = 0;
-      for (const [bytes, text] of queue) this.#deliver(session, bytes, text);
+      for (const frame of queue) this.#deliver(session, frame);
     }
   }
 
@@ -350,15 +349,16 @@ export class FrontDoor {
     }
   }
 
-  /** Writes one message to a client. Returns whether it was taken. */
-  #deliver(session: GatewaySession, bytes: Uint8Array, text: boolean): boolean {
+  /** Writes one prepared frame to a client. Returns whether it was taken. */
+  #deliver(session: GatewaySession, frame: Buffer): boolean {
     if (session.state === OPENING) {
-      if (session.queuedBytes + bytes.length > this.#o.maxBufferedBytes) return false;
-      (session.queue ??= []).push([bytes, text]);
-      session.queuedBytes += bytes.length;
+      if (session.queuedBytes + frame.length > this.#o.maxBufferedBytes) return false;
+      (session.queue ??= []).push(frame);
+      session.queuedBytes += frame.length;
       return true;
     }
-    if (session.state !== OPEN) return false;
+    // readyState guards the moment between a close frame and our 'close' event.
+    if (session.state !== OPEN || session.ws!.readyState !== 1) return false;
     const socket = session.socket;
     if (socket.writableLength > this.#o.maxBufferedBytes) {
       this.#evictSlow(session);
@@ -369,7 +369,8 @@ export class FrontDoor {
       socket.cork();
       if (this.#corked.push(socket) === 1) setImmediate(this.#uncork);
     }
-    session.ws!.send(bytes, text ? TEXT : BINARY);
+    // Whole frames only, so they never interleave with what ws itself writes (pings, close).
+    socket.write(frame);
     return true;
   }
 
@@ -395,17 +396,17 @@ export class FrontDoor {
 
   #onPushSession(frame: PushSessionFrame, link: Link): void {
     const session = this.#sessions.get(frame[2]) ?? this.#pending.get(frame[2])?.session;
-    const delivered = session !== undefined && this.#deliver(session, frame[3], frame[4]) ? 1 : 0;
+    const delivered = session !== undefined && this.#deliver(session, dataFrame(frame[3], frame[4])) ? 1 : 0;
     this.#ack(link, frame[1], delivered);
   }
 
+  // The frame is built once for all the sessions a push reaches.
   #onPushBusiness(frame: PushBusinessFrame, link: Link): void {
     const set = this.#byBusiness.get(frame[2])?.get(frame[3]);
     let delivered = 0;
     if (set !== undefined) {
-      const bytes = frame[4];
-      const text = frame[5];
-      for (const session of set) if (this.#deliver(session, bytes, text)) delivered += 1;
+      const wsFrame = dataFrame(frame[4], frame[5]);
+      for (const session of set) if (this.#deliver(session, wsFrame)) delivered += 1;
     }
     this.#ack(link, frame[1], delivered);
   }
@@ -414,9 +415,8 @@ export class FrontDoor {
     const byId = this.#byBusiness.get(frame[2]);
     let delivered = 0;
     if (byId !== undefined) {
-      const bytes = frame[3];
-      const text = frame[4];
-      for (const set of byId.values()) for (const session of set) if (this.#deliver(session, bytes, text)) delivered += 1;
+      const wsFrame = dataFrame(frame[3], frame[4]);
+      for (const set of byId.values()) for (const session of set) if (this.#deliver(session, wsFrame)) delivered += 1;
     }
     this.#ack(link, frame[1], delivered);
   }
