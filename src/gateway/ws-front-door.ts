@@ -43,6 +43,8 @@ export interface FrontDoorOptions {
 const OPENING = 0;
 const OPEN = 1;
 const CLOSED = 2;
+/** Being evicted: no more writes; cleaned up once the push that found it slow is done. */
+const EVICTING = 3;
 
 interface GatewaySession {
   readonly id: string;
@@ -75,6 +77,10 @@ const PING_TICK_MS = 100;
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 type SessionSocket = WebSocket & { [SESSION]: GatewaySession };
+type Group = GatewaySession[] | Set<GatewaySession>;
+
+/** Sessions of one businessId kept in an array up to this many, a Set beyond. */
+const SMALL_GROUP = 32;
 
 export class FrontDoor {
   readonly #node: WeftNode;
@@ -82,7 +88,8 @@ export class FrontDoor {
   readonly #o: FrontDoorOptions;
   readonly #wss: WebSocketServer;
   readonly #sessions = new Map<string, GatewaySession>();
-  readonly #byBusiness = new Map<string, Map<string, Set<GatewaySession>>>();
+  /** service -> businessId -> its sessions here (an array while small, a Set when large). */
+  readonly #byBusiness = new Map<string, Map<string, Group>>();
   readonly #pending = new Map<string, PendingOpen>();
   #nextSession = 0;
   #draining = false;
@@ -122,7 +129,7 @@ export class FrontDoor {
     this.#onWsError = function (err) {
       door.#o.logger.debug({ err: err.message, sessionId: (this as SessionSocket)[SESSION].id }, 'WebSocket protocol error');
     };
-    node.handle(FrameType.SessionAccept, (frame, link) => this.#onAccept(frame as SessionAcceptFrame, link));
+    node.handle(FrameType.SessionAccept, (frame) => this.#onAccept(frame as SessionAcceptFrame));
     node.handle(FrameType.SessionReject, (frame) => this.#onReject(frame as SessionRejectFrame));
     node.handle(FrameType.SessionClose, (frame) => this.#onCloseRequest(frame as SessionCloseFrame));
     node.handle(FrameType.PushSession, (frame, link) => this.#onPushSession(frame as PushSessionFrame, link));
@@ -138,6 +145,10 @@ export class FrontDoor {
   start(): void {
     this.#pingTimer = setInterval(() => this.#pingSome(), PING_TICK_MS);
     this.#pingTimer.unref();
+    const sessions = this.#sessions;
+    this.#node.membership.directory.setHeldSessions(function* () {
+      for (const s of sessions.values()) yield [s.service, s.businessId, s.id] as const;
+    });
   }
 
   /** Handles an HTTP upgrade request on the gateway's server. */
@@ -253,24 +264,23 @@ export class FrontDoor {
     clearTimeout(pending.timer);
     pending.session.state = CLOSED;
     this.#unindex(pending.session);
+    // The host may have accepted, or may yet: tell it the session is over.
+    this.#tellHost(pending.session, 1006, 'handshake abandoned');
     writeSocketError(pending.session.socket, error, this.#o.retryAfterSeconds);
   }
 
-  #onAccept(frame: SessionAcceptFrame, link: Link): void {
+  #onAccept(frame: SessionAcceptFrame): void {
     const id = frame[1];
     const pending = this.#pending.get(id);
-    if (pending === undefined) {
-      // Too late (timed out, or refused meanwhile): tell the host it is over.
-      this.#tellHost(link, id, 1006, 'handshake abandoned');
-      return;
-    }
+    // Too late (timed out, or the client left): the host was already told it is over.
+    if (pending === undefined) return;
     this.#pending.delete(id);
     clearTimeout(pending.timer);
     const { session, req, head } = pending;
     if (session.socket.destroyed || this.#draining) {
       session.state = CLOSED;
       this.#unindex(session);
-      this.#tellHost(session.hostLink, id, 1006, 'client left during the handshake');
+      this.#tellHost(session, 1006, 'client left during the handshake');
       if (!session.socket.destroyed) writeSocketError(session.socket, new WeftError('Draining', 'gateway is shutting down'), this.#o.retryAfterSeconds);
       return;
     }
@@ -313,37 +323,50 @@ export class FrontDoor {
     if (session.state === CLOSED) return;
     session.state = CLOSED;
     this.#forget(session);
-    this.#tellHost(session.hostLink, session.id, code, reason);
+    this.#tellHost(session, code, reason);
   }
 
   /** Pushes to a businessId reach its sessions from the moment they are bound (queued until open). */
   #index(session: GatewaySession): void {
     let byId = this.#byBusiness.get(session.service);
     if (byId === undefined) this.#byBusiness.set(session.service, (byId = new Map()));
-    let set = byId.get(session.businessId);
-    if (set === undefined) byId.set(session.businessId, (set = new Set()));
-    set.add(session);
+    const group = byId.get(session.businessId);
+    if (group === undefined) byId.set(session.businessId, [session]);
+    else if (Array.isArray(group)) {
+      if (group.length < SMALL_GROUP) group.push(session);
+      else byId.set(session.businessId, new Set([...group, session]));
+    } else group.add(session);
   }
 
   #unindex(session: GatewaySession): void {
     const byId = this.#byBusiness.get(session.service);
-    const set = byId?.get(session.businessId);
-    if (set !== undefined) {
-      set.delete(session);
-      if (set.size === 0) byId!.delete(session.businessId);
+    const group = byId?.get(session.businessId);
+    if (group === undefined) return;
+    let empty: boolean;
+    if (Array.isArray(group)) {
+      const i = group.indexOf(session);
+      if (i < 0) return;
+      group[i] = group[group.length - 1]!;
+      group.length -= 1;
+      empty = group.length === 0;
+    } else {
+      group.delete(session);
+      empty = group.size === 0;
     }
+    if (empty) byId!.delete(session.businessId);
   }
 
   #forget(session: GatewaySession): void {
     this.#sessions.delete(session.id);
     this.#unindex(session);
-    this.#node.membership.directory.remove(session.service, session.id);
+    this.#node.membership.directory.remove(session.service, session.businessId, session.id);
   }
 
-  #tellHost(link: Link | undefined, sessionId: string, code: number, reason: string): void {
+  #tellHost(session: GatewaySession, code: number, reason: string): void {
+    const link = session.hostLink;
     if (link === undefined || !link.isOpen) return;
     try {
-      link.send([FrameType.SessionClosed, sessionId, code, reason]);
+      link.send([FrameType.SessionClosed, session.id, code, reason, session.service, session.businessId]);
     } catch {
       // link closing: the host ends the session itself
     }
@@ -383,10 +406,13 @@ export class FrontDoor {
 
   /** A client that does not read: close it (1008) so it cannot hold the gateway's memory. */
   #evictSlow(session: GatewaySession): void {
-    const ws = session.ws!;
     this.#o.logger.info({ sessionId: session.id, bufferedBytes: session.socket.writableLength }, 'closing a slow WebSocket client');
-    this.#closed(session, 1008, 'slow consumer');
-    ws.close(1008, `slow consumer: over ${this.#o.maxBufferedBytes} bytes unread`);
+    session.state = EVICTING;
+    // After the current push: it may be iterating the group this session is removed from.
+    queueMicrotask(() => {
+      this.#closed(session, 1008, 'slow consumer');
+      session.ws!.close(1008, `slow consumer: over ${this.#o.maxBufferedBytes} bytes unread`);
+    });
   }
 
   #ack(link: Link, ackId: number, delivered: number): void {

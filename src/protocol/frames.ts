@@ -69,7 +69,7 @@ export type SessionOpenFrame = [typeof FrameType.SessionOpen, sessionId: string,
 export type SessionAcceptFrame = [typeof FrameType.SessionAccept, sessionId: string];
 export type SessionRejectFrame = [typeof FrameType.SessionReject, sessionId: string, error: WireError];
 export type SessionMessageFrame = [typeof FrameType.SessionMessage, sessionId: string, data: Uint8Array, text: boolean];
-export type SessionClosedFrame = [typeof FrameType.SessionClosed, sessionId: string, code: number, reason: string];
+export type SessionClosedFrame = [typeof FrameType.SessionClosed, sessionId: string, code: number, reason: string, service: string, businessId: string];
 export type SessionCloseFrame = [typeof FrameType.SessionClose, sessionId: string, code: number, reason: string];
 export type PushSessionFrame = [typeof FrameType.PushSession, ackId: number, sessionId: string, payload: Uint8Array, text: boolean];
 export type PushBusinessFrame = [typeof FrameType.PushBusiness, ackId: number, service: string, businessId: string, payload: Uint8Array, text: boolean];
@@ -114,7 +114,7 @@ const SHAPES: Readonly<Record<number, string>> = {
   [FrameType.SessionAccept]: 's',
   [FrameType.SessionReject]: 'so',
   [FrameType.SessionMessage]: 'sbB',
-  [FrameType.SessionClosed]: 'sns',
+  [FrameType.SessionClosed]: 'snsss',
   [FrameType.SessionClose]: 'sns',
   [FrameType.PushSession]: 'nsbB',
   [FrameType.PushBusiness]: 'nssbB',

@@ -21,8 +21,7 @@ export class MemorySessionHub {
 export class MemorySessionDirectory implements SessionDirectory {
   readonly #hub: MemorySessionHub;
   readonly #nodeId: string;
-  /** What this node added, so close() can take it back. */
-  readonly #mine = new Map<string, string>();
+  readonly #services = new Set<string>();
 
   constructor(hub: MemorySessionHub, nodeId: string) {
     this.#hub = hub;
@@ -32,14 +31,16 @@ export class MemorySessionDirectory implements SessionDirectory {
   async start(): Promise<void> {}
 
   add(service: string, businessId: string, sessionId: string): void {
+    this.#services.add(service);
     this.#hub.index(service).add(sessionId, businessId, this.#nodeId);
-    this.#mine.set(sessionId, service);
   }
 
-  remove(service: string, sessionId: string): void {
-    this.#hub.index(service).remove(sessionId);
-    this.#mine.delete(sessionId);
+  remove(service: string, businessId: string, sessionId: string): void {
+    this.#hub.index(service).remove(sessionId, businessId);
   }
+
+  // Nothing to restore: the map lives as long as the process.
+  setHeldSessions(): void {}
 
   async watch(): Promise<void> {}
 
@@ -48,7 +49,6 @@ export class MemorySessionDirectory implements SessionDirectory {
   }
 
   async close(): Promise<void> {
-    for (const [sessionId, service] of this.#mine) this.#hub.index(service).remove(sessionId);
-    this.#mine.clear();
+    for (const service of this.#services) this.#hub.index(service).removeGateway(this.#nodeId);
   }
 }

@@ -12,7 +12,7 @@ import type { Logger } from '../logger.js';
 import type { RedisConnection } from '../registry/redis-connection.js';
 import type { Registry, RegistryView } from '../registry/registry.js';
 import { SessionIndex } from './session-index.js';
-import type { SessionDirectory } from './session-directory.js';
+import type { HeldSessions, SessionDirectory } from './session-directory.js';
 
 export interface RedisSessionDirectoryOptions {
   prefix: string;
@@ -31,7 +31,7 @@ export const DIRECTORY_KEY_TTL_MS = 10 * 60 * 1000; // 10 min
 const OP_ADD = 0;
 const OP_DEL = 1;
 const OP_DROP_GATEWAY = 2;
-type Op = [typeof OP_ADD, string, string, string] | [typeof OP_DEL, string] | [typeof OP_DROP_GATEWAY, string];
+type Op = [typeof OP_ADD, string, string, string] | [typeof OP_DEL, string, string] | [typeof OP_DROP_GATEWAY, string];
 
 interface Watched {
   index: SessionIndex;
@@ -45,9 +45,11 @@ export class RedisSessionDirectory implements SessionDirectory {
   readonly #redis: RedisConnection;
   readonly #registry: Registry;
   readonly #o: RedisSessionDirectoryOptions;
-  readonly #mine = new Map<string, [service: string, businessId: string]>();
+  #held: HeldSessions = () => [];
+  #heldCount = 0;
   readonly #watched = new Map<string, Watched>();
-  #pending = new Map<string, { adds: Map<string, string>; dels: Set<string> }>();
+  /** Per service, writes waiting for this tick's flush: sessionId -> businessId. */
+  #pending = new Map<string, { adds: Map<string, string>; dels: Map<string, string> }>();
   #flushScheduled = false;
   #lastView: RegistryView = new Map();
   #unsubscribe: (() => void)[] = [];
@@ -90,7 +92,7 @@ export class RedisSessionDirectory implements SessionDirectory {
   async #refreshTtls(): Promise<void> {
     const multi = this.#redis.command.multi();
     for (const service of this.#services) multi.pexpire(this.#hashKey(service), DIRECTORY_KEY_TTL_MS);
-    if (this.#mine.size > 0) multi.pexpire(this.#gatewayKey(this.#o.nodeId), DIRECTORY_KEY_TTL_MS);
+    if (this.#heldCount > 0) multi.pexpire(this.#gatewayKey(this.#o.nodeId), DIRECTORY_KEY_TTL_MS);
     try {
       await multi.exec();
     } catch (err) {
@@ -100,19 +102,23 @@ export class RedisSessionDirectory implements SessionDirectory {
 
   add(service: string, businessId: string, sessionId: string): void {
     this.#services.add(service);
-    this.#mine.set(sessionId, [service, businessId]);
+    this.#heldCount += 1;
     const p = this.#pendingFor(service);
     p.dels.delete(sessionId);
     p.adds.set(sessionId, businessId);
     this.#schedule();
   }
 
-  remove(service: string, sessionId: string): void {
-    this.#mine.delete(sessionId);
+  remove(service: string, businessId: string, sessionId: string): void {
+    this.#heldCount = Math.max(0, this.#heldCount - 1);
     const p = this.#pendingFor(service);
     if (p.adds.delete(sessionId)) return; // never written: nothing to take back
-    p.dels.add(sessionId);
+    p.dels.set(sessionId, businessId);
     this.#schedule();
+  }
+
+  setHeldSessions(held: HeldSessions): void {
+    this.#held = held;
   }
 
   async watch(service: string): Promise<void> {
@@ -139,16 +145,16 @@ export class RedisSessionDirectory implements SessionDirectory {
     for (const u of this.#unsubscribe) u();
     for (const t of this.#timers) clearTimeout(t);
     clearInterval(this.#keepAlive);
-    // Take back what this node holds, in one go.
-    for (const [sessionId, [service]] of this.#mine) this.remove(service, sessionId);
+    // Take back what this node still holds, in one go.
+    for (const [service, businessId, sessionId] of this.#held()) this.remove(service, businessId, sessionId);
     await this.#flush();
     await this.#redis.close();
   }
 
-  #pendingFor(service: string): { adds: Map<string, string>; dels: Set<string> } {
+  #pendingFor(service: string): { adds: Map<string, string>; dels: Map<string, string> } {
     let p = this.#pending.get(service);
     if (p === undefined) {
-      p = { adds: new Map(), dels: new Set() };
+      p = { adds: new Map(), dels: new Map() };
       this.#pending.set(service, p);
     }
     return p;
@@ -184,9 +190,9 @@ export class RedisSessionDirectory implements SessionDirectory {
           .pexpire(this.#gatewayKey(me), DIRECTORY_KEY_TTL_MS);
       }
       if (dels.size > 0) {
-        const ids = [...dels];
+        const ids = [...dels.keys()];
         multi.hdel(this.#hashKey(service), ...ids).srem(this.#gatewayKey(me), ...ids.map((id) => `${service}\n${id}`));
-        for (const id of ids) ops.push([OP_DEL, id]);
+        for (const [id, businessId] of dels) ops.push([OP_DEL, id, businessId]);
       }
       if (ops.length > 0) multi.publish(this.#channel(service), packr.pack(ops));
     }
@@ -210,7 +216,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     for (const op of ops) {
       if (!Array.isArray(op)) continue;
       if (op[0] === OP_ADD) index.add(op[1], op[3], op[2]);
-      else if (op[0] === OP_DEL) index.remove(op[1]);
+      else if (op[0] === OP_DEL) index.remove(op[1], op[2]);
       else if (op[0] === OP_DROP_GATEWAY) index.removeGateway(op[1]);
     }
   }
@@ -294,7 +300,7 @@ export class RedisSessionDirectory implements SessionDirectory {
   /** After Redis came back (possibly empty): write what this node holds, reload what it watches. */
   async #restore(): Promise<void> {
     if (this.#closed) return;
-    for (const [sessionId, [service, businessId]] of this.#mine) {
+    for (const [service, businessId, sessionId] of this.#held()) {
       this.#pendingFor(service).adds.set(sessionId, businessId);
     }
     await this.#flush();

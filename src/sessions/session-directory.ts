@@ -9,12 +9,21 @@
  */
 import type { SessionIndex } from './session-index.js';
 
+/** The sessions a gateway holds, as (service, businessId, sessionId). */
+export type HeldSessions = () => Iterable<readonly [string, string, string]>;
+
 export interface SessionDirectory {
   start(): Promise<void>;
   /** Records a session held by this node (a gateway). */
   add(service: string, businessId: string, sessionId: string): void;
   /** Forgets a session held by this node. */
-  remove(service: string, sessionId: string): void;
+  remove(service: string, businessId: string, sessionId: string): void;
+  /**
+   * Where this node's sessions can be listed, to write them again after the
+   * backend lost them (a Redis restart). The gateway owns that list; the
+   * directory keeps no copy.
+   */
+  setHeldSessions(held: HeldSessions): void;
   /** Keeps a current view of `service` on this node; needed before `index`. */
   watch(service: string): Promise<void>;
   /** The view of a watched service. */

@@ -14,11 +14,10 @@ const RESOLVED_ZERO = Promise.resolve(0);
 const RESOLVED_FALSE = Promise.resolve(false);
 const isPositive = (n: number): boolean => n > 0;
 
-/** The distinct gateways of a businessId's sessions; usually one or two, so an array beats a Set. */
-function distinctValues(sessions: ReadonlyMap<string, string>): string[] {
-  const out: string[] = [];
-  for (const gateway of sessions.values()) if (!out.includes(gateway)) out.push(gateway);
-  return out;
+/** The sessions of one service bound to this host. */
+export interface BoundSessions {
+  get(sessionId: string): WsSession | undefined;
+  values(): Iterable<WsSession>;
 }
 
 /** One session as the directory knows it. */
@@ -32,7 +31,7 @@ export class SessionManager {
   readonly service: string;
   readonly #node: WeftNode;
   readonly #push: PushClient;
-  readonly #bound: ReadonlyMap<string, WsSession>;
+  readonly #bound: BoundSessions;
   readonly #maxPayloadBytes: number;
 
   /** @internal built by WebSocketModule */
@@ -40,7 +39,7 @@ export class SessionManager {
     service: string,
     node: WeftNode,
     push: PushClient,
-    bound: ReadonlyMap<string, WsSession>,
+    bound: BoundSessions,
     maxPayloadBytes: number,
   ) {
     this.service = service;
@@ -65,6 +64,8 @@ export class SessionManager {
   #live(gatewayNodeId: string): boolean {
     return this.#node.view.has(gatewayNodeId);
   }
+
+  readonly #isLive = (gatewayNodeId: string): boolean => this.#node.view.has(gatewayNodeId);
 
   /**
    * Sends to one session, wherever it is. Resolves true if it was delivered.
@@ -94,9 +95,9 @@ export class SessionManager {
   pushToBusiness(businessId: string, message: PushMessage): Promise<number> {
     try {
       const bytes = this.#payload(message);
-      const sessions = this.#index().sessionsOf(businessId);
-      if (sessions === undefined) return RESOLVED_ZERO;
-      return this.#push.push(distinctValues(sessions), [FrameType.PushBusiness, 0, this.service, businessId, bytes, typeof message === 'string']);
+      const gateways = this.#index().gatewaysOf(businessId);
+      if (gateways.length === 0) return RESOLVED_ZERO;
+      return this.#push.push(gateways, [FrameType.PushBusiness, 0, this.service, businessId, bytes, typeof message === 'string']);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -141,11 +142,7 @@ export class SessionManager {
 
   /** Session ids of a businessId across the cluster (empty when none). */
   async sessionIds(businessId: string): Promise<string[]> {
-    const sessions = this.#index().sessionsOf(businessId);
-    if (sessions === undefined) return [];
-    const ids: string[] = [];
-    for (const [id, gateway] of sessions) if (this.#live(gateway)) ids.push(id);
-    return ids;
+    return this.#index().sessionIdsOf(businessId, this.#isLive);
   }
 
   /** Does a businessId have at least one session anywhere? One lookup, no question to every node. */
@@ -161,12 +158,9 @@ export class SessionManager {
 
   /** Every session of this service across the cluster. */
   async list(): Promise<SessionInfo[]> {
-    const index = this.#index();
     const out: SessionInfo[] = [];
-    for (const businessId of index.businessIds()) {
-      for (const [sessionId, gatewayNodeId] of index.sessionsOf(businessId) ?? []) {
-        if (this.#live(gatewayNodeId)) out.push({ sessionId, businessId, gatewayNodeId });
-      }
+    for (const [sessionId, businessId, gatewayNodeId] of this.#index().entries()) {
+      if (this.#live(gatewayNodeId)) out.push({ sessionId, businessId, gatewayNodeId });
     }
     return out;
   }
@@ -176,8 +170,8 @@ export class SessionManager {
     return this.#bound.get(sessionId);
   }
 
-  /** Sessions bound to this host. */
-  localSessions(): IterableIterator<WsSession> {
+  /** Sessions bound to this host (those of a service with hooks). */
+  localSessions(): Iterable<WsSession> {
     return this.#bound.values();
   }
 }

@@ -3,6 +3,10 @@
  * services are announced with their WebSocket path, sessions that gateways
  * bind here run their hooks here, and every service gets a SessionManager
  * that reaches sessions anywhere in the cluster.
+ *
+ * A host keeps per-session state only for services that override a hook; a
+ * service that only pushes costs its hosts nothing per session but its
+ * directory entry.
  */
 import { WeftError, toWire, toWeftError } from '../errors.js';
 import type { HostContext, ModuleInstance, WeftModule } from '../host/module.js';
@@ -14,31 +18,34 @@ import {
 } from '../protocol/frames.js';
 import type { Link } from '../transport/link.js';
 import { PushClient } from './push-client.js';
-import { BusinessSessionIds, SessionManager } from './session-manager.js';
-import { isWsService, type WsAppServiceBase } from './ws-app-service.js';
-import { HostSession } from './ws-session.js';
+import { BusinessSessionIds, SessionManager, type BoundSessions } from './session-manager.js';
+import { WsAppServiceBase, isWsService } from './ws-app-service.js';
+import { HostSession, type WsSession } from './ws-session.js';
 
 interface WsServiceEntry {
   name: string;
   instance: WsAppServiceBase;
   manager: SessionManager;
-  bound: Map<string, HostSession>;
-}
-
-interface BoundSession {
-  session: HostSession;
-  service: WsServiceEntry;
-  link: Link;
+  /** Does the service override any hook? If not, no session state is kept here. */
+  hasHooks: boolean;
 }
 
 /** Pushes are capped below the link frame limit, leaving room for the frame's own fields. */
 const FRAME_OVERHEAD_BYTES = 4096;
 
+const HOOKS = ['onOpen', 'onMessage', 'onClose', 'onError'] as const;
+
+function overridesAHook(instance: WsAppServiceBase): boolean {
+  const base = WsAppServiceBase.prototype as unknown as Record<string, unknown>;
+  const own = instance as unknown as Record<string, unknown>;
+  return HOOKS.some((hook) => own[hook] !== base[hook]);
+}
+
 class WebSocketRuntime implements ModuleInstance {
   readonly #ctx: HostContext;
   readonly #services = new Map<string, WsServiceEntry>();
-  readonly #sessions = new Map<string, BoundSession>();
-  readonly #byLink = new Map<Link, Set<string>>();
+  /** Sessions bound here, of services with hooks. */
+  readonly #sessions = new Map<string, HostSession>();
 
   constructor(ctx: HostContext) {
     this.#ctx = ctx;
@@ -49,14 +56,9 @@ class WebSocketRuntime implements ModuleInstance {
       const name = hosted.contract.name;
       // Announced with its path so gateways can route WebSocket handshakes to it.
       (hosted.record as { websocket?: { path: string } }).websocket = { path: hosted.contract.basePath };
-      const bound = new Map<string, HostSession>();
-      const entry: WsServiceEntry = {
-        name,
-        instance: hosted.instance,
-        bound,
-        manager: new SessionManager(name, node, push, bound, Math.max(1024, node.maxFrameBytes - FRAME_OVERHEAD_BYTES)),
-      };
-      hosted.instance.attachWsRuntime({ sessionManager: entry.manager, businessSessionIds: new BusinessSessionIds(entry.manager) });
+      const manager = new SessionManager(name, node, push, this.#boundOf(name), Math.max(1024, node.maxFrameBytes - FRAME_OVERHEAD_BYTES));
+      const entry: WsServiceEntry = { name, instance: hosted.instance, manager, hasHooks: overridesAHook(hosted.instance) };
+      hosted.instance.attachWsRuntime({ sessionManager: manager, businessSessionIds: new BusinessSessionIds(manager) });
       this.#services.set(name, entry);
     }
     node.handle(FrameType.SessionOpen, (frame, link) => this.#onOpen(frame as SessionOpenFrame, link));
@@ -72,16 +74,31 @@ class WebSocketRuntime implements ModuleInstance {
 
   /** Tells gateways to close the sessions bound here: clients reconnect and land on another host. */
   stop(): void {
-    for (const [id, bound] of this.#sessions) {
-      if (bound.link.isOpen) {
+    for (const session of [...this.#sessions.values()]) {
+      const link = session.link;
+      if (link.isOpen) {
         try {
-          bound.link.send([FrameType.SessionClose, id, 1012, 'service restart']);
+          link.send([FrameType.SessionClose, session.id, 1012, 'service restart']);
         } catch {
           // link going away: the gateway closes the session itself
         }
       }
-      this.#end(id, 1012, 'service restart');
+      this.#end(session, 1012, 'service restart');
     }
+  }
+
+  /** The sessions of one service bound to this host, for its SessionManager. */
+  #boundOf(service: string): BoundSessions {
+    const sessions = this.#sessions;
+    return {
+      get: (id) => {
+        const s = sessions.get(id);
+        return s?.service === service ? s : undefined;
+      },
+      *values() {
+        for (const s of sessions.values()) if (s.service === service) yield s;
+      },
+    };
   }
 
   #onOpen(frame: SessionOpenFrame, link: Link): void {
@@ -92,76 +109,74 @@ class WebSocketRuntime implements ModuleInstance {
     const service = this.#services.get(serviceName);
     if (service === undefined) return reject(new WeftError('NotFound', `no WebSocket service ${serviceName} on this host`));
     if (this.#ctx.isDraining()) return reject(new WeftError('Draining', 'this host is stopping'));
-    const session = new HostSession(sessionId, businessId, link.peerNodeId, handshake, service.manager);
-    this.#sessions.set(sessionId, { session, service, link });
-    service.bound.set(sessionId, session);
-    let ids = this.#byLink.get(link);
-    if (ids === undefined) this.#byLink.set(link, (ids = new Set()));
-    ids.add(sessionId);
     const accept = (): void => {
-      if (!this.#sessions.has(sessionId) || !link.isOpen) return; // closed while onOpen ran
+      if (!link.isOpen) return;
       // Known here at once, so a push right after the client sees the handshake finds it
       // (the directory's own update may still be on its way).
       this.#ctx.node.membership.directory.index(serviceName).add(sessionId, businessId, link.peerNodeId);
       link.send([FrameType.SessionAccept, sessionId]);
     };
+    if (!service.hasHooks) {
+      accept();
+      return;
+    }
+    const session = new HostSession(sessionId, businessId, link, handshake, service.manager);
+    this.#sessions.set(sessionId, session);
+    const opened = (): void => {
+      if (this.#sessions.get(sessionId) === session) accept(); // else closed while onOpen ran
+    };
     const refuse = (e: unknown): void => {
       const error = toWeftError(e);
       if (error.code === 'ServerError') this.#ctx.logger.error({ err: e, sessionId, service: serviceName }, 'onOpen threw');
-      this.#forget(sessionId);
+      this.#sessions.delete(sessionId);
       reject(error);
     };
     try {
       const result = service.instance.onOpen(session);
-      if (result instanceof Promise) result.then(accept, refuse);
-      else accept();
+      if (result instanceof Promise) result.then(opened, refuse);
+      else opened();
     } catch (e) {
       refuse(e);
     }
   }
 
   #onMessage(frame: SessionMessageFrame): void {
-    const bound = this.#sessions.get(frame[1]);
-    if (bound === undefined) return;
+    const session = this.#sessions.get(frame[1]);
+    if (session === undefined) return;
     const data = Buffer.isBuffer(frame[2]) ? frame[2] : Buffer.from(frame[2]);
     const message = frame[3] ? data.toString('utf8') : data;
-    this.#hook(bound, () => bound.service.instance.onMessage(bound.session, message));
+    const instance = this.#services.get(session.service)!.instance;
+    this.#hook(session, () => instance.onMessage(session, message));
   }
 
   #onClosed(frame: SessionClosedFrame): void {
-    this.#end(frame[1], frame[2], frame[3]);
+    const [, sessionId, code, reason, service, businessId] = frame;
+    this.#ctx.node.membership.directory.index(service).remove(sessionId, businessId);
+    const session = this.#sessions.get(sessionId);
+    if (session !== undefined) this.#end(session, code, reason);
   }
 
   #onLinkClosed(link: Link): void {
-    const ids = this.#byLink.get(link);
-    if (ids === undefined) return;
-    this.#byLink.delete(link);
-    for (const id of ids) this.#end(id, 1006, 'gateway link lost');
+    for (const session of [...this.#sessions.values()]) {
+      if (session.link === link) this.#end(session, 1006, 'gateway link lost');
+    }
   }
 
-  #end(sessionId: string, code: number, reason: string): void {
-    const bound = this.#forget(sessionId);
-    if (bound === undefined) return;
-    this.#ctx.node.membership.directory.index(bound.service.name).remove(sessionId);
-    this.#hook(bound, () => bound.service.instance.onClose(bound.session, code, reason), false);
-  }
-
-  #forget(sessionId: string): BoundSession | undefined {
-    const bound = this.#sessions.get(sessionId);
-    if (bound === undefined) return undefined;
-    this.#sessions.delete(sessionId);
-    bound.service.bound.delete(sessionId);
-    this.#byLink.get(bound.link)?.delete(sessionId);
-    return bound;
+  #end(session: HostSession, code: number, reason: string): void {
+    if (!this.#sessions.delete(session.id)) return;
+    this.#ctx.node.membership.directory.index(session.service).remove(session.id, session.businessId);
+    const instance = this.#services.get(session.service)!.instance;
+    this.#hook(session, () => instance.onClose(session, code, reason), false);
   }
 
   /** Runs a hook; what it throws goes to onError and the log, never further. */
-  #hook(bound: BoundSession, run: () => void | Promise<void>, reportToOnError = true): void {
+  #hook(session: WsSession, run: () => void | Promise<void>, reportToOnError = true): void {
+    const instance = this.#services.get(session.service)!.instance;
     const fail = (e: unknown): void => {
-      this.#ctx.logger.warn({ err: e, sessionId: bound.session.id, service: bound.service.name }, 'WebSocket hook threw');
+      this.#ctx.logger.warn({ err: e, sessionId: session.id, service: session.service }, 'WebSocket hook threw');
       if (!reportToOnError) return;
       try {
-        const r = bound.service.instance.onError(bound.session, e);
+        const r = instance.onError(session, e);
         if (r instanceof Promise) r.catch((err: unknown) => this.#ctx.logger.warn({ err }, 'onError threw'));
       } catch (err) {
         this.#ctx.logger.warn({ err }, 'onError threw');

@@ -2,6 +2,7 @@
  * A WebSocket session as its service sees it, on the host it is bound to.
  */
 import type { WireHandshake } from '../protocol/frames.js';
+import type { Link } from '../transport/link.js';
 import type { PushMessage } from './push-client.js';
 import type { SessionManager } from './session-manager.js';
 
@@ -36,13 +37,16 @@ export class HostSession implements WsSession {
   readonly remoteAddress: string;
   readonly openedAt = Date.now();
   state: unknown = undefined;
+  /** The gateway link the session was opened over; it ends with it. */
+  readonly link: Link;
   readonly #manager: SessionManager;
 
-  constructor(id: string, businessId: string, gatewayNodeId: string, handshake: WireHandshake, manager: SessionManager) {
+  constructor(id: string, businessId: string, link: Link, handshake: WireHandshake, manager: SessionManager) {
     this.id = id;
     this.businessId = businessId;
     this.service = manager.service;
-    this.gatewayNodeId = gatewayNodeId;
+    this.gatewayNodeId = link.peerNodeId;
+    this.link = link;
     this.headers = handshake.headers;
     this.query = handshake.query;
     this.remoteAddress = handshake.remoteAddress;

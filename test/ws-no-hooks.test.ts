@@ -1,0 +1,80 @@
+/**
+ * A WebSocket service that overrides no hook: its host keeps no state per
+ * session, yet pushes, counts and closes behave the same.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  Type,
+  WebSocketModule,
+  WsAppServiceBase,
+  createGateway,
+  createHost,
+  defineContract,
+  implement,
+  memoryCluster,
+  param,
+  redisCluster,
+  type Implementation,
+} from '../src/index.js';
+import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, uniquePrefix } from './helpers/index.js';
+
+const IFeedAppService = defineContract({
+  name: 'IFeedAppService',
+  methods: {
+    push: { params: [param('businessId', Type.String()), param('msg', Type.String())], returns: Type.Integer() },
+    count: { params: [param('businessId', Type.String())], returns: Type.Integer() },
+  },
+});
+
+class FeedAppService extends WsAppServiceBase implements Implementation<typeof IFeedAppService> {
+  push(businessId: string, msg: string): Promise<number> {
+    return this.sessionManager.pushToBusiness(businessId, msg);
+  }
+  count(businessId: string): Promise<number> {
+    return this.sessionManager.count(businessId);
+  }
+}
+
+test('a service without hooks pushes to its sessions, counts them, and forgets them when they close', async (t) => {
+  const cluster = memoryCluster();
+  const host = await createHost({ cluster, logger: quietLogger(), modules: [WebSocketModule], services: [implement(IFeedAppService, new FeedAppService())] }).start();
+  t.after(() => host.stop());
+  const gateway = await createGateway({ cluster, logger: quietLogger(), http: { port: 0 } }).start();
+  t.after(() => gateway.stop());
+  const url = `${gateway.url.replace('http', 'ws')}/api/feed?businessId=f1`;
+  const feed = host.proxy(IFeedAppService);
+
+  const a = await connectWs(url);
+  const b = await connectWs(url);
+  assert.equal(await feed.count('f1'), 2);
+  assert.equal(await feed.push('f1', 'news'), 2);
+  await a.waitFor(1);
+  await b.waitFor(1);
+  assert.deepEqual([a.messages, b.messages], [['news'], ['news']]);
+
+  // A session closed at once after its handshake leaves nothing behind.
+  const c = await connectWs(url);
+  c.ws.close();
+  a.ws.close();
+  await eventually(async () => (await feed.count('f1')) === 1, 5000, 'closed sessions forgotten');
+  assert.equal(await feed.push('f1', 'later'), 1);
+  await b.waitFor(2);
+  b.ws.close();
+});
+
+test('with Redis, sessions that close right after their handshake leave no entry on the host', await redisTest(), async (t) => {
+  const prefix = uniquePrefix();
+  const cluster = redisCluster({ url: REDIS_URL, prefix, secret: 's', ttlMs: 3000, heartbeatMs: 1000 });
+  const host = await createHost({ cluster, logger: quietLogger(), modules: [WebSocketModule], services: [implement(IFeedAppService, new FeedAppService())] }).start();
+  t.after(() => host.stop());
+  const gateway = await createGateway({ cluster, logger: quietLogger(), http: { port: 0 } }).start();
+  t.after(() => gateway.stop());
+  const url = `${gateway.url.replace('http', 'ws')}/api/feed?businessId=quick`;
+  const feed = host.proxy(IFeedAppService);
+  const keep = await connectWs(url);
+  t.after(() => keep.ws.close());
+  for (let i = 0; i < 20; i++) (await connectWs(url)).ws.close();
+  await eventually(async () => (await feed.count('quick')) === 1, 5000, 'only the open session counted');
+  assert.equal(await feed.push('quick', 'one'), 1);
+});
