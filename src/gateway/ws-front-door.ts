@@ -77,6 +77,10 @@ const PING_TICK_MS = 100;
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 type SessionSocket = WebSocket & { [SESSION]: GatewaySession };
+
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
 type Group = GatewaySession[] | Set<GatewaySession>;
 
 /** Sessions of one businessId kept in an array up to this many, a Set beyond. */
@@ -153,7 +157,8 @@ export class FrontDoor {
 
   /** Handles an HTTP upgrade request on the gateway's server. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    // A shared listener: a closure here would keep this request alive as long as the socket.
+    socket.on('error', destroySocket);
     const refuse = (error: WeftError, extra: Record<string, string> = {}): void =>
       writeSocketError(socket, error, this.#o.retryAfterSeconds, extra);
     const url = req.url ?? '/';
