@@ -24,6 +24,7 @@ const IFeedAppService = defineContract({
   methods: {
     push: { params: [param('businessId', Type.String()), param('msg', Type.String())], returns: Type.Integer() },
     count: { params: [param('businessId', Type.String())], returns: Type.Integer() },
+    pushUnacknowledged: { params: [param('businessId', Type.String()), param('msg', Type.String())], returns: Type.Integer() },
   },
 });
 
@@ -33,6 +34,9 @@ class FeedAppService extends WsAppServiceBase implements Implementation<typeof I
   }
   count(businessId: string): Promise<number> {
     return this.sessionManager.count(businessId);
+  }
+  pushUnacknowledged(businessId: string, msg: string): Promise<number> {
+    return this.sessionManager.pushToBusiness(businessId, msg, { ack: false });
   }
 }
 
@@ -60,6 +64,11 @@ test('a service without hooks pushes to its sessions, counts them, and forgets t
   await eventually(async () => (await feed.count('f1')) === 1, 5000, 'closed sessions forgotten');
   assert.equal(await feed.push('f1', 'later'), 1);
   await b.waitFor(2);
+  // Without acknowledgement: the directory's count, at once; the message still arrives.
+  assert.equal(await feed.pushUnacknowledged('f1', 'quick'), 1);
+  assert.equal(await feed.pushUnacknowledged('nobody', 'quick'), 0);
+  await b.waitFor(3);
+  assert.equal(b.messages[2], 'quick');
   b.ws.close();
 });
 

@@ -321,7 +321,12 @@ export class FrontDoor {
       session.ws?.close(1012, 'host unavailable; reconnect');
       return;
     }
-    link.send([FrameType.SessionMessage, session.id, data, !isBinary]);
+    try {
+      link.send([FrameType.SessionMessage, session.id, data, !isBinary]);
+    } catch {
+      // The host cannot take more now: this message is dropped, the session stays.
+      this.#o.logger.debug({ sessionId: session.id }, 'dropped a client message: the link to its host is full');
+    }
   }
 
   #closed(session: GatewaySession, code: number, reason: string): void {
@@ -422,7 +427,11 @@ export class FrontDoor {
 
   #ack(link: Link, ackId: number, delivered: number): void {
     if (ackId === 0 || !link.isOpen) return;
-    link.send([FrameType.PushAck, ackId, delivered]);
+    try {
+      link.send([FrameType.PushAck, ackId, delivered]);
+    } catch {
+      // The pusher's own timeout settles it.
+    }
   }
 
   #onPushSession(frame: PushSessionFrame, link: Link): void {

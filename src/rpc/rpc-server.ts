@@ -114,9 +114,15 @@ export class RpcServer {
       if (error === undefined) link.send([FrameType.Result, id, value]);
       else link.send([FrameType.Error, id, toWire(error)]);
     } catch (e) {
-      // A result too big for a frame becomes an error the caller can read.
+      // A result too big for a frame becomes an error the caller can read. On a full
+      // or closing link nothing more can be sent: the caller's timeout answers for us.
       const err = toWeftError(e);
-      link.send([FrameType.Error, id, toWire(err.code === 'ProtocolError' ? err : new WeftError('ServerError', 'could not send the result'))]);
+      if (err.code !== 'ProtocolError') return;
+      try {
+        link.send([FrameType.Error, id, toWire(err)]);
+      } catch {
+        // as above
+      }
     }
   }
 

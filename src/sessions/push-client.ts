@@ -100,6 +100,37 @@ export class PushClient {
     return promise;
   }
 
+  /**
+   * Sends `frame` to each live gateway without waiting for their answers;
+   * resolves at once. Gateways send no acknowledgement for it (ack id 0).
+   */
+  pushUnacknowledged(gateways: Iterable<string>, frame: PushFrame): void {
+    const view = this.#node.view;
+    frame[1] = 0;
+    for (const gateway of gateways) {
+      if (!view.has(gateway)) continue;
+      const link = this.#node.peers.get(gateway);
+      if (link !== undefined) {
+        try {
+          link.send(frame);
+        } catch {
+          // link closing: that gateway's sessions are gone with it
+        }
+        continue;
+      }
+      this.#node.peers.connect(gateway).then(
+        (opened) => {
+          try {
+            opened.send(frame);
+          } catch {
+            // as above
+          }
+        },
+        () => undefined,
+      );
+    }
+  }
+
   #sendOn(pending: PendingPush, link: Link, frame: PushFrame): void {
     try {
       link.send(frame);

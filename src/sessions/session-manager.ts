@@ -7,12 +7,21 @@ import { WeftError } from '../errors.js';
 import { FrameType } from '../protocol/frames.js';
 import type { WeftNode } from '../node/node.js';
 import type { SessionIndex } from './session-index.js';
-import { PushClient, gatewayOfSession, payloadBytes, type PushMessage } from './push-client.js';
+import { PushClient, gatewayOfSession, payloadBytes, type PushFrame, type PushMessage } from './push-client.js';
 import type { WsSession } from './ws-session.js';
 
 const RESOLVED_ZERO = Promise.resolve(0);
 const RESOLVED_FALSE = Promise.resolve(false);
 const isPositive = (n: number): boolean => n > 0;
+
+export interface PushOptions {
+  /**
+   * Wait for the gateways to say how many sessions they reached (default).
+   * With `false` the push is sent and the promise resolves at once with the
+   * number of sessions the directory lists: no round trip, no certainty.
+   */
+  ack?: boolean;
+}
 
 /** The sessions of one service bound to this host. */
 export interface BoundSessions {
@@ -92,12 +101,18 @@ export class SessionManager {
    * @example
    * const reached = await this.sessionManager.pushToBusiness('100', 'hello');
    */
-  pushToBusiness(businessId: string, message: PushMessage): Promise<number> {
+  pushToBusiness(businessId: string, message: PushMessage, options?: PushOptions): Promise<number> {
     try {
       const bytes = this.#payload(message);
-      const gateways = this.#index().gatewaysOf(businessId);
+      const index = this.#index();
+      const gateways = index.gatewaysOf(businessId);
       if (gateways.length === 0) return RESOLVED_ZERO;
-      return this.#push.push(gateways, [FrameType.PushBusiness, 0, this.service, businessId, bytes, typeof message === 'string']);
+      const frame: PushFrame = [FrameType.PushBusiness, 0, this.service, businessId, bytes, typeof message === 'string'];
+      if (options?.ack === false) {
+        this.#push.pushUnacknowledged(gateways, frame);
+        return Promise.resolve(index.sessionIdsOf(businessId, this.#isLive).length);
+      }
+      return this.#push.push(gateways, frame);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -26,7 +26,11 @@ export interface LinkOptions {
   handshakeTimeoutMs: number;
   /** Idle links send a ping this often; a link silent for three intervals is closed. */
   pingIntervalMs: number;
-  /** Outbound bytes a link may queue before it is closed as stuck. */
+  /**
+   * Outbound bytes a link may hold unsent. Beyond it, send() refuses new
+   * frames with Overloaded (the caller fails over or gives up) instead of
+   * letting memory grow; the link itself stays up.
+   */
   maxQueuedBytes: number;
   logger: Logger;
 }
@@ -73,6 +77,7 @@ export class Link {
   #out: Buffer[] = [];
   #outBytes = 0;
   #flushScheduled = false;
+  #warnedFull = false;
   #lastReceivedAt = Date.now();
   #lastSentAt = Date.now();
   #handshakeTimer: NodeJS.Timeout | undefined;
@@ -116,6 +121,14 @@ export class Link {
    */
   send(frame: Frame): void {
     if (this.#state !== 'open') throw new WeftError('CommunicationError', 'link is not open');
+    if (this.queuedBytes > this.#options.maxQueuedBytes) {
+      if (!this.#warnedFull) {
+        this.#warnedFull = true;
+        this.#options.logger.warn({ peer: this.peerNodeId, queuedBytes: this.queuedBytes }, 'link to a slow peer is full; refusing frames until it drains');
+      }
+      throw new WeftError('Overloaded', `link to ${this.peerNodeId} has ${this.queuedBytes} bytes waiting`);
+    }
+    this.#warnedFull = false;
     const body = packFrame(frame);
     if (body.length > this.#options.maxFrameBytes) {
       throw new WeftError('ProtocolError', `frame of ${body.length} bytes is over maxFrameBytes ${this.#options.maxFrameBytes}`);
@@ -165,11 +178,6 @@ export class Link {
     this.#outBytes = 0;
     this.#lastSentAt = Date.now();
     this.#socket.write(out);
-    const queued = (this.#socket as { writableLength?: number }).writableLength ?? 0;
-    if (queued > this.#options.maxQueuedBytes) {
-      this.#options.logger.warn({ peer: this.peerNodeId, queuedBytes: queued }, 'link peer does not read; closing the link');
-      this.destroy(new WeftError('CommunicationError', `peer does not read: ${queued} bytes queued`));
-    }
   }
 
   #onData(chunk: Buffer): void {
@@ -189,19 +197,24 @@ export class Link {
   #onDecoded(frame: Frame): void {
     if (this.#state === 'closed') return;
     if (this.#state === 'open') {
-      switch (frame[0]) {
-        case FrameType.Ping:
-          this.send([FrameType.Pong]);
-          return;
-        case FrameType.Pong:
-          return;
-        case FrameType.Draining:
-          this.peerDraining = true;
-          break;
-        default:
-          break;
+      try {
+        switch (frame[0]) {
+          case FrameType.Ping:
+            this.send([FrameType.Pong]);
+            return;
+          case FrameType.Pong:
+            return;
+          case FrameType.Draining:
+            this.peerDraining = true;
+            break;
+          default:
+            break;
+        }
+        this.onFrame(frame, this);
+      } catch (err) {
+        // A handler's failure (say, a full link it answered on) is not the peer's fault: keep the link.
+        this.#options.logger.error({ err, peer: this.peerNodeId, type: frame[0] }, 'frame handler threw');
       }
-      this.onFrame(frame, this);
       return;
     }
     this.#onHandshakeFrame(frame);

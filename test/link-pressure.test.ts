@@ -1,0 +1,87 @@
+/**
+ * Links under pressure: a peer that cannot keep up makes a link refuse new
+ * frames (Overloaded) instead of growing memory or dropping the link, and a
+ * failing frame handler never takes the link down.
+ */
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { test, type TestContext } from 'node:test';
+import { FrameType, type Frame } from '../src/protocol/frames.js';
+import { Link, type LinkOptions } from '../src/transport/link.js';
+import { captureLogger, eventually, quietLogger } from './helpers/index.js';
+
+function options(nodeId: string, overrides: Partial<LinkOptions> = {}): LinkOptions {
+  return {
+    nodeId,
+    secret: 'pressure',
+    maxFrameBytes: 1024 * 1024,
+    handshakeTimeoutMs: 5000,
+    pingIntervalMs: 60_000,
+    maxQueuedBytes: 256 * 1024,
+    logger: quietLogger(),
+    ...overrides,
+  };
+}
+
+/** Two real links over a real TCP connection; `serverSocket` is the acceptor's socket. */
+async function linkPair(t: TestContext, dialerOptions: LinkOptions, acceptorOptions: LinkOptions) {
+  let acceptor!: Link;
+  let serverSocket!: net.Socket;
+  const server = net.createServer((socket) => {
+    serverSocket = socket;
+    acceptor = new Link(socket, 'acceptor', acceptorOptions);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  const dialer = new Link(socket, 'dialer', dialerOptions);
+  const received: Frame[] = [];
+  await eventually(() => dialer.isOpen && acceptor?.isOpen, 5000, 'handshake');
+  acceptor.onFrame = (frame) => received.push(frame);
+  t.after(() => {
+    dialer.destroy();
+    acceptor.destroy();
+    server.close();
+  });
+  return { dialer, acceptor, serverSocket, received };
+}
+
+test('a link to a peer that stops reading refuses new frames with Overloaded and stays up', async (t) => {
+  const { dialer, serverSocket, received } = await linkPair(t, options('dialer'), options('acceptor'));
+  serverSocket.pause(); // the peer stops reading
+  const payload = Buffer.alloc(16 * 1024);
+  let refused: unknown;
+  let sent = 0;
+  for (let i = 0; i < 10_000 && refused === undefined; i++) {
+    try {
+      dialer.send([FrameType.PushSession, 0, `s${i}`, payload, false]);
+      sent += 1;
+    } catch (e) {
+      refused = e;
+    }
+    if (i % 16 === 15) await new Promise((r) => setImmediate(r)); // let queued frames reach the socket
+  }
+  assert.equal((refused as { code?: string } | undefined)?.code, 'Overloaded', 'sends are refused once the link is full');
+  assert.ok(dialer.isOpen, 'the link stays open');
+  assert.ok(dialer.queuedBytes < 64 * 1024 * 1024, 'memory stays bounded');
+
+  serverSocket.resume(); // the peer catches up: everything sent arrives, and sending works again
+  await eventually(() => received.length === sent, 10_000, 'all accepted frames delivered');
+  await eventually(() => dialer.queuedBytes <= 256 * 1024, 5000, 'the queue drained');
+  dialer.send([FrameType.PushSession, 0, 'after', payload, false]);
+  await eventually(() => received.length === sent + 1, 5000, 'a frame after the pressure');
+});
+
+test('a frame handler that throws is logged and the link keeps working', async (t) => {
+  const { logger, lines } = captureLogger();
+  const { dialer, acceptor } = await linkPair(t, options('dialer'), options('acceptor', { logger }));
+  let calls = 0;
+  acceptor.onFrame = () => {
+    calls += 1;
+    if (calls === 1) throw new Error('handler bug');
+  };
+  dialer.send([FrameType.PushAck, 1, 1]);
+  dialer.send([FrameType.PushAck, 2, 1]);
+  await eventually(() => calls === 2, 5000, 'both frames handled');
+  assert.ok(acceptor.isOpen && dialer.isOpen);
+  assert.ok(lines().some((l) => l['msg'] === 'frame handler threw'));
+});
