@@ -47,7 +47,8 @@ function gate(): { binding: ServiceBinding; release: () => void } {
 }
 
 async function startHost(t: TestContext, cluster: Cluster, name: string, services: ServiceBinding[], options: Partial<HostOptions> = {}): Promise<Host> {
-  const host = createHost({ cluster, name, logger: quietLogger(), services, ...options });
+  // These tests are about what crosses a link: no direct in-process shortcut.
+  const host = createHost({ cluster, name, logger: quietLogger(), directInProcess: false, services, ...options });
   await host.start();
   t.after(() => host.stop());
   return host;
@@ -123,7 +124,7 @@ test('stop() takes the host out of routing first: the gateway sends new requests
   t.after(held.release);
   const leaving = await startHost(t, cluster, 'leaving', [testService(() => 'leaving'), held.binding]);
   await startHost(t, cluster, 'staying', [testService(() => 'staying')]);
-  const gateway = await createGateway({ cluster, logger: quietLogger(), http: { host: '127.0.0.1', port: 0 } }).start();
+  const gateway = await createGateway({ cluster, logger: quietLogger(), directInProcess: false, http: { host: '127.0.0.1', port: 0 } }).start();
   t.after(() => gateway.stop());
   const view = await observe(t, cluster);
 

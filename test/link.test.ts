@@ -46,7 +46,8 @@ function recorder(): { notes: string[]; binding: ReturnType<typeof implement> } 
 }
 
 async function startHost(t: TestContext, options: HostOptions): Promise<Host> {
-  const host = createHost({ logger: quietLogger(), ...options });
+  // These tests are about links: no direct in-process shortcut.
+  const host = createHost({ logger: quietLogger(), directInProcess: false, ...options });
   await host.start();
   t.after(() => host.stop());
   return host;

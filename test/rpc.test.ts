@@ -106,7 +106,8 @@ async function startHost(
 ): Promise<Host> {
   let host: Host | undefined;
   const nodeName = (): string => host!.nodeId;
-  host = createHost({ cluster, name, logger: quietLogger(), services: services.map((s) => s(nodeName)), ...options });
+  // These tests are about what crosses a link: no direct in-process shortcut.
+  host = createHost({ cluster, name, logger: quietLogger(), directInProcess: false, services: services.map((s) => s(nodeName)), ...options });
   await host.start();
   t.after(() => host!.stop());
   return host;
@@ -445,7 +446,7 @@ test('headers forwarded by the gateway reach the service and its nested calls', 
   const cluster = memoryCluster();
   const outer = await startHost(t, cluster, 'outer', [() => outerService]);
   await startHost(t, cluster, 'inner', [testService]);
-  const gateway = await createGateway({ cluster, logger: quietLogger(), http: { host: '127.0.0.1', port: 0 } }).start();
+  const gateway = await createGateway({ cluster, logger: quietLogger(), directInProcess: false, http: { host: '127.0.0.1', port: 0 } }).start();
   t.after(() => gateway.stop());
   const headers = { authorization: 'Bearer t0ken', 'x-request-id': 'req-42.a' };
 

@@ -14,9 +14,7 @@ import { WeftError, fromWire, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import {
   FrameType,
-  type PushBusinessFrame,
-  type PushServiceFrame,
-  type PushSessionFrame,
+  type Frame,
   type SessionAcceptFrame,
   type SessionCloseFrame,
   type SessionRejectFrame,
@@ -24,6 +22,7 @@ import {
 } from '../protocol/frames.js';
 import type { WeftNode } from '../node/node.js';
 import type { Link } from '../transport/link.js';
+import type { PushFrame } from '../sessions/push-client.js';
 import type { Authenticate } from './http-api.js';
 import { parseQuery } from './http-api.js';
 import { writeSocketError } from './responses.js';
@@ -60,6 +59,8 @@ interface GatewaySession {
   queuedBytes: number;
   alive: boolean;
   corkTick: number;
+  /** Bytes written in the current tick (still corked): not a sign the client is slow. */
+  tickBytes: number;
 }
 
 interface PendingOpen {
@@ -136,9 +137,11 @@ export class FrontDoor {
     node.handle(FrameType.SessionAccept, (frame) => this.#onAccept(frame as SessionAcceptFrame));
     node.handle(FrameType.SessionReject, (frame) => this.#onReject(frame as SessionRejectFrame));
     node.handle(FrameType.SessionClose, (frame) => this.#onCloseRequest(frame as SessionCloseFrame));
-    node.handle(FrameType.PushSession, (frame, link) => this.#onPushSession(frame as PushSessionFrame, link));
-    node.handle(FrameType.PushBusiness, (frame, link) => this.#onPushBusiness(frame as PushBusinessFrame, link));
-    node.handle(FrameType.PushService, (frame, link) => this.#onPushService(frame as PushServiceFrame, link));
+    const onPush = (frame: Frame, link: Link): void => this.#ack(link, (frame as PushFrame)[1], this.#push(frame as PushFrame));
+    node.handle(FrameType.PushSession, onPush);
+    node.handle(FrameType.PushBusiness, onPush);
+    node.handle(FrameType.PushService, onPush);
+    node.localPush = (frame) => this.#push(frame);
     node.onLinkClosed((link) => this.#onHostLinkClosed(link));
   }
 
@@ -235,6 +238,7 @@ export class FrontDoor {
       queuedBytes: 0,
       alive: true,
       corkTick: 0,
+      tickBytes: 0,
     };
     const timer = setTimeout(() => {
       this.#failPending(id, new WeftError('Timeout', `host did not open the session within ${this.#o.sessionOpenTimeoutMs} ms`));
@@ -393,15 +397,18 @@ export class FrontDoor {
     // readyState guards the moment between a close frame and our 'close' event.
     if (session.state !== OPEN || session.ws!.readyState !== 1) return false;
     const socket = session.socket;
-    if (socket.writableLength > this.#o.maxBufferedBytes) {
-      this.#evictSlow(session);
-      return false;
-    }
     if (session.corkTick !== this.#tick) {
       session.corkTick = this.#tick;
+      session.tickBytes = 0;
       socket.cork();
       if (this.#corked.push(socket) === 1) setImmediate(this.#uncork);
     }
+    // What earlier ticks wrote and the client has not read yet: the measure of a slow client.
+    if (socket.writableLength - session.tickBytes > this.#o.maxBufferedBytes) {
+      this.#evictSlow(session);
+      return false;
+    }
+    session.tickBytes += frame.length;
     // Whole frames only, so they never interleave with what ws itself writes (pings, close).
     socket.write(frame);
     return true;
@@ -434,31 +441,30 @@ export class FrontDoor {
     }
   }
 
-  #onPushSession(frame: PushSessionFrame, link: Link): void {
-    const session = this.#sessions.get(frame[2]) ?? this.#pending.get(frame[2])?.session;
-    const delivered = session !== undefined && this.#deliver(session, dataFrame(frame[3], frame[4])) ? 1 : 0;
-    this.#ack(link, frame[1], delivered);
-  }
-
-  // The frame is built once for all the sessions a push reaches.
-  #onPushBusiness(frame: PushBusinessFrame, link: Link): void {
-    const set = this.#byBusiness.get(frame[2])?.get(frame[3]);
-    let delivered = 0;
-    if (set !== undefined) {
-      const wsFrame = dataFrame(frame[4], frame[5]);
-      for (const session of set) if (this.#deliver(session, wsFrame)) delivered += 1;
+  /** Delivers a push frame; returns how many sessions it reached. The frame is built once for all of them. */
+  #push(frame: PushFrame): number {
+    switch (frame[0]) {
+      case FrameType.PushSession: {
+        const session = this.#sessions.get(frame[2]) ?? this.#pending.get(frame[2])?.session;
+        return session !== undefined && this.#deliver(session, dataFrame(frame[3], frame[4])) ? 1 : 0;
+      }
+      case FrameType.PushBusiness: {
+        const group = this.#byBusiness.get(frame[2])?.get(frame[3]);
+        if (group === undefined) return 0;
+        const wsFrame = dataFrame(frame[4], frame[5]);
+        let delivered = 0;
+        for (const session of group) if (this.#deliver(session, wsFrame)) delivered += 1;
+        return delivered;
+      }
+      case FrameType.PushService: {
+        const byId = this.#byBusiness.get(frame[2]);
+        if (byId === undefined) return 0;
+        const wsFrame = dataFrame(frame[3], frame[4]);
+        let delivered = 0;
+        for (const group of byId.values()) for (const session of group) if (this.#deliver(session, wsFrame)) delivered += 1;
+        return delivered;
+      }
     }
-    this.#ack(link, frame[1], delivered);
-  }
-
-  #onPushService(frame: PushServiceFrame, link: Link): void {
-    const byId = this.#byBusiness.get(frame[2]);
-    let delivered = 0;
-    if (byId !== undefined) {
-      const wsFrame = dataFrame(frame[3], frame[4]);
-      for (const set of byId.values()) for (const session of set) if (this.#deliver(session, wsFrame)) delivered += 1;
-    }
-    this.#ack(link, frame[1], delivered);
   }
 
   #onCloseRequest(frame: SessionCloseFrame): void {

@@ -119,7 +119,7 @@ class HostImpl implements Host {
     }
 
     this.#node.handle(FrameType.Call, (frame, link) => this.#server.handleCall(frame as CallFrame, link));
-    this.#node.rpc.setLocal(this.#server.serviceNames, (service, method, args, ctx) => this.#server.invoke(service, method, args, ctx));
+    this.#node.localInvoke = (service, method, args, ctx) => this.#server.invoke(service, method, args, ctx);
   }
 
   get nodeId(): string {

@@ -13,8 +13,9 @@ import { DEFAULTS, checkKnownKeys, checkPort, checkPositive, checkPositiveInt, c
 import { FrameType, PROTOCOL_VERSION, type Frame } from '../protocol/frames.js';
 import type { NodeRecord, NodeRole, RegistryView, ServiceRecord } from '../registry/registry.js';
 import { Endpoints } from '../rpc/endpoints.js';
-import { RpcClient } from '../rpc/rpc-client.js';
+import { RpcClient, type LocalInvoke } from '../rpc/rpc-client.js';
 import type { Link } from '../transport/link.js';
+import type { PushFrame } from '../sessions/push-client.js';
 import { Peers } from '../transport/peers.js';
 import { defaultCluster, type Cluster, type ClusterMembership } from './cluster.js';
 
@@ -43,6 +44,12 @@ export interface NodeOptions {
   connectTimeoutMs?: number;
   /** Link keep-alive ping interval. Default 5000 ms. */
   linkPingIntervalMs?: number;
+  /**
+   * Talk to other nodes of this process by direct calls rather than over a
+   * loopback link (a gateway and a host in one process, the embedded
+   * default). Default true; false sends everything over real links.
+   */
+  directInProcess?: boolean;
 }
 
 export const NODE_OPTION_KEYS = [
@@ -58,9 +65,13 @@ export const NODE_OPTION_KEYS = [
   'maxFrameBytes',
   'connectTimeoutMs',
   'linkPingIntervalMs',
+  'directInProcess',
 ] as const;
 
 type FrameHandler = (frame: Frame, link: Link) => void;
+
+/** Started nodes of this process that take direct calls, by node id. */
+const localNodes = new Map<string, WeftNode>();
 
 /** Counters a host or gateway reports. */
 export interface NodeStats {
@@ -89,6 +100,11 @@ export class WeftNode {
   readonly peers: Peers;
   readonly rpc: RpcClient;
   readonly maxFrameBytes: number;
+  /** Set by a host: serves a call from a node of this process without a link. */
+  localInvoke: LocalInvoke | undefined;
+  /** Set by a gateway: delivers a push from a node of this process without a link; returns sessions reached. */
+  localPush: ((frame: PushFrame) => number) | undefined;
+  readonly #direct: boolean;
   /** Frame handlers by frame type, set by the role (host sessions, gateway pushes). */
   readonly #handlers: (FrameHandler | undefined)[] = [];
   /** Frames received, by frame type. */
@@ -149,6 +165,8 @@ export class WeftNode {
       logger: this.logger,
     });
     this.rpc.setDrainingCheck((nodeId) => this.peers.get(nodeId)?.peerDraining === true);
+    this.#direct = options.directInProcess ?? true;
+    this.rpc.setLocalInvoker((nodeId) => this.local(nodeId)?.localInvoke);
     this.peers.onFrame = (frame, link) => this.#onFrame(frame, link);
     this.peers.onLinkClosed = (link) => {
       this.rpc.onLinkClosed(link);
@@ -167,6 +185,13 @@ export class WeftNode {
 
   get linkAddress(): { host: string; port: number } | undefined {
     return this.#record?.address;
+  }
+
+  /** Another started node of this process that takes direct calls (this one included), if `nodeId` is one. */
+  local(nodeId: string): WeftNode | undefined {
+    if (!this.#direct) return undefined;
+    const node = localNodes.get(nodeId);
+    return node !== undefined && node.#direct ? node : undefined;
   }
 
   /** Routes frames of `type` to `handler`. */
@@ -214,6 +239,7 @@ export class WeftNode {
       startedAt: Date.now(),
       protocol: PROTOCOL_VERSION,
     };
+    localNodes.set(this.nodeId, this);
     await membership.registry.register(this.#record);
     this.#setView(new Map([...membership.registry.view(), [this.nodeId, this.#record]]));
     this.logger.info({ link: `${host}:${port}`, cluster: this.cluster.kind, services: services.map((s) => s.contract.name) }, 'node started');
@@ -241,6 +267,7 @@ export class WeftNode {
 
   /** Closes links, the link server and the cluster membership. */
   async close(): Promise<void> {
+    localNodes.delete(this.nodeId);
     this.rpc.failAll(new WeftError('CommunicationError', 'node is stopping'));
     this.peers.closeAll();
     const server = this.#server;

@@ -73,8 +73,7 @@ export class RpcClient {
   readonly #breakers: CircuitBreakers;
   readonly #pending = new Map<number, PendingCall>();
   readonly #roundRobin = new Map<string, number>();
-  #local: LocalInvoke | undefined;
-  #localServices: ReadonlySet<string> = new Set();
+  #localInvoker: (nodeId: string) => LocalInvoke | undefined = () => undefined;
   #isDraining: (nodeId: string) => boolean = () => false;
   #nextId = 1;
 
@@ -85,10 +84,9 @@ export class RpcClient {
     this.#breakers = new CircuitBreakers(options.breaker);
   }
 
-  /** Calls to services this node serves itself go straight to `invoke`. */
-  setLocal(services: ReadonlySet<string>, invoke: LocalInvoke): void {
-    this.#localServices = services;
-    this.#local = invoke;
+  /** Calls to a node in this process (this one included) go straight to its server, no link. */
+  setLocalInvoker(find: (nodeId: string) => LocalInvoke | undefined): void {
+    this.#localInvoker = find;
   }
 
   setDrainingCheck(check: (nodeId: string) => boolean): void {
@@ -197,11 +195,14 @@ export class RpcClient {
     call.attempts += 1;
     call.nodeId = nodeId;
     const t = call.target;
-    if (this.#localServices.has(t.service) && nodeId === this.#o.nodeId && this.#local !== undefined) {
+    const local = this.#localInvoker(nodeId);
+    if (local !== undefined) {
       call.ctx.d = Math.max(0, call.deadline - Date.now());
-      this.#local(t.service, t.method, call.args, call.ctx).then(
-        (value) => this.#settle(call, undefined, value),
-        (error: WeftError) => (failsOver(error.code) ? this.#retry(call, error) : this.#settle(call, error)),
+      // Settled after a turn of the event loop, as an answer over a link would be, so a
+      // caller calling in a loop does not starve I/O and timers.
+      local(t.service, t.method, call.args, call.ctx).then(
+        (value) => setImmediate(() => this.#settle(call, undefined, value)),
+        (error: WeftError) => setImmediate(() => (failsOver(error.code) ? this.#retry(call, error) : this.#settle(call, error))),
       );
       return;
     }
@@ -249,7 +250,7 @@ export class RpcClient {
     const usable = (id: string): boolean => {
       if (tried?.has(id) === true) return false;
       if (this.#isDraining(id)) return false;
-      if (id !== this.#o.nodeId && this.#peers.isBackingOff(id)) return false;
+      if (this.#localInvoker(id) === undefined && this.#peers.isBackingOff(id)) return false;
       if (!this.#breakers.allows(id)) {
         blockedByBreaker += 1;
         return false;

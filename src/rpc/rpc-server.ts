@@ -3,11 +3,11 @@
  * the contract, keeps to the concurrency limit, runs the method in its call
  * context and answers. Errors cross as {code, message, data}, never a stack.
  */
-import { WeftError, toWire, toWeftError } from '../errors.js';
+import { WeftError, fromWire, toWire, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AnyContract, MethodDef } from '../contract/contract.js';
 import { ArgsValidator } from '../contract/validate.js';
-import { FrameType, type CallFrame, type WireCallContext } from '../protocol/frames.js';
+import { FrameType, wireCopy, type CallFrame, type WireCallContext } from '../protocol/frames.js';
 import type { Link } from '../transport/link.js';
 import { runInContext, type CallContext } from './context.js';
 
@@ -78,10 +78,17 @@ export class RpcServer {
     this.#dispatch(frame[2], frame[3], frame[4], frame[5], link, frame[1], undefined);
   }
 
-  /** The same path for a call to a service on this node. */
+  /**
+   * The same path for a call from a node of this process. Arguments, result
+   * and error are copied as the wire would copy them, so a direct call
+   * behaves exactly like one over a link.
+   */
   invoke(service: string, method: string, args: unknown[], ctx: WireCallContext): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.#dispatch(service, method, args, ctx, undefined, 0, { resolve, reject });
+      this.#dispatch(service, method, wireCopy(args), wireCopy(ctx), undefined, 0, {
+        resolve: (value) => resolve(wireCopy(value)),
+        reject: (error) => reject(fromWire(toWire(error))),
+      });
     });
   }
 

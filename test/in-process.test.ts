@@ -1,0 +1,73 @@
+/**
+ * Nodes of one process talk by direct calls (directInProcess, the default):
+ * no link carries them, yet callers see exactly what a remote call gives.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Type, createHost, defineContract, implement, isWeftError, memoryCluster, param } from '../src/index.js';
+import { IChatAppService, ITestAppService } from './fixtures/services.js';
+import { connectWs, httpJson, quietLogger } from './helpers/index.js';
+import { startStack } from './helpers/stack.js';
+
+const IStoreAppService = defineContract({
+  name: 'IStoreAppService',
+  methods: {
+    keep: { params: [param('item', Type.Object({ tags: Type.Array(Type.String()) }))], returns: Type.Object({ tags: Type.Array(Type.String()) }) },
+  },
+});
+
+test('direct calls cross no link and still copy arguments and results as the wire would', async (t) => {
+  const cluster = memoryCluster();
+  const kept: { tags: string[] }[] = [];
+  const store = await createHost({
+    cluster,
+    logger: quietLogger(),
+    services: [implement(IStoreAppService, { keep: (item) => (kept.push(item), item) })],
+  }).start();
+  t.after(() => store.stop());
+  const caller = await createHost({ cluster, logger: quietLogger() }).start();
+  t.after(() => caller.stop());
+
+  const item = { tags: ['a'] };
+  const result = await caller.proxy(IStoreAppService).keep(item);
+  assert.deepEqual(result, { tags: ['a'] });
+  item.tags.push('changed by the caller');
+  result.tags.push('changed by the caller too');
+  assert.deepEqual(kept[0], { tags: ['a'] }, 'the service holds its own copy');
+  assert.equal(store.stats().framesReceived['Call'], undefined, 'no Call frame crossed a link');
+});
+
+test('direct calls give errors in their wire form: code and message, no cause', async (t) => {
+  const stack = await startStack(t);
+  const api = stack.hosts[0]!.proxy(ITestAppService);
+  const failure = await api.throwPlain().then(
+    () => assert.fail('should fail'),
+    (e: unknown) => e,
+  );
+  assert.ok(isWeftError(failure, 'ServerError'));
+  assert.equal((failure as Error).cause, undefined);
+  assert.doesNotMatch(String((failure as Error).message), /secret internal detail/);
+  const invalid = await api.add('x' as unknown as number, 1.5).then(
+    () => assert.fail('should fail'),
+    (e: unknown) => e,
+  );
+  assert.ok(isWeftError(invalid, 'ValidateError'));
+  assert.deepEqual(invalid.validErrors?.map((v) => v.memberNames[0]).sort(), ['a', 'b']);
+});
+
+test('a gateway and a host in one process push and route without a link between them', async (t) => {
+  const stack = await startStack(t);
+  const a = await connectWs(`${stack.wsUrl}/api/chat?businessId=direct`);
+  const b = await connectWs(`${stack.wsUrl}/api/chat?businessId=direct`);
+  t.after(() => [a, b].forEach((c) => c.ws.close()));
+  const res = await httpJson(`${stack.url}/api/chat/push?businessId=direct&msg=hi`);
+  assert.equal(res.status, 200);
+  assert.equal(res.body.result, 2);
+  assert.equal(await stack.hosts[0]!.proxy(IChatAppService).push('direct', 'again'), 2);
+  await a.waitFor(2);
+  await b.waitFor(2);
+  assert.deepEqual(a.messages, ['hi', 'again']);
+  const frames = stack.gateway.stats().framesReceived;
+  assert.equal(frames['PushBusiness'], undefined, 'no push frame crossed a link');
+  assert.equal(stack.hosts[0]!.stats().framesReceived['Call'], undefined, 'no call frame crossed a link');
+});
