@@ -39,7 +39,7 @@ export interface BenchOptions {
   clientProcs: number;
   /** Runs per scenario; the summary is the median. */
   runs: number;
-  /** Only these systems (weft, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio); all when undefined. */
+  /** Only these systems (weft, weft-colocated, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio); all when undefined. */
   systems: string[] | undefined;
   redisUrl: string;
   /** Where run-all writes <timestamp>.json; empty for nowhere. */
@@ -109,7 +109,7 @@ export const USAGE = `options:
   --client-procs N      WebSocket client processes (2)
   --host-max-calls N    maxConcurrentCalls of weft's hosts (20000; weft's default is 1000)
   --runs N              runs per scenario, median reported (1)
-  --systems a,b         only these: weft, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio
+  --systems a,b         only these: weft, weft-colocated, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio
   --redis URL           (redis://127.0.0.1:6379)
   --out DIR             write <timestamp>.json there
   --drain S             most seconds to wait for late deliveries (10)`;

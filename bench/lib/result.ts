@@ -142,6 +142,7 @@ function target(id: string, what: string, want: string, value: number, unit: str
 /** The issue's targets, from the scenarios that ran. */
 export function evaluateTargets(results: ScenarioResult[]): Target[] {
   const weftPush = metric(results, 'push', 'weft', 'max', 'deliveriesPerSec');
+  const colocatedPush = metric(results, 'push', 'weft-colocated', 'max', 'deliveriesPerSec');
   const targets: Target[] = [
     target(
       'push-vs-socketio',
@@ -160,6 +161,31 @@ export function evaluateTargets(results: ScenarioResult[]): Target[] {
       (v) => v >= 1,
     ),
     target('push-p99', 'push p99 end-to-end at the fixed rate', '<= 2 ms', metric(results, 'push', 'weft', 'rate', 'p99Ms'), 'ms', (v) => v <= 2),
+    // The same three with the WebSocket host inside the gateway process (one hop less).
+    target(
+      'push-vs-socketio-colocated',
+      'colocated: push deliveries/s (max), weft / Socket.IO',
+      '>= 2.00',
+      colocatedPush / metric(results, 'push', 'socketio', 'max', 'deliveriesPerSec'),
+      'x',
+      (v) => v >= 2,
+    ),
+    target(
+      'push-vs-raw-ws-colocated',
+      'colocated: push deliveries/s (max), weft / raw ws in-process',
+      '>= 1.00',
+      colocatedPush / metric(results, 'push', 'raw-ws-inproc', 'max', 'deliveriesPerSec'),
+      'x',
+      (v) => v >= 1,
+    ),
+    target(
+      'push-p99-colocated',
+      'colocated: push p99 end-to-end at the fixed rate',
+      '<= 2 ms',
+      metric(results, 'push', 'weft-colocated', 'rate', 'p99Ms'),
+      'ms',
+      (v) => v <= 2,
+    ),
     target(
       'http-rpc-vs-raw',
       'http-rpc req/s, weft / raw node:http',
@@ -179,7 +205,7 @@ export function evaluateTargets(results: ScenarioResult[]): Target[] {
     target('host-rss', 'host RSS per idle session', '<= 1 KiB', metric(results, 'sessions', 'weft', 'idle', 'hostBytesPerSession') / 1024, 'KiB', (v) => v <= 1),
   ];
   // Nothing lost: every weft row that counts deliveries.
-  const weftRows = results.flatMap((r) => r.rows.filter((x) => x.system === 'weft' && x.metrics['lost'] !== undefined));
+  const weftRows = results.flatMap((r) => r.rows.filter((x) => x.system.startsWith('weft') && x.metrics['lost'] !== undefined));
   const lost = weftRows.length === 0 ? Number.NaN : weftRows.reduce((s, x) => s + Math.max(0, x.metrics['lost']!), 0);
   targets.push(target('nothing-lost', `weft messages lost, all scenarios (${weftRows.length} phases)`, '= 0', lost, 'messages', (v) => v === 0));
   return targets;

@@ -85,8 +85,17 @@ export interface WeftCluster {
   close(): Promise<void>;
 }
 
-/** A gateway and a host of `hostRole` (ws-host or rpc-host), each its own process, on a fresh Redis prefix. */
-export async function startWeft(o: BenchOptions, redis: RedisWatch, hostRole: 'ws-host' | 'rpc-host', service: string): Promise<WeftCluster> {
+/**
+ * A gateway and a host of `hostRole` (ws-host or rpc-host), each its own process, on a fresh
+ * Redis prefix; `colocated`: the WebSocket host inside the gateway process instead.
+ */
+export async function startWeft(
+  o: BenchOptions,
+  redis: RedisWatch,
+  hostRole: 'ws-host' | 'rpc-host',
+  service: string,
+  colocated = false,
+): Promise<WeftCluster> {
   const group = new ProcGroup();
   const prefix = uniqueKey('weft-bench');
   const common = { redisUrl: o.redisUrl, prefix, secret: randomBytes(16).toString('hex') };
@@ -97,8 +106,13 @@ export async function startWeft(o: BenchOptions, redis: RedisWatch, hostRole: 'w
     forget();
   };
   try {
-    const gateway = await group.start('gateway', 'weft-node', { ...common, role: 'gateway', maxBufferedBytes: 16 * 1024 * 1024 });
-    await group.start(hostRole, 'weft-node', { ...common, role: hostRole, maxConcurrentCalls: o.hostMaxCalls });
+    const gateway = await group.start('gateway', 'weft-node', {
+      ...common,
+      role: colocated ? 'gateway-ws' : 'gateway',
+      maxBufferedBytes: 16 * 1024 * 1024,
+      maxConcurrentCalls: o.hostMaxCalls,
+    });
+    if (!colocated) await group.start(hostRole, 'weft-node', { ...common, role: hostRole, maxConcurrentCalls: o.hostMaxCalls });
     const port = gateway.info['port'] as number;
     await waitForService(port, service);
     return { group, prefix, gateway, port, nodeArgs: common, close };
@@ -115,11 +129,12 @@ export async function startWeftPush(
   sessions: number,
   businessIds: number,
   via: 'rpc' | 'http',
+  colocated = false,
 ): Promise<PushSystem> {
-  const weft = await startWeft(o, redis, 'ws-host', 'IBenchWsAppService');
+  const weft = await startWeft(o, redis, 'ws-host', 'IBenchWsAppService', colocated);
   const { group, port } = weft;
   try {
-    const host = group.procs.find((p) => p.name === 'ws-host')!;
+    const host = group.procs.find((p) => p.name === 'ws-host') ?? weft.gateway;
     const generator =
       via === 'rpc'
         ? await group.start('pusher', 'weft-node', { ...weft.nodeArgs, role: 'pusher' })
@@ -130,7 +145,7 @@ export async function startWeftPush(
     if (via === 'rpc') await generator.call('waitSessions', { sessions, timeoutMs: 30_000 });
     else await waitCount('sessions seen through the gateway route', async () => ((await getJson(`http://127.0.0.1:${port}${WS_PATH}/count`)).body as { result?: number })?.result ?? 0, sessions);
     return {
-      name: 'weft',
+      name: colocated ? 'weft-colocated' : 'weft',
       group,
       clients,
       generator,

@@ -1,6 +1,8 @@
 /**
  * One weft node in its own process, in Redis mode. `role`:
  * - gateway: createGateway (HTTP and WebSocket front door);
+ * - gateway-ws: a gateway and the WebSocket host in one process (colocated: pushes reach the
+ *   gateway by a direct call, not over a link);
  * - ws-host: createHost with WebSocketModule and BenchWsService;
  * - rpc-host: createHost serving IBenchRpcAppService;
  * - pusher: createHost with no services, pushing through the typed proxy of IBenchWsAppService;
@@ -14,7 +16,7 @@ import { Generator, type GenSpec } from '../lib/generator.js';
 import { Histogram } from '../lib/histogram.js';
 
 interface Args {
-  role: 'gateway' | 'ws-host' | 'rpc-host' | 'pusher' | 'rpc-caller';
+  role: 'gateway' | 'gateway-ws' | 'ws-host' | 'rpc-host' | 'pusher' | 'rpc-caller';
   redisUrl: string;
   prefix: string;
   secret: string;
@@ -42,6 +44,33 @@ try {
     node = gateway;
     info['port'] = gateway.port;
     handlers['sessions'] = () => gateway.sessionCount;
+  } else if (args.role === 'gateway-ws') {
+    const service = new BenchWsService();
+    const host = await createHost({
+      cluster,
+      logger,
+      name: 'bench-ws-host',
+      modules: [WebSocketModule],
+      services: [implement(IBenchWsAppService, service)],
+      maxConcurrentCalls: args.maxConcurrentCalls ?? 20_000,
+    }).start();
+    const gateway = await createGateway({
+      cluster,
+      logger,
+      name: 'bench-gw',
+      http: { host: '127.0.0.1', port: 0 },
+      websocket: { maxBufferedBytes: args.maxBufferedBytes ?? 16 * 1024 * 1024 },
+    }).start();
+    node = gateway;
+    info['port'] = gateway.port;
+    handlers['sessions'] = () => gateway.sessionCount;
+    handlers['count'] = () => service.count();
+    const stopGateway = gateway.stop.bind(gateway);
+    // Stopping the process stops both nodes.
+    (gateway as { stop: () => Promise<void> }).stop = async () => {
+      await stopGateway();
+      await host.stop();
+    };
   } else if (args.role === 'ws-host') {
     const service = new BenchWsService();
     const host = await createHost({

@@ -58,6 +58,7 @@ export function push(o: BenchOptions, redis: RedisWatch, log: (s: string) => voi
     redis,
     [
       { name: 'weft', usesRedis: true, start: () => startWeftPush(o, redis, sessions, businessIds, 'rpc') },
+      { name: 'weft-colocated', usesRedis: true, start: () => startWeftPush(o, redis, sessions, businessIds, 'rpc', true) },
       { name: 'raw-ws-inproc', usesRedis: false, start: () => startRawPush(o, sessions, businessIds, 'inproc') },
       { name: 'raw-ws-tcp', usesRedis: false, start: () => startRawPush(o, sessions, businessIds, 'tcp') },
       { name: 'socketio', usesRedis: true, start: () => startSocketIo(o, redis, sessions, businessIds) },
@@ -78,6 +79,7 @@ export function pushHttp(o: BenchOptions, redis: RedisWatch, log: (s: string) =>
     redis,
     [
       { name: 'weft', usesRedis: true, start: () => startWeftPush(o, redis, sessions, businessIds, 'http') },
+      { name: 'weft-colocated', usesRedis: true, start: () => startWeftPush(o, redis, sessions, businessIds, 'http', true) },
       { name: 'raw-ws-http', usesRedis: false, start: () => startRawPush(o, sessions, businessIds, 'http') },
     ],
     [
@@ -99,6 +101,7 @@ export function fanOut(o: BenchOptions, redis: RedisWatch, log: (s: string) => v
     redis,
     [
       { name: 'weft', usesRedis: true, start: () => startWeftPush(o, redis, sessions, 1, 'rpc') },
+      { name: 'weft-colocated', usesRedis: true, start: () => startWeftPush(o, redis, sessions, 1, 'rpc', true) },
       { name: 'raw-ws-inproc', usesRedis: false, start: () => startRawPush(o, sessions, 1, 'inproc') },
       { name: 'socketio', usesRedis: true, start: () => startSocketIo(o, redis, sessions, 1) },
     ],
