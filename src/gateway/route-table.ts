@@ -19,6 +19,12 @@ export interface HttpRoute {
   paramNames: string[];
 }
 
+export interface WebSocketRoute {
+  service: string;
+  /** Does the service run session hooks (and so need the handshake's headers and query)? */
+  hooks: boolean;
+}
+
 export interface RouteMatch {
   route: HttpRoute;
   pathParams: Record<string, string>;
@@ -32,31 +38,34 @@ export class RouteTable {
   #signature = '';
   #static = new Map<string, HttpRoute>();
   #dynamic = new Map<HttpVerb, HttpRoute[]>();
-  #websocket = new Map<string, string>();
+  #websocket = new Map<string, WebSocketRoute>();
   /**
    * Every contract and WebSocket path seen since start. A route whose hosts
    * are all gone still matches, and the call answers 503 (retry later), not
    * 404: during a rolling restart of the only host, clients see "try again".
    */
   readonly #knownContracts = new Map<string, ContractDescriptor>();
-  readonly #knownWebsocket = new Map<string, string>();
+  readonly #knownWebsocket = new Map<string, WebSocketRoute>();
   #contracts: ContractDescriptor[] = [];
 
   /** Rebuilds from a registry view; returns true if the routes changed. */
   update(view: RegistryView): boolean {
     const contracts = new Map<string, ContractDescriptor>();
-    const websocket = new Map<string, string>();
+    const websocket = new Map<string, WebSocketRoute>();
     for (const record of view.values()) {
       if (record.role !== 'host') continue;
       for (const s of record.services) {
         if (!contracts.has(s.contract.name)) contracts.set(s.contract.name, s.contract);
-        if (s.websocket !== undefined) websocket.set(s.websocket.path.toLowerCase(), s.contract.name);
+        if (s.websocket !== undefined) {
+          // A record from before `hooks` existed counts as having hooks.
+          websocket.set(s.websocket.path.toLowerCase(), { service: s.contract.name, hooks: s.websocket.hooks !== false });
+        }
       }
     }
     for (const [path, name] of websocket) this.#knownWebsocket.set(path, name);
     for (const [name, contract] of contracts) this.#knownContracts.set(name, contract);
     const names = [...contracts.keys()].sort();
-    const signature = JSON.stringify([names.map((n) => contracts.get(n)), [...websocket].sort()]);
+    const signature = JSON.stringify([names.map((n) => contracts.get(n)), [...websocket].sort((a, b) => (a[0] < b[0] ? -1 : 1))]);
     if (signature === this.#signature) return false;
     this.#signature = signature;
 
@@ -125,7 +134,7 @@ export class RouteTable {
   }
 
   /** The WebSocket service at `path` (live, or seen before and now without hosts), if any. */
-  websocketService(path: string): string | undefined {
+  websocketService(path: string): WebSocketRoute | undefined {
     const normalized = '/' + splitPath(path).join('/').toLowerCase();
     return this.#websocket.get(normalized) ?? this.#knownWebsocket.get(normalized);
   }

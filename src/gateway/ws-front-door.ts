@@ -79,6 +79,19 @@ const KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 type SessionSocket = WebSocket & { [SESSION]: GatewaySession };
 
+/** What a host of a service without hooks is told of a handshake: nothing, it has no use for it. */
+const NO_HANDSHAKE: WireHandshake = Object.freeze({ headers: {}, query: {}, remoteAddress: '' }) as WireHandshake;
+
+function handshakeOf(req: IncomingMessage, query: Record<string, string>, identity: Record<string, string> | undefined): WireHandshake {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || DROPPED_HEADERS.has(name) || name.startsWith('sec-websocket-')) continue;
+    headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  if (identity !== undefined) Object.assign(headers, identity);
+  return { headers, query, remoteAddress: req.socket.remoteAddress ?? '' };
+}
+
 function destroySocket(this: Duplex): void {
   this.destroy();
 }
@@ -168,8 +181,9 @@ export class FrontDoor {
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     if (this.#draining) return refuse(new WeftError('Draining', 'gateway is shutting down; reconnect to another instance'));
-    const service = this.#routes.websocketService(path);
-    if (service === undefined) return refuse(new WeftError('NotFound', `no WebSocket service at ${path}`));
+    const route = this.#routes.websocketService(path);
+    if (route === undefined) return refuse(new WeftError('NotFound', `no WebSocket service at ${path}`));
+    const { service, hooks } = route;
     if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || !KEY.test(req.headers['sec-websocket-key'] ?? '')) {
       return refuse(new WeftError('BadRequest', 'not a valid WebSocket handshake'));
     }
@@ -196,13 +210,13 @@ export class FrontDoor {
     }
     const auth = this.#o.authenticate;
     if (auth === undefined) {
-      this.#bind(req, socket, head, service, businessId, query, undefined);
+      this.#bind(req, socket, head, service, hooks, businessId, query, undefined);
       return;
     }
     Promise.resolve()
       .then(() => auth({ kind: 'websocket', method: 'GET', path, headers: req.headers, query, remoteAddress: req.socket.remoteAddress ?? '' }))
       .then(
-        (identity) => this.#bind(req, socket, head, service, businessId, query, identity ?? undefined),
+        (identity) => this.#bind(req, socket, head, service, hooks, businessId, query, identity ?? undefined),
         (e: unknown) => refuse(toWeftError(e)),
       );
   }
@@ -213,6 +227,7 @@ export class FrontDoor {
     socket: Duplex,
     head: Buffer,
     service: string,
+    hooks: boolean,
     businessId: string,
     query: Record<string, string>,
     identity: Record<string, string> | undefined,
@@ -245,13 +260,7 @@ export class FrontDoor {
     }, this.#o.sessionOpenTimeoutMs);
     this.#pending.set(id, { session, req, head, timer });
     this.#index(session);
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (value === undefined || DROPPED_HEADERS.has(name) || name.startsWith('sec-websocket-')) continue;
-      headers[name] = Array.isArray(value) ? value.join(', ') : value;
-    }
-    if (identity !== undefined) Object.assign(headers, identity);
-    const handshake: WireHandshake = { headers, query, remoteAddress: req.socket.remoteAddress ?? '' };
+    const handshake = hooks ? handshakeOf(req, query, identity) : NO_HANDSHAKE;
     node.peers.connect(hostNodeId).then(
       (link) => {
         if (!this.#pending.has(id)) return;

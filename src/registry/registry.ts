@@ -10,8 +10,12 @@ export type NodeRole = 'host' | 'gateway';
 
 export interface ServiceRecord {
   contract: ContractDescriptor;
-  /** Set when the service is a WebSocket service; `path` is its WebSocket path. */
-  websocket?: { path: string };
+  /**
+   * Set when the service is a WebSocket service: `path` is its WebSocket path;
+   * `hooks` whether it overrides a session hook (if not, its hosts need no
+   * handshake details).
+   */
+  websocket?: { path: string; hooks: boolean };
 }
 
 export interface NodeRecord {

@@ -54,10 +54,11 @@ class WebSocketRuntime implements ModuleInstance {
     for (const hosted of ctx.services) {
       if (!isWsService(hosted.instance)) continue;
       const name = hosted.contract.name;
+      const hasHooks = overridesAHook(hosted.instance);
       // Announced with its path so gateways can route WebSocket handshakes to it.
-      (hosted.record as { websocket?: { path: string } }).websocket = { path: hosted.contract.basePath };
+      (hosted.record as { websocket?: { path: string; hooks: boolean } }).websocket = { path: hosted.contract.basePath, hooks: hasHooks };
       const manager = new SessionManager(name, node, push, this.#boundOf(name), Math.max(1024, node.maxFrameBytes - FRAME_OVERHEAD_BYTES));
-      const entry: WsServiceEntry = { name, instance: hosted.instance, manager, hasHooks: overridesAHook(hosted.instance) };
+      const entry: WsServiceEntry = { name, instance: hosted.instance, manager, hasHooks };
       hosted.instance.attachWsRuntime({ sessionManager: manager, businessSessionIds: new BusinessSessionIds(manager) });
       this.#services.set(name, entry);
     }
