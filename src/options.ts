@@ -25,7 +25,7 @@ export const DEFAULTS = {
   linkPingIntervalMs: 5_000,
   /** Largest frame body between nodes. */
   maxFrameBytes: 16 * 1024 * 1024,
-  /** Bytes a link may have queued before the peer counts as stuck. */
+  /** Bytes a link may hold unsent; beyond, it refuses frames with Overloaded until it drains. */
   maxLinkQueuedBytes: 64 * 1024 * 1024,
   /** Calls a host serves at once; beyond, Overloaded (the caller fails over). */
   maxConcurrentCalls: 10_000,
