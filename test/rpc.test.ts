@@ -465,3 +465,59 @@ test('headers forwarded by the gateway reach the service and its nested calls', 
   assert.equal(nested.body.result.inner.callerNodeId, outer.nodeId);
   assert.equal(nested.body.result.inner.headers.authorization, 'Bearer t0ken');
 });
+
+test('after its link drops, the client dials the host again, backing off while it is unreachable', async (t) => {
+  const cluster = memoryCluster();
+  const a = await startHost(t, cluster, 'a', [testService]);
+  // A relay in front of `a` that can drop its connections and refuse new ones for a while.
+  const sockets = new Set<net.Socket>();
+  let accepted = 0;
+  const relayServer = (): net.Server =>
+    net.createServer((inbound) => {
+      accepted += 1;
+      const outbound = net.connect(a.linkAddress!);
+      for (const s of [inbound, outbound]) {
+        sockets.add(s);
+        s.on('error', () => {});
+        s.on('close', () => sockets.delete(s));
+      }
+      inbound.pipe(outbound).pipe(inbound);
+      inbound.on('close', () => outbound.destroy());
+      outbound.on('close', () => inbound.destroy());
+    });
+  let server = relayServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as net.AddressInfo).port;
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    server.close();
+  });
+  await registerRecord(t, cluster, a.nodeId, { host: '127.0.0.1', port }, [ITestAppService]);
+  const client = await startClient(t, cluster);
+  const api = client.proxy(ITestAppService, { timeoutMs: 2000 });
+  assert.equal(await api.echo('one'), 'one');
+  assert.equal(accepted, 1);
+
+  // The link drops; the next call dials again and gets through.
+  for (const s of sockets) s.destroy();
+  await eventually(async () => (await api.echo('two').catch(() => undefined)) === 'two', 5000, 'a call after the drop');
+  assert.equal(accepted, 2, 'one new link, not one per call');
+
+  // Unreachable for a while: calls fail fast with ServiceUnavailable, not after a long wait each.
+  const closed = new Promise<void>((r) => server.close(() => r()));
+  for (const s of sockets) s.destroy();
+  await closed;
+  const failures: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    await api.echo('x').then(
+      () => failures.push('ok'),
+      (e: { code?: string }) => failures.push(e.code ?? 'unknown'),
+    );
+  }
+  assert.ok(failures.every((c) => c === 'ServiceUnavailable'), JSON.stringify(failures));
+
+  // Back on the same port: after the backoff, calls reach it again.
+  server = relayServer();
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  await eventually(async () => (await api.echo('three').catch(() => undefined)) === 'three', 10_000, 'calls after the host is back');
+});
