@@ -33,8 +33,8 @@ export interface BenchOptions {
   httpTool: 'wrk' | 'autocannon';
   /** push-http: keep-alive connections of the generator. */
   pushConnections: number;
-  /** maxConcurrentCalls of weft's hosts: above the window, so the max mode is not refused as Overloaded. */
-  hostMaxCalls: number;
+  /** maxConcurrentCalls of weft's hosts; undefined: weft's default (10,000, the size of the push window). */
+  hostMaxCalls: number | undefined;
   /** WebSocket client processes. */
   clientProcs: number;
   /** Runs per scenario; the summary is the median. */
@@ -62,7 +62,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   warmupS: 3,
   httpTool: hasWrk() ? 'wrk' : 'autocannon',
   pushConnections: 100,
-  hostMaxCalls: 20_000,
+  hostMaxCalls: undefined,
   clientProcs: 2,
   runs: 1,
   systems: undefined,
@@ -107,7 +107,7 @@ export const USAGE = `options:
   --http-tool T         http-rpc load: wrk (default when installed) or autocannon
   --push-connections N  push-http generator connections (100)
   --client-procs N      WebSocket client processes (2)
-  --host-max-calls N    maxConcurrentCalls of weft's hosts (20000; weft's default is 1000)
+  --host-max-calls N    maxConcurrentCalls of weft's hosts (default: weft's own, 10000)
   --runs N              runs per scenario, median reported (1)
   --systems a,b         only these: weft, weft-colocated, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio
   --redis URL           (redis://127.0.0.1:6379)

@@ -52,7 +52,7 @@ try {
       name: 'bench-ws-host',
       modules: [WebSocketModule],
       services: [implement(IBenchWsAppService, service)],
-      maxConcurrentCalls: args.maxConcurrentCalls ?? 20_000,
+      ...(args.maxConcurrentCalls === undefined ? {} : { maxConcurrentCalls: args.maxConcurrentCalls }),
     }).start();
     const gateway = await createGateway({
       cluster,
@@ -79,7 +79,7 @@ try {
       name: 'bench-ws-host',
       modules: [WebSocketModule],
       services: [implement(IBenchWsAppService, service)],
-      maxConcurrentCalls: args.maxConcurrentCalls ?? 20_000,
+      ...(args.maxConcurrentCalls === undefined ? {} : { maxConcurrentCalls: args.maxConcurrentCalls }),
     }).start();
     node = host;
     handlers['count'] = () => service.count();
@@ -89,7 +89,7 @@ try {
       logger,
       name: 'bench-rpc-host',
       services: [implement(IBenchRpcAppService, { getItem: (id: string) => benchItem(id) })],
-      maxConcurrentCalls: args.maxConcurrentCalls ?? 20_000,
+      ...(args.maxConcurrentCalls === undefined ? {} : { maxConcurrentCalls: args.maxConcurrentCalls }),
     }).start();
   } else {
     const host = await createHost({ cluster, logger, name: `bench-${args.role}`, callTimeoutMs: args.callTimeoutMs ?? 30_000 }).start();
