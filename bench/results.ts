@@ -7,7 +7,7 @@
  *
  * With no files, the two newest in bench/out are used.
  */
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuText, evaluateTargets, fmt, mergeRuns, type ScenarioResult, type Target } from './lib/result.js';
@@ -169,6 +169,9 @@ function main(): void {
     if (notes.length > 0) lines.push('', ...notes);
     lines.push('');
   }
+  // The analysis (what was profiled and changed, what stands in the way) is written by hand.
+  const analysis = path.join(benchDir, 'ANALYSIS.md');
+  if (existsSync(analysis)) lines.push(readFileSync(analysis, 'utf8'));
   writeFileSync(out, lines.join('\n'));
   console.log(`wrote ${path.relative(process.cwd(), out)} from ${files.length} run files (${count} runs per scenario)`);
 }

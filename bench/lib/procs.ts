@@ -199,7 +199,10 @@ export function startProc(name: string, script: string, args: Record<string, unk
   const profiled = (process.env['BENCH_PROFILE'] ?? '').split(',').includes(name);
   const heapProfiled = (process.env['BENCH_HEAP_PROFILE'] ?? '').split(',').includes(name);
   const profileDir = path.resolve('bench/out/profiles');
-  const execArgv = ['--expose-gc'];
+  // BENCH_NODE_ARGS_<name> (dashes as underscores) adds Node flags to one process, e.g.
+  // BENCH_NODE_ARGS_ws_host='--trace-gc'.
+  const extra = process.env[`BENCH_NODE_ARGS_${name.replace(/-/g, '_')}`] ?? '';
+  const execArgv = ['--expose-gc', ...extra.split(' ').filter((a) => a !== '')];
   if (profiled) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
   if (heapProfiled) execArgv.push('--heap-prof', `--heap-prof-dir=${profileDir}`, `--heap-prof-name=${name}-${Date.now()}.heapprofile`);
   const child = fork(path.join(PROCS_DIR, `${script}.js`), [], {
