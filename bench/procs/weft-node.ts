@@ -32,38 +32,39 @@ const handlers: Record<string, Handler> = {};
 const info: Record<string, unknown> = { role: args.role };
 let node: Host | Gateway;
 
+async function startGateway(): Promise<Gateway> {
+  const gateway = await createGateway({
+    cluster,
+    logger,
+    name: 'bench-gw',
+    http: { host: '127.0.0.1', port: 0 },
+    websocket: { maxBufferedBytes: args.maxBufferedBytes ?? 16 * 1024 * 1024 },
+  }).start();
+  info['port'] = gateway.port;
+  handlers['sessions'] = () => gateway.sessionCount;
+  return gateway;
+}
+
+async function startWsHost(): Promise<{ host: Host; service: BenchWsService }> {
+  const service = new BenchWsService();
+  const host = await createHost({
+    cluster,
+    logger,
+    name: 'bench-ws-host',
+    modules: [WebSocketModule],
+    services: [implement(IBenchWsAppService, service)],
+    ...(args.maxConcurrentCalls === undefined ? {} : { maxConcurrentCalls: args.maxConcurrentCalls }),
+  }).start();
+  return { host, service };
+}
+
 try {
   if (args.role === 'gateway') {
-    const gateway = await createGateway({
-      cluster,
-      logger,
-      name: 'bench-gw',
-      http: { host: '127.0.0.1', port: 0 },
-      websocket: { maxBufferedBytes: args.maxBufferedBytes ?? 16 * 1024 * 1024 },
-    }).start();
-    node = gateway;
-    info['port'] = gateway.port;
-    handlers['sessions'] = () => gateway.sessionCount;
+    node = await startGateway();
   } else if (args.role === 'gateway-ws') {
-    const service = new BenchWsService();
-    const host = await createHost({
-      cluster,
-      logger,
-      name: 'bench-ws-host',
-      modules: [WebSocketModule],
-      services: [implement(IBenchWsAppService, service)],
-      ...(args.maxConcurrentCalls === undefined ? {} : { maxConcurrentCalls: args.maxConcurrentCalls }),
-    }).start();
-    const gateway = await createGateway({
-      cluster,
-      logger,
-      name: 'bench-gw',
-      http: { host: '127.0.0.1', port: 0 },
-      websocket: { maxBufferedBytes: args.maxBufferedBytes ?? 16 * 1024 * 1024 },
-    }).start();
+    const { host, service } = await startWsHost();
+    const gateway = await startGateway();
     node = gateway;
-    info['port'] = gateway.port;
-    handlers['sessions'] = () => gateway.sessionCount;
     handlers['count'] = () => service.count();
     const stopGateway = gateway.stop.bind(gateway);
     // Stopping the process stops both nodes.
@@ -72,15 +73,7 @@ try {
       await host.stop();
     };
   } else if (args.role === 'ws-host') {
-    const service = new BenchWsService();
-    const host = await createHost({
-      cluster,
-      logger,
-      name: 'bench-ws-host',
-      modules: [WebSocketModule],
-      services: [implement(IBenchWsAppService, service)],
-      ...(args.maxConcurrentCalls === undefined ? {} : { maxConcurrentCalls: args.maxConcurrentCalls }),
-    }).start();
+    const { host, service } = await startWsHost();
     node = host;
     handlers['count'] = () => service.count();
   } else if (args.role === 'rpc-host') {

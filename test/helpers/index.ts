@@ -35,11 +35,10 @@ export function captureLogger(): { logger: Logger; lines: () => Record<string, u
 
 let redisChecked: Promise<boolean> | undefined;
 
-/** Is Redis reachable? Checked once per process. */
-export function redisReachable(): Promise<boolean> {
-  redisChecked ??= new Promise<boolean>((resolve) => {
-    const url = new URL(REDIS_URL);
-    const socket = net.connect({ host: url.hostname, port: Number(url.port || 6379) });
+/** Does a Redis answer PING at host:port? */
+export function redisPing(host: string, port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = net.connect({ host, port });
     const done = (ok: boolean): void => {
       socket.destroy();
       resolve(ok);
@@ -51,6 +50,12 @@ export function redisReachable(): Promise<boolean> {
       socket.once('data', (d) => done(d.toString().startsWith('+PONG')));
     });
   });
+}
+
+/** Is Redis reachable? Checked once per process. */
+export function redisReachable(): Promise<boolean> {
+  const url = new URL(REDIS_URL);
+  redisChecked ??= redisPing(url.hostname, Number(url.port || 6379));
   return redisChecked;
 }
 
