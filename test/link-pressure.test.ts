@@ -85,3 +85,44 @@ test('a frame handler that throws is logged and the link keeps working', async (
   assert.ok(acceptor.isOpen && dialer.isOpen);
   assert.ok(lines().some((l) => l['msg'] === 'frame handler threw'));
 });
+
+test('a full link survives its keep-alive ticks (no ping is forced onto it)', async (t) => {
+  const { dialer, serverSocket } = await linkPair(t, options('dialer', { pingIntervalMs: 50 }), options('acceptor'));
+  serverSocket.pause();
+  const payload = Buffer.alloc(16 * 1024);
+  for (let i = 0; i < 10_000; i++) {
+    try {
+      dialer.send([FrameType.PushSession, 0, `s${i}`, payload, false]);
+    } catch {
+      break;
+    }
+    if (i % 16 === 15) await new Promise((r) => setImmediate(r));
+  }
+  // Keep-alive ticks run while the link is full (an exception there would end the process)
+  // until the silent peer is given up on, cleanly.
+  let closedWith: { code?: string; message?: string } | undefined;
+  dialer.onClose = (_l, error) => (closedWith = error);
+  await eventually(() => closedWith !== undefined, 5000, 'the silent peer given up on');
+  assert.equal(closedWith?.code, 'CommunicationError');
+  assert.match(closedWith?.message ?? '', /silent/);
+});
+
+test('before the handshake a peer cannot make a link read more than a small frame', async (t) => {
+  const { logger, lines } = captureLogger();
+  let closedWith: { code?: string } | undefined;
+  const server = net.createServer((socket) => {
+    const link = new Link(socket, 'acceptor', options('acceptor', { logger }));
+    link.onClose = (_l, error) => (closedWith = error);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => server.close());
+  const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
+  t.after(() => socket.destroy());
+  await new Promise((r) => socket.once('connect', r));
+  const header = Buffer.alloc(4);
+  header.writeUInt32BE(512 * 1024); // well under maxFrameBytes, far over a handshake frame
+  socket.write(header);
+  await eventually(() => closedWith !== undefined, 5000, 'the link closed');
+  assert.equal(closedWith?.code, 'ProtocolError');
+  assert.ok(lines().some((l) => l['msg'] === 'closing link after a bad frame'));
+});

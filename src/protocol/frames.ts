@@ -217,7 +217,7 @@ export function decodeFrameAt(buffer: Uint8Array, start: number, end: number): F
  * over `maxFrameBytes` is refused as soon as its header is read.
  */
 export class FrameDecoder {
-  readonly #maxFrameBytes: number;
+  #maxFrameBytes: number;
   #chunks: Buffer[] = [];
   #buffered = 0;
   #need = -1; // body length of the frame being read, -1 while reading the header
@@ -256,6 +256,11 @@ export class FrameDecoder {
       onFrame(decodeFrameBody(body));
       if (this.#buffered === 0) return;
     }
+  }
+
+  /** Changes the largest frame accepted from now on (a link raises it once the peer is authenticated). */
+  setMaxFrameBytes(maxFrameBytes: number): void {
+    this.#maxFrameBytes = maxFrameBytes;
   }
 
   /** Bytes held waiting for the rest of a frame. */

@@ -39,6 +39,8 @@ export type LinkRole = 'dialer' | 'acceptor';
 type LinkState = 'handshake' | 'open' | 'closed';
 
 const NONCE_BYTES = 16;
+/** Largest frame read before the handshake is done (a Hello is about 100 bytes). */
+const HANDSHAKE_MAX_FRAME_BYTES = 4096;
 
 function proof(secret: string, label: string, ...parts: (string | Uint8Array)[]): Buffer {
   const h = createHmac('sha256', secret);
@@ -88,7 +90,9 @@ export class Link {
     this.#socket = socket;
     this.role = role;
     this.#options = options;
-    this.#decoder = new FrameDecoder(options.maxFrameBytes);
+    // Until the peer has proved it holds the secret, only handshake-sized frames are read:
+    // an unauthenticated peer cannot make this node buffer or decode megabytes.
+    this.#decoder = new FrameDecoder(Math.min(options.maxFrameBytes, HANDSHAKE_MAX_FRAME_BYTES));
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err: Error) => this.#fail(new WeftError('CommunicationError', `link socket error: ${err.message}`, { cause: err })));
     socket.on('close', () => this.#fail(new WeftError('CommunicationError', 'link closed by peer')));
@@ -265,6 +269,7 @@ export class Link {
   #open(): void {
     clearTimeout(this.#handshakeTimer);
     this.#state = 'open';
+    this.#decoder.setMaxFrameBytes(this.#options.maxFrameBytes);
     const interval = this.#options.pingIntervalMs;
     this.#pingTimer = setInterval(() => this.#keepAlive(), interval);
     this.#pingTimer.unref();
@@ -278,7 +283,13 @@ export class Link {
       this.destroy(new WeftError('CommunicationError', `peer silent for ${now - this.#lastReceivedAt} ms`));
       return;
     }
-    if (now - this.#lastSentAt >= interval) this.send([FrameType.Ping]);
+    // A full link is busy, not silent: no ping needed, and send() would refuse it anyway.
+    if (now - this.#lastSentAt < interval || this.queuedBytes > this.#options.maxQueuedBytes) return;
+    try {
+      this.send([FrameType.Ping]);
+    } catch {
+      // closing: nothing to keep alive
+    }
   }
 
   #fail(error: WeftError | undefined): void {
@@ -290,7 +301,7 @@ export class Link {
     this.#out = [];
     this.#outBytes = 0;
     if (!this.#socket.destroyed && error !== undefined) this.#socket.destroy();
-    if (!wasOpen && error === undefined) return;
-    this.onClose(this, error);
+    // Always reported, even for a link closed before its handshake ended, so owners forget it.
+    this.onClose(this, error ?? (wasOpen ? undefined : new WeftError('CommunicationError', 'link closed during the handshake')));
   }
 }
