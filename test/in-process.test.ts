@@ -71,3 +71,49 @@ test('a gateway and a host in one process push and route without a link between 
   assert.equal(frames['PushBusiness'], undefined, 'no push frame crossed a link');
   assert.equal(stack.hosts[0]!.stats().framesReceived['Call'], undefined, 'no call frame crossed a link');
 });
+
+const ILoopyAppService = defineContract({
+  name: 'ILoopyAppService',
+  methods: {
+    cycle: { params: [], returns: Type.Any() },
+    take: { params: [param('value', Type.Any())], returns: Type.Boolean() },
+  },
+});
+
+for (const directInProcess of [true, false]) {
+  test(`a result that cannot be serialized is a ServerError, and arguments that cannot be are a BadRequest (${directInProcess ? 'direct' : 'over a link'})`, async (t) => {
+    const cluster = memoryCluster();
+    const server = await createHost({
+      cluster,
+      logger: quietLogger(),
+      directInProcess,
+      services: [
+        implement(ILoopyAppService, {
+          cycle: () => {
+            const o: Record<string, unknown> = { a: 1 };
+            o['self'] = o;
+            return o;
+          },
+          take: () => true,
+        }),
+      ],
+    }).start();
+    t.after(() => server.stop());
+    const caller = await createHost({ cluster, logger: quietLogger(), directInProcess }).start();
+    t.after(() => caller.stop());
+    const api = caller.proxy(ILoopyAppService, { timeoutMs: 2000 });
+    const result = await api.cycle().then(
+      () => assert.fail('should fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(isWeftError(result, 'ServerError'), String(result));
+    const circular: Record<string, unknown> = {};
+    circular['me'] = circular;
+    const args = await api.take(circular).then(
+      () => assert.fail('should fail'),
+      (e: unknown) => e,
+    );
+    assert.ok(isWeftError(args, 'BadRequest'), String(args));
+    assert.equal(await api.take({ fine: true }), true, 'the next call works');
+  });
+}

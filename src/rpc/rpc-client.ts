@@ -3,7 +3,7 @@
  * the answer within the timeout, and fails over to another instance when the
  * transport fails (never on a business or validation error).
  */
-import { WeftError, fromWire, type WireError } from '../errors.js';
+import { WeftError, fromWire, isWeftError, type WireError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { FrameType, type ErrorFrame, type ResultFrame, type WireCallContext } from '../protocol/frames.js';
 import type { Link } from '../transport/link.js';
@@ -229,9 +229,13 @@ export class RpcClient {
     try {
       link.send([FrameType.Call, id, call.target.service, call.target.method, call.args, call.ctx]);
     } catch (e) {
-      const error = e instanceof WeftError ? e : new WeftError('CommunicationError', 'could not send the call', { cause: e });
-      if (error.code === 'ProtocolError') this.#settle(call, error);
-      else this.#retry(call, error);
+      if (!isWeftError(e)) {
+        // The arguments cannot be encoded (a cycle, a function...): no instance could take them.
+        this.#settle(call, new WeftError('BadRequest', `arguments of ${call.target.service}.${call.target.method} cannot be serialized`, { cause: e }));
+        return;
+      }
+      if (e.code === 'ProtocolError') this.#settle(call, e);
+      else this.#retry(call, e);
       return;
     }
     this.#pending.set(id, call);

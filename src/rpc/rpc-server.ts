@@ -3,7 +3,7 @@
  * the contract, keeps to the concurrency limit, runs the method in its call
  * context and answers. Errors cross as {code, message, data}, never a stack.
  */
-import { WeftError, fromWire, toWire, toWeftError } from '../errors.js';
+import { WeftError, fromWire, isWeftError, toWire, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AnyContract, MethodDef } from '../contract/contract.js';
 import { ArgsValidator } from '../contract/validate.js';
@@ -85,8 +85,15 @@ export class RpcServer {
    */
   invoke(service: string, method: string, args: unknown[], ctx: WireCallContext): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      this.#dispatch(service, method, wireCopy(args), wireCopy(ctx), undefined, 0, {
-        resolve: (value) => resolve(wireCopy(value)),
+      let copied: unknown[];
+      try {
+        copied = wireCopy(args);
+      } catch {
+        reject(new WeftError('BadRequest', `arguments of ${service}.${method} cannot be serialized`));
+        return;
+      }
+      this.#dispatch(service, method, copied, wireCopy(ctx), undefined, 0, {
+        resolve,
         reject: (error) => reject(fromWire(toWire(error))),
       });
     });
@@ -112,8 +119,18 @@ export class RpcServer {
   /** Where an answer goes: back over the link (remote call), or to a promise (local call). */
   #reply(link: Link | undefined, id: number, local: LocalSink | undefined, error: WeftError | undefined, value?: unknown): void {
     if (local !== undefined) {
-      if (error === undefined) local.resolve(value);
-      else local.reject(error);
+      if (error !== undefined) {
+        local.reject(error);
+        return;
+      }
+      let copy: unknown;
+      try {
+        copy = wireCopy(value);
+      } catch (e) {
+        local.reject(this.#unserializable(e));
+        return;
+      }
+      local.resolve(copy);
       return;
     }
     if (link === undefined || !link.isOpen) return;
@@ -121,16 +138,21 @@ export class RpcServer {
       if (error === undefined) link.send([FrameType.Result, id, value]);
       else link.send([FrameType.Error, id, toWire(error)]);
     } catch (e) {
-      // A result too big for a frame becomes an error the caller can read. On a full
-      // or closing link nothing more can be sent: the caller's timeout answers for us.
-      const err = toWeftError(e);
-      if (err.code !== 'ProtocolError') return;
+      const err = isWeftError(e) ? e : this.#unserializable(e);
+      // A full or closing link takes nothing more: the caller's timeout or failover answers.
+      if (err.code === 'Overloaded' || err.code === 'CommunicationError') return;
+      // Anything else (a result over maxFrameBytes, one that cannot be encoded) becomes an error the caller reads.
       try {
         link.send([FrameType.Error, id, toWire(err)]);
       } catch {
         // as above
       }
     }
+  }
+
+  #unserializable(cause: unknown): WeftError {
+    this.#o.logger.error({ err: cause }, 'a service result could not be serialized');
+    return new WeftError('ServerError', 'the result could not be serialized', { cause });
   }
 
   // Remote calls pass (link, id), local ones a sink: no closure per remote call.
