@@ -25,12 +25,19 @@ export class CircuitBreakers {
     this.#o = options;
   }
 
-  /** May a call go to `endpoint` now? Moves an open circuit to half-open once its time is up. */
+  /**
+   * May a call go to `endpoint` now? Moves an open circuit to half-open once
+   * its time is up and lets one trial through; a trial whose outcome never
+   * comes (it could not even be sent) does not hold the circuit: after another
+   * `resetAfterMs` the next call is a trial again.
+   */
   allows(endpoint: string): boolean {
     const c = this.#circuits.get(endpoint);
     if (c === undefined || c.state === 'closed') return true;
-    if (c.state === 'open' && Date.now() - c.openedAt >= this.#o.resetAfterMs) {
+    const now = Date.now();
+    if (now - c.openedAt >= this.#o.resetAfterMs) {
       c.state = 'half-open';
+      c.openedAt = now;
       return true;
     }
     return false;
@@ -40,11 +47,12 @@ export class CircuitBreakers {
     return this.#circuits.get(endpoint)?.state ?? 'closed';
   }
 
+  /** The endpoint answered (a result or any error it sent back): the circuit closes. */
   success(endpoint: string): void {
-    const c = this.#circuits.get(endpoint);
-    if (c !== undefined) this.#circuits.delete(endpoint);
+    this.#circuits.delete(endpoint);
   }
 
+  /** No answer: a transport failure or a timeout. */
   failure(endpoint: string): void {
     let c = this.#circuits.get(endpoint);
     if (c === undefined) this.#circuits.set(endpoint, (c = { state: 'closed', failures: 0, openedAt: 0 }));

@@ -152,11 +152,12 @@ export class RpcClient {
     this.#pending.delete(frame[1]);
     const wire = frame[2] as WireError;
     const error = fromWire(wire);
+    // An error the endpoint sent back is an answer: it is reachable, whatever it said.
+    this.#breakers.success(call.nodeId);
     if (failsOver(error.code)) {
       this.#retry(call, error);
       return;
     }
-    this.#breakers.success(call.nodeId);
     this.#settle(call, error);
   }
 
@@ -201,8 +202,17 @@ export class RpcClient {
       // Settled after a turn of the event loop, as an answer over a link would be, so a
       // caller calling in a loop does not starve I/O and timers.
       local(t.service, t.method, call.args, call.ctx).then(
-        (value) => setImmediate(() => this.#settle(call, undefined, value)),
-        (error: WeftError) => setImmediate(() => (failsOver(error.code) ? this.#retry(call, error) : this.#settle(call, error))),
+        (value) =>
+          setImmediate(() => {
+            this.#breakers.success(nodeId);
+            this.#settle(call, undefined, value);
+          }),
+        (error: WeftError) =>
+          setImmediate(() => {
+            this.#breakers.success(nodeId);
+            if (failsOver(error.code)) this.#retry(call, error);
+            else this.#settle(call, error);
+          }),
       );
       return;
     }
