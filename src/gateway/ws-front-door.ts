@@ -92,6 +92,20 @@ function handshakeOf(req: IncomingMessage, query: Record<string, string>, identi
   return { headers, query, remoteAddress: req.socket.remoteAddress ?? '' };
 }
 
+const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`|~a-z]+$/;
+
+/** A Sec-WebSocket-Protocol header as RFC 6455 wants it: comma-separated tokens, none twice. */
+function validSubprotocols(header: string | undefined): boolean {
+  if (header === undefined) return true;
+  const seen = new Set<string>();
+  for (const raw of header.split(',')) {
+    const token = raw.trim();
+    if (!TOKEN.test(token) || seen.has(token)) return false;
+    seen.add(token);
+  }
+  return true;
+}
+
 function destroySocket(this: Duplex): void {
   this.destroy();
 }
@@ -189,6 +203,11 @@ export class FrontDoor {
     }
     if (req.headers['sec-websocket-version'] !== '13') {
       return refuse(new WeftError('BadRequest', 'unsupported WebSocket version; use 13'), { 'sec-websocket-version': '13' });
+    }
+    // Everything ws itself would refuse is refused here, before a host is asked to open anything.
+    if (req.method !== 'GET') return refuse(new WeftError('BadRequest', 'a WebSocket handshake is a GET request'));
+    if (!validSubprotocols(req.headers['sec-websocket-protocol'])) {
+      return refuse(new WeftError('BadRequest', 'malformed Sec-WebSocket-Protocol header'));
     }
     let query: Record<string, string>;
     try {
@@ -303,6 +322,14 @@ export class FrontDoor {
       return;
     }
     this.#wss.handleUpgrade(req, session.socket, head, (ws) => this.#opened(session, ws));
+    // ws answers synchronously; if it did not open the session (the socket went away, or it
+    // refused the handshake after all), the session must not linger anywhere.
+    if (session.state === OPENING) {
+      session.state = CLOSED;
+      this.#unindex(session);
+      this.#tellHost(session, 1006, 'handshake failed');
+      if (!session.socket.destroyed) session.socket.destroy();
+    }
   }
 
   #onReject(frame: SessionRejectFrame): void {
