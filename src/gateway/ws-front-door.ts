@@ -27,6 +27,7 @@ import type { Authenticate } from './http-api.js';
 import { parseQuery } from './http-api.js';
 import { writeSocketError } from './responses.js';
 import { dataFrame } from './ws-frame.js';
+import { closeReason, isSendableCloseCode } from '../sessions/close-codes.js';
 import type { RouteTable } from './route-table.js';
 
 export interface FrontDoorOptions {
@@ -504,11 +505,18 @@ export class FrontDoor {
   }
 
   #onCloseRequest(frame: SessionCloseFrame): void {
-    const [, id, code, reason] = frame;
+    const [, id, requested, rawReason] = frame;
+    // The frame comes from another node: a code or reason ws would refuse must not strand the client.
+    const code = isSendableCloseCode(requested) ? requested : 1011;
+    const reason = closeReason(rawReason);
     const session = this.#sessions.get(id);
     if (session !== undefined) {
       this.#closed(session, code, reason);
-      session.ws?.close(code, reason);
+      try {
+        session.ws?.close(code, reason);
+      } catch {
+        session.ws?.terminate();
+      }
       return;
     }
     if (this.#pending.has(id)) this.#failPending(id, new WeftError('ServiceUnavailable', reason || 'session closed by its host'));

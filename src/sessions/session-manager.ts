@@ -7,6 +7,7 @@ import { WeftError } from '../errors.js';
 import { FrameType } from '../protocol/frames.js';
 import type { WeftNode } from '../node/node.js';
 import type { SessionIndex } from './session-index.js';
+import { closeReason, isSendableCloseCode } from './close-codes.js';
 import { PushClient, gatewayOfSession, payloadBytes, type PushFrame, type PushMessage } from './push-client.js';
 import type { WsSession } from './ws-session.js';
 
@@ -141,14 +142,14 @@ export class SessionManager {
    * await this.sessionManager.close(sessionId, 1008, 'token revoked');
    */
   async close(sessionId: string, code = 1000, reason = ''): Promise<boolean> {
-    if (!(code === 1000 || (code >= 3000 && code <= 4999) || code === 1008 || code === 1011 || code === 1012 || code === 1013 || code === 1001)) {
+    if (!isSendableCloseCode(code)) {
       throw new WeftError('BadRequest', `close code ${code} may not be sent; use 1000, 1001, 1008, 1011-1013 or 3000-4999`);
     }
     const gateway = gatewayOfSession(sessionId);
     if (!this.#live(gateway)) return false;
     try {
       const link = await this.#node.peers.connect(gateway);
-      link.send([FrameType.SessionClose, sessionId, code, reason.slice(0, 120)]);
+      link.send([FrameType.SessionClose, sessionId, code, closeReason(reason)]);
       return true;
     } catch {
       return false;
