@@ -89,6 +89,7 @@ function freezableCluster(real: Cluster): { cluster: Cluster; freeze: () => void
         view: () => r.view(),
         onChange: (listener) => r.onChange((view) => (frozen ? undefined : listener(view))),
         onExpired: (listener) => r.onExpired(listener),
+        onRecovered: (listener) => r.onRecovered(listener),
         close: () => r.close(),
       };
       return { registry, directory: membership.directory };

@@ -64,7 +64,12 @@ export class MemoryRegistry implements Registry {
     return () => this.#listeners.delete(listener);
   }
 
+  // Nothing expires and nothing is lost in one process.
   onExpired(): () => void {
+    return () => {};
+  }
+
+  onRecovered(): () => void {
     return () => {};
   }
 

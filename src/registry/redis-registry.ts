@@ -24,6 +24,7 @@ export class RedisRegistry implements Registry {
   readonly #options: RedisRegistryOptions;
   readonly #listeners = new Set<RegistryListener>();
   readonly #expiredListeners = new Set<(ids: string[]) => void>();
+  readonly #recoveredListeners = new Set<() => void>();
   readonly #channel: string;
   readonly #setKey: string;
   #view = new Map<string, NodeRecord>();
@@ -87,6 +88,11 @@ export class RedisRegistry implements Registry {
     return () => this.#expiredListeners.delete(listener);
   }
 
+  onRecovered(listener: () => void): () => void {
+    this.#recoveredListeners.add(listener);
+    return () => this.#recoveredListeners.delete(listener);
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -100,28 +106,32 @@ export class RedisRegistry implements Registry {
     await this.#redis.close();
   }
 
-  async #write(): Promise<void> {
+  /** Writes this node's record; resolves true if it was not there (first write, lapsed, or Redis lost it). */
+  async #write(): Promise<boolean> {
     const record = this.#record;
-    if (record === undefined) return;
-    await this.#redis.command
+    if (record === undefined) return false;
+    const results = await this.#redis.command
       .multi()
-      .set(this.#nodeKey(record.nodeId), JSON.stringify(record), 'PX', this.#options.ttlMs)
+      .set(this.#nodeKey(record.nodeId), JSON.stringify(record), 'PX', this.#options.ttlMs, 'GET')
       .sadd(this.#setKey, record.nodeId)
       // The set of ids outlives its nodes only by this much when a whole cluster dies at once.
       .pexpire(this.#setKey, NODE_SET_TTL_MS)
       .exec();
+    return results?.[0]?.[1] === null;
   }
 
   async #heartbeat(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed || this.#record === undefined) return;
     try {
-      const wasKnown = this.#record !== undefined && this.#viewJson.has(this.#record.nodeId);
-      await this.#write();
-      await this.#reload();
-      // Back after a Redis restart: tell the others at once rather than at their next reload.
-      if (!wasKnown && this.#record !== undefined) {
+      const lapsed = await this.#write();
+      if (lapsed) {
+        // The record was gone (a stall longer than the TTL, or Redis lost it): others may have
+        // reaped this node. Say it is back at once, and let its parts write their state again.
+        this.#options.logger.warn('this node had dropped out of the registry; registering again');
         await this.#redis.command.publish(this.#channel, `up ${this.#record.nodeId}`);
+        for (const listener of this.#recoveredListeners) listener();
       }
+      await this.#reload();
     } catch (err) {
       this.#options.logger.debug({ err: (err as Error).message }, 'registry heartbeat failed');
     }

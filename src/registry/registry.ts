@@ -46,6 +46,12 @@ export interface Registry {
   onChange(listener: RegistryListener): () => void;
   /** Called with the ids of nodes that left without deregistering (their TTL ran out). */
   onExpired(listener: (nodeIds: string[]) => void): () => void;
+  /**
+   * Called when this node's own record had vanished (its TTL ran out during a
+   * stall, or Redis lost it) and was written again: others may have reaped it,
+   * so what it published elsewhere (its sessions) must be written again.
+   */
+  onRecovered(listener: () => void): () => void;
   close(): Promise<void>;
 }
 

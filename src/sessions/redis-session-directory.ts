@@ -83,6 +83,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#unsubscribe.push(
       this.#registry.onChange((view) => this.#onView(view)),
       this.#registry.onExpired((ids) => void this.#reap(ids)),
+      this.#registry.onRecovered(() => void this.#restore()),
     );
     this.#redis.onReconnect(() => void this.#restore());
     this.#keepAlive = setInterval(() => void this.#refreshTtls(), this.#o.staleAfterMs);
@@ -199,8 +200,14 @@ export class RedisSessionDirectory implements SessionDirectory {
     try {
       await multi.exec();
     } catch (err) {
-      // Redis is away; #restore() writes everything this node holds when it is back.
-      this.#o.logger.debug({ err: (err as Error).message }, 'session directory write failed');
+      // Redis is away: keep the batch for the next flush (at the latest #restore(), when it is back),
+      // so removals are not lost. A session removed since is not added back.
+      this.#o.logger.debug({ err: (err as Error).message }, 'session directory write failed; kept for later');
+      for (const [service, failed] of pending) {
+        const now = this.#pendingFor(service);
+        for (const [id, businessId] of failed.adds) if (!now.dels.has(id) && !now.adds.has(id)) now.adds.set(id, businessId);
+        for (const [id, businessId] of failed.dels) now.dels.set(id, businessId);
+      }
     }
   }
 

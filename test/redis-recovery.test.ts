@@ -1,0 +1,75 @@
+/**
+ * The Redis directory and registry through the bad moments: a node whose
+ * record lapsed, and a connection blip during which sessions closed.
+ */
+import net from 'node:net';
+import { test, type TestContext } from 'node:test';
+import { Redis } from 'ioredis';
+import { WebSocketModule, createGateway, createHost, implement, redisCluster } from '../src/index.js';
+import { ChatAppService, IChatAppService } from './fixtures/services.js';
+import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, uniquePrefix } from './helpers/index.js';
+
+async function stackOn(t: TestContext, url: string, prefix: string) {
+  const cluster = () => redisCluster({ url, secret: 's', prefix, ttlMs: 1000, heartbeatMs: 300 });
+  const host = await createHost({ cluster: cluster(), logger: quietLogger(), modules: [WebSocketModule], services: [implement(IChatAppService, new ChatAppService())] }).start();
+  t.after(() => host.stop());
+  const gateway = await createGateway({ cluster: cluster(), logger: quietLogger(), http: { port: 0 } }).start();
+  t.after(() => gateway.stop());
+  return { host, gateway, chat: host.proxy(IChatAppService), wsUrl: gateway.url.replace('http', 'ws') };
+}
+
+test('a gateway whose registry record lapsed registers again and writes its sessions again', await redisTest(), async (t) => {
+  const prefix = uniquePrefix();
+  const { gateway, chat, wsUrl } = await stackOn(t, REDIS_URL, prefix);
+  const client = await connectWs(`${wsUrl}/api/chat?businessId=lapse`);
+  t.after(() => client.ws.close());
+  await eventually(async () => (await chat.push('lapse', 'before')) === 1, 5000, 'the first push');
+  // As after a stall longer than the TTL: the record is gone, and a peer reaps the gateway.
+  const redis = new Redis(REDIS_URL);
+  t.after(() => redis.disconnect());
+  await redis.del(`${prefix}:node:${gateway.nodeId}`);
+  await eventually(async () => (await redis.hlen(`${prefix}:sessions:IChatAppService`)) === 0, 10_000, 'the gateway reaped');
+  await eventually(async () => (await redis.exists(`${prefix}:node:${gateway.nodeId}`)) === 1, 10_000, 'the gateway registered again');
+  await eventually(async () => (await redis.hlen(`${prefix}:sessions:IChatAppService`)) === 1, 10_000, 'its session written again');
+  await eventually(async () => (await chat.push('lapse', 'after')) === 1, 10_000, 'a push after the lapse');
+  await client.waitFor(2);
+});
+
+test('a session that closed while Redis was unreachable leaves the directory once Redis is back', await redisTest(), async (t) => {
+  // A TCP relay in front of Redis that can be cut, as a network blip would.
+  const sockets = new Set<net.Socket>();
+  const redisPort = Number(new URL(REDIS_URL).port || 6379);
+  let relay: net.Server;
+  let port = 0;
+  const up = () =>
+    new Promise<void>((resolve) => {
+      relay = net.createServer((c) => {
+        const s = net.connect(redisPort, new URL(REDIS_URL).hostname);
+        for (const x of [c, s]) {
+          sockets.add(x);
+          x.on('error', () => {});
+        }
+        c.pipe(s).pipe(c);
+      });
+      relay.listen(port, '127.0.0.1', () => {
+        port = (relay.address() as net.AddressInfo).port;
+        resolve();
+      });
+    });
+  const down = () => {
+    relay.close();
+    for (const s of sockets) s.destroy();
+    sockets.clear();
+  };
+  await up();
+  t.after(down);
+  const { chat, wsUrl } = await stackOn(t, `redis://127.0.0.1:${port}`, uniquePrefix());
+  const client = await connectWs(`${wsUrl}/api/chat?businessId=blip`);
+  await eventually(async () => (await chat.count('blip')) === 1, 5000, 'the session listed');
+  down();
+  client.ws.close();
+  await client.closed;
+  await new Promise((r) => setTimeout(r, 1000));
+  await up();
+  await eventually(async () => (await chat.count('blip')) === 0, 10_000, 'the closed session gone from the directory');
+});
