@@ -521,3 +521,42 @@ test('after its link drops, the client dials the host again, backing off while i
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   await eventually(async () => (await api.echo('three').catch(() => undefined)) === 'three', 10_000, 'calls after the host is back');
 });
+
+test('a method whose own call fails with a failover error is not run again on another instance', async (t) => {
+  const IInnerAppService = defineContract({
+    name: 'IInnerAppService',
+    methods: { work: { params: [param('ms', Type.Integer())], returns: Type.Integer() } },
+  });
+  const IOuterAppService = defineContract({
+    name: 'IOuterAppService',
+    methods: { createOrder: { params: [param('id', Type.String())], returns: Type.Integer() } },
+  });
+  const cluster = memoryCluster();
+  let executions = 0;
+  const inner = createHost({
+    cluster,
+    logger: quietLogger(),
+    directInProcess: false,
+    maxConcurrentCalls: 1,
+    services: [implement(IInnerAppService, { work: (ms) => sleep(ms).then(() => ms) })],
+  });
+  await inner.start();
+  t.after(() => inner.stop());
+  const outer = implement(IOuterAppService, ({ proxy }) => ({
+    createOrder: async () => {
+      executions += 1;
+      return proxy(IInnerAppService).work(1);
+    },
+  }));
+  for (let i = 0; i < 2; i++) {
+    const host = createHost({ cluster, logger: quietLogger(), directInProcess: false, services: [outer] });
+    await host.start();
+    t.after(() => host.stop());
+  }
+  const client = await startClient(t, cluster);
+  const busy = client.proxy(IInnerAppService).work(400); // the inner host is now at its limit
+  await eventually(() => inner.stats().callsInFlight === 1, 5000, 'the inner host busy');
+  await assert.rejects(client.proxy(IOuterAppService).createOrder('o1'), { code: 'ServiceUnavailable' });
+  assert.equal(executions, 1, 'createOrder ran once for one call');
+  await busy;
+});

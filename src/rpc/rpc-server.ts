@@ -217,7 +217,12 @@ export class RpcServer {
   }
 
   #errorOf(e: unknown, service: string, method: string, ctx: CallContext): WeftError {
-    const error = toWeftError(e);
+    let error = toWeftError(e);
+    // These codes tell a caller to try another instance. Thrown by the method (from a call of
+    // its own), they would make the caller run this method again elsewhere: after it already ran.
+    if (error.code === 'Overloaded' || error.code === 'Draining' || error.code === 'CommunicationError') {
+      error = new WeftError('ServiceUnavailable', error.message, { cause: error });
+    }
     if (error.code === 'ServerError') {
       this.#o.logger.error({ err: e, service, method, traceId: ctx.traceId }, 'service method threw an unexpected error');
     }
