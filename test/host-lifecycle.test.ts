@@ -244,3 +244,27 @@ test('a host with a WebSocket service but without WebSocketModule is refused at 
   const host = createHost({ cluster, logger: quietLogger(), modules: [WebSocketModule], services: [implement(IChatAppService, new ChatAppService())] });
   assert.ok(host.nodeId);
 });
+
+test('a stop during start waits for the start and leaves nothing serving; concurrent stops share one promise', async (t) => {
+  const cluster = memoryCluster();
+  const host = createHost({ cluster, logger: quietLogger(), services: [testService(() => 'zombie')] });
+  const starting = host.start();
+  const first = host.stop();
+  const second = host.stop();
+  assert.equal(first, second, 'the same promise');
+  await first;
+  await starting.catch(() => undefined);
+  const caller = await createHost({ cluster, logger: quietLogger() }).start();
+  t.after(() => caller.stop());
+  await assert.rejects(caller.proxy(ITestAppService, { timeoutMs: 1000 }).whoami(), { code: 'ServiceUnavailable' });
+  await host.stop(); // and again: resolves, does nothing
+});
+
+test('a gateway stopped during its start ends stopped, its port closed', async () => {
+  const gateway = createGateway({ cluster: memoryCluster(), logger: quietLogger(), http: { host: '127.0.0.1', port: 0 } });
+  const starting = gateway.start();
+  await gateway.stop();
+  await starting;
+  const port = gateway.port;
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/healthz`));
+});

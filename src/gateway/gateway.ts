@@ -74,7 +74,8 @@ class GatewayImpl implements Gateway {
   #openApiJson: string | undefined;
   #port = 0;
   #draining = false;
-  #started = false;
+  #starting: Promise<Gateway> | undefined;
+  #stopping: Promise<void> | undefined;
   #activeRequests = 0;
 
   constructor(options: GatewayOptions) {
@@ -136,7 +137,7 @@ class GatewayImpl implements Gateway {
     this.#node.onView((view) => {
       if (this.#routes.update(view)) {
         this.#openApiJson = undefined;
-        if (this.#started) logger.info({ services: this.#routes.contracts().map((c) => c.name) }, 'routes changed');
+        if (this.#starting !== undefined) logger.info({ services: this.#routes.contracts().map((c) => c.name) }, 'routes changed');
       }
     });
     this.#server = http.createServer((req, res) => this.#onRequest(req, res));
@@ -172,27 +173,41 @@ class GatewayImpl implements Gateway {
     return { nodeId: this.nodeId, framesReceived: this.#node.framesReceived(), callsInFlight: this.#node.rpc.inFlight, sessions: this.#door.sessionCount };
   }
 
-  async start(): Promise<Gateway> {
-    if (this.#started) throw new WeftError('InvalidOption', 'gateway already started');
-    this.#started = true;
-    await this.#node.start([]);
-    this.#routes.update(this.#node.view);
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#httpPort, this.#httpHost, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    this.#port = (this.#server.address() as AddressInfo).port;
-    this.#door.start();
-    this.#node.logger.info({ url: this.url }, 'gateway listening');
-    return this;
+  start(): Promise<Gateway> {
+    if (this.#starting !== undefined) return Promise.reject(new WeftError('InvalidOption', 'gateway already started'));
+    this.#starting = (async () => {
+      try {
+        await this.#node.start([]);
+        this.#routes.update(this.#node.view);
+        await new Promise<void>((resolve, reject) => {
+          this.#server.once('error', reject);
+          this.#server.listen(this.#httpPort, this.#httpHost, () => {
+            this.#server.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (err) {
+        await this.#node.close();
+        throw err;
+      }
+      this.#port = (this.#server.address() as AddressInfo).port;
+      this.#door.start();
+      this.#node.logger.info({ url: this.url }, 'gateway listening');
+      return this as Gateway;
+    })();
+    return this.#starting;
   }
 
-  async stop(): Promise<void> {
-    if (this.#draining) return;
+  /** Drains and stops; every caller gets the same promise, and a stop during start waits for it. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
     this.#draining = true;
+    if (this.#starting === undefined) return;
+    if ((await this.#starting.then(() => true, () => false)) === false) return;
     this.#node.announceDraining();
     await this.#node.deregister();
     await this.#door.drain(this.#stopTimeoutMs);

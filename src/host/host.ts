@@ -76,6 +76,8 @@ class HostImpl implements Host {
   readonly #modules: ModuleInstance[] = [];
   readonly #stopTimeoutMs: number;
   #state: HostState = 'new';
+  #starting: Promise<Host> | undefined;
+  #stopping: Promise<void> | undefined;
 
   constructor(options: HostOptions) {
     checkKnownKeys('createHost', options, [...NODE_OPTION_KEYS, 'services', 'modules', 'maxConcurrentCalls', 'stopTimeoutMs']);
@@ -134,39 +136,56 @@ class HostImpl implements Host {
     return this.#node.linkAddress;
   }
 
-  async start(): Promise<Host> {
-    if (this.#state !== 'new') throw new WeftError('InvalidOption', `host cannot start: it is ${this.#state}`);
+  start(): Promise<Host> {
+    if (this.#state !== 'new') return Promise.reject(new WeftError('InvalidOption', `host cannot start: it is ${this.#state}`));
     this.#state = 'starting';
-    // Modules get ready before the node is visible to anyone.
-    await this.#node.start(this.#services.map((s) => s.record), async () => {
-      for (const m of this.#modules) await m.start?.();
-    });
-    this.#state = 'running';
-    return this;
+    this.#starting = (async () => {
+      try {
+        // Modules get ready before the node is visible to anyone.
+        await this.#node.start(this.#services.map((s) => s.record), async () => {
+          for (const m of this.#modules) await m.start?.();
+        });
+      } catch (err) {
+        this.#state = 'stopped';
+        await this.#node.close();
+        throw err;
+      }
+      this.#state = 'running';
+      return this as Host;
+    })();
+    return this.#starting;
   }
 
-  async stop(): Promise<void> {
-    if (this.#state === 'stopping' || this.#state === 'stopped') return;
-    const wasRunning = this.#state === 'running';
+  /** Drains and stops; every caller gets the same promise, and a stop during start waits for it. */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#state === 'new') {
+      this.#state = 'stopped';
+      return;
+    }
+    if (this.#state === 'starting') await this.#starting?.catch(() => undefined);
+    if (this.#state === 'stopped') return;
     this.#state = 'stopping';
-    if (wasRunning) {
-      // 1. Nobody routes new work here: leave the registry, tell every peer on its link.
-      this.#node.announceDraining();
-      await this.#node.deregister();
-      // 2. Calls that still arrive get Draining, which callers fail over.
-      this.#server.startDraining();
-      for (const m of [...this.#modules].reverse()) {
-        try {
-          await m.stop?.();
-        } catch (err) {
-          this.#node.logger.warn({ err }, 'a module failed to stop');
-        }
+    // 1. Nobody routes new work here: leave the registry, tell every peer on its link.
+    this.#node.announceDraining();
+    await this.#node.deregister();
+    // 2. Calls that still arrive get Draining, which callers fail over.
+    this.#server.startDraining();
+    for (const m of [...this.#modules].reverse()) {
+      try {
+        await m.stop?.();
+      } catch (err) {
+        this.#node.logger.warn({ err }, 'a module failed to stop');
       }
-      // 3. Finish what is in flight.
-      const idle = await this.#server.waitIdle(this.#stopTimeoutMs);
-      if (!idle) {
-        this.#node.logger.warn({ inFlight: this.#server.inFlight }, `calls still in flight after ${this.#stopTimeoutMs} ms; closing anyway`);
-      }
+    }
+    // 3. Finish what is in flight.
+    const idle = await this.#server.waitIdle(this.#stopTimeoutMs);
+    if (!idle) {
+      this.#node.logger.warn({ inFlight: this.#server.inFlight }, `calls still in flight after ${this.#stopTimeoutMs} ms; closing anyway`);
     }
     await this.#node.close();
     this.#state = 'stopped';
