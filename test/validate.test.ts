@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ArgsValidator } from '../src/contract/validate.js';
+import { ArgsValidator, MAX_ERRORS_PER_PARAM } from '../src/contract/validate.js';
 import { param, Type, type MethodDef } from '../src/index.js';
 
 const createOrder: MethodDef = {
@@ -90,4 +90,11 @@ test('null is not undefined: a required argument given null is checked against i
   assert.deepEqual(members(v.validate([null])), ['name']);
   const nullable = new ArgsValidator({ params: [param('name', Type.Union([Type.String(), Type.Null()]))] });
   assert.equal(nullable.validate([null]), undefined);
+});
+
+test('a huge invalid argument yields a bounded list of errors that says there are more', () => {
+  const validator = new ArgsValidator({ params: [param('items', Type.Array(Type.Integer()))] });
+  const errors = validator.validate([Array.from({ length: 100_000 }, () => 'x')]) ?? [];
+  assert.ok(errors.length <= MAX_ERRORS_PER_PARAM + 1, `${errors.length} errors`);
+  assert.equal(errors.at(-1)?.errorMessage, 'more errors not listed');
 });

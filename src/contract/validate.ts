@@ -6,6 +6,10 @@ import { OptionalKind, type TSchema } from '@sinclair/typebox';
 import type { ValidError } from '../errors.js';
 import type { MethodDef } from './contract.js';
 
+/** At most this many errors are listed for one parameter, and for one call. */
+export const MAX_ERRORS_PER_PARAM = 20;
+export const MAX_ERRORS = 100;
+
 interface ParamCheck {
   name: string;
   optional: boolean;
@@ -42,10 +46,18 @@ export class ArgsValidator {
         continue;
       }
       if (p.check.Check(value)) continue;
+      let forParam = 0;
       for (const error of p.check.Errors(value)) {
+        // A huge bad argument must not make a huge answer: list a few, say there are more.
+        if (forParam === MAX_ERRORS_PER_PARAM || (errors?.length ?? 0) >= MAX_ERRORS) {
+          push({ memberNames: [p.name], errorMessage: 'more errors not listed' });
+          break;
+        }
         const member = error.path === '' ? p.name : `${p.name}${error.path.replaceAll('/', '.')}`;
         push({ memberNames: [member], errorMessage: error.message });
+        forParam += 1;
       }
+      if ((errors?.length ?? 0) > MAX_ERRORS) break;
     }
     return errors;
   }
