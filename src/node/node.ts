@@ -283,6 +283,10 @@ export class WeftNode {
   #setView(view: RegistryView): void {
     this.#view = view;
     this.endpoints.update(view);
+    // Per-peer state of nodes that left goes with them (node ids never come back).
+    const live = (id: string): boolean => view.has(id);
+    this.peers.forgetAllBut(live);
+    this.rpc.forgetAllBut(live);
     for (const l of this.#viewListeners) l(view);
   }
 

@@ -63,7 +63,8 @@ export class CircuitBreakers {
     }
   }
 
-  forget(endpoint: string): void {
-    this.#circuits.delete(endpoint);
+  /** Forgets the circuits of endpoints that are gone. */
+  forgetAllBut(live: (endpoint: string) => boolean): void {
+    for (const endpoint of this.#circuits.keys()) if (!live(endpoint)) this.#circuits.delete(endpoint);
   }
 }

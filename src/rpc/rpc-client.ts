@@ -89,6 +89,11 @@ export class RpcClient {
     this.#localInvoker = find;
   }
 
+  /** Drops per-endpoint state of nodes no longer in the registry. */
+  forgetAllBut(live: (nodeId: string) => boolean): void {
+    this.#breakers.forgetAllBut(live);
+  }
+
   setDrainingCheck(check: (nodeId: string) => boolean): void {
     this.#isDraining = check;
   }

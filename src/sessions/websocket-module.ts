@@ -134,7 +134,9 @@ class WebSocketRuntime implements ModuleInstance {
     };
     try {
       const result = service.instance.onOpen(session);
-      if (result instanceof Promise) result.then(opened, refuse);
+      if (result instanceof Promise) {
+        result.then(opened, refuse).catch((err: unknown) => this.#ctx.logger.warn({ err, sessionId }, 'could not answer a session open'));
+      }
       else opened();
     } catch (e) {
       refuse(e);

@@ -77,6 +77,11 @@ export class Peers {
     return attempt;
   }
 
+  /** Forgets what is known of peers that left the registry (their backoff state). */
+  forgetAllBut(live: (nodeId: string) => boolean): void {
+    for (const nodeId of this.#backoff.keys()) if (!live(nodeId)) this.#backoff.delete(nodeId);
+  }
+
   /** Is `nodeId` backing off after failures? */
   isBackingOff(nodeId: string): boolean {
     const b = this.#backoff.get(nodeId);
