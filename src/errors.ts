@@ -257,7 +257,9 @@ export function toWeftError(error: unknown): WeftError {
   if (error instanceof WeftError) return error;
   if (isWeftError(error)) {
     const e = error as WeftError;
-    return new WeftError(e.code, e.message, { data: e.data, validErrors: e.validErrors ?? [], cause: error });
+    const options: WeftErrorOptions = { data: e.data, cause: error };
+    if (e.validErrors !== undefined) options.validErrors = e.validErrors;
+    return new WeftError(e.code, e.message, options);
   }
   return new WeftError('ServerError', 'internal server error', { cause: error });
 }

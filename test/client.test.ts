@@ -55,3 +55,22 @@ test('does not reconnect after a normal or policy close', () => {
 test('refuses to start without a businessId', () => {
   assert.throws(() => connectSession('ws://127.0.0.1:1/api/chat', { businessId: '', WebSocket: WS }), /businessId/);
 });
+
+test('gives up after maxRetries attempts that never open (a refused handshake looks like 1006)', async (t) => {
+  const stack = await startStack(t);
+  const closes: boolean[] = [];
+  let opens = 0;
+  // An unknown path: the gateway refuses every handshake before the upgrade.
+  const session = connectSession(`${stack.wsUrl}/api/nowhere`, {
+    businessId: 'x',
+    WebSocket: WS,
+    initialDelayMs: 5,
+    maxRetries: 2,
+    onOpen: () => (opens += 1),
+    onClose: (_code, _reason, willReconnect) => closes.push(willReconnect),
+  });
+  t.after(() => session.close());
+  await eventually(() => closes.length === 3, 5000, 'three attempts');
+  assert.deepEqual(closes, [true, true, false]);
+  assert.equal(opens, 0);
+});

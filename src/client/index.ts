@@ -5,6 +5,10 @@
  * a dropped connection 1006). It does not reconnect after a normal close
  * (1000), a policy close (1008: slow consumer, revoked) or your `close()`.
  *
+ * A refused handshake (401, 403, 503...) reaches a browser as close 1006
+ * with no status, so it is retried like a dropped connection; `maxRetries`
+ * bounds how many attempts in a row may fail before the client gives up.
+ *
  * @example
  * import { connectSession } from 'weft/client';
  * const session = connectSession('ws://127.0.0.1:5000/api/wstest', {
@@ -40,6 +44,8 @@ export interface SessionOptions {
   /** Backoff between attempts: from initialDelayMs doubling to maxDelayMs, with jitter. Defaults 250 ms and 10 s. */
   initialDelayMs?: number;
   maxDelayMs?: number;
+  /** Attempts in a row that may end without ever opening before the client gives up. Default unlimited. */
+  maxRetries?: number;
 }
 
 export interface ClientSession {
@@ -65,6 +71,7 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
   if (typeof options.businessId !== 'string' || options.businessId === '') throw new TypeError('option "businessId" must be a non-empty string');
   const initial = options.initialDelayMs ?? 250;
   const max = options.maxDelayMs ?? 10_000;
+  const maxRetries = options.maxRetries ?? Number.POSITIVE_INFINITY;
   const target = `${url}${url.includes('?') ? '&' : '?'}businessId=${encodeURIComponent(options.businessId)}`;
   let socket: WebSocketLike | undefined;
   let attempts = 0;
@@ -83,7 +90,7 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
       // a close event follows with the code
     };
     ws.onclose = (ev) => {
-      const retry = !closedByUser && shouldReconnect(ev.code);
+      const retry = !closedByUser && shouldReconnect(ev.code) && attempts < maxRetries;
       options.onClose?.(ev.code, ev.reason, retry);
       if (!retry) return;
       attempts += 1;

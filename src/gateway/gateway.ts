@@ -244,13 +244,13 @@ class GatewayImpl implements Gateway {
       return sendError(res, new WeftError('Draining', 'gateway is shutting down'), this.#retryAfterSeconds);
     }
     let match;
-    let query: Record<string, string>;
     try {
       match = this.#routes.match(method, path);
-      query = parseQuery(q < 0 ? '' : url.slice(q + 1));
     } catch {
-      return sendError(res, new WeftError('BadRequest', 'malformed URL encoding in the path or query'), this.#retryAfterSeconds);
+      // decodeURIComponent of a path parameter
+      return sendError(res, new WeftError('BadRequest', 'malformed URL encoding in the path'), this.#retryAfterSeconds);
     }
+    const query = parseQuery(q < 0 ? '' : url.slice(q + 1));
     if (match === undefined) {
       req.resume();
       return sendError(res, new WeftError('NotFound', `no route for ${method} ${path}`), this.#retryAfterSeconds);

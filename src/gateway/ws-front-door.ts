@@ -210,12 +210,8 @@ export class FrontDoor {
     if (!validSubprotocols(req.headers['sec-websocket-protocol'])) {
       return refuse(new WeftError('BadRequest', 'malformed Sec-WebSocket-Protocol header'));
     }
-    let query: Record<string, string>;
-    try {
-      query = parseQuery(q < 0 ? '' : url.slice(q + 1));
-    } catch {
-      return refuse(new WeftError('BadRequest', 'malformed query string'));
-    }
+    // URLSearchParams reads any query string (a bad escape stays as written): nothing to refuse.
+    const query = parseQuery(q < 0 ? '' : url.slice(q + 1));
     const header = (name: string): string | undefined => {
       const v = req.headers[name];
       return Array.isArray(v) ? v[0] : v;

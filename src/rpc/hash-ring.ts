@@ -58,12 +58,13 @@ export class HashRing {
       if (this.#points[mid]! < h) lo = mid + 1;
       else hi = mid;
     }
-    const seen = new Set<string>();
+    // Usually the first owner is accepted; remember refused ones only once there is one.
+    let refused: Set<string> | undefined;
     for (let i = 0; i < n; i++) {
       const owner = this.#owners[(lo + i) % n]!;
-      if (seen.has(owner)) continue;
+      if (refused?.has(owner) === true) continue;
       if (accept(owner)) return owner;
-      seen.add(owner);
+      (refused ??= new Set()).add(owner);
     }
     return undefined;
   }

@@ -76,6 +76,7 @@ export class RpcClient {
   #localInvoker: (nodeId: string) => LocalInvoke | undefined = () => undefined;
   #isDraining: (nodeId: string) => boolean = () => false;
   #nextId = 1;
+  #stoppedWith: WeftError | undefined;
 
   constructor(peers: Peers, endpoints: Endpoints, options: RpcClientOptions) {
     this.#peers = peers;
@@ -178,8 +179,9 @@ export class RpcClient {
     }
   }
 
-  /** Fails every call in flight (the node is stopping). */
+  /** Fails every call in flight and every later attempt (the node is stopping). */
   failAll(error: WeftError): void {
+    this.#stoppedWith = error;
     for (const call of this.#pending.values()) this.#settle(call, error);
     this.#pending.clear();
   }
@@ -192,6 +194,11 @@ export class RpcClient {
 
   #attempt(call: PendingCall): void {
     if (call.settled) return;
+    // Calls still being dialed or answered in-process when the node stopped end here.
+    if (this.#stoppedWith !== undefined) {
+      this.#settle(call, this.#stoppedWith);
+      return;
+    }
     if (call.attempts >= this.#o.maxAttempts) {
       this.#settle(call, this.#unavailable(call.target.service, call.lastError ?? new WeftError('ServiceUnavailable', `${call.target.service}: no instance answered`)));
       return;
@@ -237,6 +244,10 @@ export class RpcClient {
 
   #send(call: PendingCall, link: Link): void {
     if (call.settled) return;
+    if (this.#stoppedWith !== undefined) {
+      this.#settle(call, this.#stoppedWith);
+      return;
+    }
     const id = this.#nextId++;
     call.id = id;
     call.link = link;

@@ -71,10 +71,6 @@ export class SessionManager {
     return this.#node.membership.directory.index(this.service);
   }
 
-  #live(gatewayNodeId: string): boolean {
-    return this.#node.view.has(gatewayNodeId);
-  }
-
   readonly #isLive = (gatewayNodeId: string): boolean => this.#node.view.has(gatewayNodeId);
 
   /**
@@ -146,7 +142,7 @@ export class SessionManager {
       throw new WeftError('BadRequest', `close code ${code} may not be sent; use 1000, 1001, 1008, 1011-1013 or 3000-4999`);
     }
     const gateway = gatewayOfSession(sessionId);
-    if (!this.#live(gateway)) return false;
+    if (!this.#isLive(gateway)) return false;
     try {
       const link = await this.#node.peers.connect(gateway);
       link.send([FrameType.SessionClose, sessionId, code, closeReason(reason)]);
@@ -176,7 +172,7 @@ export class SessionManager {
   async list(): Promise<SessionInfo[]> {
     const out: SessionInfo[] = [];
     for (const [sessionId, businessId, gatewayNodeId] of this.#index().entries()) {
-      if (this.#live(gatewayNodeId)) out.push({ sessionId, businessId, gatewayNodeId });
+      if (this.#isLive(gatewayNodeId)) out.push({ sessionId, businessId, gatewayNodeId });
     }
     return out;
   }
