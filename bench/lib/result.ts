@@ -139,53 +139,36 @@ function target(id: string, what: string, want: string, value: number, unit: str
   return { id, what, want, value, unit, status: Number.isNaN(value) ? 'n/a' : ok(value) ? 'PASS' : 'MISS' };
 }
 
+/** The three push targets for one weft layout (`weft`, or `weft-colocated` with its id suffix and label prefix). */
+function pushTargets(results: ScenarioResult[], system: string, idSuffix: string, label: string): Target[] {
+  const deliveries = metric(results, 'push', system, 'max', 'deliveriesPerSec');
+  return [
+    target(
+      `push-vs-socketio${idSuffix}`,
+      `${label}push deliveries/s (max), weft / Socket.IO`,
+      '>= 2.00',
+      deliveries / metric(results, 'push', 'socketio', 'max', 'deliveriesPerSec'),
+      'x',
+      (v) => v >= 2,
+    ),
+    target(
+      `push-vs-raw-ws${idSuffix}`,
+      `${label}push deliveries/s (max), weft / raw ws in-process`,
+      '>= 1.00',
+      deliveries / metric(results, 'push', 'raw-ws-inproc', 'max', 'deliveriesPerSec'),
+      'x',
+      (v) => v >= 1,
+    ),
+    target(`push-p99${idSuffix}`, `${label}push p99 end-to-end at the fixed rate`, '<= 2 ms', metric(results, 'push', system, 'rate', 'p99Ms'), 'ms', (v) => v <= 2),
+  ];
+}
+
 /** The issue's targets, from the scenarios that ran. */
 export function evaluateTargets(results: ScenarioResult[]): Target[] {
-  const weftPush = metric(results, 'push', 'weft', 'max', 'deliveriesPerSec');
-  const colocatedPush = metric(results, 'push', 'weft-colocated', 'max', 'deliveriesPerSec');
   const targets: Target[] = [
-    target(
-      'push-vs-socketio',
-      'push deliveries/s (max), weft / Socket.IO',
-      '>= 2.00',
-      weftPush / metric(results, 'push', 'socketio', 'max', 'deliveriesPerSec'),
-      'x',
-      (v) => v >= 2,
-    ),
-    target(
-      'push-vs-raw-ws',
-      'push deliveries/s (max), weft / raw ws in-process',
-      '>= 1.00',
-      weftPush / metric(results, 'push', 'raw-ws-inproc', 'max', 'deliveriesPerSec'),
-      'x',
-      (v) => v >= 1,
-    ),
-    target('push-p99', 'push p99 end-to-end at the fixed rate', '<= 2 ms', metric(results, 'push', 'weft', 'rate', 'p99Ms'), 'ms', (v) => v <= 2),
+    ...pushTargets(results, 'weft', '', ''),
     // The same three with the WebSocket host inside the gateway process (one hop less).
-    target(
-      'push-vs-socketio-colocated',
-      'colocated: push deliveries/s (max), weft / Socket.IO',
-      '>= 2.00',
-      colocatedPush / metric(results, 'push', 'socketio', 'max', 'deliveriesPerSec'),
-      'x',
-      (v) => v >= 2,
-    ),
-    target(
-      'push-vs-raw-ws-colocated',
-      'colocated: push deliveries/s (max), weft / raw ws in-process',
-      '>= 1.00',
-      colocatedPush / metric(results, 'push', 'raw-ws-inproc', 'max', 'deliveriesPerSec'),
-      'x',
-      (v) => v >= 1,
-    ),
-    target(
-      'push-p99-colocated',
-      'colocated: push p99 end-to-end at the fixed rate',
-      '<= 2 ms',
-      metric(results, 'push', 'weft-colocated', 'rate', 'p99Ms'),
-      'ms',
-      (v) => v <= 2,
-    ),
+    ...pushTargets(results, 'weft-colocated', '-colocated', 'colocated: '),
     target(
       'http-rpc-vs-raw',
       'http-rpc req/s, weft / raw node:http',
