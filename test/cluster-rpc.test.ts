@@ -136,6 +136,18 @@ test('answers HTTP calls through the gateway from both hosts of a service', awai
   assert.deepEqual([...answered.keys()].sort(), [...ids].sort());
 });
 
+/** Every one of 300 calls succeeded; the killed host answered some before it died, the live one every call after. */
+function assertFailedOver(t: TestContext, result: Awaited<ReturnType<typeof streamWithKill>>, killed: NodeProcess, live: NodeProcess): void {
+  assert.deepEqual(failuresOf(result), []);
+  const answers = result.outcomes.flatMap((o) => (o.ok ? [o] : []));
+  assert.equal(answers.length, 300);
+  assert.ok(answers.some((a) => a.who === killed.info.nodeId && !a.afterKill), 'the killed host answered calls before it died');
+  const afterKill = answers.filter((a) => a.afterKill);
+  t.diagnostic(`${afterKill.length} of 300 calls began after the kill`);
+  assert.ok(afterKill.length > 0, 'calls were still starting after the kill');
+  assert.ok(afterKill.every((a) => a.who === live.info.nodeId), 'every call begun after the kill was answered by the live host');
+}
+
 test('keeps every HTTP call through the gateway succeeding when a host is killed mid-stream', await redisTest(), async (t) => {
   const { hosts, url } = await startCluster(scope(t), 2);
   const [h1, h2] = hosts as [NodeProcess, NodeProcess];
@@ -151,14 +163,7 @@ test('keeps every HTTP call through the gateway succeeding when a host is killed
     }
   });
 
-  assert.deepEqual(failuresOf(result), []);
-  const answers = result.outcomes.flatMap((o) => (o.ok ? [o] : []));
-  assert.equal(answers.length, 300);
-  assert.ok(answers.some((a) => a.who === h1.info.nodeId && !a.afterKill), 'the killed host answered calls before it died');
-  const afterKill = answers.filter((a) => a.afterKill);
-  t.diagnostic(`${afterKill.length} of 300 calls began after the kill`);
-  assert.ok(afterKill.length > 0, 'calls were still starting after the kill');
-  assert.ok(afterKill.every((a) => a.who === h2.info.nodeId), 'every call begun after the kill was answered by the live host');
+  assertFailedOver(t, result, h1, h2);
 });
 
 test('keeps every proxy call from another process succeeding when a host is killed mid-stream', await redisTest(), async (t) => {
@@ -173,14 +178,7 @@ test('keeps every proxy call from another process succeeding when a host is kill
     return r.ok ? { ok: true, who: r.value as string } : { ok: false, detail: `call ${i}: ${r.code} ${r.message}` };
   });
 
-  assert.deepEqual(failuresOf(result), []);
-  const answers = result.outcomes.flatMap((o) => (o.ok ? [o] : []));
-  assert.equal(answers.length, 300);
-  assert.ok(answers.some((a) => a.who === h1.info.nodeId && !a.afterKill), 'the killed host answered calls before it died');
-  const afterKill = answers.filter((a) => a.afterKill);
-  t.diagnostic(`${afterKill.length} of 300 calls began after the kill`);
-  assert.ok(afterKill.length > 0, 'calls were still starting after the kill');
-  assert.ok(afterKill.every((a) => a.who === h2.info.nodeId), 'every call begun after the kill was answered by the live host');
+  assertFailedOver(t, result, h1, h2);
 });
 
 test('finishes the calls in flight on a gracefully stopped host and sends later calls to the other host', await redisTest(), async (t) => {
