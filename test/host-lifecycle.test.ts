@@ -20,11 +20,10 @@ import {
   type Host,
   type HostOptions,
   type ServiceBinding,
-  type WeftError,
 } from '../src/index.js';
 import type { Registry, RegistryView } from '../src/registry/registry.js';
 import { ChatAppService, IChatAppService, ITestAppService, testService } from './fixtures/services.js';
-import { eventually, httpJson, quietLogger } from './helpers/index.js';
+import { eventually, httpJson, quietLogger, rejection } from './helpers/index.js';
 
 /** A call that stays in flight until the test lets it go: no timing involved. */
 const IHoldAppService = defineContract({
@@ -98,15 +97,6 @@ function freezableCluster(real: Cluster): { cluster: Cluster; freeze: () => void
   return { cluster, freeze: () => (frozen = true) };
 }
 
-async function rejection(p: Promise<unknown>): Promise<WeftError> {
-  try {
-    const value = await p;
-    assert.fail(`expected a rejection, got ${JSON.stringify(value)}`);
-  } catch (e) {
-    assert.ok(isWeftError(e), `expected a WeftError, got ${String(e)}`);
-    return e;
-  }
-}
 
 function refusesConnections(address: { host: string; port: number }): Promise<boolean> {
   return new Promise((resolve) => {

@@ -33,6 +33,16 @@ function cleanupStack(t: TestContext): Defer {
   return (cleanup) => void stack.push(cleanup);
 }
 
+/** A redis-server of the test's own (it is killed and restarted), removed at the end. */
+async function privateRedis(defer: Defer): Promise<PrivateRedis> {
+  const redis = await startPrivateRedis();
+  defer(async () => {
+    await redis.kill();
+    redis.remove();
+  });
+  return redis;
+}
+
 /** A registry that only watches (it registers nothing), as any node's view is kept. */
 async function observer(defer: Defer, url: string, prefix: string, ttlMs: number, heartbeatMs: number): Promise<RedisRegistry> {
   const logger = quietLogger();
@@ -134,11 +144,7 @@ async function restartRedis(redis: PrivateRedis): Promise<void> {
 
 test('every live node is registered again after Redis restarts empty, without restarting itself', await redisTest(), async (t) => {
   const defer = cleanupStack(t);
-  const redis = await startPrivateRedis();
-  defer(async () => {
-    await redis.kill();
-    redis.remove();
-  });
+  const redis = await privateRedis(defer);
   const prefix = uniquePrefix();
   const ttlMs = 1500;
   const heartbeatMs = 300;
@@ -174,11 +180,7 @@ test('every live node is registered again after Redis restarts empty, without re
 
 test('a gateway\'s open session is listed again after Redis restarts empty', await redisTest(), async (t) => {
   const defer = cleanupStack(t);
-  const redis = await startPrivateRedis();
-  defer(async () => {
-    await redis.kill();
-    redis.remove();
-  });
+  const redis = await privateRedis(defer);
   const prefix = uniquePrefix();
   const cluster = redisCluster({ url: redis.url, prefix, secret: 's', ttlMs: 1500, heartbeatMs: 300 });
   const chatHost = await startHost(defer, cluster, 'chat');

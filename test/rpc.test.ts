@@ -15,19 +15,17 @@ import {
   currentContext,
   defineContract,
   implement,
-  isWeftError,
   memoryCluster,
   param,
   type AnyContract,
   type Cluster,
   type Host,
   type HostOptions,
-  type WeftError,
 } from '../src/index.js';
 import { PROTOCOL_VERSION } from '../src/protocol/frames.js';
 import type { NodeRecord } from '../src/registry/registry.js';
 import { ITestAppService, testService } from './fixtures/services.js';
-import { eventually, httpJson, quietLogger } from './helpers/index.js';
+import { eventually, httpJson, quietLogger, rejection } from './helpers/index.js';
 
 /** Methods that pick their instance in other ways, and record who served each call. */
 const IProbeAppService = defineContract({
@@ -118,16 +116,6 @@ function startClient(t: TestContext, cluster: Cluster, options: Partial<HostOpti
   return startHost(t, cluster, 'client', [], options);
 }
 
-/** Rejection of `p` as a WeftError (fails the test if `p` resolves). */
-async function rejection(p: Promise<unknown>): Promise<WeftError> {
-  try {
-    const value = await p;
-    assert.fail(`expected a rejection, got ${JSON.stringify(value)}`);
-  } catch (e) {
-    assert.ok(isWeftError(e), `expected a WeftError, got ${String(e)}`);
-    return e;
-  }
-}
 
 /** Publishes a node record by hand, as a node that died without deregistering leaves one behind. */
 async function registerRecord(

@@ -50,7 +50,6 @@ interface GatewaySession {
   readonly id: string;
   readonly service: string;
   readonly businessId: string;
-  readonly hostNodeId: string;
   readonly socket: Duplex;
   hostLink: Link | undefined;
   ws: WebSocket | undefined;
@@ -260,7 +259,6 @@ export class FrontDoor {
       id,
       service,
       businessId,
-      hostNodeId,
       socket,
       hostLink: undefined,
       ws: undefined,

@@ -54,13 +54,3 @@ export interface Registry {
   onRecovered(listener: () => void): () => void;
   close(): Promise<void>;
 }
-
-/** Live nodes serving `service`, in a stable order (by node id). */
-export function nodesServing(view: RegistryView, service: string): NodeRecord[] {
-  const out: NodeRecord[] = [];
-  for (const record of view.values()) {
-    if (record.role === 'host' && record.services.some((s) => s.contract.name === service)) out.push(record);
-  }
-  out.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
-  return out;
-}

@@ -61,14 +61,6 @@ export class RpcServer {
     this.#services.set(contract.name, { contract, instance, methods });
   }
 
-  get serviceNames(): ReadonlySet<string> {
-    return new Set(this.#services.keys());
-  }
-
-  contracts(): AnyContract[] {
-    return [...this.#services.values()].map((s) => s.contract);
-  }
-
   get inFlight(): number {
     return this.#inFlight;
   }

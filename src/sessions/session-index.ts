@@ -125,11 +125,6 @@ export class SessionIndex {
     for (const group of this.#byBusiness.values()) for (const [, gateway] of pairs(group)) out.add(gateway);
     return out;
   }
-
-  clear(): void {
-    this.#byBusiness.clear();
-    this.#size = 0;
-  }
 }
 
 function* pairs(group: Group): IterableIterator<[string, string]> {

@@ -11,7 +11,8 @@ import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
-import type { Logger } from '../../src/index.js';
+import assert from 'node:assert/strict';
+import { isWeftError, type Logger, type WeftError } from '../../src/index.js';
 
 export const REDIS_URL = process.env['WEFT_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
@@ -260,4 +261,15 @@ export async function spawnNode(env: Record<string, string>, timeoutMs = 15000):
       await exited;
     },
   };
+}
+
+/** The rejection of `p` as a WeftError (fails the test if `p` resolves or rejects with something else). */
+export async function rejection(p: Promise<unknown>): Promise<WeftError> {
+  try {
+    const value = await p;
+    assert.fail(`expected a rejection, got ${JSON.stringify(value)}`);
+  } catch (e) {
+    assert.ok(isWeftError(e), `expected a WeftError, got ${String(e)}`);
+    return e;
+  }
 }
