@@ -50,11 +50,11 @@ export { currentContext } from './rpc/context.js';
 export type { CallContext } from './rpc/context.js';
 export type { CallOptions } from './rpc/rpc-client.js';
 
-export { WebSocketModule, WsHostModule } from './sessions/websocket-module.js';
-export { WsAppServiceBase } from './sessions/ws-app-service.js';
-export type { BusinessSessionIds, SessionInfo, SessionManager } from './sessions/session-manager.js';
-export type { WsSession } from './sessions/ws-session.js';
-export type { PushMessage } from './sessions/push-client.js';
+export { WebSocketModule, WsHostModule } from './websocket/websocket-module.js';
+export { WsAppServiceBase } from './websocket/ws-app-service.js';
+export type { BusinessSessionIds, SessionInfo, SessionManager } from './websocket/session-manager.js';
+export type { WsSession } from './websocket/ws-session.js';
+export type { PushMessage } from './push/push-client.js';
 
 export { DEFAULTS } from './options.js';
 export type { Logger } from './logger.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { MAX_CLOSE_REASON_BYTES, closeReason, isSendableCloseCode } from '../src/sessions/close-codes.js';
+import { MAX_CLOSE_REASON_BYTES, closeReason, isSendableCloseCode } from '../src/protocol/close-codes.js';
 import { IChatAppService } from './fixtures/services.js';
 import { connectWs, eventually } from './helpers/index.js';
 import { startStack } from './helpers/stack.js';

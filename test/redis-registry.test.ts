@@ -16,7 +16,7 @@ import {
   type Gateway,
   type Host,
 } from '../src/index.js';
-import { RedisConnection } from '../src/registry/redis-connection.js';
+import { RedisConnection } from '../src/redis/redis-connection.js';
 import { RedisRegistry } from '../src/registry/redis-registry.js';
 import { ChatAppService, IChatAppService, ITestAppService, testService } from './fixtures/services.js';
 import { dropPrefix, startPrivateRedis, type PrivateRedis } from './fixtures/node-control.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SessionIndex } from '../src/sessions/session-index.js';
+import { SessionIndex } from '../src/directory/session-index.js';
 
 const live = (): boolean => true;
 

@@ -13,7 +13,7 @@ import { demoPage, type DemoPageOptions } from './demo-page.js';
 import { HttpApi, parseQuery, type Authenticate } from './http-api.js';
 import { errorBody, sendError, sendJson } from './responses.js';
 import { RouteTable } from './route-table.js';
-import { FrontDoor } from './ws-front-door.js';
+import { FrontDoor } from './front-door/front-door.js';
 
 export interface GatewayOptions extends NodeOptions {
   /** Where HTTP and WebSocket clients connect. Default 127.0.0.1:5000. */

@@ -12,7 +12,7 @@ import { WeftNode, NODE_OPTION_KEYS, type NodeOptions, type NodeStats } from '..
 import type { CallOptions } from '../rpc/rpc-client.js';
 import { createProxy } from '../rpc/proxy.js';
 import { RpcServer } from '../rpc/rpc-server.js';
-import { isWsService } from '../sessions/ws-app-service.js';
+import { isWsService } from '../websocket/ws-app-service.js';
 import { orderModules, type HostContext, type HostedService, type ModuleInstance, type WeftModule } from './module.js';
 
 /** What a service factory receives. */

@@ -8,12 +8,12 @@ import { invalidOption } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { DEFAULTS, checkKnownKeys, checkPositive, checkString } from '../options.js';
 import { MemoryRegistry, MemoryRegistryHub } from '../registry/memory-registry.js';
-import { RedisConnection } from '../registry/redis-connection.js';
+import { RedisConnection } from '../redis/redis-connection.js';
 import { RedisRegistry } from '../registry/redis-registry.js';
 import type { Registry } from '../registry/registry.js';
-import { MemorySessionDirectory, MemorySessionHub } from '../sessions/memory-session-directory.js';
-import { RedisSessionDirectory } from '../sessions/redis-session-directory.js';
-import type { SessionDirectory } from '../sessions/session-directory.js';
+import { MemorySessionDirectory, MemorySessionHub } from '../directory/memory-session-directory.js';
+import { RedisSessionDirectory } from '../directory/redis-session-directory.js';
+import type { SessionDirectory } from '../directory/session-directory.js';
 
 /** What one node gets from its cluster. */
 export interface ClusterMembership {

@@ -15,7 +15,7 @@ import type { NodeRecord, NodeRole, RegistryView, ServiceRecord } from '../regis
 import { Endpoints } from '../rpc/endpoints.js';
 import { RpcClient, type LocalInvoke } from '../rpc/rpc-client.js';
 import type { Link } from '../transport/link.js';
-import type { PushFrame } from '../sessions/push-client.js';
+import type { PushFrame } from '../push/push-client.js';
 import { Peers } from '../transport/peers.js';
 import { defaultCluster, type Cluster, type ClusterMembership } from './cluster.js';
 

@@ -7,7 +7,7 @@
  * within TTL + one heartbeat.
  */
 import type { Logger } from '../logger.js';
-import type { RedisConnection } from './redis-connection.js';
+import type { RedisConnection } from '../redis/redis-connection.js';
 import type { NodeRecord, Registry, RegistryListener, RegistryView } from './registry.js';
 
 const NODE_SET_TTL_MS = 10 * 60 * 1000; // 10 min

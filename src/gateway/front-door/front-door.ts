@@ -10,8 +10,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { WeftError, fromWire, toWeftError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { WeftError, fromWire, toWeftError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
 import {
   FrameType,
   type Frame,
@@ -19,16 +19,16 @@ import {
   type SessionCloseFrame,
   type SessionRejectFrame,
   type WireHandshake,
-} from '../protocol/frames.js';
-import type { WeftNode } from '../node/node.js';
-import type { Link } from '../transport/link.js';
-import type { PushFrame } from '../sessions/push-client.js';
-import type { Authenticate } from './http-api.js';
-import { parseQuery } from './http-api.js';
-import { writeSocketError } from './responses.js';
+} from '../../protocol/frames.js';
+import type { WeftNode } from '../../node/node.js';
+import type { Link } from '../../transport/link.js';
+import type { PushFrame } from '../../push/push-client.js';
+import type { Authenticate } from '../http-api.js';
+import { parseQuery } from '../http-api.js';
+import { writeSocketError } from '../responses.js';
 import { dataFrame } from './ws-frame.js';
-import { closeReason, isSendableCloseCode } from '../sessions/close-codes.js';
-import type { RouteTable } from './route-table.js';
+import { closeReason, isSendableCloseCode } from '../../protocol/close-codes.js';
+import type { RouteTable } from '../route-table.js';
 
 export interface FrontDoorOptions {
   maxMessageBytes: number;

@@ -3,7 +3,7 @@
  */
 import type { WireHandshake } from '../protocol/frames.js';
 import type { Link } from '../transport/link.js';
-import type { PushMessage } from './push-client.js';
+import type { PushMessage } from '../push/push-client.js';
 import type { SessionManager } from './session-manager.js';
 
 export interface WsSession {

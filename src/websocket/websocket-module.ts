@@ -17,7 +17,7 @@ import {
   type SessionOpenFrame,
 } from '../protocol/frames.js';
 import type { Link } from '../transport/link.js';
-import { PushClient } from './push-client.js';
+import { PushClient } from '../push/push-client.js';
 import { BusinessSessionIds, SessionManager, type BoundSessions } from './session-manager.js';
 import { WsAppServiceBase, isWsService } from './ws-app-service.js';
 import { HostSession, type WsSession } from './ws-session.js';

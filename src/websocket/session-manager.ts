@@ -6,9 +6,9 @@
 import { WeftError } from '../errors.js';
 import { FrameType } from '../protocol/frames.js';
 import type { WeftNode } from '../node/node.js';
-import type { SessionIndex } from './session-index.js';
-import { closeReason, isSendableCloseCode } from './close-codes.js';
-import { PushClient, gatewayOfSession, payloadBytes, type PushFrame, type PushMessage } from './push-client.js';
+import type { SessionIndex } from '../directory/session-index.js';
+import { closeReason, isSendableCloseCode } from '../protocol/close-codes.js';
+import { PushClient, gatewayOfSession, payloadBytes, type PushFrame, type PushMessage } from '../push/push-client.js';
 import type { WsSession } from './ws-session.js';
 
 const RESOLVED_ZERO = Promise.resolve(0);

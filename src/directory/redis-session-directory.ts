@@ -9,7 +9,7 @@
  */
 import { Packr } from 'msgpackr';
 import type { Logger } from '../logger.js';
-import type { RedisConnection } from '../registry/redis-connection.js';
+import type { RedisConnection } from '../redis/redis-connection.js';
 import type { Registry, RegistryView } from '../registry/registry.js';
 import { SessionIndex } from './session-index.js';
 import type { HeldSessions, SessionDirectory } from './session-directory.js';
