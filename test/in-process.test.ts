@@ -16,7 +16,7 @@ const IStoreAppService = defineContract({
   },
 });
 
-test('direct calls cross no link and still copy arguments and results as the wire would', async (t) => {
+test('direct calls cross no TCP link and still copy arguments and results as the wire would', async (t) => {
   const cluster = memoryCluster();
   const kept: { tags: string[] }[] = [];
   const store = await createHost({
@@ -34,7 +34,9 @@ test('direct calls cross no link and still copy arguments and results as the wir
   item.tags.push('changed by the caller');
   result.tags.push('changed by the caller too');
   assert.deepEqual(kept[0], { tags: ['a'] }, 'the service holds its own copy');
-  assert.equal(store.stats().framesReceived['Call'], undefined, 'no Call frame crossed a link');
+  const stats = store.stats();
+  assert.equal(stats.framesReceived['Call'], 1, 'the call came as a frame, through the one router');
+  assert.deepEqual(stats.links, { tcp: 0, direct: 1 }, 'over a direct link, no TCP link');
 });
 
 test('direct calls give errors in their wire form: code and message, no cause', async (t) => {
@@ -55,7 +57,7 @@ test('direct calls give errors in their wire form: code and message, no cause', 
   assert.deepEqual(invalid.validErrors?.map((v) => v.memberNames[0]).sort(), ['a', 'b']);
 });
 
-test('a gateway and a host in one process push and route without a link between them', async (t) => {
+test('a gateway and a host in one process push and route over a direct link, no TCP link', async (t) => {
   const stack = await startStack(t);
   const a = await connectWs(`${stack.wsUrl}/api/chat?businessId=direct`);
   const b = await connectWs(`${stack.wsUrl}/api/chat?businessId=direct`);
@@ -67,9 +69,10 @@ test('a gateway and a host in one process push and route without a link between 
   await a.waitFor(2);
   await b.waitFor(2);
   assert.deepEqual(a.messages, ['hi', 'again']);
-  const frames = stack.gateway.stats().framesReceived;
-  assert.equal(frames['PushBusiness'], undefined, 'no push frame crossed a link');
-  assert.equal(stack.hosts[0]!.stats().framesReceived['Call'], undefined, 'no call frame crossed a link');
+  const gateway = stack.gateway.stats();
+  assert.equal(gateway.framesReceived['PushBusiness'], 2, 'pushes came as frames, through the one router');
+  assert.equal(gateway.links.tcp, 0, 'the gateway opened no TCP link');
+  assert.equal(stack.hosts[0]!.stats().links.tcp, 0, 'the host opened no TCP link');
 });
 
 const ILoopyAppService = defineContract({

@@ -118,7 +118,18 @@ class GatewayImpl implements Gateway {
       authenticate: options.authenticate,
       logger,
     });
-    this.#door = new FrontDoor(this.#node, this.#routes, {
+    const node = this.#node;
+    this.#door = new FrontDoor(
+      {
+        nodeId: node.nodeId,
+        frames: node.frames,
+        links: node.links,
+        liveNodes: node.liveNodes,
+        directory: node.directory,
+        ringOf: (service) => node.endpoints.ring(service),
+        findService: (path) => this.#routes.websocketService(path),
+      },
+      {
       maxMessageBytes,
       maxBufferedBytes: ws.maxBufferedBytes === undefined ? DEFAULTS.maxBufferedBytes : checkPositiveInt('websocket.maxBufferedBytes', ws.maxBufferedBytes),
       pingIntervalMs: ws.pingIntervalMs === undefined ? DEFAULTS.wsPingIntervalMs : checkPositive('websocket.pingIntervalMs', ws.pingIntervalMs),
@@ -127,7 +138,8 @@ class GatewayImpl implements Gateway {
       retryAfterSeconds: this.#retryAfterSeconds,
       authenticate: options.authenticate,
       logger,
-    });
+      },
+    );
     if (options.demo !== undefined) {
       checkString('demo.wsPath', options.demo.wsPath);
       checkString('demo.echoPath', options.demo.echoPath);
@@ -170,7 +182,7 @@ class GatewayImpl implements Gateway {
   }
 
   stats(): NodeStats {
-    return { nodeId: this.nodeId, framesReceived: this.#node.framesReceived(), callsInFlight: this.#node.rpc.inFlight, sessions: this.#door.sessionCount };
+    return { nodeId: this.nodeId, ...this.#node.linkStats(), callsInFlight: this.#node.rpc.inFlight, sessions: this.#door.sessionCount };
   }
 
   start(): Promise<Gateway> {

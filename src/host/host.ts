@@ -7,13 +7,11 @@ import { WeftError, invalidOption } from '../errors.js';
 import type { AnyContract, Implementation, Proxy } from '../contract/contract.js';
 import type { Logger } from '../logger.js';
 import { DEFAULTS, checkKnownKeys, checkPositive, checkPositiveInt } from '../options.js';
-import { FrameType, type CallFrame } from '../protocol/frames.js';
 import { WeftNode, NODE_OPTION_KEYS, type NodeOptions, type NodeStats } from '../node/node.js';
 import type { CallOptions } from '../rpc/rpc-client.js';
 import { createProxy } from '../rpc/proxy.js';
 import { RpcServer } from '../rpc/rpc-server.js';
-import { isWsService } from '../websocket/ws-app-service.js';
-import { orderModules, type HostContext, type HostedService, type ModuleInstance, type WeftModule } from './module.js';
+import { NEEDS_MODULE, orderModules, type HostContext, type HostedService, type ModuleInstance, type WeftModule } from './module.js';
 
 /** What a service factory receives. */
 export interface ServiceContext {
@@ -87,6 +85,7 @@ class HostImpl implements Host {
       maxConcurrentCalls:
         options.maxConcurrentCalls === undefined ? DEFAULTS.maxConcurrentCalls : checkPositiveInt('maxConcurrentCalls', options.maxConcurrentCalls),
       logger: this.#node.logger,
+      frames: this.#node.frames,
     });
     const services = options.services ?? [];
     if (!Array.isArray(services)) throw invalidOption('services', 'must be an array of implement(...)');
@@ -105,23 +104,30 @@ class HostImpl implements Host {
     }
 
     const modules = orderModules(options.modules ?? []);
-    const wsService = this.#services.find((s) => isWsService(s.instance));
-    if (wsService !== undefined && !modules.some((m) => m.name === 'WebSocket')) {
-      throw invalidOption('modules', `must include WebSocketModule: ${wsService.contract.name} extends WsAppServiceBase`);
-    }
+    const node = this.#node;
     const context: HostContext = {
-      node: this.#node,
-      logger: this.#node.logger,
+      nodeId: node.nodeId,
+      logger: node.logger,
       services: this.#services,
       isDraining: () => this.#state === 'stopping' || this.#state === 'stopped',
+      directory: node.directory,
+      proxy: (contract, callOptions) => this.proxy(contract, callOptions),
+      frames: node.frames,
+      links: node.links,
+      liveNodes: node.liveNodes,
+      maxFrameBytes: node.maxFrameBytes,
     };
     for (const m of modules) {
       const instance = m.setup(context);
       if (instance !== undefined) this.#modules.push(instance);
     }
-
-    this.#node.handle(FrameType.Call, (frame, link) => this.#server.handleCall(frame as CallFrame, link));
-    this.#node.localInvoke = (service, method, args, ctx) => this.#server.invoke(service, method, args, ctx);
+    // A service a module claims (WebSocketModule: every WsAppServiceBase) must have that module.
+    for (const s of this.#services) {
+      const needs = (s.instance.constructor as { [NEEDS_MODULE]?: string })[NEEDS_MODULE];
+      if (needs !== undefined && !modules.some((m) => m.name === needs)) {
+        throw invalidOption('modules', `must include ${needs}Module: ${s.contract.name} needs it`);
+      }
+    }
   }
 
   get nodeId(): string {
@@ -197,7 +203,7 @@ class HostImpl implements Host {
   }
 
   stats(): NodeStats {
-    return { nodeId: this.nodeId, framesReceived: this.#node.framesReceived(), callsInFlight: this.#server.inFlight, sessions: 0 };
+    return { nodeId: this.nodeId, ...this.#node.linkStats(), callsInFlight: this.#server.inFlight, sessions: 0 };
   }
 }
 

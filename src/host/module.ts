@@ -3,10 +3,19 @@
  * host into a WebSocket host. A module is set up once per host and may take
  * part in start and stop.
  */
-import type { AnyContract } from '../contract/contract.js';
+import { invalidOption } from '../errors.js';
+import type { AnyContract, Proxy } from '../contract/contract.js';
+import type { SessionDirectory } from '../directory/session-directory.js';
 import type { Logger } from '../logger.js';
-import type { WeftNode } from '../node/node.js';
-import type { ServiceRecord } from '../registry/registry.js';
+import type { LiveNodes, ServiceRecord } from '../registry/registry.js';
+import type { CallOptions } from '../rpc/rpc-client.js';
+import type { FrameRoutes, NodeLinks } from '../transport/peer-link.js';
+
+/**
+ * A service class whose constructor carries this key (a module name) can
+ * only run on a host with that module; the host checks at construction.
+ */
+export const NEEDS_MODULE = Symbol.for('weft.needs-module');
 
 export interface HostedService {
   readonly contract: AnyContract;
@@ -15,12 +24,25 @@ export interface HostedService {
   readonly record: ServiceRecord;
 }
 
+/** What a module gets from the host it extends. */
 export interface HostContext {
-  /** @internal the node under the host */
-  readonly node: WeftNode;
+  readonly nodeId: string;
   readonly logger: Logger;
   readonly services: readonly HostedService[];
-  readonly isDraining: () => boolean;
+  /** True once the host began to stop. */
+  isDraining(): boolean;
+  /** Which sessions each businessId has, cluster-wide. */
+  readonly directory: SessionDirectory;
+  /** A typed proxy for calling any service of the cluster. */
+  proxy<C extends AnyContract>(contract: C, options?: CallOptions): Proxy<C>;
+  /** @internal claims frame types (WebSocketModule: session frames) */
+  readonly frames: FrameRoutes;
+  /** @internal links to the other nodes */
+  readonly links: NodeLinks;
+  /** @internal */
+  readonly liveNodes: LiveNodes;
+  /** @internal the largest frame between nodes */
+  readonly maxFrameBytes: number;
 }
 
 export interface ModuleInstance {
@@ -42,7 +64,7 @@ export function orderModules(modules: readonly WeftModule[]): WeftModule[] {
   const seen = new Set<WeftModule>();
   const visit = (m: WeftModule, path: WeftModule[]): void => {
     if (seen.has(m)) return;
-    if (path.includes(m)) throw new Error(`module dependency cycle: ${[...path, m].map((x) => x.name).join(' -> ')}`);
+    if (path.includes(m)) throw invalidOption('modules', `have a dependency cycle: ${[...path, m].map((x) => x.name).join(' -> ')}`);
     for (const d of m.dependsOn ?? []) visit(d, [...path, m]);
     seen.add(m);
     out.push(m);

@@ -10,13 +10,14 @@ import { randomBytes } from 'node:crypto';
 import { WeftError, invalidOption } from '../errors.js';
 import { createDefaultLogger, type Logger } from '../logger.js';
 import { DEFAULTS, checkKnownKeys, checkPort, checkPositive, checkPositiveInt, checkString } from '../options.js';
-import { FrameType, PROTOCOL_VERSION, type Frame } from '../protocol/frames.js';
-import type { NodeRecord, NodeRole, RegistryView, ServiceRecord } from '../registry/registry.js';
+import { FrameType, PROTOCOL_VERSION } from '../protocol/frames.js';
+import type { LiveNodes, NodeRecord, NodeRole, RegistryView, ServiceRecord } from '../registry/registry.js';
+import type { SessionDirectory } from '../directory/session-directory.js';
 import { Endpoints } from '../rpc/endpoints.js';
-import { RpcClient, type LocalInvoke } from '../rpc/rpc-client.js';
-import type { Link } from '../transport/link.js';
-import type { PushFrame } from '../push/push-client.js';
+import { RpcClient } from '../rpc/rpc-client.js';
+import type { FrameRoutes, NodeLinks } from '../transport/peer-link.js';
 import { Peers } from '../transport/peers.js';
+import { FrameRouter } from './frame-router.js';
 import { defaultCluster, type Cluster, type ClusterMembership } from './cluster.js';
 
 /** Options every node takes (hosts and gateways). */
@@ -68,16 +69,13 @@ export const NODE_OPTION_KEYS = [
   'directInProcess',
 ] as const;
 
-type FrameHandler = (frame: Frame, link: Link) => void;
-
-/** Started nodes of this process that take direct calls, by node id. */
-const localNodes = new Map<string, WeftNode>();
-
 /** Counters a host or gateway reports. */
 export interface NodeStats {
   nodeId: string;
   /** Frames received from other nodes, by frame type name. */
   framesReceived: Record<string, number>;
+  /** Links open now: TCP ones to other processes, direct ones to nodes of this process. */
+  links: { tcp: number; direct: number };
   /** Calls in flight (served, on a host; made, on a gateway). */
   callsInFlight: number;
   /** WebSocket sessions held (gateways). */
@@ -91,32 +89,34 @@ function firstExternalAddress(): string {
   return '127.0.0.1';
 }
 
+/**
+ * The parts every role builds on. Roles (host, gateway) hold the node and
+ * hand each of their parts only the narrow pieces it needs: `frames` to claim
+ * frame types, `links` to reach peers, `liveNodes`, `endpoints`, `directory`.
+ */
 export class WeftNode {
   readonly nodeId: string;
   readonly role: NodeRole;
   readonly logger: Logger;
   readonly cluster: Cluster;
   readonly endpoints = new Endpoints();
-  readonly peers: Peers;
+  readonly frames: FrameRoutes;
+  readonly links: NodeLinks;
   readonly rpc: RpcClient;
   readonly maxFrameBytes: number;
-  /** Set by a host: serves a call from a node of this process without a link. */
-  localInvoke: LocalInvoke | undefined;
-  /** Set by a gateway: delivers a push from a node of this process without a link; returns sessions reached. */
-  localPush: ((frame: PushFrame) => number) | undefined;
-  readonly #direct: boolean;
-  /** Frame handlers by frame type, set by the role (host sessions, gateway pushes). */
-  readonly #handlers: (FrameHandler | undefined)[] = [];
-  /** Frames received, by frame type. */
-  readonly #framesIn = new Map<number, number>();
-  readonly #viewListeners = new Set<(view: RegistryView) => void>();
-  readonly #linkClosedListeners = new Set<(link: Link) => void>();
+  readonly directory: SessionDirectory;
+  readonly liveNodes: LiveNodes = { isLive: (nodeId) => this.#view.has(nodeId) };
+  readonly #router: FrameRouter;
+  readonly #peers: Peers;
+  readonly #membership: ClusterMembership;
+  readonly #viewListeners: ((view: RegistryView) => void)[] = [];
   readonly #listenHost: string;
   readonly #listenPort: number;
   readonly #advertiseHost: string | undefined;
   readonly #tls: NodeOptions['tls'];
-  #membership: ClusterMembership | undefined;
   #server: net.Server | undefined;
+  /** Set once start() reached the cluster: only then is there membership to close. */
+  #joined = false;
   #record: NodeRecord | undefined;
   #view: RegistryView = new Map();
 
@@ -139,7 +139,9 @@ export class WeftNode {
     const maxFrameBytes = options.maxFrameBytes === undefined ? DEFAULTS.maxFrameBytes : checkPositiveInt('maxFrameBytes', options.maxFrameBytes);
     this.maxFrameBytes = maxFrameBytes;
     const breaker = options.breaker ?? {};
-    this.peers = new Peers({
+    this.#router = new FrameRouter(this.nodeId, this.logger);
+    this.frames = this.#router;
+    this.#peers = new Peers({
       nodeId: this.nodeId,
       secret: this.cluster.secret,
       maxFrameBytes,
@@ -152,31 +154,26 @@ export class WeftNode {
       backoffMaxMs: DEFAULTS.backoffMaxMs,
       ...(options.tls === undefined ? {} : { tls: options.tls.client }),
       resolve: (nodeId) => this.#view.get(nodeId)?.address,
+      onFrame: this.#router.route,
+      directInProcess: options.directInProcess ?? true,
     });
-    this.rpc = new RpcClient(this.peers, this.endpoints, {
-      nodeId: this.nodeId,
-      defaultTimeoutMs: options.callTimeoutMs === undefined ? DEFAULTS.callTimeoutMs : checkPositive('callTimeoutMs', options.callTimeoutMs),
-      maxAttempts: options.maxAttempts === undefined ? DEFAULTS.maxAttempts : checkPositiveInt('maxAttempts', options.maxAttempts),
-      breaker: {
-        failureThreshold:
-          breaker.failureThreshold === undefined ? DEFAULTS.breakerFailureThreshold : checkPositiveInt('breaker.failureThreshold', breaker.failureThreshold),
-        resetAfterMs: breaker.resetAfterMs === undefined ? DEFAULTS.breakerResetAfterMs : checkPositive('breaker.resetAfterMs', breaker.resetAfterMs),
+    this.links = this.#peers;
+    this.rpc = new RpcClient(
+      { links: this.links, endpoints: this.endpoints, frames: this.frames },
+      {
+        nodeId: this.nodeId,
+        defaultTimeoutMs: options.callTimeoutMs === undefined ? DEFAULTS.callTimeoutMs : checkPositive('callTimeoutMs', options.callTimeoutMs),
+        maxAttempts: options.maxAttempts === undefined ? DEFAULTS.maxAttempts : checkPositiveInt('maxAttempts', options.maxAttempts),
+        breaker: {
+          failureThreshold:
+            breaker.failureThreshold === undefined ? DEFAULTS.breakerFailureThreshold : checkPositiveInt('breaker.failureThreshold', breaker.failureThreshold),
+          resetAfterMs: breaker.resetAfterMs === undefined ? DEFAULTS.breakerResetAfterMs : checkPositive('breaker.resetAfterMs', breaker.resetAfterMs),
+        },
+        logger: this.logger,
       },
-      logger: this.logger,
-    });
-    this.rpc.setDrainingCheck((nodeId) => this.peers.get(nodeId)?.peerDraining === true);
-    this.#direct = options.directInProcess ?? true;
-    this.rpc.setLocalInvoker((nodeId) => this.local(nodeId)?.localInvoke);
-    this.peers.onFrame = (frame, link) => this.#onFrame(frame, link);
-    this.peers.onLinkClosed = (link) => {
-      this.rpc.onLinkClosed(link);
-      for (const l of this.#linkClosedListeners) l(link);
-    };
-  }
-
-  get membership(): ClusterMembership {
-    if (this.#membership === undefined) throw new WeftError('ServerError', 'node is not started');
-    return this.#membership;
+    );
+    this.#membership = this.cluster.join(this.nodeId, this.logger);
+    this.directory = this.#membership.directory;
   }
 
   get view(): RegistryView {
@@ -187,30 +184,14 @@ export class WeftNode {
     return this.#record?.address;
   }
 
-  /** Another started node of this process that takes direct calls (this one included), if `nodeId` is one. */
-  local(nodeId: string): WeftNode | undefined {
-    if (!this.#direct) return undefined;
-    const node = localNodes.get(nodeId);
-    return node !== undefined && node.#direct ? node : undefined;
-  }
-
-  /** Routes frames of `type` to `handler`. */
-  handle(type: FrameType, handler: FrameHandler): void {
-    this.#handlers[type] = handler;
-  }
-
   onView(listener: (view: RegistryView) => void): void {
-    this.#viewListeners.add(listener);
-  }
-
-  onLinkClosed(listener: (link: Link) => void): void {
-    this.#linkClosedListeners.add(listener);
+    this.#viewListeners.push(listener);
   }
 
   /** Listens, joins the cluster and publishes this node's record. */
   async start(services: ServiceRecord[], beforeRegister?: () => Promise<void>): Promise<void> {
     const server = this.#tls ? tls.createServer(this.#tls.server) : net.createServer();
-    server.on(this.#tls ? 'secureConnection' : 'connection', (socket: net.Socket) => this.peers.accept(socket));
+    server.on(this.#tls ? 'secureConnection' : 'connection', (socket: net.Socket) => this.#peers.accept(socket));
     server.on('error', (err) => this.logger.error({ err }, 'link server error'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -224,12 +205,12 @@ export class WeftNode {
     const wildcard = this.#listenHost === '0.0.0.0' || this.#listenHost === '::';
     const host = this.#advertiseHost ?? (wildcard ? firstExternalAddress() : this.#listenHost);
 
-    const membership = this.cluster.join(this.nodeId, this.logger);
-    this.#membership = membership;
-    await membership.registry.start();
-    membership.registry.onChange((view) => this.#setView(view));
-    this.#setView(membership.registry.view());
-    await membership.directory.start();
+    const { registry, directory } = this.#membership;
+    this.#joined = true;
+    await registry.start();
+    registry.onChange((view) => this.#setView(view));
+    this.#setView(registry.view());
+    await directory.start();
     await beforeRegister?.();
     this.#record = {
       nodeId: this.nodeId,
@@ -239,15 +220,15 @@ export class WeftNode {
       startedAt: Date.now(),
       protocol: PROTOCOL_VERSION,
     };
-    localNodes.set(this.nodeId, this);
-    await membership.registry.register(this.#record);
-    this.#setView(new Map([...membership.registry.view(), [this.nodeId, this.#record]]));
+    this.#peers.acceptDirect();
+    await registry.register(this.#record);
+    this.#setView(new Map([...registry.view(), [this.nodeId, this.#record]]));
     this.logger.info({ link: `${host}:${port}`, cluster: this.cluster.kind, services: services.map((s) => s.contract.name) }, 'node started');
   }
 
   /** Tells every peer on its link that this node takes no new work (they stop routing here at once). */
   announceDraining(): void {
-    for (const link of this.peers.openLinks()) {
+    for (const link of this.#peers.openLinks()) {
       try {
         link.send([FrameType.Draining]);
       } catch {
@@ -258,8 +239,9 @@ export class WeftNode {
 
   /** Leaves the registry (others stop routing here) without closing anything. */
   async deregister(): Promise<void> {
+    if (this.#record === undefined) return;
     try {
-      await this.#membership?.registry.deregister();
+      await this.#membership.registry.deregister();
     } catch (err) {
       this.logger.warn({ err: (err as Error).message }, 'could not deregister');
     }
@@ -267,17 +249,14 @@ export class WeftNode {
 
   /** Closes links, the link server and the cluster membership. */
   async close(): Promise<void> {
-    localNodes.delete(this.nodeId);
     this.rpc.failAll(new WeftError('CommunicationError', 'node is stopping'));
-    this.peers.closeAll();
+    this.#peers.closeAll();
     const server = this.#server;
     this.#server = undefined;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
-    const m = this.#membership;
-    if (m !== undefined) {
-      await m.directory.close();
-      await m.registry.close();
-    }
+    if (!this.#joined) return;
+    await this.#membership.directory.close();
+    await this.#membership.registry.close();
   }
 
   #setView(view: RegistryView): void {
@@ -285,44 +264,13 @@ export class WeftNode {
     this.endpoints.update(view);
     // Per-peer state of nodes that left goes with them (node ids never come back).
     const live = (id: string): boolean => view.has(id);
-    this.peers.forgetAllBut(live);
+    this.#peers.forgetAllBut(live);
     this.rpc.forgetAllBut(live);
     for (const l of this.#viewListeners) l(view);
   }
 
-  /** Frames received since start, by frame type name. */
-  framesReceived(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const [name, type] of Object.entries(FrameType)) {
-      const n = this.#framesIn.get(type);
-      if (n !== undefined) out[name] = n;
-    }
-    return out;
-  }
-
-  #onFrame(frame: Frame, link: Link): void {
-    this.#framesIn.set(frame[0], (this.#framesIn.get(frame[0]) ?? 0) + 1);
-    switch (frame[0]) {
-      case FrameType.Result:
-        this.rpc.onResult(frame);
-        return;
-      case FrameType.Error:
-        this.rpc.onError(frame);
-        return;
-      default: {
-        const handler = this.#handlers[frame[0]];
-        if (handler !== undefined) {
-          handler(frame, link);
-          return;
-        }
-        if (frame[0] === FrameType.Call) {
-          link.send([FrameType.Error, frame[1], { code: 'NotFound', message: `node ${this.nodeId} serves no services` }]);
-          return;
-        }
-        if (frame[0] !== FrameType.Draining) {
-          this.logger.debug({ type: frame[0], peer: link.peerNodeId }, 'ignoring a frame this node does not handle');
-        }
-      }
-    }
+  /** What a node's stats() report of its links and frames. */
+  linkStats(): Pick<NodeStats, 'framesReceived' | 'links'> {
+    return { framesReceived: this.#router.received(), links: this.#peers.counts() };
   }
 }

@@ -79,6 +79,9 @@ export type PingFrame = [typeof FrameType.Ping];
 export type PongFrame = [typeof FrameType.Pong];
 export type DrainingFrame = [typeof FrameType.Draining];
 
+/** A push to sessions; its ack id (index 1) is set by the pushing node, 0 when no ack is wanted. */
+export type PushFrame = PushSessionFrame | PushBusinessFrame | PushServiceFrame;
+
 export type Frame =
   | ChallengeFrame
   | HelloFrame

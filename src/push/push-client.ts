@@ -8,20 +8,27 @@
  */
 import { WeftError } from '../errors.js';
 import { DEFAULTS } from '../options.js';
-import { FrameType, type PushAckFrame, type PushBusinessFrame, type PushServiceFrame, type PushSessionFrame } from '../protocol/frames.js';
-import type { Link } from '../transport/link.js';
-import type { WeftNode } from '../node/node.js';
+import { FrameType, type PushAckFrame, type PushFrame } from '../protocol/frames.js';
+import type { LiveNodes } from '../registry/registry.js';
+import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
 
 /** A message for clients: a string goes as a text frame, bytes as a binary frame. */
 export type PushMessage = string | Uint8Array;
 
-/** A push frame; its ack id (index 1) is filled in by `push`. */
-export type PushFrame = PushSessionFrame | PushBusinessFrame | PushServiceFrame;
+export type { PushFrame };
+
+/** What the push client needs of its node. */
+export interface PushClientDeps {
+  links: NodeLinks;
+  liveNodes: LiveNodes;
+  /** The client claims PushAck frames. */
+  frames: FrameRoutes;
+}
 
 interface PendingPush {
   delivered: number;
   /** Gateway links the push went out on and that have not answered (usually one or two). */
-  waiting: Link[];
+  waiting: PeerLink[];
   /** Gateways still being dialed. */
   dialing: number;
   deadline: number;
@@ -44,16 +51,18 @@ export function payloadBytes(message: PushMessage): Uint8Array {
 }
 
 export class PushClient {
-  readonly #node: WeftNode;
+  readonly #links: NodeLinks;
+  readonly #live: LiveNodes;
   // Insertion order is deadline order (one timeout for all), so the sweep stops at the first live entry.
   readonly #pending = new Map<number, PendingPush>();
   #nextAckId = 1;
   #sweeper: NodeJS.Timeout | undefined;
 
-  constructor(node: WeftNode) {
-    this.#node = node;
-    node.handle(FrameType.PushAck, (frame, link) => this.#onAck(frame as PushAckFrame, link));
-    node.onLinkClosed((link) => this.#onLinkClosed(link));
+  constructor(deps: PushClientDeps) {
+    this.#links = deps.links;
+    this.#live = deps.liveNodes;
+    deps.frames.on(FrameType.PushAck, (frame, link) => this.#onAck(frame, link));
+    deps.links.onLinkClosed((link) => this.#onLinkClosed(link));
   }
 
   /**
@@ -61,20 +70,12 @@ export class PushClient {
    * sessions they reached (0 for a gateway that cannot be reached).
    */
   push(gateways: Iterable<string>, frame: PushFrame): Promise<number> {
-    const view = this.#node.view;
     let pending: PendingPush | undefined;
     let ackId = 0;
     let resolveOuter: (n: number) => void = () => {};
     const promise = new Promise<number>((resolve) => (resolveOuter = resolve));
-    let deliveredHere = 0;
     for (const gateway of gateways) {
-      if (!view.has(gateway)) continue;
-      const direct = this.#node.local(gateway)?.localPush;
-      if (direct !== undefined) {
-        // A gateway in this process: delivered now, nothing to wait for.
-        deliveredHere += direct(frame);
-        continue;
-      }
+      if (!this.#live.isLive(gateway)) continue;
       if (pending === undefined) {
         ackId = this.#nextAckId++;
         if (this.#nextAckId > 0x7fffffff) this.#nextAckId = 1;
@@ -83,14 +84,14 @@ export class PushClient {
         this.#pending.set(ackId, pending);
         this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS).unref();
       }
-      const link = this.#node.peers.get(gateway);
+      const link = this.#links.get(gateway);
       if (link !== undefined) {
         this.#sendOn(pending, link, frame);
         continue;
       }
       const p = pending;
       p.dialing += 1;
-      this.#node.peers.connect(gateway).then(
+      this.#links.connect(gateway).then(
         (opened) => {
           p.dialing -= 1;
           if (this.#pending.has(ackId)) this.#sendOn(p, opened, frame);
@@ -102,10 +103,9 @@ export class PushClient {
         },
       );
     }
-    // Answered after a turn of the event loop, as a gateway's ack would be: a caller pushing
-    // in a loop lets the gateway write (and everything else run) between pushes.
-    if (pending === undefined) return new Promise((resolve) => setImmediate(resolve, deliveredHere));
-    pending.delivered += deliveredHere;
+    // No live gateway: answered after a turn of the event loop, as an ack would be, so a
+    // caller pushing in a loop lets everything else run between pushes.
+    if (pending === undefined) return new Promise((resolve) => setImmediate(resolve, 0));
     this.#finishIfDone(ackId, pending);
     return promise;
   }
@@ -115,16 +115,10 @@ export class PushClient {
    * resolves at once. Gateways send no acknowledgement for it (ack id 0).
    */
   pushUnacknowledged(gateways: Iterable<string>, frame: PushFrame): void {
-    const view = this.#node.view;
     frame[1] = 0;
     for (const gateway of gateways) {
-      if (!view.has(gateway)) continue;
-      const direct = this.#node.local(gateway)?.localPush;
-      if (direct !== undefined) {
-        direct(frame);
-        continue;
-      }
-      const link = this.#node.peers.get(gateway);
+      if (!this.#live.isLive(gateway)) continue;
+      const link = this.#links.get(gateway);
       if (link !== undefined) {
         try {
           link.send(frame);
@@ -133,7 +127,7 @@ export class PushClient {
         }
         continue;
       }
-      this.#node.peers.connect(gateway).then(
+      this.#links.connect(gateway).then(
         (opened) => {
           try {
             opened.send(frame);
@@ -146,7 +140,23 @@ export class PushClient {
     }
   }
 
-  #sendOn(pending: PendingPush, link: Link, frame: PushFrame): void {
+  /**
+   * Asks the gateway holding `sessionId` to close it. Resolves true if that
+   * gateway was told. `code` and `reason` must already be sendable.
+   */
+  async closeSession(sessionId: string, code: number, reason: string): Promise<boolean> {
+    const gateway = gatewayOfSession(sessionId);
+    if (!this.#live.isLive(gateway)) return false;
+    try {
+      const link = await this.#links.connect(gateway);
+      link.send([FrameType.SessionClose, sessionId, code, reason]);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #sendOn(pending: PendingPush, link: PeerLink, frame: PushFrame): void {
     try {
       link.send(frame);
       pending.waiting.push(link);
@@ -155,7 +165,7 @@ export class PushClient {
     }
   }
 
-  #onAck(frame: PushAckFrame, link: Link): void {
+  #onAck(frame: PushAckFrame, link: PeerLink): void {
     const pending = this.#pending.get(frame[1]);
     if (pending === undefined) return;
     const i = pending.waiting.indexOf(link);
@@ -165,7 +175,7 @@ export class PushClient {
     this.#finishIfDone(frame[1], pending);
   }
 
-  #onLinkClosed(link: Link): void {
+  #onLinkClosed(link: PeerLink): void {
     for (const [ackId, pending] of this.#pending) {
       const i = pending.waiting.indexOf(link);
       if (i < 0) continue;

@@ -30,6 +30,12 @@ export interface NodeRecord {
 }
 
 export type RegistryView = ReadonlyMap<string, NodeRecord>;
+
+/** The one question most parts ask of the registry, answered from memory. */
+export interface LiveNodes {
+  /** Is `nodeId` in this node's current view of the cluster? */
+  isLive(nodeId: string): boolean;
+}
 export type RegistryListener = (view: RegistryView) => void;
 
 /** One node's handle on the registry. */

@@ -6,8 +6,7 @@
 import { WeftError, fromWire, isWeftError, type WireError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { FrameType, type ErrorFrame, type ResultFrame, type WireCallContext } from '../protocol/frames.js';
-import type { Link } from '../transport/link.js';
-import type { Peers } from '../transport/peers.js';
+import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
 import type { SelectStrategy } from '../contract/contract.js';
 import { CircuitBreakers } from './circuit-breaker.js';
 import { currentContext, newTraceId } from './context.js';
@@ -41,7 +40,13 @@ export interface CallTarget {
   idempotent?: boolean;
 }
 
-export type LocalInvoke = (service: string, method: string, args: unknown[], ctx: WireCallContext) => Promise<unknown>;
+/** What the client needs of its node. */
+export interface RpcClientDeps {
+  links: NodeLinks;
+  endpoints: Endpoints;
+  /** The client claims Result and Error frames. */
+  frames: FrameRoutes;
+}
 
 interface PendingCall {
   id: number;
@@ -54,7 +59,7 @@ interface PendingCall {
   reject: (error: WeftError) => void;
   timer: NodeJS.Timeout | undefined;
   nodeId: string;
-  link: Link | undefined;
+  link: PeerLink | undefined;
   tried: Set<string> | undefined;
   attempts: number;
   lastError: WeftError | undefined;
@@ -68,35 +73,27 @@ function failsOver(code: string): boolean {
 
 export class RpcClient {
   readonly #o: RpcClientOptions;
-  readonly #peers: Peers;
+  readonly #links: NodeLinks;
   readonly #endpoints: Endpoints;
   readonly #breakers: CircuitBreakers;
   readonly #pending = new Map<number, PendingCall>();
   readonly #roundRobin = new Map<string, number>();
-  #localInvoker: (nodeId: string) => LocalInvoke | undefined = () => undefined;
-  #isDraining: (nodeId: string) => boolean = () => false;
   #nextId = 1;
   #stoppedWith: WeftError | undefined;
 
-  constructor(peers: Peers, endpoints: Endpoints, options: RpcClientOptions) {
-    this.#peers = peers;
-    this.#endpoints = endpoints;
+  constructor(deps: RpcClientDeps, options: RpcClientOptions) {
+    this.#links = deps.links;
+    this.#endpoints = deps.endpoints;
     this.#o = options;
     this.#breakers = new CircuitBreakers(options.breaker);
-  }
-
-  /** Calls to a node in this process (this one included) go straight to its server, no link. */
-  setLocalInvoker(find: (nodeId: string) => LocalInvoke | undefined): void {
-    this.#localInvoker = find;
+    deps.frames.on(FrameType.Result, (frame) => this.#onResult(frame));
+    deps.frames.on(FrameType.Error, (frame) => this.#onError(frame));
+    deps.links.onLinkClosed((link) => this.#onLinkClosed(link));
   }
 
   /** Drops per-endpoint state of nodes no longer in the registry. */
   forgetAllBut(live: (nodeId: string) => boolean): void {
     this.#breakers.forgetAllBut(live);
-  }
-
-  setDrainingCheck(check: (nodeId: string) => boolean): void {
-    this.#isDraining = check;
   }
 
   get inFlight(): number {
@@ -144,7 +141,7 @@ export class RpcClient {
   }
 
   /** Answers from a peer. */
-  onResult(frame: ResultFrame): void {
+  #onResult(frame: ResultFrame): void {
     const call = this.#pending.get(frame[1]);
     if (call === undefined) return; // late answer after a timeout
     this.#pending.delete(frame[1]);
@@ -152,7 +149,7 @@ export class RpcClient {
     this.#settle(call, undefined, frame[2]);
   }
 
-  onError(frame: ErrorFrame): void {
+  #onError(frame: ErrorFrame): void {
     const call = this.#pending.get(frame[1]);
     if (call === undefined) return;
     this.#pending.delete(frame[1]);
@@ -168,7 +165,7 @@ export class RpcClient {
   }
 
   /** A link closed: its calls go elsewhere (idempotent ones) or fail. */
-  onLinkClosed(link: Link): void {
+  #onLinkClosed(link: PeerLink): void {
     for (const call of this.#pending.values()) {
       if (call.link !== link) continue;
       this.#pending.delete(call.id);
@@ -207,33 +204,12 @@ export class RpcClient {
     if (nodeId === undefined) return; // #pick settled the call
     call.attempts += 1;
     call.nodeId = nodeId;
-    const t = call.target;
-    const local = this.#localInvoker(nodeId);
-    if (local !== undefined) {
-      call.ctx.d = Math.max(0, call.deadline - Date.now());
-      // Settled after a turn of the event loop, as an answer over a link would be, so a
-      // caller calling in a loop does not starve I/O and timers.
-      local(t.service, t.method, call.args, call.ctx).then(
-        (value) =>
-          setImmediate(() => {
-            this.#breakers.success(nodeId);
-            this.#settle(call, undefined, value);
-          }),
-        (error: WeftError) =>
-          setImmediate(() => {
-            this.#breakers.success(nodeId);
-            if (failsOver(error.code)) this.#retry(call, error);
-            else this.#settle(call, error);
-          }),
-      );
-      return;
-    }
-    const link = this.#peers.get(nodeId);
+    const link = this.#links.get(nodeId);
     if (link !== undefined) {
       this.#send(call, link);
       return;
     }
-    this.#peers.connect(nodeId).then(
+    this.#links.connect(nodeId).then(
       (opened) => this.#send(call, opened),
       (error: WeftError) => {
         this.#breakers.failure(nodeId);
@@ -242,7 +218,7 @@ export class RpcClient {
     );
   }
 
-  #send(call: PendingCall, link: Link): void {
+  #send(call: PendingCall, link: PeerLink): void {
     if (call.settled) return;
     if (this.#stoppedWith !== undefined) {
       this.#settle(call, this.#stoppedWith);
@@ -279,8 +255,8 @@ export class RpcClient {
     let blockedByBreaker = 0;
     const usable = (id: string): boolean => {
       if (tried?.has(id) === true) return false;
-      if (this.#isDraining(id)) return false;
-      if (this.#localInvoker(id) === undefined && this.#peers.isBackingOff(id)) return false;
+      if (this.#links.get(id)?.peerDraining === true) return false;
+      if (this.#links.isBackingOff(id)) return false;
       if (!this.#breakers.allows(id)) {
         blockedByBreaker += 1;
         return false;

@@ -3,17 +3,19 @@
  * the contract, keeps to the concurrency limit, runs the method in its call
  * context and answers. Errors cross as {code, message, data}, never a stack.
  */
-import { WeftError, fromWire, isWeftError, toWire, toWeftError } from '../errors.js';
+import { WeftError, isWeftError, toWire, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AnyContract, MethodDef } from '../contract/contract.js';
 import { ArgsValidator } from '../contract/validate.js';
-import { FrameType, wireCopy, type CallFrame, type WireCallContext } from '../protocol/frames.js';
-import type { Link } from '../transport/link.js';
+import { FrameType, type WireCallContext } from '../protocol/frames.js';
+import type { FrameRoutes, PeerLink } from '../transport/peer-link.js';
 import { runInContext, type CallContext } from './context.js';
 
 export interface RpcServerOptions {
   maxConcurrentCalls: number;
   logger: Logger;
+  /** The server claims Call frames. */
+  frames: FrameRoutes;
 }
 
 interface MethodEntry {
@@ -29,11 +31,6 @@ interface ServiceEntry {
 
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
-interface LocalSink {
-  resolve: (value: unknown) => void;
-  reject: (error: WeftError) => void;
-}
-
 export class RpcServer {
   readonly #o: RpcServerOptions;
   readonly #services = new Map<string, ServiceEntry>();
@@ -43,6 +40,7 @@ export class RpcServer {
 
   constructor(options: RpcServerOptions) {
     this.#o = options;
+    options.frames.on(FrameType.Call, (frame, link) => this.#dispatch(frame[2], frame[3], frame[4], frame[5], link, frame[1]));
   }
 
   /** Serves `instance` as `contract`; every method of the contract must be there. */
@@ -65,32 +63,6 @@ export class RpcServer {
     return this.#inFlight;
   }
 
-  /** Answers a call frame from a peer. */
-  handleCall(frame: CallFrame, link: Link): void {
-    this.#dispatch(frame[2], frame[3], frame[4], frame[5], link, frame[1], undefined);
-  }
-
-  /**
-   * The same path for a call from a node of this process. Arguments, result
-   * and error are copied as the wire would copy them, so a direct call
-   * behaves exactly like one over a link.
-   */
-  invoke(service: string, method: string, args: unknown[], ctx: WireCallContext): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      let copied: unknown[];
-      try {
-        copied = wireCopy(args);
-      } catch {
-        reject(new WeftError('BadRequest', `arguments of ${service}.${method} cannot be serialized`));
-        return;
-      }
-      this.#dispatch(service, method, copied, wireCopy(ctx), undefined, 0, {
-        resolve,
-        reject: (error) => reject(fromWire(toWire(error))),
-      });
-    });
-  }
-
   /** Refuses new calls from now on (callers fail over); calls in flight go on. */
   startDraining(): void {
     this.#draining = true;
@@ -108,24 +80,9 @@ export class RpcServer {
     });
   }
 
-  /** Where an answer goes: back over the link (remote call), or to a promise (local call). */
-  #reply(link: Link | undefined, id: number, local: LocalSink | undefined, error: WeftError | undefined, value?: unknown): void {
-    if (local !== undefined) {
-      if (error !== undefined) {
-        local.reject(error);
-        return;
-      }
-      let copy: unknown;
-      try {
-        copy = wireCopy(value);
-      } catch (e) {
-        local.reject(this.#unserializable(e));
-        return;
-      }
-      local.resolve(copy);
-      return;
-    }
-    if (link === undefined || !link.isOpen) return;
+  /** Answers over the link the call came on. */
+  #reply(link: PeerLink, id: number, error: WeftError | undefined, value?: unknown): void {
+    if (!link.isOpen) return;
     try {
       if (error === undefined) link.send([FrameType.Result, id, value]);
       else link.send([FrameType.Error, id, toWire(error)]);
@@ -147,33 +104,25 @@ export class RpcServer {
     return new WeftError('ServerError', 'the result could not be serialized', { cause });
   }
 
-  // Remote calls pass (link, id), local ones a sink: no closure per remote call.
-  #dispatch(
-    service: string,
-    method: string,
-    args: unknown[],
-    wireCtx: WireCallContext,
-    link: Link | undefined,
-    id: number,
-    local: LocalSink | undefined,
-  ): void {
+  // (link, id) rather than a closure: nothing allocated per call for its answer.
+  #dispatch(service: string, method: string, args: unknown[], wireCtx: WireCallContext, link: PeerLink, id: number): void {
     if (this.#draining) {
-      this.#reply(link, id, local, new WeftError('Draining', `this instance of ${service} is stopping`));
+      this.#reply(link, id, new WeftError('Draining', `this instance of ${service} is stopping`));
       return;
     }
     const entry = this.#services.get(service);
     const m = entry?.methods.get(method);
     if (entry === undefined || m === undefined) {
-      this.#reply(link, id, local, new WeftError('NotFound', `no method ${service}.${method} on this node`));
+      this.#reply(link, id, new WeftError('NotFound', `no method ${service}.${method} on this node`));
       return;
     }
     if (this.#inFlight >= this.#o.maxConcurrentCalls) {
-      this.#reply(link, id, local, new WeftError('Overloaded', `host is at its limit of ${this.#o.maxConcurrentCalls} concurrent calls`));
+      this.#reply(link, id, new WeftError('Overloaded', `host is at its limit of ${this.#o.maxConcurrentCalls} concurrent calls`));
       return;
     }
     const validErrors = m.validator.validate(args);
     if (validErrors !== undefined) {
-      this.#reply(link, id, local, new WeftError('ValidateError', `invalid arguments for ${service}.${method}`, { validErrors }));
+      this.#reply(link, id, new WeftError('ValidateError', `invalid arguments for ${service}.${method}`, { validErrors }));
       return;
     }
     const ctx: CallContext = {
@@ -188,24 +137,24 @@ export class RpcServer {
       result = runInContext(ctx, m.fn, entry.instance, args);
     } catch (e) {
       this.#done();
-      this.#reply(link, id, local, this.#errorOf(e, service, method, ctx));
+      this.#reply(link, id, this.#errorOf(e, service, method, ctx));
       return;
     }
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
       (result as PromiseLike<unknown>).then(
         (value) => {
           this.#done();
-          this.#reply(link, id, local, undefined, value);
+          this.#reply(link, id, undefined, value);
         },
         (e: unknown) => {
           this.#done();
-          this.#reply(link, id, local, this.#errorOf(e, service, method, ctx));
+          this.#reply(link, id, this.#errorOf(e, service, method, ctx));
         },
       );
       return;
     }
     this.#done();
-    this.#reply(link, id, local, undefined, result);
+    this.#reply(link, id, undefined, result);
   }
 
   #errorOf(e: unknown, service: string, method: string, ctx: CallContext): WeftError {

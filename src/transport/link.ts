@@ -18,6 +18,7 @@ import {
   type Frame,
 } from '../protocol/frames.js';
 import type { Logger } from '../logger.js';
+import type { PeerLink } from './peer-link.js';
 
 export interface LinkOptions {
   nodeId: string;
@@ -56,7 +57,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export class Link {
+export class Link implements PeerLink {
   readonly role: LinkRole;
   /** The peer's node id, known once the handshake is done. */
   peerNodeId = '';

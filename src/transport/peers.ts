@@ -3,12 +3,16 @@
  * both directions. A link is dialed when first needed and dialed again after
  * a failure, with exponential backoff per peer; while a peer is backing off,
  * `connect` fails at once so callers can fail over instead of waiting.
+ *
+ * A peer that is a node of this process (and of the same cluster) gets a
+ * direct link instead of a TCP one, unless either side turned that off.
  */
 import net from 'node:net';
 import tls from 'node:tls';
 import { WeftError } from '../errors.js';
-import type { Frame } from '../protocol/frames.js';
+import { DirectLink } from './direct-link.js';
 import { Link, type LinkOptions } from './link.js';
+import type { FrameSink, NodeLinks, PeerLink } from './peer-link.js';
 
 export interface PeerAddress {
   host: string;
@@ -23,31 +27,44 @@ export interface PeersOptions extends LinkOptions {
   tls?: tls.ConnectionOptions;
   /** Finds a peer's address (from the registry). */
   resolve: (nodeId: string) => PeerAddress | undefined;
+  /** Where every frame received on any link goes. */
+  onFrame: FrameSink;
+  /** Take direct links to nodes of this process. */
+  directInProcess: boolean;
 }
+
+/** Peers of this process's started nodes that take direct links, by node id. */
+const inProcess = new Map<string, Peers>();
 
 interface Backoff {
   failures: number;
   retryAt: number;
 }
 
-export class Peers {
-  onFrame: (frame: Frame, link: Link) => void = () => {};
-  onLinkOpen: (link: Link) => void = () => {};
-  onLinkClosed: (link: Link, error: WeftError | undefined) => void = () => {};
-
+export class Peers implements NodeLinks {
   readonly #o: PeersOptions;
-  readonly #links = new Map<string, Link[]>();
-  readonly #dialing = new Map<string, Promise<Link>>();
+  readonly #links = new Map<string, PeerLink[]>();
+  readonly #dialing = new Map<string, Promise<PeerLink>>();
   readonly #backoff = new Map<string, Backoff>();
-  readonly #all = new Set<Link>();
+  readonly #all = new Set<PeerLink>();
+  readonly #closedListeners: ((link: PeerLink) => void)[] = [];
   #closed = false;
 
   constructor(options: PeersOptions) {
     this.#o = options;
   }
 
+  onLinkClosed(listener: (link: PeerLink) => void): void {
+    this.#closedListeners.push(listener);
+  }
+
+  /** From now on, nodes of this process reach this one by direct links. */
+  acceptDirect(): void {
+    if (this.#o.directInProcess && !this.#closed) inProcess.set(this.#o.nodeId, this);
+  }
+
   /** An open link to `nodeId`, if there is one now. */
-  get(nodeId: string): Link | undefined {
+  get(nodeId: string): PeerLink | undefined {
     const list = this.#links.get(nodeId);
     if (list === undefined) return undefined;
     for (const link of list) if (link.isOpen) return link;
@@ -55,12 +72,15 @@ export class Peers {
   }
 
   /** An open link to `nodeId`, dialing one if needed. */
-  connect(nodeId: string): Promise<Link> {
+  connect(nodeId: string): Promise<PeerLink> {
     const open = this.get(nodeId);
     if (open !== undefined) return Promise.resolve(open);
     const dialing = this.#dialing.get(nodeId);
     if (dialing !== undefined) return dialing;
     if (this.#closed) return Promise.reject(new WeftError('CommunicationError', 'node is stopped'));
+    const local = this.#o.directInProcess ? inProcess.get(nodeId) : undefined;
+    // Same cluster only: a node of another cluster in this process is not a peer.
+    if (local !== undefined && local.#o.secret === this.#o.secret) return Promise.resolve(this.#pairWith(local));
     const backoff = this.#backoff.get(nodeId);
     const now = Date.now();
     if (backoff !== undefined && backoff.retryAt > now) {
@@ -99,19 +119,63 @@ export class Peers {
     this.#track(link);
   }
 
+  /** Open links by kind. */
+  counts(): { tcp: number; direct: number } {
+    let tcp = 0;
+    let direct = 0;
+    for (const link of this.#all) {
+      if (!link.isOpen) continue;
+      if (link instanceof DirectLink) direct += 1;
+      else tcp += 1;
+    }
+    return { tcp, direct };
+  }
+
   /** Every open link (for announcements such as Draining). */
-  openLinks(): Link[] {
+  openLinks(): PeerLink[] {
     return [...this.#all].filter((l) => l.isOpen);
   }
 
   /** Closes every link. */
   closeAll(): void {
     this.#closed = true;
-    for (const link of this.#all) link.close();
+    if (inProcess.get(this.#o.nodeId) === this) inProcess.delete(this.#o.nodeId);
+    for (const link of [...this.#all]) link.close();
   }
 
-  #dial(nodeId: string, address: PeerAddress): Promise<Link> {
-    return new Promise<Link>((resolve, reject) => {
+  #pairWith(other: Peers): PeerLink {
+    const [mine, theirs] = DirectLink.pair(this.#o.nodeId, this.#o.onFrame, this.#o, other.#o.nodeId, other.#o.onFrame, other.#o);
+    this.#adopt(mine);
+    if (other !== this) other.#adopt(theirs);
+    else this.#adopt(theirs);
+    return mine;
+  }
+
+  #adopt(link: DirectLink): void {
+    this.#all.add(link);
+    this.#opened(link);
+    link.onClose = (l) => this.#forget(l);
+  }
+
+  #opened(link: PeerLink): void {
+    let list = this.#links.get(link.peerNodeId);
+    if (list === undefined) this.#links.set(link.peerNodeId, (list = []));
+    list.push(link);
+  }
+
+  #forget(link: PeerLink): void {
+    this.#all.delete(link);
+    const list = this.#links.get(link.peerNodeId);
+    if (list !== undefined) {
+      const i = list.indexOf(link);
+      if (i >= 0) list.splice(i, 1);
+      if (list.length === 0) this.#links.delete(link.peerNodeId);
+    }
+    if (link.peerNodeId !== '') for (const listener of this.#closedListeners) listener(link);
+  }
+
+  #dial(nodeId: string, address: PeerAddress): Promise<PeerLink> {
+    return new Promise<PeerLink>((resolve, reject) => {
       const socket = this.#o.tls
         ? tls.connect({ ...this.#o.tls, host: address.host, port: address.port })
         : net.connect({ host: address.host, port: address.port });
@@ -157,24 +221,14 @@ export class Peers {
 
   #track(link: Link, opened?: (link: Link) => void, failed?: (error: WeftError) => void): void {
     this.#all.add(link);
-    link.onFrame = (frame, l) => this.onFrame(frame, l);
+    link.onFrame = this.#o.onFrame;
     link.onOpen = (l) => {
-      let list = this.#links.get(l.peerNodeId);
-      if (list === undefined) this.#links.set(l.peerNodeId, (list = []));
-      list.push(l);
+      this.#opened(l);
       opened?.(l);
-      this.onLinkOpen(l);
     };
     link.onClose = (l, error) => {
-      this.#all.delete(l);
-      const list = this.#links.get(l.peerNodeId);
-      if (list !== undefined) {
-        const i = list.indexOf(l);
-        if (i >= 0) list.splice(i, 1);
-        if (list.length === 0) this.#links.delete(l.peerNodeId);
-      }
       if (failed !== undefined && !l.isOpen) failed(error ?? new WeftError('CommunicationError', 'link closed during the handshake'));
-      if (l.peerNodeId !== '') this.onLinkClosed(l, error);
+      this.#forget(l);
     };
   }
 }

@@ -5,8 +5,9 @@
  */
 import { WeftError } from '../errors.js';
 import { FrameType } from '../protocol/frames.js';
-import type { WeftNode } from '../node/node.js';
+import type { SessionDirectory } from '../directory/session-directory.js';
 import type { SessionIndex } from '../directory/session-index.js';
+import type { LiveNodes } from '../registry/registry.js';
 import { closeReason, isSendableCloseCode } from '../protocol/close-codes.js';
 import { PushClient, gatewayOfSession, payloadBytes, type PushFrame, type PushMessage } from '../push/push-client.js';
 import type { WsSession } from './ws-session.js';
@@ -30,6 +31,15 @@ export interface BoundSessions {
   values(): Iterable<WsSession>;
 }
 
+/** What a SessionManager is built from (by WebSocketModule). */
+export interface SessionManagerDeps {
+  push: PushClient;
+  directory: SessionDirectory;
+  liveNodes: LiveNodes;
+  bound: BoundSessions;
+  maxPayloadBytes: number;
+}
+
 /** One session as the directory knows it. */
 export interface SessionInfo {
   sessionId: string;
@@ -39,24 +49,20 @@ export interface SessionInfo {
 
 export class SessionManager {
   readonly service: string;
-  readonly #node: WeftNode;
   readonly #push: PushClient;
+  readonly #directory: SessionDirectory;
+  readonly #live: LiveNodes;
   readonly #bound: BoundSessions;
   readonly #maxPayloadBytes: number;
 
   /** @internal built by WebSocketModule */
-  constructor(
-    service: string,
-    node: WeftNode,
-    push: PushClient,
-    bound: BoundSessions,
-    maxPayloadBytes: number,
-  ) {
+  constructor(service: string, deps: SessionManagerDeps) {
     this.service = service;
-    this.#node = node;
-    this.#push = push;
-    this.#bound = bound;
-    this.#maxPayloadBytes = maxPayloadBytes;
+    this.#push = deps.push;
+    this.#directory = deps.directory;
+    this.#live = deps.liveNodes;
+    this.#bound = deps.bound;
+    this.#maxPayloadBytes = deps.maxPayloadBytes;
   }
 
   #payload(message: PushMessage): Uint8Array {
@@ -68,10 +74,10 @@ export class SessionManager {
   }
 
   #index(): SessionIndex {
-    return this.#node.membership.directory.index(this.service);
+    return this.#directory.index(this.service);
   }
 
-  readonly #isLive = (gatewayNodeId: string): boolean => this.#node.view.has(gatewayNodeId);
+  readonly #isLive = (gatewayNodeId: string): boolean => this.#live.isLive(gatewayNodeId);
 
   /**
    * Sends to one session, wherever it is. Resolves true if it was delivered.
@@ -141,15 +147,7 @@ export class SessionManager {
     if (!isSendableCloseCode(code)) {
       throw new WeftError('BadRequest', `close code ${code} may not be sent; use 1000, 1001, 1008, 1011-1013 or 3000-4999`);
     }
-    const gateway = gatewayOfSession(sessionId);
-    if (!this.#isLive(gateway)) return false;
-    try {
-      const link = await this.#node.peers.connect(gateway);
-      link.send([FrameType.SessionClose, sessionId, code, closeReason(reason)]);
-      return true;
-    } catch {
-      return false;
-    }
+    return this.#push.closeSession(sessionId, code, closeReason(reason));
   }
 
   /** Session ids of a businessId across the cluster (empty when none). */

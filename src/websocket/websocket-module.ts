@@ -16,10 +16,10 @@ import {
   type SessionMessageFrame,
   type SessionOpenFrame,
 } from '../protocol/frames.js';
-import type { Link } from '../transport/link.js';
+import type { PeerLink } from '../transport/peer-link.js';
 import { PushClient } from '../push/push-client.js';
 import { BusinessSessionIds, SessionManager, type BoundSessions } from './session-manager.js';
-import { WsAppServiceBase, isWsService } from './ws-app-service.js';
+import { WsAppServiceBase, attachWsRuntime, isWsService } from './ws-app-service.js';
 import { HostSession, type WsSession } from './ws-session.js';
 
 interface WsServiceEntry {
@@ -49,27 +49,32 @@ class WebSocketRuntime implements ModuleInstance {
 
   constructor(ctx: HostContext) {
     this.#ctx = ctx;
-    const node = ctx.node;
-    const push = new PushClient(node);
+    const push = new PushClient(ctx);
     for (const hosted of ctx.services) {
       if (!isWsService(hosted.instance)) continue;
       const name = hosted.contract.name;
       const hasHooks = overridesAHook(hosted.instance);
       // Announced with its path so gateways can route WebSocket handshakes to it.
       (hosted.record as { websocket?: { path: string; hooks: boolean } }).websocket = { path: hosted.contract.basePath, hooks: hasHooks };
-      const manager = new SessionManager(name, node, push, this.#boundOf(name), Math.max(1024, node.maxFrameBytes - FRAME_OVERHEAD_BYTES));
+      const manager = new SessionManager(name, {
+        push,
+        directory: ctx.directory,
+        liveNodes: ctx.liveNodes,
+        bound: this.#boundOf(name),
+        maxPayloadBytes: Math.max(1024, ctx.maxFrameBytes - FRAME_OVERHEAD_BYTES),
+      });
       const entry: WsServiceEntry = { name, instance: hosted.instance, manager, hasHooks };
-      hosted.instance.attachWsRuntime({ sessionManager: manager, businessSessionIds: new BusinessSessionIds(manager) });
+      attachWsRuntime(hosted.instance, { sessionManager: manager, businessSessionIds: new BusinessSessionIds(manager) });
       this.#services.set(name, entry);
     }
-    node.handle(FrameType.SessionOpen, (frame, link) => this.#onOpen(frame as SessionOpenFrame, link));
-    node.handle(FrameType.SessionMessage, (frame) => this.#onMessage(frame as SessionMessageFrame));
-    node.handle(FrameType.SessionClosed, (frame) => this.#onClosed(frame as SessionClosedFrame));
-    node.onLinkClosed((link) => this.#onLinkClosed(link));
+    ctx.frames.on(FrameType.SessionOpen, (frame, link) => this.#onOpen(frame, link));
+    ctx.frames.on(FrameType.SessionMessage, (frame) => this.#onMessage(frame));
+    ctx.frames.on(FrameType.SessionClosed, (frame) => this.#onClosed(frame));
+    ctx.links.onLinkClosed((link) => this.#onLinkClosed(link));
   }
 
   async start(): Promise<void> {
-    const directory = this.#ctx.node.membership.directory;
+    const directory = this.#ctx.directory;
     for (const name of this.#services.keys()) await directory.watch(name);
   }
 
@@ -102,7 +107,7 @@ class WebSocketRuntime implements ModuleInstance {
     };
   }
 
-  #onOpen(frame: SessionOpenFrame, link: Link): void {
+  #onOpen(frame: SessionOpenFrame, link: PeerLink): void {
     const [, sessionId, serviceName, businessId, handshake] = frame;
     const reject = (error: WeftError): void => {
       if (link.isOpen) link.send([FrameType.SessionReject, sessionId, toWire(error)]);
@@ -114,7 +119,7 @@ class WebSocketRuntime implements ModuleInstance {
       if (!link.isOpen) return;
       // Known here at once, so a push right after the client sees the handshake finds it
       // (the directory's own update may still be on its way).
-      this.#ctx.node.membership.directory.index(serviceName).add(sessionId, businessId, link.peerNodeId);
+      this.#ctx.directory.index(serviceName).add(sessionId, businessId, link.peerNodeId);
       link.send([FrameType.SessionAccept, sessionId]);
     };
     if (!service.hasHooks) {
@@ -154,12 +159,12 @@ class WebSocketRuntime implements ModuleInstance {
 
   #onClosed(frame: SessionClosedFrame): void {
     const [, sessionId, code, reason, service, businessId] = frame;
-    this.#ctx.node.membership.directory.index(service).remove(sessionId, businessId);
+    this.#ctx.directory.index(service).remove(sessionId, businessId);
     const session = this.#sessions.get(sessionId);
     if (session !== undefined) this.#end(session, code, reason);
   }
 
-  #onLinkClosed(link: Link): void {
+  #onLinkClosed(link: PeerLink): void {
     for (const session of [...this.#sessions.values()]) {
       if (session.link === link) this.#end(session, 1006, 'gateway link lost');
     }
@@ -167,7 +172,7 @@ class WebSocketRuntime implements ModuleInstance {
 
   #end(session: HostSession, code: number, reason: string): void {
     if (!this.#sessions.delete(session.id)) return;
-    this.#ctx.node.membership.directory.index(session.service).remove(session.id, session.businessId);
+    this.#ctx.directory.index(session.service).remove(session.id, session.businessId);
     const instance = this.#services.get(session.service)!.instance;
     this.#hook(session, () => instance.onClose(session, code, reason), false);
   }

@@ -5,6 +5,7 @@
  * the cluster; the hooks run on the host each session is bound to.
  */
 import { WeftError } from '../errors.js';
+import { NEEDS_MODULE } from '../host/module.js';
 import type { BusinessSessionIds, SessionManager } from './session-manager.js';
 import type { WsSession } from './ws-session.js';
 
@@ -28,12 +29,7 @@ export interface WsServiceRuntime {
  */
 export abstract class WsAppServiceBase {
   static readonly [WS_SERVICE] = true;
-  #runtime: WsServiceRuntime | undefined;
-
-  /** @internal called by WebSocketModule when the host starts */
-  attachWsRuntime(runtime: WsServiceRuntime): void {
-    this.#runtime = runtime;
-  }
+  static readonly [NEEDS_MODULE] = 'WebSocket';
 
   /** Sends to sessions of this service anywhere in the cluster. */
   protected get sessionManager(): SessionManager {
@@ -62,11 +58,20 @@ export abstract class WsAppServiceBase {
   onError(_session: WsSession, _error: unknown): void | Promise<void> {}
 
   #need(): WsServiceRuntime {
-    if (this.#runtime === undefined) {
+    const runtime = runtimes.get(this);
+    if (runtime === undefined) {
       throw new WeftError('ServerError', `${this.constructor.name} is not running on a host with WebSocketModule`);
     }
-    return this.#runtime;
+    return runtime;
   }
+}
+
+/** Each service's runtime, set by WebSocketModule; a WeakMap keeps it off the service's own surface. */
+const runtimes = new WeakMap<WsAppServiceBase, WsServiceRuntime>();
+
+/** Gives a service its session manager (WebSocketModule, at host construction). */
+export function attachWsRuntime(service: WsAppServiceBase, runtime: WsServiceRuntime): void {
+  runtimes.set(service, runtime);
 }
 
 export function isWsService(instance: object): instance is WsAppServiceBase {

@@ -2,7 +2,7 @@
  * A WebSocket session as its service sees it, on the host it is bound to.
  */
 import type { WireHandshake } from '../protocol/frames.js';
-import type { Link } from '../transport/link.js';
+import type { PeerLink } from '../transport/peer-link.js';
 import type { PushMessage } from '../push/push-client.js';
 import type { SessionManager } from './session-manager.js';
 
@@ -38,10 +38,10 @@ export class HostSession implements WsSession {
   readonly openedAt = Date.now();
   state: unknown = undefined;
   /** The gateway link the session was opened over; it ends with it. */
-  readonly link: Link;
+  readonly link: PeerLink;
   readonly #manager: SessionManager;
 
-  constructor(id: string, businessId: string, link: Link, handshake: WireHandshake, manager: SessionManager) {
+  constructor(id: string, businessId: string, link: PeerLink, handshake: WireHandshake, manager: SessionManager) {
     this.id = id;
     this.businessId = businessId;
     this.service = manager.service;

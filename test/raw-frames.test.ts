@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dataFrame } from '../src/gateway/front-door/ws-frame.js';
+import { dataFrame } from '../src/gateway/front-door/raw-frames.js';
 import { IChatAppService } from './fixtures/services.js';
 import { connectWs } from './helpers/index.js';
 import { startStack } from './helpers/stack.js';

@@ -1,0 +1,53 @@
+/**
+ * The one place the gateway writes to a socket that `ws` owns, for speed.
+ *
+ * Server frames are not masked, so one push's frame is the same bytes for
+ * every session it goes to: the gateway builds it once per push and writes
+ * that buffer to each client socket itself (one write per session instead of
+ * `ws`'s header-and-payload pair, and no header allocated per session).
+ *
+ * This relies on three things `ws` does, and test/raw-frames.test.ts fails if
+ * any of them changes:
+ * - the socket handed to `handleUpgrade` is the one `ws` writes its own
+ *   frames to (pings, pongs, close), each frame in whole `write` calls, so
+ *   our whole frames never interleave with a partial one of its own;
+ * - with permessage-deflate off, `ws` queues nothing of its own: what it
+ *   sends is in the socket's buffer at once, so `writableLength` is the
+ *   measure of what a client has not read;
+ * - the receiving side of `ws` does not care who wrote a server frame.
+ */
+import type { Duplex } from 'node:stream';
+
+const FIN = 0x80;
+const OPCODE_TEXT = 0x1;
+const OPCODE_BINARY = 0x2;
+
+/** A complete, unfragmented, unmasked data frame (RFC 6455 section 5.2). */
+export function dataFrame(payload: Uint8Array, text: boolean): Buffer {
+  const length = payload.length;
+  const headerBytes = length < 126 ? 2 : length < 65536 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(headerBytes + length);
+  frame[0] = FIN | (text ? OPCODE_TEXT : OPCODE_BINARY);
+  if (length < 126) {
+    frame[1] = length;
+  } else if (length < 65536) {
+    frame[1] = 126;
+    frame.writeUInt16BE(length, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeUInt32BE(Math.floor(length / 0x100000000), 2);
+    frame.writeUInt32BE(length >>> 0, 6);
+  }
+  frame.set(payload, headerBytes);
+  return frame;
+}
+
+/** Writes one whole frame built by `dataFrame` to an upgraded client socket. */
+export function writeFrame(socket: Duplex, frame: Buffer): void {
+  socket.write(frame);
+}
+
+/** Bytes written to a client socket and not yet taken by the kernel. */
+export function unsentBytes(socket: Duplex): number {
+  return socket.writableLength;
+}

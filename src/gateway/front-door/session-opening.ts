@@ -1,0 +1,123 @@
+/**
+ * Binding a new session to a host: the host is chosen by consistent hash of
+ * (service, businessId) over the live hosts, asked to open the session over
+ * the gateway's link to it, and the client's upgrade waits for its answer
+ * (SessionAccept, SessionReject, or the open timeout).
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WeftError, fromWire, toWeftError } from '../../errors.js';
+import { FrameType, type WireHandshake } from '../../protocol/frames.js';
+import type { LiveNodes } from '../../registry/registry.js';
+import type { HashRing } from '../../rpc/hash-ring.js';
+import type { FrameRoutes, NodeLinks, PeerLink } from '../../transport/peer-link.js';
+import { SessionState, newSession, type GatewaySession, type GatewaySessions } from './gateway-sessions.js';
+
+export interface SessionOpeningDeps {
+  nodeId: string;
+  links: NodeLinks;
+  liveNodes: LiveNodes;
+  /** The hash ring of a service's hosts. */
+  ringOf: (service: string) => HashRing | undefined;
+  sessions: GatewaySessions;
+  /** Claims SessionAccept and SessionReject. */
+  frames: FrameRoutes;
+  sessionOpenTimeoutMs: number;
+  /** The host accepted: complete the client's upgrade. */
+  accepted: (session: GatewaySession, req: IncomingMessage, head: Buffer) => void;
+  /** Refuse the client's handshake with this error (no upgrade happened). */
+  refuse: (socket: Duplex, error: WeftError) => void;
+  /** Tell the session's host it is over. */
+  tellHost: (session: GatewaySession, code: number, reason: string) => void;
+}
+
+interface PendingOpen {
+  session: GatewaySession;
+  req: IncomingMessage;
+  head: Buffer;
+  timer: NodeJS.Timeout;
+}
+
+export class SessionOpening {
+  readonly #d: SessionOpeningDeps;
+  readonly #pending = new Map<string, PendingOpen>();
+  #nextSession = 0;
+
+  constructor(deps: SessionOpeningDeps) {
+    this.#d = deps;
+    deps.frames.on(FrameType.SessionAccept, (frame) => this.#onAccept(frame[1]));
+    deps.frames.on(FrameType.SessionReject, (frame) => this.fail(frame[1], fromWire(frame[2])));
+  }
+
+  /** Is this session still waiting for its host? */
+  has(sessionId: string): boolean {
+    return this.#pending.has(sessionId);
+  }
+
+  /**
+   * Chooses the host and asks it to open the session; `handshake` is what
+   * the host learns of the client. Refuses the client itself when no host can.
+   */
+  open(req: IncomingMessage, socket: Duplex, head: Buffer, service: string, businessId: string, handshake: WireHandshake): void {
+    if (socket.destroyed) return;
+    const d = this.#d;
+    const hostNodeId = d.ringOf(service)?.pickWhere(businessId, (id) => {
+      return d.liveNodes.isLive(id) && d.links.get(id)?.peerDraining !== true && !d.links.isBackingOff(id);
+    });
+    if (hostNodeId === undefined) {
+      d.refuse(socket, new WeftError('ServiceUnavailable', `no live host for WebSocket service ${service}`));
+      return;
+    }
+    const id = `${d.nodeId}.${(++this.#nextSession).toString(36)}`;
+    const session = newSession(id, service, businessId, socket);
+    const timer = setTimeout(() => {
+      this.fail(id, new WeftError('Timeout', `host did not open the session within ${d.sessionOpenTimeoutMs} ms`));
+    }, d.sessionOpenTimeoutMs);
+    this.#pending.set(id, { session, req, head, timer });
+    d.sessions.add(session);
+    d.links.connect(hostNodeId).then(
+      (link) => {
+        if (!this.#pending.has(id)) return;
+        session.hostLink = link;
+        try {
+          link.send([FrameType.SessionOpen, id, service, businessId, handshake]);
+        } catch (e) {
+          this.fail(id, toWeftError(e));
+        }
+      },
+      () => this.fail(id, new WeftError('ServiceUnavailable', `host for ${service} is unreachable`)),
+    );
+  }
+
+  /** Ends a session still opening: its client is refused with `error`, its host told. */
+  fail(id: string, error: WeftError): void {
+    const pending = this.#pending.get(id);
+    if (pending === undefined) return;
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    pending.session.state = SessionState.Closed;
+    this.#d.sessions.remove(pending.session);
+    // The host may have accepted, or may yet: tell it the session is over.
+    this.#d.tellHost(pending.session, 1006, 'handshake abandoned');
+    this.#d.refuse(pending.session.socket, error);
+  }
+
+  /** Fails every session opening over `link` (its host went away). */
+  failOver(link: PeerLink, error: WeftError): void {
+    for (const [id, pending] of [...this.#pending]) if (pending.session.hostLink === link) this.fail(id, error);
+  }
+
+  /** Fails every session still opening. */
+  failAll(error: WeftError): void {
+    for (const id of [...this.#pending.keys()]) this.fail(id, error);
+  }
+
+  #onAccept(id: string): void {
+    const pending = this.#pending.get(id);
+    // Too late (timed out, or the client left): the host was already told it is over.
+    if (pending === undefined) return;
+    this.#pending.delete(id);
+    clearTimeout(pending.timer);
+    this.#d.accepted(pending.session, pending.req, pending.head);
+  }
+}

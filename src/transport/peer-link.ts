@@ -1,0 +1,49 @@
+/**
+ * What every part of a node sees of a link to a peer, whether it is a TCP
+ * link to another process or a direct link to a node of this process: the
+ * parts above transport never know which.
+ */
+import type { Frame, FrameType } from '../protocol/frames.js';
+
+export interface PeerLink {
+  /** The peer's node id (known once the link is open). */
+  readonly peerNodeId: string;
+  readonly isOpen: boolean;
+  /** True once the peer announced it is draining: send it no new work. */
+  readonly peerDraining: boolean;
+  /** Bytes queued on this link and not yet taken by the peer. */
+  readonly queuedBytes: number;
+  /**
+   * Queues a frame; frames queued in one tick leave together. Throws
+   * Overloaded when the link holds too much, ProtocolError when the frame is
+   * over the peer's limit, CommunicationError when the link is closed.
+   */
+  send(frame: Frame): void;
+  /** Closes the link; queued frames are delivered first. */
+  close(): void;
+}
+
+/** Called for every frame a link receives, after its handshake. */
+export type FrameSink = (frame: Frame, link: PeerLink) => void;
+
+/** The links of a node, as the parts that send frames need them. */
+export interface NodeLinks {
+  /** An open link to `nodeId`, if there is one now. */
+  get(nodeId: string): PeerLink | undefined;
+  /** An open link to `nodeId`, dialing one if needed; rejects with CommunicationError. */
+  connect(nodeId: string): Promise<PeerLink>;
+  /** Is `nodeId` backing off after failed dials (so `connect` would fail at once)? */
+  isBackingOff(nodeId: string): boolean;
+  /** Every link that closes, once it had opened. */
+  onLinkClosed(listener: (link: PeerLink) => void): void;
+}
+
+/** The frame of one type. */
+export type FrameOf<T extends FrameType> = Extract<Frame, readonly [T, ...unknown[]]>;
+
+export type FrameHandler<T extends FrameType = FrameType> = (frame: FrameOf<T>, link: PeerLink) => void;
+
+/** What a part of a node gets to claim the frame types it owns (node/frame-router.ts routes them). */
+export interface FrameRoutes {
+  on<T extends FrameType>(type: T, handler: FrameHandler<T>): void;
+}
