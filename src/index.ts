@@ -43,8 +43,13 @@ export type { Gateway, GatewayOptions } from './gateway/gateway.js';
 export type { AuthRequest, Authenticate } from './gateway/http-api.js';
 
 export { memoryCluster, redisCluster } from './node/cluster.js';
-export type { Cluster, RedisClusterOptions } from './node/cluster.js';
+export type { Cluster, ClusterMembership, RedisClusterOptions } from './node/cluster.js';
 export type { NodeOptions, NodeStats } from './node/node.js';
+
+// What a third-party cluster backend implements: a registry and a session directory.
+export type { NodeRecord, NodeRole, Registry, RegistryListener, RegistryView, ServiceRecord } from './registry/registry.js';
+export type { HeldSessions, SessionDirectory } from './directory/session-directory.js';
+export { SessionIndex } from './directory/session-index.js';
 
 export { currentContext } from './rpc/context.js';
 export type { CallContext } from './rpc/context.js';
@@ -52,7 +57,7 @@ export type { CallOptions } from './rpc/rpc-client.js';
 
 export { WebSocketModule, WsHostModule } from './websocket/websocket-module.js';
 export { WsAppServiceBase } from './websocket/ws-app-service.js';
-export type { BusinessSessionIds, SessionInfo, SessionManager } from './websocket/session-manager.js';
+export type { BusinessSessionIds, PushOptions, SessionInfo, SessionManager } from './websocket/session-manager.js';
 export type { WsSession } from './websocket/ws-session.js';
 export type { PushMessage } from './push/push-client.js';
 

@@ -8,10 +8,9 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+import type ts from 'typescript';
+import { ROOT, describeDiagnostic, typecheck } from './helpers/typecheck.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SRC_INDEX = path.join(ROOT, 'src', 'index.js');
 const SNIPPET_DIR = path.join(ROOT, 'test', 'fixtures', 'types');
 /** Marks the one line where a snippet that must not compile has its error. */
@@ -179,45 +178,11 @@ let checked: Map<string, readonly ts.Diagnostic[]> | undefined;
 
 /** One program for all snippets; diagnostics per snippet file. */
 function diagnostics(): Map<string, readonly ts.Diagnostic[]> {
-  if (checked !== undefined) return checked;
-  const configPath = path.join(ROOT, 'tsconfig.json');
-  const config = ts.readConfigFile(configPath, ts.sys.readFile);
-  assert.equal(config.error, undefined, 'tsconfig.json reads');
-  const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT);
-  // The project's options, minus what only matters for writing files.
-  const options: ts.CompilerOptions = { ...parsed.options, noEmit: true, incremental: false, declaration: false, sourceMap: false };
-  delete options.tsBuildInfoFile;
-
-  const virtual = new Map(SNIPPETS.map((s, i) => [fileOf(i), sourceOf(s)]));
-  const host = ts.createCompilerHost(options, true);
-  const { getSourceFile, fileExists, readFile } = host;
-  host.fileExists = (f) => virtual.has(f) || fileExists.call(host, f);
-  host.readFile = (f) => virtual.get(f) ?? readFile.call(host, f);
-  host.getSourceFile = (f, languageVersion, onError, shouldCreate) => {
-    const text = virtual.get(f);
-    return text === undefined
-      ? getSourceFile.call(host, f, languageVersion, onError, shouldCreate)
-      : ts.createSourceFile(f, text, languageVersion, true);
-  };
-  const program = ts.createProgram({ rootNames: [...virtual.keys()], options, host });
-  assert.deepEqual(
-    [...program.getOptionsDiagnostics(), ...program.getGlobalDiagnostics()].map((d) => ts.flattenDiagnosticMessageText(d.messageText, '\n')),
-    [],
-    'the compiler options are valid',
-  );
-  checked = new Map();
-  for (const file of virtual.keys()) {
-    const sf = program.getSourceFile(file);
-    assert.ok(sf !== undefined, `${file} is in the program`);
-    checked.set(file, [...program.getSyntacticDiagnostics(sf), ...program.getSemanticDiagnostics(sf)]);
-  }
+  checked ??= typecheck(new Map(SNIPPETS.map((s, i) => [fileOf(i), sourceOf(s)])));
   return checked;
 }
 
-function describe(d: ts.Diagnostic): string {
-  const line = d.file !== undefined && d.start !== undefined ? d.file.getLineAndCharacterOfPosition(d.start).line + 1 : 0;
-  return `line ${line} TS${d.code}: ${ts.flattenDiagnosticMessageText(d.messageText, ' ')}`;
-}
+const describe = describeDiagnostic;
 
 SNIPPETS.forEach((snippet, i) => {
   const title = snippet.compiles ? `${snippet.name} compiles without a diagnostic` : `${snippet.name} does not compile`;

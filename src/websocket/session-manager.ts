@@ -196,6 +196,7 @@ export class SessionManager {
 export class BusinessSessionIds {
   readonly #manager: SessionManager;
 
+  /** @internal built by WebSocketModule */
   constructor(manager: SessionManager) {
     this.#manager = manager;
   }

@@ -9,9 +9,10 @@ import { NEEDS_MODULE } from '../host/module.js';
 import type { BusinessSessionIds, SessionManager } from './session-manager.js';
 import type { WsSession } from './ws-session.js';
 
-/** Marks WebSocket services without relying on `instanceof` across package copies. */
+/** @internal Marks WebSocket services without relying on `instanceof` across package copies. */
 export const WS_SERVICE = Symbol.for('weft.ws-service');
 
+/** @internal */
 export interface WsServiceRuntime {
   sessionManager: SessionManager;
   businessSessionIds: BusinessSessionIds;
@@ -28,7 +29,9 @@ export interface WsServiceRuntime {
  * }
  */
 export abstract class WsAppServiceBase {
+  /** @internal */
   static readonly [WS_SERVICE] = true;
+  /** @internal */
   static readonly [NEEDS_MODULE] = 'WebSocket';
 
   /** Sends to sessions of this service anywhere in the cluster. */
@@ -69,11 +72,12 @@ export abstract class WsAppServiceBase {
 /** Each service's runtime, set by WebSocketModule; a WeakMap keeps it off the service's own surface. */
 const runtimes = new WeakMap<WsAppServiceBase, WsServiceRuntime>();
 
-/** Gives a service its session manager (WebSocketModule, at host construction). */
+/** @internal Gives a service its session manager (WebSocketModule, at host construction). */
 export function attachWsRuntime(service: WsAppServiceBase, runtime: WsServiceRuntime): void {
   runtimes.set(service, runtime);
 }
 
+/** @internal */
 export function isWsService(instance: object): instance is WsAppServiceBase {
   return (instance.constructor as { [WS_SERVICE]?: boolean })[WS_SERVICE] === true;
 }

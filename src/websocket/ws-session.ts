@@ -4,7 +4,13 @@
 import type { WireHandshake } from '../protocol/frames.js';
 import type { PeerLink } from '../transport/peer-link.js';
 import type { PushMessage } from '../push/push-client.js';
-import type { SessionManager } from './session-manager.js';
+
+/** What a session needs of its service's SessionManager. */
+export interface SessionSender {
+  readonly service: string;
+  sendTo(message: PushMessage, sessionId: string): Promise<boolean>;
+  close(sessionId: string, code?: number, reason?: string): Promise<boolean>;
+}
 
 export interface WsSession {
   readonly id: string;
@@ -39,9 +45,9 @@ export class HostSession implements WsSession {
   state: unknown = undefined;
   /** The gateway link the session was opened over; it ends with it. */
   readonly link: PeerLink;
-  readonly #manager: SessionManager;
+  readonly #manager: SessionSender;
 
-  constructor(id: string, businessId: string, link: PeerLink, handshake: WireHandshake, manager: SessionManager) {
+  constructor(id: string, businessId: string, link: PeerLink, handshake: WireHandshake, manager: SessionSender) {
     this.id = id;
     this.businessId = businessId;
     this.service = manager.service;

@@ -1,0 +1,107 @@
+/**
+ * The public surface is the product: what `import 'weft'` gives at run time,
+ * and what its published types (dist/src/index.d.ts, internals stripped)
+ * let a user write: a module, a cluster backend of their own, and nothing
+ * that reaches inside.
+ */
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { test } from 'node:test';
+import * as weft from '../src/index.js';
+import { ROOT, describeDiagnostic, typecheck } from './helpers/typecheck.js';
+
+const PUBLISHED = path.join(ROOT, 'dist', 'src', 'index.js');
+
+test('the package exports exactly these values', () => {
+  assert.deepEqual(Object.keys(weft).sort(), [
+    'BusinessException',
+    'DEFAULTS',
+    'ERRORS',
+    'SessionIndex',
+    'Type',
+    'UserFriendlyException',
+    'ValidationException',
+    'WebSocketModule',
+    'WeftError',
+    'WsAppServiceBase',
+    'WsHostModule',
+    'createGateway',
+    'createHost',
+    'currentContext',
+    'defineContract',
+    'implement',
+    'isSimpleSchema',
+    'isWeftError',
+    'memoryCluster',
+    'param',
+    'redisCluster',
+  ]);
+});
+
+const PRELUDE = `import * as w from ${JSON.stringify(PUBLISHED)};
+export declare const ctx: w.HostContext;
+`;
+
+const SNIPPETS: { name: string; compiles: boolean; body: string }[] = [
+  {
+    name: 'a module written outside weft, from the published types',
+    compiles: true,
+    body: `export const AuditModule: w.WeftModule = {
+  name: 'Audit',
+  setup(host) {
+    const names = host.services.map((s) => s.contract.name);
+    return {
+      start() { host.logger.info({ names, node: host.nodeId }, 'audit ready'); },
+      stop() { if (host.isDraining()) host.directory.index('IChatAppService').size; },
+    };
+  },
+};
+export const host = w.createHost({ modules: [AuditModule] });`,
+  },
+  {
+    name: 'a cluster backend written outside weft (registry and session directory)',
+    compiles: true,
+    body: `class MyRegistry implements w.Registry {
+  #view = new Map<string, w.NodeRecord>();
+  async start() {}
+  async register(record: w.NodeRecord) { this.#view.set(record.nodeId, record); }
+  async deregister() {}
+  view(): w.RegistryView { return this.#view; }
+  onChange() { return () => {}; }
+  onExpired() { return () => {}; }
+  onRecovered() { return () => {}; }
+  async close() {}
+}
+class MyDirectory implements w.SessionDirectory {
+  readonly #indexes = new Map<string, w.SessionIndex>();
+  #held: w.HeldSessions = () => [];
+  async start() {}
+  add(service: string, businessId: string, sessionId: string) { this.index(service).add(sessionId, businessId, 'me'); }
+  remove(service: string, businessId: string, sessionId: string) { this.index(service).remove(sessionId, businessId); }
+  setHeldSessions(held: w.HeldSessions) { this.#held = held; void this.#held; }
+  async watch() {}
+  index(service: string) { let i = this.#indexes.get(service); if (!i) this.#indexes.set(service, (i = new w.SessionIndex())); return i; }
+  async close() {}
+}
+export const cluster: w.Cluster = {
+  kind: 'memory',
+  secret: 'a real secret from the environment',
+  nodeExpiryMs: 0,
+  join: () => ({ registry: new MyRegistry(), directory: new MyDirectory() }),
+};
+export const gateway = w.createGateway({ cluster });`,
+  },
+  { name: "a module reaching the host's frame router", compiles: false, body: 'export const x = ctx.frames;' },
+  { name: "a module reaching the host's links", compiles: false, body: 'export const x = ctx.links;' },
+  { name: 'a module reaching the node under the host', compiles: false, body: 'export const x = ctx.node;' },
+];
+
+test('the published types let a user write a module and a cluster backend, and keep internals out', () => {
+  const fileOf = (i: number): string => path.join(ROOT, 'test', 'fixtures', 'types', `surface-${i}.mts`);
+  const found = typecheck(new Map(SNIPPETS.map((s, i) => [fileOf(i), `${PRELUDE}\n${s.body}\n`])));
+  SNIPPETS.forEach((snippet, i) => {
+    const diagnostics = found.get(fileOf(i))!.map(describeDiagnostic);
+    if (snippet.compiles) assert.deepEqual(diagnostics, [], snippet.name);
+    else assert.ok(diagnostics.some((d) => d.includes('TS2339')), `${snippet.name} must not compile: ${diagnostics.join('; ')}`);
+  });
+});
