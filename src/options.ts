@@ -1,84 +1,77 @@
 /**
- * Every default of weft, with its unit, in one place; and the checks that
- * options pass once, at construction. docs/options.md lists them.
+ * Every default of weft, with its unit, in one place. The defaults of
+ * options come from their declarations (src/options/*-options.ts); the rest
+ * are fixed constants, listed here with why they are fixed. docs/options.md
+ * shows them all (its "All defaults" table is generated from this list).
  */
-import { invalidOption } from './errors.js';
+import type { TSchema } from '@sinclair/typebox';
+import { GATEWAY_OWN_OPTION_PROPERTIES } from './options/gateway-options.js';
+import { HOST_OWN_OPTION_PROPERTIES } from './options/host-options.js';
+import { NODE_OPTION_PROPERTIES } from './options/node-options.js';
+import { REDIS_CLUSTER_OPTION_PROPERTIES } from './options/redis-cluster-options.js';
+import { DEFAULT, optionInfo, type Unit } from './options/schema.js';
 
-export const DEFAULTS = {
-  /** Link server address of a node. */
-  listenHost: '127.0.0.1',
-  listenPort: 0,
-  /** RPC call timeout. */
-  callTimeoutMs: 5_000,
-  /** Instances one call may try (the first included) on transport failure. */
-  maxAttempts: 3,
-  /** Consecutive failures that open an endpoint's circuit, and how long it stays open. */
-  breakerFailureThreshold: 5,
-  breakerResetAfterMs: 5_000,
-  /** Dialing a peer: give up after this long; then back off from initial to max. */
-  connectTimeoutMs: 2_000,
-  backoffInitialMs: 100,
-  backoffMaxMs: 5_000,
-  /** Link handshake must finish within this. */
-  handshakeTimeoutMs: 5_000,
-  /** Idle links ping this often; silent for 3 intervals means dead. */
-  linkPingIntervalMs: 5_000,
-  /** Largest frame body between nodes. */
-  maxFrameBytes: 16 * 1024 * 1024,
-  /** Bytes a link may hold unsent; beyond, it refuses frames with Overloaded until it drains. */
-  maxLinkQueuedBytes: 64 * 1024 * 1024,
-  /** Calls a host serves at once; beyond, Overloaded (the caller fails over). */
-  maxConcurrentCalls: 10_000,
-  /** Time a stopping host or gateway gives work in flight. */
-  stopTimeoutMs: 10_000,
-  /** Redis registry: record TTL and heartbeat (TTL + heartbeat bounds how long a dead node stays visible). */
-  registryTtlMs: 6_000,
-  registryHeartbeatMs: 2_000,
-  redisPrefix: 'weft',
-  /** Gateway HTTP. */
-  httpHost: '127.0.0.1',
-  httpPort: 5_000,
-  maxBodyBytes: 1024 * 1024,
-  /** Client headers the gateway passes on to services (lower-case). */
-  forwardHeaders: ['authorization', 'accept-language', 'x-request-id', 'traceparent', 'user-agent'] as readonly string[],
-  /** WebSocket front door. */
-  maxMessageBytes: 1024 * 1024,
-  maxBufferedBytes: 4 * 1024 * 1024,
-  wsPingIntervalMs: 10_000,
-  sessionOpenTimeoutMs: 5_000,
-  retryAfterSeconds: 2,
-  /** Outcome of a push is awaited from gateways for at most this long. */
-  pushAckTimeoutMs: 5_000,
-} as const;
-
-export function checkPositive(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw invalidOption(name, `must be a positive number, got ${JSON.stringify(value)}`);
-  }
-  return value;
+/** One default: its value and unit, and the option that sets it (or why nothing does). */
+export interface DefaultEntry<V> {
+  readonly value: V;
+  readonly unit: Unit | undefined;
+  readonly setBy: { readonly option: string; readonly of: string | undefined } | { readonly fixed: string };
 }
 
-export function checkPositiveInt(name: string, value: unknown): number {
-  checkPositive(name, value);
-  if (!Number.isInteger(value)) throw invalidOption(name, `must be an integer, got ${String(value)}`);
-  return value as number;
+/** The default of a declared option; `of` says whose option it is when not every node's. */
+function fromOption<S extends TSchema & { readonly [DEFAULT]: unknown }>(schema: S, option: string, of?: string): DefaultEntry<S[typeof DEFAULT]> {
+  return { value: schema[DEFAULT], unit: optionInfo(schema)?.unit, setBy: { option, of } };
 }
 
-export function checkPort(name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > 65535) {
-    throw invalidOption(name, `must be a port number 0-65535, got ${JSON.stringify(value)}`);
-  }
-  return value;
+function fixed<const V>(value: V, unit: Unit, why: string): DefaultEntry<V> {
+  return { value, unit, setBy: { fixed: why } };
 }
 
-export function checkString(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value === '') throw invalidOption(name, `must be a non-empty string`);
-  return value;
-}
+const node = NODE_OPTION_PROPERTIES;
+const host = HOST_OWN_OPTION_PROPERTIES;
+const gateway = GATEWAY_OWN_OPTION_PROPERTIES;
+const redis = REDIS_CLUSTER_OPTION_PROPERTIES;
 
-/** Rejects keys that are not options: a typo should not pass silently. */
-export function checkKnownKeys(what: string, options: object, known: readonly string[]): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw invalidOption(key, `is not an option of ${what}`);
-  }
-}
+/** Each key of DEFAULTS with where its value comes from, in the order docs/options.md lists them. */
+export const DEFAULT_ENTRIES = {
+  listenHost: fromOption(node.listen.properties.host, 'listen.host'),
+  listenPort: fromOption(node.listen.properties.port, 'listen.port'),
+  callTimeoutMs: fromOption(node.callTimeoutMs, 'callTimeoutMs'),
+  maxAttempts: fromOption(node.maxAttempts, 'maxAttempts'),
+  breakerFailureThreshold: fromOption(node.breaker.properties.failureThreshold, 'breaker.failureThreshold'),
+  breakerResetAfterMs: fromOption(node.breaker.properties.resetAfterMs, 'breaker.resetAfterMs'),
+  connectTimeoutMs: fromOption(node.connectTimeoutMs, 'connectTimeoutMs'),
+  backoffInitialMs: fixed(100, 'ms', 'first wait before dialing a failed peer again (doubles per failure, with jitter)'),
+  backoffMaxMs: fixed(5_000, 'ms', 'longest wait between dials'),
+  handshakeTimeoutMs: fixed(5_000, 'ms', 'a link handshake must finish within this'),
+  linkPingIntervalMs: fromOption(node.linkPingIntervalMs, 'linkPingIntervalMs'),
+  maxFrameBytes: fromOption(node.maxFrameBytes, 'maxFrameBytes'),
+  maxLinkQueuedBytes: fixed(
+    64 * 1024 * 1024,
+    'bytes',
+    'outbound bytes a link may hold unsent; beyond it the link refuses new frames with `Overloaded` until it drains',
+  ),
+  maxConcurrentCalls: fromOption(host.maxConcurrentCalls, 'maxConcurrentCalls', 'host'),
+  // Hosts and gateways share one default (DEFAULT_STOP_TIMEOUT_MS).
+  stopTimeoutMs: fromOption(host.stopTimeoutMs, 'stopTimeoutMs'),
+  registryTtlMs: fromOption(redis.ttlMs, 'ttlMs', 'redisCluster'),
+  registryHeartbeatMs: fromOption(redis.heartbeatMs, 'heartbeatMs', 'redisCluster'),
+  redisPrefix: fromOption(redis.prefix, 'prefix', 'redisCluster'),
+  httpHost: fromOption(gateway.http.properties.host, 'http.host', 'gateway'),
+  httpPort: fromOption(gateway.http.properties.port, 'http.port', 'gateway'),
+  maxBodyBytes: fromOption(gateway.maxBodyBytes, 'maxBodyBytes', 'gateway'),
+  forwardHeaders: fromOption(gateway.forwardHeaders, 'forwardHeaders', 'gateway'),
+  maxMessageBytes: fromOption(gateway.websocket.properties.maxMessageBytes, 'websocket.maxMessageBytes'),
+  maxBufferedBytes: fromOption(gateway.websocket.properties.maxBufferedBytes, 'websocket.maxBufferedBytes'),
+  wsPingIntervalMs: fromOption(gateway.websocket.properties.pingIntervalMs, 'websocket.pingIntervalMs'),
+  sessionOpenTimeoutMs: fromOption(gateway.websocket.properties.sessionOpenTimeoutMs, 'websocket.sessionOpenTimeoutMs'),
+  retryAfterSeconds: fromOption(gateway.retryAfterSeconds, 'retryAfterSeconds', 'gateway'),
+  pushAckTimeoutMs: fixed(5_000, 'ms', 'a push waits at most this long for gateways to say how many sessions they reached'),
+};
+
+type Defaults = { readonly [K in keyof typeof DEFAULT_ENTRIES]: (typeof DEFAULT_ENTRIES)[K]['value'] };
+
+/** Every default of weft by name (durations in ms, sizes in bytes, as the names say). */
+export const DEFAULTS: Defaults = Object.freeze(
+  Object.fromEntries(Object.entries(DEFAULT_ENTRIES).map(([key, entry]) => [key, entry.value])) as Defaults,
+);

@@ -6,14 +6,15 @@
 import { WeftError, invalidOption } from '../errors.js';
 import type { AnyContract, Implementation, Proxy } from '../contract/contract.js';
 import type { Logger } from '../logger.js';
-import { DEFAULTS, checkKnownKeys, checkPositive, checkPositiveInt } from '../options.js';
 import { FrameType, type CallFrame } from '../protocol/frames.js';
-import { WeftNode, NODE_OPTION_KEYS, type NodeOptions, type NodeStats } from '../node/node.js';
+import { WeftNode, type NodeStats } from '../node/node.js';
+import { HOST_OPTIONS, type HostOptions } from '../options/host-options.js';
+import { resolveOptions } from '../options/schema.js';
 import type { CallOptions } from '../rpc/rpc-client.js';
 import { createProxy } from '../rpc/proxy.js';
 import { RpcServer } from '../rpc/rpc-server.js';
 import { isWsService } from '../sessions/ws-app-service.js';
-import { orderModules, type HostContext, type HostedService, type ModuleInstance, type WeftModule } from './module.js';
+import { orderModules, type HostContext, type HostedService, type ModuleInstance } from './module.js';
 
 /** What a service factory receives. */
 export interface ServiceContext {
@@ -44,14 +45,7 @@ export function implement<C extends AnyContract>(
   return { contract, create };
 }
 
-export interface HostOptions extends NodeOptions {
-  services?: readonly ServiceBinding[];
-  modules?: readonly WeftModule[];
-  /** Calls served at once; beyond that callers get Overloaded and fail over. Default 10000. */
-  maxConcurrentCalls?: number;
-  /** Time stop() gives calls in flight. Default 10000 ms. */
-  stopTimeoutMs?: number;
-}
+export type { HostOptions } from '../options/host-options.js';
 
 export interface Host {
   readonly nodeId: string;
@@ -79,32 +73,23 @@ class HostImpl implements Host {
   #starting: Promise<Host> | undefined;
   #stopping: Promise<void> | undefined;
 
-  constructor(options: HostOptions) {
-    checkKnownKeys('createHost', options, [...NODE_OPTION_KEYS, 'services', 'modules', 'maxConcurrentCalls', 'stopTimeoutMs']);
+  constructor(input: HostOptions) {
+    const options = resolveOptions(HOST_OPTIONS, input, 'createHost');
     this.#node = new WeftNode('host', options);
-    this.#stopTimeoutMs = options.stopTimeoutMs === undefined ? DEFAULTS.stopTimeoutMs : checkPositive('stopTimeoutMs', options.stopTimeoutMs);
-    this.#server = new RpcServer({
-      maxConcurrentCalls:
-        options.maxConcurrentCalls === undefined ? DEFAULTS.maxConcurrentCalls : checkPositiveInt('maxConcurrentCalls', options.maxConcurrentCalls),
-      logger: this.#node.logger,
-    });
-    const services = options.services ?? [];
-    if (!Array.isArray(services)) throw invalidOption('services', 'must be an array of implement(...)');
+    this.#stopTimeoutMs = options.stopTimeoutMs;
+    this.#server = new RpcServer({ maxConcurrentCalls: options.maxConcurrentCalls, logger: this.#node.logger });
     const serviceContext: ServiceContext = {
       nodeId: this.#node.nodeId,
       logger: this.#node.logger,
       proxy: (contract, callOptions) => this.proxy(contract, callOptions),
     };
-    for (const binding of services) {
-      if (binding?.contract?.descriptor === undefined || typeof binding.create !== 'function') {
-        throw invalidOption('services', 'must hold implement(contract, implementation) values');
-      }
+    for (const binding of options.services) {
       const instance = binding.create(serviceContext);
       this.#server.addService(binding.contract, instance);
       this.#services.push({ contract: binding.contract, instance, record: { contract: binding.contract.descriptor } });
     }
 
-    const modules = orderModules(options.modules ?? []);
+    const modules = orderModules(options.modules);
     const wsService = this.#services.find((s) => isWsService(s.instance));
     if (wsService !== undefined && !modules.some((m) => m.name === 'WebSocket')) {
       throw invalidOption('modules', `must include WebSocketModule: ${wsService.contract.name} extends WsAppServiceBase`);
