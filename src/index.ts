@@ -61,5 +61,5 @@ export type { BusinessSessionIds, PushOptions, SessionInfo, SessionManager } fro
 export type { WsSession } from './websocket/ws-session.js';
 export type { PushMessage } from './push/push-client.js';
 
-export { DEFAULTS } from './options.js';
+export { DEFAULTS } from './defaults.js';
 export type { Logger } from './logger.js';

@@ -4,45 +4,19 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { WeftError, invalidOption } from '../errors.js';
+import { WeftError } from '../errors.js';
 import { buildOpenApi } from '../contract/openapi.js';
 import type { Logger } from '../logger.js';
-import { DEFAULTS, checkKnownKeys, checkPort, checkPositive, checkPositiveInt, checkString } from '../options.js';
-import { WeftNode, NODE_OPTION_KEYS, type NodeOptions, type NodeStats } from '../node/node.js';
-import { demoPage, type DemoPageOptions } from './demo-page.js';
-import { HttpApi, parseQuery, type Authenticate } from './http-api.js';
+import { resolveOptions } from '../options/schema.js';
+import { WeftNode, type NodeStats } from '../node/node.js';
+import { GATEWAY_OPTIONS, type GatewayOptions } from './gateway-options.js';
+import { demoPage } from './demo-page.js';
+import { HttpApi, parseQuery } from './http-api.js';
 import { errorBody, sendError, sendJson } from './responses.js';
 import { RouteTable } from './route-table.js';
 import { FrontDoor } from './front-door/front-door.js';
 
-export interface GatewayOptions extends NodeOptions {
-  /** Where HTTP and WebSocket clients connect. Default 127.0.0.1:5000. */
-  http?: { host?: string; port?: number };
-  /** Largest JSON body. Default 1 MiB; over it, 413. */
-  maxBodyBytes?: number;
-  /** Client headers passed on to services (lower-case names). */
-  forwardHeaders?: readonly string[];
-  /** Checks every HTTP request and WebSocket handshake before it reaches a service. */
-  authenticate?: Authenticate;
-  websocket?: {
-    /** Largest inbound message. Default 1 MiB; over it, close 1009. */
-    maxMessageBytes?: number;
-    /** Unread bytes a client may have queued before it is closed 1008. Default 4 MiB. */
-    maxBufferedBytes?: number;
-    /** A session is pinged once per interval; a peer silent for two is closed. Default 10000 ms. */
-    pingIntervalMs?: number;
-    /** Time a host has to run onOpen. Default 5000 ms; then 504. */
-    sessionOpenTimeoutMs?: number;
-  };
-  /** Time stop() gives sessions and requests. Default 10000 ms. */
-  stopTimeoutMs?: number;
-  /** Retry-After on 503 answers. Default 2 s. */
-  retryAfterSeconds?: number;
-  /** Serve the demo page at /demo for this WebSocket service. */
-  demo?: DemoPageOptions;
-  /** OpenAPI document title and version. */
-  openApi?: { title?: string; version?: string };
-}
+export type { GatewayOptions } from './gateway-options.js';
 
 export interface Gateway {
   readonly nodeId: string;
@@ -78,47 +52,23 @@ class GatewayImpl implements Gateway {
   #stopping: Promise<void> | undefined;
   #activeRequests = 0;
 
-  constructor(options: GatewayOptions) {
-    checkKnownKeys('createGateway', options, [
-      ...NODE_OPTION_KEYS,
-      'http',
-      'maxBodyBytes',
-      'forwardHeaders',
-      'authenticate',
-      'websocket',
-      'stopTimeoutMs',
-      'retryAfterSeconds',
-      'demo',
-      'openApi',
-    ]);
+  constructor(input: GatewayOptions) {
+    const options = resolveOptions(GATEWAY_OPTIONS, input, 'createGateway');
     this.#node = new WeftNode('gateway', options);
-    const logger = this.#node.logger;
-    if (options.http !== undefined) checkKnownKeys('createGateway http', options.http, ['host', 'port']);
-    if (options.openApi !== undefined) checkKnownKeys('createGateway openApi', options.openApi, ['title', 'version']);
-    if (options.demo !== undefined) checkKnownKeys('createGateway demo', options.demo, ['wsPath', 'echoPath']);
-    this.#httpHost = options.http?.host === undefined ? DEFAULTS.httpHost : checkString('http.host', options.http.host);
-    this.#httpPort = options.http?.port === undefined ? DEFAULTS.httpPort : checkPort('http.port', options.http.port);
-    this.#stopTimeoutMs = options.stopTimeoutMs === undefined ? DEFAULTS.stopTimeoutMs : checkPositive('stopTimeoutMs', options.stopTimeoutMs);
-    this.#retryAfterSeconds =
-      options.retryAfterSeconds === undefined ? DEFAULTS.retryAfterSeconds : checkPositiveInt('retryAfterSeconds', options.retryAfterSeconds);
-    if (options.authenticate !== undefined && typeof options.authenticate !== 'function') throw invalidOption('authenticate', 'must be a function');
-    if (options.forwardHeaders !== undefined && !(Array.isArray(options.forwardHeaders) && options.forwardHeaders.every((h) => typeof h === 'string'))) {
-      throw invalidOption('forwardHeaders', 'must be an array of header names');
-    }
-    const ws = options.websocket ?? {};
-    checkKnownKeys('createGateway websocket', ws, ['maxMessageBytes', 'maxBufferedBytes', 'pingIntervalMs', 'sessionOpenTimeoutMs']);
-    const maxMessageBytes = ws.maxMessageBytes === undefined ? DEFAULTS.maxMessageBytes : checkPositiveInt('websocket.maxMessageBytes', ws.maxMessageBytes);
-    if (maxMessageBytes > this.#node.maxFrameBytes - 4096) {
-      throw invalidOption('websocket.maxMessageBytes', `must leave room in a link frame (maxFrameBytes ${this.#node.maxFrameBytes})`);
-    }
-    this.#api = new HttpApi(this.#node.rpc, {
-      maxBodyBytes: options.maxBodyBytes === undefined ? DEFAULTS.maxBodyBytes : checkPositiveInt('maxBodyBytes', options.maxBodyBytes),
-      forwardHeaders: (options.forwardHeaders ?? DEFAULTS.forwardHeaders).map((h) => h.toLowerCase()),
-      retryAfterSeconds: this.#retryAfterSeconds,
+    const node = this.#node;
+    const logger = node.logger;
+    this.#httpHost = options.http.host;
+    this.#httpPort = options.http.port;
+    this.#stopTimeoutMs = options.stopTimeoutMs;
+    this.#retryAfterSeconds = options.retryAfterSeconds;
+    this.#api = new HttpApi(node.rpc, {
+      maxBodyBytes: options.maxBodyBytes,
+      forwardHeaders: options.forwardHeaders,
+      retryAfterSeconds: options.retryAfterSeconds,
       authenticate: options.authenticate,
       logger,
     });
-    const node = this.#node;
+    const ws = options.websocket;
     this.#door = new FrontDoor(
       {
         nodeId: node.nodeId,
@@ -130,22 +80,17 @@ class GatewayImpl implements Gateway {
         findService: (path) => this.#routes.websocketService(path),
       },
       {
-      maxMessageBytes,
-      maxBufferedBytes: ws.maxBufferedBytes === undefined ? DEFAULTS.maxBufferedBytes : checkPositiveInt('websocket.maxBufferedBytes', ws.maxBufferedBytes),
-      pingIntervalMs: ws.pingIntervalMs === undefined ? DEFAULTS.wsPingIntervalMs : checkPositive('websocket.pingIntervalMs', ws.pingIntervalMs),
-      sessionOpenTimeoutMs:
-        ws.sessionOpenTimeoutMs === undefined ? DEFAULTS.sessionOpenTimeoutMs : checkPositive('websocket.sessionOpenTimeoutMs', ws.sessionOpenTimeoutMs),
-      retryAfterSeconds: this.#retryAfterSeconds,
-      authenticate: options.authenticate,
-      logger,
+        maxMessageBytes: ws.maxMessageBytes,
+        maxBufferedBytes: ws.maxBufferedBytes,
+        pingIntervalMs: ws.pingIntervalMs,
+        sessionOpenTimeoutMs: ws.sessionOpenTimeoutMs,
+        retryAfterSeconds: options.retryAfterSeconds,
+        authenticate: options.authenticate,
+        logger,
       },
     );
-    if (options.demo !== undefined) {
-      checkString('demo.wsPath', options.demo.wsPath);
-      checkString('demo.echoPath', options.demo.echoPath);
-      this.#demoHtml = demoPage(options.demo);
-    }
-    this.#openApiInfo = { title: options.openApi?.title ?? 'weft gateway', version: options.openApi?.version ?? '1.0.0' };
+    if (options.demo !== undefined) this.#demoHtml = demoPage(options.demo);
+    this.#openApiInfo = options.openApi;
     this.#node.onView((view) => {
       if (this.#routes.update(view)) {
         this.#openApiJson = undefined;

@@ -4,52 +4,20 @@
  * the calls in flight within a deadline, then close).
  */
 import { WeftError, invalidOption } from '../errors.js';
-import type { AnyContract, Implementation, Proxy } from '../contract/contract.js';
+import type { AnyContract, Proxy } from '../contract/contract.js';
 import type { Logger } from '../logger.js';
-import { DEFAULTS, checkKnownKeys, checkPositive, checkPositiveInt } from '../options.js';
-import { WeftNode, NODE_OPTION_KEYS, type NodeOptions, type NodeStats } from '../node/node.js';
+import { HOST_OPTIONS, type HostOptions } from './host-options.js';
+import { resolveOptions } from '../options/schema.js';
+import { WeftNode, type NodeStats } from '../node/node.js';
 import type { CallOptions } from '../rpc/rpc-client.js';
 import { createProxy } from '../rpc/proxy.js';
 import { RpcServer } from '../rpc/rpc-server.js';
-import { NEEDS_MODULE, orderModules, type HostContext, type HostedService, type ModuleInstance, type WeftModule } from './module.js';
+import { NEEDS_MODULE, orderModules, type HostContext, type HostedService, type ModuleInstance } from './module.js';
+import type { ServiceContext } from './service-binding.js';
 
-/** What a service factory receives. */
-export interface ServiceContext {
-  readonly nodeId: string;
-  readonly logger: Logger;
-  /** A typed proxy to another service (or this one). */
-  proxy<C extends AnyContract>(contract: C, options?: CallOptions): Proxy<C>;
-}
-
-export interface ServiceBinding {
-  readonly contract: AnyContract;
-  readonly create: (ctx: ServiceContext) => object;
-}
-
-/**
- * Pairs a contract with its implementation: an object (or class instance),
- * or a factory that receives proxies to other services.
- *
- * @example
- * implement(IGreeterAppService, { greet: (name) => `hello ${name}` })
- * implement(ICallerAppService, ({ proxy }) => ({ hi: (n) => proxy(IGreeterAppService).greet(n) }))
- */
-export function implement<C extends AnyContract>(
-  contract: C,
-  implementation: Implementation<C> | ((ctx: ServiceContext) => Implementation<C>),
-): ServiceBinding {
-  const create = typeof implementation === 'function' ? (implementation as (ctx: ServiceContext) => object) : () => implementation as object;
-  return { contract, create };
-}
-
-export interface HostOptions extends NodeOptions {
-  services?: readonly ServiceBinding[];
-  modules?: readonly WeftModule[];
-  /** Calls served at once; beyond that callers get Overloaded and fail over. Default 10000. */
-  maxConcurrentCalls?: number;
-  /** Time stop() gives calls in flight. Default 10000 ms. */
-  stopTimeoutMs?: number;
-}
+export { implement } from './service-binding.js';
+export type { ServiceBinding, ServiceContext } from './service-binding.js';
+export type { HostOptions } from './host-options.js';
 
 export interface Host {
   readonly nodeId: string;
@@ -77,33 +45,23 @@ class HostImpl implements Host {
   #starting: Promise<Host> | undefined;
   #stopping: Promise<void> | undefined;
 
-  constructor(options: HostOptions) {
-    checkKnownKeys('createHost', options, [...NODE_OPTION_KEYS, 'services', 'modules', 'maxConcurrentCalls', 'stopTimeoutMs']);
+  constructor(input: HostOptions) {
+    const options = resolveOptions(HOST_OPTIONS, input, 'createHost');
     this.#node = new WeftNode('host', options);
-    this.#stopTimeoutMs = options.stopTimeoutMs === undefined ? DEFAULTS.stopTimeoutMs : checkPositive('stopTimeoutMs', options.stopTimeoutMs);
-    this.#server = new RpcServer({
-      maxConcurrentCalls:
-        options.maxConcurrentCalls === undefined ? DEFAULTS.maxConcurrentCalls : checkPositiveInt('maxConcurrentCalls', options.maxConcurrentCalls),
-      logger: this.#node.logger,
-      frames: this.#node.frames,
-    });
-    const services = options.services ?? [];
-    if (!Array.isArray(services)) throw invalidOption('services', 'must be an array of implement(...)');
+    this.#stopTimeoutMs = options.stopTimeoutMs;
+    this.#server = new RpcServer({ maxConcurrentCalls: options.maxConcurrentCalls, logger: this.#node.logger, frames: this.#node.frames });
     const serviceContext: ServiceContext = {
       nodeId: this.#node.nodeId,
       logger: this.#node.logger,
       proxy: (contract, callOptions) => this.proxy(contract, callOptions),
     };
-    for (const binding of services) {
-      if (binding?.contract?.descriptor === undefined || typeof binding.create !== 'function') {
-        throw invalidOption('services', 'must hold implement(contract, implementation) values');
-      }
+    for (const binding of options.services) {
       const instance = binding.create(serviceContext);
       this.#server.addService(binding.contract, instance);
       this.#services.push({ contract: binding.contract, instance, record: { contract: binding.contract.descriptor } });
     }
 
-    const modules = orderModules(options.modules ?? []);
+    const modules = orderModules(options.modules);
     const node = this.#node;
     const context: HostContext = {
       nodeId: node.nodeId,

@@ -4,9 +4,9 @@
  * in memory (one process, the embedded default) and Redis (many processes).
  */
 import { randomBytes } from 'node:crypto';
-import { invalidOption } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { DEFAULTS, checkKnownKeys, checkPositive, checkString } from '../options.js';
+import { REDIS_CLUSTER_OPTIONS, type RedisClusterOptions } from './redis-cluster-options.js';
+import { resolveOptions } from '../options/schema.js';
 import { MemoryRegistry, MemoryRegistryHub } from '../registry/memory-registry.js';
 import { RedisConnection } from '../redis/redis-connection.js';
 import { RedisRegistry } from '../registry/redis-registry.js';
@@ -53,18 +53,7 @@ export function memoryCluster(): Cluster {
   });
 }
 
-export interface RedisClusterOptions {
-  /** Redis URL, e.g. `redis://127.0.0.1:6379`. */
-  url: string;
-  /** Shared by every node of the cluster; links are refused without it. */
-  secret?: string;
-  /** Key and channel prefix, so several clusters can share a Redis. Default `weft`. */
-  prefix?: string;
-  /** Node record TTL. Default 6000 ms. */
-  ttlMs?: number;
-  /** Heartbeat (record rewrite and view reload). Default 2000 ms; must be at most ttlMs / 2. */
-  heartbeatMs?: number;
-}
+export type { RedisClusterOptions } from './redis-cluster-options.js';
 
 let warnedNoSecret = false;
 
@@ -76,14 +65,7 @@ let warnedNoSecret = false;
  * const cluster = redisCluster({ url: 'redis://127.0.0.1:6379', secret: process.env.WEFT_SECRET });
  */
 export function redisCluster(options: RedisClusterOptions): Cluster {
-  checkKnownKeys('redisCluster', options, ['url', 'secret', 'prefix', 'ttlMs', 'heartbeatMs']);
-  const url = checkString('url', options.url);
-  const prefix = options.prefix === undefined ? DEFAULTS.redisPrefix : checkString('prefix', options.prefix);
-  const ttlMs = options.ttlMs === undefined ? DEFAULTS.registryTtlMs : checkPositive('ttlMs', options.ttlMs);
-  const heartbeatMs = options.heartbeatMs === undefined ? DEFAULTS.registryHeartbeatMs : checkPositive('heartbeatMs', options.heartbeatMs);
-  if (heartbeatMs > ttlMs / 2) throw invalidOption('heartbeatMs', `must be at most half of ttlMs (${ttlMs} ms)`);
-  if (options.secret !== undefined && typeof options.secret !== 'string') throw invalidOption('secret', 'must be a string');
-  const secret = options.secret ?? '';
+  const { url, secret, prefix, ttlMs, heartbeatMs } = resolveOptions(REDIS_CLUSTER_OPTIONS, options, 'redisCluster');
   return Object.freeze({
     kind: 'redis' as const,
     secret,

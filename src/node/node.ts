@@ -7,9 +7,10 @@ import net from 'node:net';
 import os from 'node:os';
 import tls from 'node:tls';
 import { randomBytes } from 'node:crypto';
-import { WeftError, invalidOption } from '../errors.js';
+import { WeftError } from '../errors.js';
 import { createDefaultLogger, type Logger } from '../logger.js';
-import { DEFAULTS, checkKnownKeys, checkPort, checkPositive, checkPositiveInt, checkString } from '../options.js';
+import { LIMITS } from '../limits.js';
+import type { LinkTlsOptions, ResolvedNodeOptions } from './node-options.js';
 import { FrameType, PROTOCOL_VERSION } from '../protocol/frames.js';
 import type { LiveNodes, NodeRecord, NodeRole, RegistryView, ServiceRecord } from '../registry/registry.js';
 import type { SessionDirectory } from '../directory/session-directory.js';
@@ -20,54 +21,7 @@ import { Peers } from '../transport/peers.js';
 import { FrameRouter } from './frame-router.js';
 import { defaultCluster, type Cluster, type ClusterMembership } from './cluster.js';
 
-/** Options every node takes (hosts and gateways). */
-export interface NodeOptions {
-  /** Registry, session directory and secret; default: the process's memory cluster. */
-  cluster?: Cluster;
-  /** Human name, used in the node id and logs. */
-  name?: string;
-  /** Where the link server listens. Default 127.0.0.1, port 0 (any free port). */
-  listen?: { host?: string; port?: number };
-  /** Address other nodes dial; default the listen host (a real interface when that is 0.0.0.0). */
-  advertiseHost?: string;
-  logger?: Logger;
-  /** TLS on links: `server` for the link server, `client` for dialing. */
-  tls?: { server: tls.TlsOptions; client: tls.ConnectionOptions };
-  /** Default RPC timeout. Default 5000 ms. */
-  callTimeoutMs?: number;
-  /** Instances one call may try on transport failure. Default 3. */
-  maxAttempts?: number;
-  /** Circuit breaker per endpoint. Defaults 5 failures, open 5000 ms. */
-  breaker?: { failureThreshold?: number; resetAfterMs?: number };
-  /** Largest frame between nodes. Default 16 MiB. */
-  maxFrameBytes?: number;
-  /** Dial timeout. Default 2000 ms. */
-  connectTimeoutMs?: number;
-  /** Link keep-alive ping interval. Default 5000 ms. */
-  linkPingIntervalMs?: number;
-  /**
-   * Talk to other nodes of this process by direct calls rather than over a
-   * loopback link (a gateway and a host in one process, the embedded
-   * default). Default true; false sends everything over real links.
-   */
-  directInProcess?: boolean;
-}
-
-export const NODE_OPTION_KEYS = [
-  'cluster',
-  'name',
-  'listen',
-  'advertiseHost',
-  'logger',
-  'tls',
-  'callTimeoutMs',
-  'maxAttempts',
-  'breaker',
-  'maxFrameBytes',
-  'connectTimeoutMs',
-  'linkPingIntervalMs',
-  'directInProcess',
-] as const;
+export type { NodeOptions, ResolvedNodeOptions } from './node-options.js';
 
 /** Counters a host or gateway reports. */
 export interface NodeStats {
@@ -113,62 +67,51 @@ export class WeftNode {
   readonly #listenHost: string;
   readonly #listenPort: number;
   readonly #advertiseHost: string | undefined;
-  readonly #tls: NodeOptions['tls'];
+  readonly #tls: LinkTlsOptions | undefined;
   #server: net.Server | undefined;
   /** Set once start() reached the cluster: only then is there membership to close. */
   #joined = false;
   #record: NodeRecord | undefined;
   #view: RegistryView = new Map();
 
-  constructor(role: NodeRole, options: NodeOptions) {
+  /** `options` come resolved (checked, defaults in) from the host or gateway, whose options include these. */
+  constructor(role: NodeRole, options: ResolvedNodeOptions) {
     this.role = role;
     this.cluster = options.cluster ?? defaultCluster();
-    const name = options.name === undefined ? role : checkString('name', options.name).replace(/[^\w.-]/g, '_');
-    this.nodeId = `${name}-${randomBytes(5).toString('hex')}`;
+    this.nodeId = `${options.name ?? role}-${randomBytes(5).toString('hex')}`;
     this.logger = (options.logger ?? createDefaultLogger()).child({ node: this.nodeId });
-    // Nested objects too: a typo there should not pass silently either.
-    if (options.listen !== undefined) checkKnownKeys('listen', options.listen, ['host', 'port']);
-    if (options.breaker !== undefined) checkKnownKeys('breaker', options.breaker, ['failureThreshold', 'resetAfterMs']);
-    this.#listenHost = options.listen?.host === undefined ? DEFAULTS.listenHost : checkString('listen.host', options.listen.host);
-    this.#listenPort = options.listen?.port === undefined ? DEFAULTS.listenPort : checkPort('listen.port', options.listen.port);
-    this.#advertiseHost = options.advertiseHost === undefined ? undefined : checkString('advertiseHost', options.advertiseHost);
-    if (options.tls !== undefined && (options.tls.server === undefined || options.tls.client === undefined)) {
-      throw invalidOption('tls', 'needs both "server" and "client"');
-    }
+    this.#listenHost = options.listen.host;
+    this.#listenPort = options.listen.port;
+    this.#advertiseHost = options.advertiseHost;
     this.#tls = options.tls;
-    const maxFrameBytes = options.maxFrameBytes === undefined ? DEFAULTS.maxFrameBytes : checkPositiveInt('maxFrameBytes', options.maxFrameBytes);
+    const maxFrameBytes = options.maxFrameBytes;
     this.maxFrameBytes = maxFrameBytes;
-    const breaker = options.breaker ?? {};
     this.#router = new FrameRouter(this.nodeId, this.logger);
     this.frames = this.#router;
     this.#peers = new Peers({
       nodeId: this.nodeId,
       secret: this.cluster.secret,
       maxFrameBytes,
-      handshakeTimeoutMs: DEFAULTS.handshakeTimeoutMs,
-      pingIntervalMs: options.linkPingIntervalMs === undefined ? DEFAULTS.linkPingIntervalMs : checkPositive('linkPingIntervalMs', options.linkPingIntervalMs),
-      maxQueuedBytes: DEFAULTS.maxLinkQueuedBytes,
+      handshakeTimeoutMs: LIMITS.handshakeTimeoutMs,
+      pingIntervalMs: options.linkPingIntervalMs,
+      maxQueuedBytes: LIMITS.maxLinkQueuedBytes,
       logger: this.logger,
-      connectTimeoutMs: options.connectTimeoutMs === undefined ? DEFAULTS.connectTimeoutMs : checkPositive('connectTimeoutMs', options.connectTimeoutMs),
-      backoffInitialMs: DEFAULTS.backoffInitialMs,
-      backoffMaxMs: DEFAULTS.backoffMaxMs,
+      connectTimeoutMs: options.connectTimeoutMs,
+      backoffInitialMs: LIMITS.backoffInitialMs,
+      backoffMaxMs: LIMITS.backoffMaxMs,
       ...(options.tls === undefined ? {} : { tls: options.tls.client }),
       resolve: (nodeId) => this.#view.get(nodeId)?.address,
       onFrame: this.#router.route,
-      directInProcess: options.directInProcess ?? true,
+      directInProcess: options.directInProcess,
     });
     this.links = this.#peers;
     this.rpc = new RpcClient(
       { links: this.links, endpoints: this.endpoints, frames: this.frames },
       {
         nodeId: this.nodeId,
-        defaultTimeoutMs: options.callTimeoutMs === undefined ? DEFAULTS.callTimeoutMs : checkPositive('callTimeoutMs', options.callTimeoutMs),
-        maxAttempts: options.maxAttempts === undefined ? DEFAULTS.maxAttempts : checkPositiveInt('maxAttempts', options.maxAttempts),
-        breaker: {
-          failureThreshold:
-            breaker.failureThreshold === undefined ? DEFAULTS.breakerFailureThreshold : checkPositiveInt('breaker.failureThreshold', breaker.failureThreshold),
-          resetAfterMs: breaker.resetAfterMs === undefined ? DEFAULTS.breakerResetAfterMs : checkPositive('breaker.resetAfterMs', breaker.resetAfterMs),
-        },
+        defaultTimeoutMs: options.callTimeoutMs,
+        maxAttempts: options.maxAttempts,
+        breaker: options.breaker,
         logger: this.logger,
       },
     );

@@ -7,7 +7,7 @@
  * outcomes that never come are swept once a second.
  */
 import { WeftError } from '../errors.js';
-import { DEFAULTS } from '../options.js';
+import { LIMITS } from '../limits.js';
 import { FrameType, type PushAckFrame, type PushFrame } from '../protocol/frames.js';
 import type { LiveNodes } from '../registry/registry.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
@@ -80,7 +80,7 @@ export class PushClient {
         ackId = this.#nextAckId++;
         if (this.#nextAckId > 0x7fffffff) this.#nextAckId = 1;
         frame[1] = ackId;
-        pending = { delivered: 0, waiting: [], dialing: 0, deadline: Date.now() + DEFAULTS.pushAckTimeoutMs, resolve: resolveOuter };
+        pending = { delivered: 0, waiting: [], dialing: 0, deadline: Date.now() + LIMITS.pushAckTimeoutMs, resolve: resolveOuter };
         this.#pending.set(ackId, pending);
         this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS).unref();
       }

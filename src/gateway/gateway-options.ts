@@ -1,0 +1,113 @@
+/**
+ * Options of `createGateway`: node options plus HTTP, WebSocket and docs.
+ */
+import type { Static } from '@sinclair/typebox';
+import { invalidOption } from '../errors.js';
+import type { Authenticate } from './http-api.js';
+import { DEFAULT_STOP_TIMEOUT_MS, NODE_OPTION_PROPERTIES } from '../node/node-options.js';
+import {
+  anyString,
+  custom,
+  defineOptions,
+  nonEmptyString,
+  port,
+  positiveInteger,
+  positiveNumber,
+  record,
+  section,
+  stringList,
+  type Resolved,
+} from '../options/schema.js';
+
+/**
+ * Room a link frame needs around one WebSocket message (frame header, ids,
+ * the session's business id), so a message at the limit still fits.
+ */
+export const WS_FRAME_OVERHEAD_BYTES = 4096;
+
+/** Typed as a list, not a tuple, so `DEFAULTS.forwardHeaders` stays `readonly string[]`. */
+const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization', 'accept-language', 'x-request-id', 'traceparent', 'user-agent'];
+
+function isAuthenticate(value: unknown): value is Authenticate {
+  return typeof value === 'function';
+}
+
+/** What a gateway adds to the node options, in the order docs/options.md lists them. */
+export const GATEWAY_OWN_OPTION_PROPERTIES = {
+  http: section({
+    host: nonEmptyString({ unit: 'address', default: '127.0.0.1', description: 'Where HTTP and WebSocket clients connect.' }),
+    port: port({ default: 5_000, description: '`0` picks a free port (read it from `gateway.port`).' }),
+  }),
+  maxBodyBytes: positiveInteger({
+    unit: 'bytes',
+    default: 1024 * 1024,
+    description: 'Largest JSON request body; over it, 413 `PayloadTooLarge`.',
+  }),
+  forwardHeaders: stringList({
+    unit: 'header names',
+    default: DEFAULT_FORWARD_HEADERS,
+    // Node gives incoming header names in lower case, so that is how they are looked up.
+    normalize: (names: readonly string[]) => names.map((name) => name.toLowerCase()),
+    description:
+      'Client headers passed on to services (in `currentContext().headers`, lower-case names). The gateway always adds `x-forwarded-for`.',
+  }),
+  authenticate: custom({
+    is: isAuthenticate,
+    docType: '`(request: AuthRequest) => void | headers | Promise<...>`',
+    expected: 'a function',
+    defaultNote: 'none (no check)',
+    description:
+      "Runs before every HTTP request and WebSocket handshake reaches a service. Throw `WeftError('Unauthenticated' | 'Unauthorized', ...)` to refuse (401 / 403); return headers (e.g. `{ 'x-user-id': '42' }`) to pass on to the service.",
+  }),
+  websocket: section({
+    maxMessageBytes: positiveInteger({
+      unit: 'bytes',
+      default: 1024 * 1024,
+      description: `Largest inbound WebSocket message; over it, close 1009. Must be at least ${WS_FRAME_OVERHEAD_BYTES} bytes under \`maxFrameBytes\`.`,
+    }),
+    maxBufferedBytes: positiveInteger({
+      unit: 'bytes',
+      default: 4 * 1024 * 1024,
+      description: 'Outbound bytes a client may leave unread before it is closed 1008 (slow consumer).',
+    }),
+    pingIntervalMs: positiveNumber({
+      unit: 'ms',
+      default: 10_000,
+      description: 'Each session is pinged once per interval; a client silent for two intervals is closed.',
+    }),
+    sessionOpenTimeoutMs: positiveNumber({
+      unit: 'ms',
+      default: 5_000,
+      description: 'Time a host has to accept a new session (run `onOpen`); then the handshake gets 504.',
+    }),
+  }),
+  stopTimeoutMs: positiveNumber({ unit: 'ms', default: DEFAULT_STOP_TIMEOUT_MS, description: 'Time `stop()` gives requests and sessions in flight.' }),
+  retryAfterSeconds: positiveInteger({ unit: 'seconds', default: 2, description: '`Retry-After` header on 503 answers.' }),
+  demo: record(
+    {
+      wsPath: nonEmptyString({ required: true, description: 'WebSocket path of the service, e.g. `/api/wstest`.' }),
+      echoPath: nonEmptyString({ required: true, description: 'HTTP path of its echo method, e.g. `/api/wstest/echo`.' }),
+    },
+    { description: 'Serve the demo page at `/demo` for that WebSocket service and echo method.' },
+  ),
+  openApi: section({
+    title: anyString({ default: 'weft gateway', description: 'Title of the document at `/swagger.json`.' }),
+    version: anyString({ default: '1.0.0', description: 'Version of the document at `/swagger.json`.' }),
+  }),
+};
+
+export const GATEWAY_OPTIONS = defineOptions({ ...NODE_OPTION_PROPERTIES, ...GATEWAY_OWN_OPTION_PROPERTIES }, (options) => {
+  // A message travels to its host inside one link frame.
+  if (options.websocket.maxMessageBytes > options.maxFrameBytes - WS_FRAME_OVERHEAD_BYTES) {
+    throw invalidOption(
+      'websocket.maxMessageBytes',
+      `must leave room in a link frame: at most maxFrameBytes - ${WS_FRAME_OVERHEAD_BYTES} = ${options.maxFrameBytes - WS_FRAME_OVERHEAD_BYTES}, got ${options.websocket.maxMessageBytes}`,
+    );
+  }
+});
+
+/** Options of `createGateway`; see docs/options.md. */
+export interface GatewayOptions extends Static<typeof GATEWAY_OPTIONS> {}
+
+/** Gateway options once resolved: defaults filled in, frozen. */
+export type ResolvedGatewayOptions = Resolved<typeof GATEWAY_OPTIONS.properties>;

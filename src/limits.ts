@@ -1,0 +1,17 @@
+/**
+ * Fixed limits: values weft uses that are not options (yet), each with its
+ * unit in its name. DEFAULTS (src/defaults.ts) lists them beside the option
+ * defaults, with why each is fixed.
+ */
+export const LIMITS = Object.freeze({
+  /** First wait before dialing a failed peer again; doubles per failure, with jitter. */
+  backoffInitialMs: 100,
+  /** Longest wait between dials. */
+  backoffMaxMs: 5_000,
+  /** A link handshake must finish within this. */
+  handshakeTimeoutMs: 5_000,
+  /** Outbound bytes a link may hold unsent; beyond, it refuses frames with Overloaded until it drains. */
+  maxLinkQueuedBytes: 64 * 1024 * 1024,
+  /** A push waits at most this long for gateways to say how many sessions they reached. */
+  pushAckTimeoutMs: 5_000,
+});
