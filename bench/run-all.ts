@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from './lib/options.js';
-import { SCENARIOS, evaluateTargets, log, printScenario, runScenario, targetsTable, withRedis, writeRunFile } from './lib/runner.js';
+import { SCENARIOS, evaluateTargets, log, printScenario, runScenario, targetsTable, withRedis, writeRunFile } from './runner.js';
 import type { ScenarioResult } from './lib/result.js';
 
 const benchDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { USAGE, parseArgs } from './lib/options.js';
-import { SCENARIOS, log, printScenario, runScenario, withRedis, writeRunFile } from './lib/runner.js';
+import { SCENARIOS, log, printScenario, runScenario, withRedis, writeRunFile } from './runner.js';
 
 
 try {

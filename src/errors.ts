@@ -256,7 +256,7 @@ export function isWeftError(error: unknown, code?: ErrorCode): error is WeftErro
 export function toWeftError(error: unknown): WeftError {
   if (error instanceof WeftError) return error;
   if (isWeftError(error)) {
-    const e = error as WeftError;
+    const e = error;
     const options: WeftErrorOptions = { data: e.data, cause: error };
     if (e.validErrors !== undefined) options.validErrors = e.validErrors;
     return new WeftError(e.code, e.message, options);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { httpJson } from './helpers/index.js';
+import { getHealth } from './helpers/index.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/weft.js', import.meta.url));
 
@@ -27,7 +27,7 @@ test('weft gateway serves /healthz and stops on SIGTERM', async (t) => {
     });
     child.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
   });
-  const health = await httpJson(`${url}/healthz`);
+  const health = await getHealth(url);
   assert.equal(health.status, 200);
   assert.equal(health.body.status, 'ok');
   assert.equal(health.body.cluster, 'memory');

@@ -5,7 +5,7 @@ import { connectSession, shouldReconnect, type WebSocketConstructor } from '../s
 import { createHost, implement, WebSocketModule } from '../src/index.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
 import { eventually, httpJson, quietLogger } from './helpers/index.js';
-import { startStack } from './helpers/stack.js';
+import { startStack } from './fixtures/stack.js';
 
 const WS = WebSocket as unknown as WebSocketConstructor;
 

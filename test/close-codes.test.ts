@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { MAX_CLOSE_REASON_BYTES, closeReason, isSendableCloseCode } from '../src/protocol/close-codes.js';
 import { IChatAppService } from './fixtures/services.js';
 import { connectWs, eventually } from './helpers/index.js';
-import { startStack } from './helpers/stack.js';
+import { startStack } from './fixtures/stack.js';
 
 test('close reasons are cut to 123 UTF-8 bytes, never inside a character', () => {
   assert.equal(closeReason('bye'), 'bye');

@@ -50,7 +50,7 @@ async function startWsCluster(t: TestContext): Promise<WsCluster> {
     spawnNode({ ...env, WEFT_ROLE: 'host', WEFT_SERVICES: '', WEFT_NAME: 'caller' }),
   ]);
   procs.push(...spawned);
-  const [hA, hB, g1, g2, callerProc] = spawned as [NodeProcess, NodeProcess, NodeProcess, NodeProcess, NodeProcess];
+  const [hA, hB, g1, g2, callerProc] = spawned;
   const gw = (proc: NodeProcess): Gw => ({
     proc,
     control: controlNode(proc),
@@ -168,7 +168,7 @@ test('delivers a push to every session of a businessId on both gateways, whichev
     assert.equal(e1?.[1], 'e1');
     assert.equal(e2?.[1], 'e2');
     assert.equal(e1?.[2], e2?.[2], 'both echoes name the same session: this client\'s');
-    echoIds.add(e1![2]!);
+    echoIds.add(e1[2]!);
   }
   assert.equal(echoIds.size, 3, 'each client got the echo for its own session');
   // A session of another businessId got none of it (checked after a push of its own has arrived).

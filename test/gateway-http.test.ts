@@ -20,8 +20,9 @@ import {
 } from '../src/index.js';
 import { PROTOCOL_VERSION } from '../src/protocol/frames.js';
 import type { NodeRecord } from '../src/registry/registry.js';
-import { httpJson, eventually, quietLogger } from './helpers/index.js';
-import { startStack } from './helpers/stack.js';
+import { getHealth, getOpenApi, httpJson, eventually, quietLogger } from './helpers/index.js';
+import { startStack } from './fixtures/stack.js';
+import type { SeenContext } from './fixtures/services.js';
 
 /** Binding sources the test service contract does not cover: a header, and non-string query values. */
 const IBindingAppService = defineContract({
@@ -129,7 +130,7 @@ test('parameters bind from the path, the query with any case, a header and the J
   const noHeader = await httpJson(`${stack.url}/api/binding/tenant?item=chair`);
   assert.equal(noHeader.status, 400);
   assert.equal(noHeader.body.code, 'ValidateError');
-  assert.deepEqual(noHeader.body.validErrors.flatMap((v: { memberNames: string[] }) => v.memberNames), ['tenant']);
+  assert.deepEqual((noHeader.body.validErrors ?? []).flatMap((v) => v.memberNames), ['tenant']);
 
   const body = await httpJson(`${stack.url}/api/test/item`, {
     method: 'POST',
@@ -204,7 +205,7 @@ test('a route whose service has no live instance is answered 503 with Retry-Afte
   const stack = await startStack(t);
   await registerDeadNode(t, stack.cluster, IGhostAppService);
   await eventually(async () => {
-    const doc = await httpJson(`${stack.url}/swagger.json`);
+    const doc = await getOpenApi(stack.url);
     return doc.body.paths['/api/ghost/ping'] !== undefined;
   });
   for (let i = 0; i < 2; i++) {
@@ -242,12 +243,12 @@ test('invalid arguments are answered 400 with status 1001 and validErrors', asyn
   assert.equal(res.status, 400);
   assert.equal(res.body.status, 1001);
   assert.equal(res.body.code, 'ValidateError');
-  const fields = res.body.validErrors.flatMap((v: { memberNames: string[] }) => v.memberNames);
+  const fields = (res.body.validErrors ?? []).flatMap((v) => v.memberNames);
   assert.ok(fields.includes('a') && fields.includes('b'), JSON.stringify(res.body.validErrors));
 
   const item = await httpJson(`${stack.url}/api/test/item`, { method: 'POST', body: JSON.stringify({ name: '', qty: 0 }) });
   assert.equal(item.status, 400);
-  const itemFields = item.body.validErrors.flatMap((v: { memberNames: string[] }) => v.memberNames);
+  const itemFields = (item.body.validErrors ?? []).flatMap((v) => v.memberNames);
   assert.ok(itemFields.includes('item.name') && itemFields.includes('item.qty'), JSON.stringify(item.body.validErrors));
 });
 
@@ -264,7 +265,7 @@ test('a plain Error in a service is answered 500 without a stack or file path', 
 
 test('/healthz answers ok with the services it routes', async (t) => {
   const stack = await startStack(t);
-  const res = await httpJson(`${stack.url}/healthz`);
+  const res = await getHealth(stack.url);
   assert.equal(res.status, 200);
   assert.equal(res.body.status, 'ok');
   assert.equal(res.body.nodeId, stack.gateway.nodeId);
@@ -273,7 +274,7 @@ test('/healthz answers ok with the services it routes', async (t) => {
 
 test('routes and /swagger.json follow the services live in the registry; a route whose service left answers 503', async (t) => {
   const stack = await startStack(t);
-  const doc = await httpJson(`${stack.url}/swagger.json`);
+  const doc = await getOpenApi(stack.url);
   assert.equal(doc.status, 200);
   assert.match(doc.body.openapi, /^3\./);
   assert.ok(doc.body.paths['/api/test/echo']?.get, 'GET /api/test/echo is listed');
@@ -283,19 +284,19 @@ test('routes and /swagger.json follow the services live in the registry; a route
   assert.equal((await httpJson(`${stack.url}/api/extra/hello?name=ann`)).status, 404);
 
   const extra = await startExtraHost(t, stack.cluster, [implement(IExtraAppService, { hello: (name) => `hello ${name}` })]);
-  await eventually(async () => (await httpJson(`${stack.url}/swagger.json`)).body.paths['/api/extra/hello']?.get, 5000, 'the new route listed');
+  await eventually(async () => (await getOpenApi(stack.url)).body.paths['/api/extra/hello']?.get, 5000, 'the new route listed');
   const hello = await httpJson(`${stack.url}/api/extra/hello?name=ann`);
   assert.equal(hello.status, 200);
   assert.equal(hello.body.result, 'hello ann');
 
   await extra.stop();
   // Gone from the document; the route it had answers 503 (retry later) rather than 404.
-  await eventually(async () => (await httpJson(`${stack.url}/swagger.json`)).body.paths['/api/extra/hello'] === undefined, 5000, 'the route unlisted');
+  await eventually(async () => (await getOpenApi(stack.url)).body.paths['/api/extra/hello'] === undefined, 5000, 'the route unlisted');
   const gone = await httpJson(`${stack.url}/api/extra/hello?name=ann`);
   assert.equal(gone.status, 503);
   assert.equal(gone.body.code, 'ServiceUnavailable');
   assert.equal(gone.headers.get('retry-after'), '2');
-  const after = await httpJson(`${stack.url}/swagger.json`);
+  const after = await getOpenApi(stack.url);
   assert.equal(after.body.paths['/api/extra/hello'], undefined);
   assert.ok(after.body.paths['/api/test/echo']?.get, 'the other service is still listed');
 });
@@ -321,8 +322,9 @@ test('the authenticate hook refuses with 401 or 403 and passes the headers it re
   assert.equal(bad.body.code, 'Unauthorized');
   const good = await httpJson(`${stack.url}/api/test/context`, { headers: { authorization: 'Bearer good' } });
   assert.equal(good.status, 200);
-  assert.equal(good.body.result.headers['x-user-id'], '42');
-  assert.equal(good.body.result.headers.authorization, 'Bearer good');
+  const seenByService = good.body.result as SeenContext;
+  assert.equal(seenByService.headers['x-user-id'], '42');
+  assert.equal(seenByService.headers.authorization, 'Bearer good');
   assert.deepEqual(seen, ['http GET /api/test/context', 'http GET /api/test/context', 'http GET /api/test/context']);
 });
 

@@ -120,7 +120,7 @@ test('stop() takes the host out of routing first: the gateway sends new requests
   const view = await observe(t, cluster);
 
   const spread = new Set<string>();
-  for (let i = 0; i < 4; i++) spread.add((await httpJson(`${gateway.url}/api/test/whoami`)).body.result);
+  for (let i = 0; i < 4; i++) spread.add((await httpJson(`${gateway.url}/api/test/whoami`)).body.result as string);
   assert.deepEqual([...spread].sort(), ['leaving', 'staying']);
 
   const heldRequest = httpJson(`${gateway.url}/api/hold/hold`);

@@ -1,13 +1,13 @@
 /**
- * Nodes of one process talk by direct calls (directInProcess, the default):
- * no link carries them, yet callers see exactly what a remote call gives.
+ * Nodes of one process talk over direct links (directInProcess, the default):
+ * no TCP link carries them, yet callers see exactly what a remote call gives.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Type, createHost, defineContract, implement, isWeftError, memoryCluster, param } from '../src/index.js';
 import { IChatAppService, ITestAppService } from './fixtures/services.js';
-import { connectWs, httpJson, quietLogger } from './helpers/index.js';
-import { startStack } from './helpers/stack.js';
+import { connectWs, httpJson, quietLogger, rejection } from './helpers/index.js';
+import { startStack } from './fixtures/stack.js';
 
 const IStoreAppService = defineContract({
   name: 'IStoreAppService',
@@ -120,3 +120,16 @@ for (const directInProcess of [true, false]) {
     assert.equal(await api.take({ fine: true }), true, 'the next call works');
   });
 }
+
+test('a direct call is held to maxFrameBytes, as one over a link is', async (t) => {
+  for (const directInProcess of [true, false]) {
+    const cluster = memoryCluster();
+    const store = await createHost({ cluster, directInProcess, logger: quietLogger(), maxFrameBytes: 64 * 1024, services: [implement(IStoreAppService, { keep: (item) => item })] }).start();
+    t.after(() => store.stop());
+    const caller = await createHost({ cluster, directInProcess, logger: quietLogger(), maxFrameBytes: 64 * 1024 }).start();
+    t.after(() => caller.stop());
+    const error = await rejection(caller.proxy(IStoreAppService).keep({ tags: ['x'.repeat(100 * 1024)] }));
+    assert.equal(error.code, 'ProtocolError', `directInProcess: ${directInProcess}`);
+    assert.deepEqual(await caller.proxy(IStoreAppService).keep({ tags: ['small'] }), { tags: ['small'] }, 'and the next call goes through');
+  }
+});

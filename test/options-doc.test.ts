@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { createGateway, createHost, redisCluster, type GatewayOptions, type HostOptions, type RedisClusterOptions } from '../src/index.js';
+import { createGateway, createHost, redisCluster, type RedisClusterOptions } from '../src/index.js';
 import { markdownTables, optionsDocTables } from '../src/options-doc.js';
 import { quietLogger } from './helpers/index.js';
 
@@ -33,9 +33,9 @@ function assertRefused(build: () => unknown, option: string): void {
   assert.ok(error.message.includes(`"${option}"`), `"${error.message}" names ${option}`);
 }
 
-const host = (o: Record<string, unknown>) => () => createHost({ logger: quietLogger(), ...o } as HostOptions);
-const gateway = (o: Record<string, unknown>) => () => createGateway({ logger: quietLogger(), ...o } as GatewayOptions);
-const redis = (o: Record<string, unknown>) => () => redisCluster({ url: REDIS, ...o } as RedisClusterOptions);
+const host = (o: Record<string, unknown>) => () => createHost({ logger: quietLogger(), ...o });
+const gateway = (o: Record<string, unknown>) => () => createGateway({ logger: quietLogger(), ...o });
+const redis = (o: Record<string, unknown>) => () => redisCluster({ url: REDIS, ...o });
 
 test('docs/options.md holds exactly the tables generated from the option declarations', () => {
   const documented = markdownTables(DOC).map(({ heading, table }) => ({ heading, table }));

@@ -8,7 +8,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { dataFrame, unsentBytes, writeFrame } from '../src/gateway/front-door/raw-frames.js';
 import { IChatAppService } from './fixtures/services.js';
 import { connectWs } from './helpers/index.js';
-import { startStack } from './helpers/stack.js';
+import { startStack } from './fixtures/stack.js';
 
 test('builds unmasked frames with the 7-bit, 16-bit and 64-bit length forms', () => {
   const cases: [number, number[]][] = [
@@ -56,7 +56,7 @@ async function upgradedPair(t: TestContext): Promise<{ server: WebSocket; socket
     http.close();
   });
   const events: string[] = [];
-  client.on('message', (data) => events.push(`message ${String(data)}`));
+  client.on('message', (data: Buffer) => events.push(`message ${data.toString('utf8')}`));
   client.on('ping', () => events.push('ping'));
   client.on('close', (code) => events.push(`close ${code}`));
   await once(client, 'open');

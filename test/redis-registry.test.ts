@@ -20,7 +20,7 @@ import { RedisConnection } from '../src/redis/redis-connection.js';
 import { RedisRegistry } from '../src/registry/redis-registry.js';
 import { ChatAppService, IChatAppService, ITestAppService, testService } from './fixtures/services.js';
 import { dropPrefix, startPrivateRedis, type PrivateRedis } from './fixtures/node-control.js';
-import { REDIS_URL, connectWs, eventually, httpJson, quietLogger, redisTest, spawnNode, uniquePrefix, type NodeProcess } from './helpers/index.js';
+import { REDIS_URL, connectWs, eventually, getHealth, httpJson, quietLogger, redisTest, spawnNode, uniquePrefix, type NodeProcess } from './helpers/index.js';
 
 type Defer = (cleanup: () => unknown) => void;
 
@@ -77,8 +77,8 @@ async function startGateway(defer: Defer, cluster: Cluster): Promise<Gateway> {
 }
 
 async function healthServices(url: string): Promise<string[]> {
-  const r = await httpJson(`${url}/healthz`);
-  return r.body.services as string[];
+  const r = await getHealth(url);
+  return r.body.services;
 }
 
 test('a node killed with SIGKILL leaves every other view and the registry once its TTL runs out', await redisTest(), async (t) => {

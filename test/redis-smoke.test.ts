@@ -15,7 +15,7 @@ test('two hosts and a gateway in separate processes share a Redis cluster', awai
   const seen = new Set<string>();
   await eventually(async () => {
     const r = await httpJson(`${url}/api/test/whoami`);
-    if (r.status === 200) seen.add(r.body.result);
+    if (r.status === 200) seen.add(r.body.result as string);
     return seen.size === 2;
   }, 10000, 'both hosts answering');
   const client = await connectWs(`ws://127.0.0.1:${gw.info.httpPort}/api/chat?businessId=7`);

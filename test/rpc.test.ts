@@ -24,7 +24,7 @@ import {
 } from '../src/index.js';
 import { PROTOCOL_VERSION } from '../src/protocol/frames.js';
 import type { NodeRecord } from '../src/registry/registry.js';
-import { ITestAppService, testService } from './fixtures/services.js';
+import { ITestAppService, testService, type SeenContext } from './fixtures/services.js';
 import { eventually, httpJson, quietLogger, rejection } from './helpers/index.js';
 
 /** Methods that pick their instance in other ways, and record who served each call. */
@@ -102,12 +102,12 @@ async function startHost(
   services: ServiceFactory[],
   options: Partial<HostOptions> = {},
 ): Promise<Host> {
-  let host: Host | undefined;
-  const nodeName = (): string => host!.nodeId;
+  // Called by the services only once `host` is set.
+  const nodeName = (): string => host.nodeId;
   // These tests are about what crosses a link: no direct in-process shortcut.
-  host = createHost({ cluster, name, logger: quietLogger(), directInProcess: false, services: services.map((s) => s(nodeName)), ...options });
+  const host: Host = createHost({ cluster, name, logger: quietLogger(), directInProcess: false, services: services.map((s) => s(nodeName)), ...options });
   await host.start();
-  t.after(() => host!.stop());
+  t.after(() => host.stop());
   return host;
 }
 
@@ -440,18 +440,20 @@ test('headers forwarded by the gateway reach the service and its nested calls', 
 
   const direct = await httpJson(`${gateway.url}/api/test/context`, { headers });
   assert.equal(direct.status, 200);
-  assert.equal(direct.body.result.traceId, 'req-42.a');
-  assert.equal(direct.body.result.callerNodeId, gateway.nodeId);
-  assert.equal(direct.body.result.headers.authorization, 'Bearer t0ken');
-  assert.equal(direct.body.result.headers['x-request-id'], 'req-42.a');
+  const seen = direct.body.result as SeenContext;
+  assert.equal(seen.traceId, 'req-42.a');
+  assert.equal(seen.callerNodeId, gateway.nodeId);
+  assert.equal(seen.headers.authorization, 'Bearer t0ken');
+  assert.equal(seen.headers['x-request-id'], 'req-42.a');
 
   const nested = await httpJson(`${gateway.url}/api/outer/nested`, { headers });
   assert.equal(nested.status, 200);
-  assert.equal(nested.body.result.outer.traceId, 'req-42.a');
-  assert.equal(nested.body.result.outer.callerNodeId, gateway.nodeId);
-  assert.equal(nested.body.result.inner.traceId, 'req-42.a');
-  assert.equal(nested.body.result.inner.callerNodeId, outer.nodeId);
-  assert.equal(nested.body.result.inner.headers.authorization, 'Bearer t0ken');
+  const both = nested.body.result as { outer: SeenContext; inner: SeenContext };
+  assert.equal(both.outer.traceId, 'req-42.a');
+  assert.equal(both.outer.callerNodeId, gateway.nodeId);
+  assert.equal(both.inner.traceId, 'req-42.a');
+  assert.equal(both.inner.callerNodeId, outer.nodeId);
+  assert.equal(both.inner.headers.authorization, 'Bearer t0ken');
 });
 
 test('after its link drops, the client dials the host again, backing off while it is unreachable', async (t) => {

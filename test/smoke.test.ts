@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { connectWs, httpJson } from './helpers/index.js';
-import { startStack } from './helpers/stack.js';
+import { startStack } from './fixtures/stack.js';
 
 test('a pushed echo reaches every session of a businessId through the gateway', async (t) => {
   const stack = await startStack(t);

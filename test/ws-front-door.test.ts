@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { WebSocketModule, WeftError, createHost, implement } from '../src/index.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
 import { connectWs, eventually, httpJson, quietLogger, type OpenedClient } from './helpers/index.js';
-import { startStack, type Stack } from './helpers/stack.js';
+import { startStack, type Stack } from './fixtures/stack.js';
 
 interface Refusal {
   status: number;
@@ -73,7 +73,7 @@ test('refuses a handshake without a businessId with 400 and a JSON body, and doe
   const raw = await rawUpgrade(stack.gateway.port, '/api/chat');
   assert.match(raw, /^HTTP\/1\.1 400 /);
   assert.doesNotMatch(raw, /101 Switching Protocols/i);
-  assert.equal(JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)).code, 'BadRequest');
+  assert.equal((JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as Refusal['body']).code, 'BadRequest');
   assert.equal(stack.gateway.sessionCount, 0);
   assert.deepEqual(opens(stack, 0), [], 'the host was never asked to open a session');
 });
@@ -217,17 +217,17 @@ test('binds every session of one businessId to the same host and spreads busines
   t.after(() => closeAll(clients));
   for (let i = 0; i < 4; i++) clients.push(await connectWs(`${stack.wsUrl}/api/chat?businessId=same`));
   const sameOn = [0, 1].map((h) => opens(stack, h).filter((o) => o.businessId === 'same').length);
-  assert.deepEqual([...sameOn].sort(), [0, 4], `sessions of one businessId per host: ${sameOn}`);
+  assert.deepEqual([...sameOn].sort(), [0, 4], `sessions of one businessId per host: ${sameOn.join(',')}`);
   // 24 businessIds all on one of two hosts would happen with probability 2^-23.
   for (let i = 0; i < 24; i++) clients.push(await connectWs(`${stack.wsUrl}/api/chat?businessId=spread-${i}`));
   const spreadOn = [0, 1].map((h) => opens(stack, h).filter((o) => o.businessId.startsWith('spread-')).length);
   assert.equal(spreadOn[0]! + spreadOn[1]!, 24);
-  assert.ok(spreadOn[0]! > 0 && spreadOn[1]! > 0, `businessIds per host: ${spreadOn}`);
+  assert.ok(spreadOn[0]! > 0 && spreadOn[1]! > 0, `businessIds per host: ${spreadOn.join(',')}`);
   // A second session of a spread businessId joins the host that holds the first.
   for (let i = 0; i < 24; i += 6) {
     clients.push(await connectWs(`${stack.wsUrl}/api/chat?businessId=spread-${i}`));
     const holders = [0, 1].filter((h) => opens(stack, h).some((o) => o.businessId === `spread-${i}`));
-    assert.equal(holders.length, 1, `spread-${i} is on hosts ${holders}`);
+    assert.equal(holders.length, 1, `spread-${i} is on hosts ${holders.join(',')}`);
   }
 });
 

@@ -7,7 +7,7 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { IChatAppService } from './fixtures/services.js';
 import { WebSocket } from 'ws';
-import { startStack } from './helpers/stack.js';
+import { startStack } from './fixtures/stack.js';
 
 function rawHandshake(port: number, method: string, extraHeaders: string): Promise<string> {
   return new Promise((resolve) => {

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { test } from 'node:test';
-import { connectWs, eventually, httpJson, type OpenedClient } from './helpers/index.js';
-import { startStack, type Stack } from './helpers/stack.js';
+import { connectWs, eventually, getHealth, httpJson, type OpenedClient } from './helpers/index.js';
+import { startStack, type Stack } from './fixtures/stack.js';
 
 interface RawFrame {
   opcode: number;
@@ -105,12 +105,12 @@ function rawConnect(port: number, path: string): Promise<RawClient> {
 
 /** The gateway still answers HTTP, and a session still gets pushes and echoes. */
 async function stillServing(stack: Stack, client: OpenedClient, businessId: string): Promise<void> {
-  const health = await httpJson(`${stack.url}/healthz`);
+  const health = await getHealth(stack.url);
   assert.equal(health.status, 200);
   const before = client.messages.length;
   const res = await httpJson(`${stack.url}/api/chat/push?businessId=${businessId}&msg=alive`);
   assert.equal(res.status, 200);
-  assert.ok(res.body.result >= 1, `push reached ${res.body.result}`);
+  assert.ok((res.body.result as number) >= 1, `push reached ${String(res.body.result)}`);
   const got = await client.waitFor(before + 1);
   assert.equal(got[before], 'alive');
   client.ws.send('ping-message');
@@ -234,7 +234,7 @@ test('spreads pings over the interval instead of sending them in one burst', asy
   t.diagnostic(`${arrivals.length} pings over ${windows.size} windows of 100 ms; busiest held ${busiest}`);
   assert.ok(windows.size >= 5, `pings fell into only ${windows.size} distinct 100 ms windows`);
   assert.ok(busiest <= arrivals.length / 2, `one 100 ms window held ${busiest} of ${arrivals.length} pings`);
-  const res = await httpJson(`${stack.url}/healthz`);
+  const res = await getHealth(stack.url);
   assert.equal(res.status, 200);
   assert.equal(res.body.sessions, sessions);
   assert.ok(clients.every((c) => c.ws.readyState === c.ws.OPEN), 'every client answered its pings and stayed open');

@@ -16,7 +16,7 @@ import {
 } from '../src/index.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
 import { connectWs, eventually, httpJson, quietLogger, type OpenedClient } from './helpers/index.js';
-import { startStack, type Stack } from './helpers/stack.js';
+import { startStack, type Stack } from './fixtures/stack.js';
 
 interface Opened {
   client: OpenedClient;

@@ -70,7 +70,8 @@ export class RedisWatch {
     return deleted;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.redis.disconnect();
+    return Promise.resolve();
   }
 }

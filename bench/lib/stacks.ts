@@ -82,7 +82,8 @@ export interface WeftCluster {
   port: number;
   /** What another weft process of this cluster is started with. */
   nodeArgs: { redisUrl: string; prefix: string; secret: string };
-  close(): Promise<void>;
+  /** Bound: may be passed on as it is. */
+  close: () => Promise<void>;
 }
 
 /**

@@ -59,7 +59,7 @@ async function pushes(a: PushArgs) {
 
 function cannon(o: { url: string; connections: number; seconds: number }): Promise<autocannon.Result> {
   return new Promise((resolve, reject) => {
-    autocannon({ url: o.url, connections: o.connections, duration: o.seconds }, (err, result) => (err ? reject(err) : resolve(result)));
+    autocannon({ url: o.url, connections: o.connections, duration: o.seconds }, (err: Error | null, result) => (err ? reject(err) : resolve(result)));
   });
 }
 

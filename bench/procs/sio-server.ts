@@ -29,8 +29,8 @@ try {
   serve(
     {
       count: () => io.of('/').sockets.size,
-      exit: async () => {
-        io.close();
+      exit: () => {
+        void io.close();
         pub.disconnect();
         sub.disconnect();
         setImmediate(() => process.exit(0));

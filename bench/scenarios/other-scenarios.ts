@@ -116,7 +116,7 @@ export async function rpc(o: BenchOptions, redis: RedisWatch, log: Log): Promise
         system: 'weft',
         phase: inFlight === 1 ? 'one-at-a-time' : `${inFlight}-in-flight`,
         metrics: { callsPerSec: r.callsPerSec, p50Ms: r.p50Ms, p99Ms: r.p99Ms, p999Ms: r.p999Ms, errors },
-        cpu: ((c) => ({ ...c, 'rest-of-box': weft!.group.restOfBox(c) }))(weft.group.cpu()),
+        cpu: ((c) => ({ ...c, 'rest-of-box': weft.group.restOfBox(c) }))(weft.group.cpu()),
         notes: errors > 0 ? [`errors: ${JSON.stringify(r.errors)}`] : [],
       });
     }

@@ -174,6 +174,11 @@ function jsonSchema(schema: TSchema | undefined): unknown {
 
 const IDENT = /^[A-Za-z_$][\w$]*$/;
 
+/** Array.isArray that keeps a readonly array's element type (Array.isArray itself narrows it to any[]). */
+function isArray(value: unknown): value is readonly unknown[] {
+  return Array.isArray(value);
+}
+
 /**
  * Defines a service contract.
  *
@@ -200,7 +205,7 @@ export function defineContract<const TMethods extends MethodMap>(spec: ContractS
   for (const [methodName, def] of Object.entries(spec.methods)) {
     const where = `${spec.name}.${methodName}`;
     if (!IDENT.test(methodName)) throw new WeftError('InvalidContract', `${where}: method name is not an identifier`);
-    if (!Array.isArray(def.params)) throw new WeftError('InvalidContract', `${where}: params must be an array of param(...)`);
+    if (!isArray(def.params)) throw new WeftError('InvalidContract', `${where}: params must be an array of param(...)`);
     if (def.http?.method !== undefined && !HTTP_VERBS.includes(def.http.method)) {
       throw new WeftError('InvalidContract', `${where}: unknown HTTP verb "${String(def.http.method)}"`);
     }

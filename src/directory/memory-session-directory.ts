@@ -48,7 +48,8 @@ export class MemorySessionDirectory implements SessionDirectory {
     return this.#hub.index(service);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     for (const service of this.#services) this.#hub.index(service).removeGateway(this.#nodeId);
+    return Promise.resolve();
   }
 }

@@ -102,7 +102,7 @@ class GatewayImpl implements Gateway {
     this.#server.on('clientError', (err, socket) => {
       if (socket.writable) socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json\r\n\r\n${errorBody(new WeftError('BadRequest', 'malformed HTTP request'))}`);
       else socket.destroy();
-      logger.debug({ err: (err as Error).message }, 'malformed HTTP request');
+      logger.debug({ err: (err).message }, 'malformed HTTP request');
     });
   }
 
@@ -150,7 +150,7 @@ class GatewayImpl implements Gateway {
       this.#port = (this.#server.address() as AddressInfo).port;
       this.#door.start();
       this.#node.logger.info({ url: this.url }, 'gateway listening');
-      return this as Gateway;
+      return this;
     })();
     return this.#starting;
   }

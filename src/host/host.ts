@@ -115,7 +115,7 @@ class HostImpl implements Host {
         throw err;
       }
       this.#state = 'running';
-      return this as Host;
+      return this;
     })();
     return this.#starting;
   }

@@ -9,8 +9,8 @@ import type { CallOptions } from '../rpc/rpc-client.js';
 export interface ServiceContext {
   readonly nodeId: string;
   readonly logger: Logger;
-  /** A typed proxy to another service (or this one). */
-  proxy<C extends AnyContract>(contract: C, options?: CallOptions): Proxy<C>;
+  /** A typed proxy to another service (or this one). A function of its own: `({ proxy }) => ...` may take it out. */
+  readonly proxy: <C extends AnyContract>(contract: C, options?: CallOptions) => Proxy<C>;
 }
 
 export interface ServiceBinding {

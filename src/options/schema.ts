@@ -202,7 +202,7 @@ export function custom<const Spec extends CustomSpec>(spec: Spec): Declared<TUns
 export function section<P extends TProperties>(properties: P): Section<P> {
   const schema = Type.Object(properties, { additionalProperties: false });
   const empty = Object.freeze({});
-  return Type.Optional({ ...schema, [DEFAULT]: empty, default: empty }) as never;
+  return Type.Optional({ ...schema, [DEFAULT]: empty, default: empty });
 }
 
 /** A nested options object that is absent unless given (its options may be required). */

@@ -41,18 +41,21 @@ export class MemoryRegistry implements Registry {
     this.#hub = hub;
   }
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
     this.#hub.join(this);
     this.#view = new Map(this.#hub.records);
+    return Promise.resolve();
   }
 
-  async register(record: NodeRecord): Promise<void> {
+  register(record: NodeRecord): Promise<void> {
     this.#nodeId = record.nodeId;
     this.#hub.set(record);
+    return Promise.resolve();
   }
 
-  async deregister(): Promise<void> {
+  deregister(): Promise<void> {
     if (this.#nodeId !== undefined) this.#hub.delete(this.#nodeId);
+    return Promise.resolve();
   }
 
   view(): RegistryView {

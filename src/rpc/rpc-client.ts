@@ -3,7 +3,7 @@
  * the answer within the timeout, and fails over to another instance when the
  * transport fails (never on a business or validation error).
  */
-import { WeftError, fromWire, isWeftError, type WireError } from '../errors.js';
+import { WeftError, fromWire, isWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { FrameType, type ErrorFrame, type ResultFrame, type WireCallContext } from '../protocol/frames.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
@@ -112,7 +112,7 @@ export class RpcClient {
       d: timeoutMs,
     };
     const headers = options.headers ?? parent?.headers;
-    if (headers !== undefined && Object.keys(headers).length > 0) ctx.h = headers as Record<string, string>;
+    if (headers !== undefined && Object.keys(headers).length > 0) ctx.h = headers;
     return new Promise<unknown>((resolve, reject) => {
       const call: PendingCall = {
         id: 0,
@@ -153,7 +153,7 @@ export class RpcClient {
     const call = this.#pending.get(frame[1]);
     if (call === undefined) return;
     this.#pending.delete(frame[1]);
-    const wire = frame[2] as WireError;
+    const wire = frame[2];
     const error = fromWire(wire);
     // An error the endpoint sent back is an answer: it is reachable, whatever it said.
     this.#breakers.success(call.nodeId);

@@ -5,7 +5,7 @@
  */
 import { WeftError, isWeftError, toWire, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { AnyContract, MethodDef } from '../contract/contract.js';
+import type { AnyContract, MethodMap } from '../contract/contract.js';
 import { ArgsValidator } from '../contract/validate.js';
 import { FrameType, type WireCallContext } from '../protocol/frames.js';
 import type { FrameRoutes, PeerLink } from '../transport/peer-link.js';
@@ -49,12 +49,12 @@ export class RpcServer {
       throw new WeftError('InvalidContract', `service ${contract.name} is registered twice on one host`);
     }
     const methods = new Map<string, MethodEntry>();
-    for (const [name, def] of Object.entries(contract.methods)) {
+    for (const [name, def] of Object.entries(contract.methods as MethodMap)) {
       const fn = (instance as Record<string, unknown>)[name];
       if (typeof fn !== 'function') {
         throw new WeftError('InvalidContract', `${contract.name}.${name} is in the contract but the implementation has no such method`);
       }
-      methods.set(name, { fn: fn as (...args: unknown[]) => unknown, validator: new ArgsValidator(def as MethodDef) });
+      methods.set(name, { fn: fn as (...args: unknown[]) => unknown, validator: new ArgsValidator(def) });
     }
     this.#services.set(contract.name, { contract, instance, methods });
   }

@@ -41,7 +41,7 @@ function copyForPeer(frame: Frame, maxFrameBytes: number): { copy: Frame; bytes:
   }
   if (plain) {
     if (bytes > maxFrameBytes) throw new WeftError('ProtocolError', `frame of about ${bytes} bytes is over maxFrameBytes ${maxFrameBytes}`);
-    const copy = frame.slice() as unknown[];
+    const copy = frame.slice();
     for (let i = 1; i < copy.length; i++) {
       const v = copy[i];
       if (v instanceof Uint8Array) copy[i] = Buffer.from(v);

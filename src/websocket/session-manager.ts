@@ -16,6 +16,17 @@ const RESOLVED_ZERO = Promise.resolve(0);
 const RESOLVED_FALSE = Promise.resolve(false);
 const isPositive = (n: number): boolean => n > 0;
 
+/**
+ * What an async method that threw `error` returns. The pushes below are not
+ * async (no extra promise per push), nor are the lookups with nothing to
+ * await, but they fail the way an async method does: with a rejection, never
+ * a throw. What they can throw is an Error (a WeftError, the directory's
+ * Error, a TypeError for an argument of the wrong type), passed on as it is.
+ */
+function rejected(error: Error): Promise<never> {
+  return Promise.reject(error);
+}
+
 export interface PushOptions {
   /**
    * Wait for the gateways to say how many sessions they reached (default).
@@ -92,7 +103,7 @@ export class SessionManager {
       if (gateway === '') return RESOLVED_FALSE;
       return this.#push.push([gateway], [FrameType.PushSession, 0, sessionId, bytes, typeof message === 'string']).then(isPositive);
     } catch (e) {
-      return Promise.reject(e);
+      return rejected(e as Error);
     }
   }
 
@@ -117,7 +128,7 @@ export class SessionManager {
       }
       return this.#push.push(gateways, frame);
     } catch (e) {
-      return Promise.reject(e);
+      return rejected(e as Error);
     }
   }
 
@@ -132,7 +143,7 @@ export class SessionManager {
       const bytes = this.#payload(message);
       return this.#push.push(this.#index().gateways(), [FrameType.PushService, 0, this.service, bytes, typeof message === 'string']);
     } catch (e) {
-      return Promise.reject(e);
+      return rejected(e as Error);
     }
   }
 
@@ -151,8 +162,12 @@ export class SessionManager {
   }
 
   /** Session ids of a businessId across the cluster (empty when none). */
-  async sessionIds(businessId: string): Promise<string[]> {
-    return this.#index().sessionIdsOf(businessId, this.#isLive);
+  sessionIds(businessId: string): Promise<string[]> {
+    try {
+      return Promise.resolve(this.#index().sessionIdsOf(businessId, this.#isLive));
+    } catch (e) {
+      return rejected(e as Error);
+    }
   }
 
   /** Does a businessId have at least one session anywhere? One lookup, no question to every node. */
@@ -167,12 +182,16 @@ export class SessionManager {
   }
 
   /** Every session of this service across the cluster. */
-  async list(): Promise<SessionInfo[]> {
+  list(): Promise<SessionInfo[]> {
     const out: SessionInfo[] = [];
-    for (const [sessionId, businessId, gatewayNodeId] of this.#index().entries()) {
-      if (this.#isLive(gatewayNodeId)) out.push({ sessionId, businessId, gatewayNodeId });
+    try {
+      for (const [sessionId, businessId, gatewayNodeId] of this.#index().entries()) {
+        if (this.#isLive(gatewayNodeId)) out.push({ sessionId, businessId, gatewayNodeId });
+      }
+    } catch (e) {
+      return rejected(e as Error);
     }
-    return out;
+    return Promise.resolve(out);
   }
 
   /** A session bound to this host (its hooks run here), if it is. */

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import assert from 'node:assert/strict';
-import { isWeftError, type Logger, type WeftError } from '../../src/index.js';
+import { isWeftError, type Logger, type ValidError, type WeftError } from '../../src/index.js';
 
 export const REDIS_URL = process.env['WEFT_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 
@@ -136,11 +136,41 @@ export function connectWs(url: string, options: { headers?: Record<string, strin
   });
 }
 
-/** GET/POST a gateway route; the parsed JSON body with the status. */
-export async function httpJson(
-  url: string,
-  init: { method?: string; body?: string; headers?: Record<string, string> } = {},
-): Promise<{ status: number; headers: Headers; body: any }> {
+/** The gateway's answer on a route (src/gateway/responses.ts): the result, or the error. */
+export interface GatewayBody {
+  result: unknown;
+  status: number;
+  code: string;
+  errorMessage: string | null;
+  validErrors: ValidError[] | null;
+}
+
+/** What a gateway's GET /healthz answers. */
+export interface HealthBody {
+  status: 'ok' | 'draining';
+  nodeId: string;
+  cluster: string;
+  services: string[];
+  sessions: number;
+}
+
+/** What the tests read of a gateway's GET /swagger.json. */
+export interface OpenApiBody {
+  openapi: string;
+  /** Operations by verb (`get`, `post`, ...) by path. */
+  paths: Record<string, Record<string, unknown>>;
+}
+
+export interface HttpAnswer<TBody> {
+  status: number;
+  headers: Headers;
+  /** The parsed JSON body (the text itself if it is not JSON). */
+  body: TBody;
+}
+
+type HttpInit = { method?: string; body?: string; headers?: Record<string, string> };
+
+async function fetchJson(url: string, init: HttpInit): Promise<HttpAnswer<unknown>> {
   const res = await fetch(url, init);
   const text = await res.text();
   let body: unknown = text;
@@ -150,6 +180,21 @@ export async function httpJson(
     // not JSON: keep the text
   }
   return { status: res.status, headers: res.headers, body };
+}
+
+/** GET/POST a gateway route; the status and the gateway's wrapper. */
+export function httpJson(url: string, init: HttpInit = {}): Promise<HttpAnswer<GatewayBody>> {
+  return fetchJson(url, init) as Promise<HttpAnswer<GatewayBody>>;
+}
+
+/** GET /healthz of the gateway at `baseUrl`. */
+export function getHealth(baseUrl: string): Promise<HttpAnswer<HealthBody>> {
+  return fetchJson(`${baseUrl}/healthz`, {}) as Promise<HttpAnswer<HealthBody>>;
+}
+
+/** GET /swagger.json of the gateway at `baseUrl`. */
+export function getOpenApi(baseUrl: string): Promise<HttpAnswer<OpenApiBody>> {
+  return fetchJson(`${baseUrl}/swagger.json`, {}) as Promise<HttpAnswer<OpenApiBody>>;
 }
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
@@ -202,7 +247,7 @@ export async function spawnNode(env: Record<string, string>, timeoutMs = 15000):
   let buffer = '';
   let readyResolve: (info: NodeProcess['info']) => void = () => {};
   const ready = new Promise<NodeProcess['info']>((r) => (readyResolve = r));
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     buffer += chunk.toString('utf8');
     let cut;
     while ((cut = buffer.indexOf('\n')) >= 0) {
@@ -236,7 +281,7 @@ export async function spawnNode(env: Record<string, string>, timeoutMs = 15000):
     lines,
     exited,
     command(line) {
-      child.stdin!.write(`${line}\n`);
+      child.stdin.write(`${line}\n`);
     },
     waitForLine(prefix, waitMs = 10000) {
       const found = lines.find((l) => l.startsWith(prefix));
@@ -257,7 +302,7 @@ export async function spawnNode(env: Record<string, string>, timeoutMs = 15000):
       await exited;
     },
     async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.stdin!.write('stop\n');
+      if (child.exitCode === null && child.signalCode === null) child.stdin.write('stop\n');
       await exited;
     },
   };

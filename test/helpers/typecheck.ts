@@ -12,19 +12,21 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 /** Diagnostics of each virtual file (by absolute path). */
 export function typecheck(files: ReadonlyMap<string, string>): Map<string, readonly ts.Diagnostic[]> {
-  const config = ts.readConfigFile(path.join(ROOT, 'tsconfig.json'), ts.sys.readFile);
+  const config = ts.readConfigFile(path.join(ROOT, 'tsconfig.json'), (f) => ts.sys.readFile(f));
   assert.equal(config.error, undefined, 'tsconfig.json reads');
   const parsed = ts.parseJsonConfigFileContent(config.config, ts.sys, ROOT);
   // The project's options, minus what only matters for writing files.
   const options: ts.CompilerOptions = { ...parsed.options, noEmit: true, incremental: false, declaration: false, sourceMap: false };
   delete options.tsBuildInfoFile;
   const host = ts.createCompilerHost(options, true);
-  const { getSourceFile, fileExists, readFile } = host;
-  host.fileExists = (f) => files.has(f) || fileExists.call(host, f);
-  host.readFile = (f) => files.get(f) ?? readFile.call(host, f);
+  const getSourceFile = host.getSourceFile.bind(host);
+  const fileExists = host.fileExists.bind(host);
+  const readFile = host.readFile.bind(host);
+  host.fileExists = (f) => files.has(f) || fileExists(f);
+  host.readFile = (f) => files.get(f) ?? readFile(f);
   host.getSourceFile = (f, languageVersion, onError, shouldCreate) => {
     const text = files.get(f);
-    return text === undefined ? getSourceFile.call(host, f, languageVersion, onError, shouldCreate) : ts.createSourceFile(f, text, languageVersion, true);
+    return text === undefined ? getSourceFile(f, languageVersion, onError, shouldCreate) : ts.createSourceFile(f, text, languageVersion, true);
   };
   const program = ts.createProgram({ rootNames: [...files.keys()], options, host });
   assert.deepEqual(

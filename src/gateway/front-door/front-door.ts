@@ -101,22 +101,27 @@ export class FrontDoor {
         session.ws!.terminate();
       },
     });
-    const door = this;
+    // The shared listeners below get the socket as `this`, so they reach the door
+    // through these, made once per door (not per session).
+    const fromClient = (session: GatewaySession, data: Buffer, isBinary: boolean): void => this.#fromClient(session, data, isBinary);
+    const closed = (session: GatewaySession, code: number, reason: Buffer): void => this.#closed(session, code, reason.toString('utf8'));
+    const abandon = (session: GatewaySession): void => this.#abandon(session, 'handshake failed');
+    const logger = options.logger;
     this.#onWsMessage = function (data, isBinary) {
-      door.#fromClient((this as SessionSocket)[SESSION], data, isBinary);
+      fromClient((this as SessionSocket)[SESSION], data, isBinary);
     };
     this.#onWsClose = function (code, reason) {
-      door.#closed((this as SessionSocket)[SESSION], code, reason.toString('utf8'));
+      closed((this as SessionSocket)[SESSION], code, reason);
     };
     this.#onWsPong = function () {
       (this as SessionSocket)[SESSION].alive = true;
     };
     this.#onWsError = function (err) {
-      door.#o.logger.debug({ err: err.message, sessionId: (this as SessionSocket)[SESSION].id }, 'WebSocket protocol error');
+      logger.debug({ err: err.message, sessionId: (this as SessionSocket)[SESSION].id }, 'WebSocket protocol error');
     };
     this.#onUpgradingClose = function () {
       const session = this[SESSION];
-      if (session !== undefined && session.state === SessionState.Opening) door.#abandon(session, 'handshake failed');
+      if (session !== undefined && session.state === SessionState.Opening) abandon(session);
     };
     deps.frames.on(FrameType.SessionClose, (frame) => this.#onCloseRequest(frame));
     const onPush = (frame: PushFrame, link: PeerLink): void => this.#ack(link, frame[1], this.#delivery.push(frame, this.#sessions));

@@ -33,7 +33,7 @@ const CONTROL = /[\u0000-\u001f]/;
 const DROPPED_HEADERS = new Set(['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'proxy-authorization', 'proxy-connection']);
 
 /** What a host of a service without hooks is told of a handshake: nothing, it has no use for it. */
-export const NO_HANDSHAKE: WireHandshake = Object.freeze({ headers: {}, query: {}, remoteAddress: '' }) as WireHandshake;
+export const NO_HANDSHAKE: WireHandshake = Object.freeze({ headers: {}, query: {}, remoteAddress: '' });
 
 /** A Sec-WebSocket-Protocol header as RFC 6455 wants it: comma-separated tokens, none twice. */
 function validSubprotocols(header: string | undefined): boolean {

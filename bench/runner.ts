@@ -1,11 +1,11 @@
 /** Runs scenarios (each possibly several times), prints a JSON line and a table for each, and writes the run file. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fanOut, push, pushHttp } from '../scenarios/push-scenarios.js';
-import { httpRpc, rpc, sessions } from '../scenarios/other-scenarios.js';
-import type { BenchOptions } from './options.js';
-import { RedisWatch } from './redis.js';
-import { evaluateTargets, machineInfo, mergeRuns, scenarioTable, targetsTable, type Row, type ScenarioResult, type Target } from './result.js';
+import { fanOut, push, pushHttp } from './scenarios/push-scenarios.js';
+import { httpRpc, rpc, sessions } from './scenarios/other-scenarios.js';
+import type { BenchOptions } from './lib/options.js';
+import { RedisWatch } from './lib/redis.js';
+import { evaluateTargets, machineInfo, mergeRuns, scenarioTable, targetsTable, type Row, type ScenarioResult, type Target } from './lib/result.js';
 
 type Scenario = (o: BenchOptions, redis: RedisWatch, log: (s: string) => void) => Promise<Row[]>;
 
