@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
-import { WebSocket } from 'ws';
+import { once } from 'node:events';
+import { test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { WebSocket, WebSocketServer } from 'ws';
 import { connectSession, shouldReconnect, type WebSocketConstructor } from '../src/client/index.js';
 import { createHost, implement, WebSocketModule } from '../src/index.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
@@ -73,4 +75,68 @@ test('gives up after maxRetries attempts that never open (a refused handshake lo
   await eventually(() => closes.length === 3, 5000, 'three attempts');
   assert.deepEqual(closes, [true, true, false]);
   assert.equal(opens, 0);
+});
+
+/** A bare `ws` server on 127.0.0.1:0 that hands each connection to `onConnection` and records when each arrived. */
+async function wsServer(t: TestContext, onConnection: (ws: WebSocket, n: number) => void): Promise<{ url: string; arrivals: number[] }> {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(server, 'listening');
+  t.after(async () => {
+    // Its close waits for every connection to end: end them (the client may still be connected).
+    for (const ws of server.clients) ws.terminate();
+    await new Promise((resolve) => server.close(resolve));
+  });
+  const arrivals: number[] = [];
+  server.on('connection', (ws) => {
+    arrivals.push(Date.now());
+    onConnection(ws, arrivals.length);
+  });
+  const { port } = server.address() as { port: number };
+  return { url: `ws://127.0.0.1:${port}/api/chat`, arrivals };
+}
+
+test('a server that accepts and closes at once (1013) is retried with doubling delays, not every initialDelayMs', async (t) => {
+  const server = await wsServer(t, (ws) => ws.close(1013, 'try again later'));
+  const closes: [number, boolean][] = [];
+  let opens = 0;
+  const session = connectSession(server.url, {
+    businessId: 'b1',
+    WebSocket: WS,
+    initialDelayMs: 100,
+    onOpen: () => (opens += 1),
+    onClose: (code, _reason, willReconnect) => closes.push([code, willReconnect]),
+  });
+  t.after(() => session.close());
+  await sleep(3000);
+  // Delays of at least 50, 100, 200, 400 and 800 ms (doubling, jitter 0.5) put the 7th connection past 3 s.
+  // Reset on every open, the client came back every 50-100 ms: 37 connections in this window.
+  const connections = server.arrivals.length;
+  assert.ok(connections >= 3 && connections <= 6, `${connections} connections in 3 s`);
+  assert.equal(opens, connections);
+  assert.ok(closes.every(([code, retry]) => code === 1013 && retry), `closes: ${JSON.stringify(closes)}`);
+});
+
+test('after a connection stayed open past healthyAfterMs, the next reconnect waits initialDelayMs again', async (t) => {
+  let held: WebSocket | undefined;
+  // Four connections closed at once grow the delay; the fifth is kept open.
+  const server = await wsServer(t, (ws, n) => (n < 5 ? ws.close(1013, 'try again later') : (held = ws)));
+  const session = connectSession(server.url, {
+    businessId: 'b2',
+    WebSocket: WS,
+    initialDelayMs: 100,
+    healthyAfterMs: 200,
+  });
+  t.after(() => session.close());
+  await eventually(() => held !== undefined && session.isOpen, 5000, 'the fifth connection open');
+  const [, , , fourth, fifth] = server.arrivals as [number, number, number, number, number];
+  // The fourth close waited a doubled delay, in [400, 800] ms.
+  assert.ok(fifth - fourth >= 390, `the fifth connection came ${fifth - fourth} ms after the fourth`);
+
+  await sleep(500); // past healthyAfterMs
+  const closedAt = Date.now();
+  held!.close(1013, 'try again later');
+  await eventually(() => server.arrivals.length === 6, 5000, 'the sixth connection');
+  // Without the reset this fifth close would wait [800, 1600] ms; with it, [50, 100] ms.
+  const gap = server.arrivals[5]! - closedAt;
+  assert.ok(gap < 800, `the sixth connection came ${gap} ms after the close`);
 });

@@ -9,6 +9,11 @@
  * with no status, so it is retried like a dropped connection; `maxRetries`
  * bounds how many attempts in a row may fail before the client gives up.
  *
+ * The delay doubles with each close and starts again from `initialDelayMs`
+ * only after a connection stayed open for `healthyAfterMs`: a server that
+ * accepts and closes at once (1013 when overloaded) is retried ever more
+ * slowly, not every `initialDelayMs`.
+ *
  * @example
  * import { connectSession } from 'weft/client';
  * const session = connectSession('ws://127.0.0.1:5000/api/wstest', {
@@ -19,6 +24,7 @@
  *
  * @module
  */
+import { Backoff } from '../util/backoff.js';
 
 /** The part of the WebSocket API the client uses (browser WebSocket or `ws`). */
 export interface WebSocketLike {
@@ -44,6 +50,8 @@ export interface SessionOptions {
   /** Backoff between attempts: from initialDelayMs doubling to maxDelayMs, with jitter. Defaults 250 ms and 10 s. */
   initialDelayMs?: number;
   maxDelayMs?: number;
+  /** How long a connection must stay open for the next reconnect to wait initialDelayMs again. Default 5 s. */
+  healthyAfterMs?: number;
   /** Attempts in a row that may end without ever opening before the client gives up. Default unlimited. */
   maxRetries?: number;
 }
@@ -69,11 +77,16 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
   const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (Ctor === undefined) throw new TypeError('no WebSocket implementation: pass options.WebSocket (e.g. from "ws")');
   if (typeof options.businessId !== 'string' || options.businessId === '') throw new TypeError('option "businessId" must be a non-empty string');
-  const initial = options.initialDelayMs ?? 250;
-  const max = options.maxDelayMs ?? 10_000;
+  const backoff = new Backoff({
+    initialDelayMs: options.initialDelayMs ?? 250,
+    maxDelayMs: options.maxDelayMs ?? 10_000,
+    jitter: 0.5,
+    healthyAfterMs: options.healthyAfterMs ?? 5000,
+  });
   const maxRetries = options.maxRetries ?? Number.POSITIVE_INFINITY;
   const target = `${url}${url.includes('?') ? '&' : '?'}businessId=${encodeURIComponent(options.businessId)}`;
   let socket: WebSocketLike | undefined;
+  /** Reconnects since the last open (what maxRetries bounds). */
   let attempts = 0;
   let closedByUser = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -83,6 +96,7 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     socket = ws;
     ws.onopen = () => {
       attempts = 0;
+      backoff.connected();
       options.onOpen?.();
     };
     ws.onmessage = (ev) => options.onMessage?.(ev.data);
@@ -94,8 +108,7 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
       options.onClose?.(ev.code, ev.reason, retry);
       if (!retry) return;
       attempts += 1;
-      const delay = Math.min(max, initial * 2 ** (attempts - 1));
-      timer = setTimeout(open, delay / 2 + Math.random() * (delay / 2));
+      timer = setTimeout(open, backoff.disconnected());
     };
   };
   open();

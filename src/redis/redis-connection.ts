@@ -1,9 +1,13 @@
 /**
  * One node's two Redis connections (commands, and a subscriber), shared by
  * its registry and its session directory.
+ *
+ * ioredis is loaded by the first `open()`, not when weft is imported: a
+ * process that never uses a Redis cluster never loads it.
  */
-import { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.js';
+import { Backoff } from '../util/backoff.js';
 
 export interface RedisConnectionOptions {
   url: string;
@@ -13,9 +17,11 @@ export interface RedisConnectionOptions {
 type MessageHandler = (message: Buffer) => void;
 
 export class RedisConnection {
-  readonly command: Redis;
-  readonly #subscriber: Redis;
+  readonly #url: string;
   readonly #logger: Logger;
+  #command: Redis | undefined;
+  #subscriber: Redis | undefined;
+  #opening: Promise<void> | undefined;
   readonly #handlers = new Map<string, Set<MessageHandler>>();
   readonly #reconnectHandlers = new Set<() => void>();
   readonly #everReady = new Set<Redis>();
@@ -24,24 +30,49 @@ export class RedisConnection {
   #users = 0;
 
   constructor(options: RedisConnectionOptions) {
+    this.#url = options.url;
     this.#logger = options.logger;
-    const common = {
-      lazyConnect: true,
-      // Keep retrying: a Redis restart must not take the node down.
-      retryStrategy: (times: number) => Math.min(50 * times, 1000),
-      maxRetriesPerRequest: 2,
+  }
+
+  /** The command connection; there is none before `open()` resolves. */
+  get command(): Redis {
+    if (this.#command === undefined) throw new Error('redis connection used before open()');
+    return this.#command;
+  }
+
+  get #sub(): Redis {
+    if (this.#subscriber === undefined) throw new Error('redis connection used before open()');
+    return this.#subscriber;
+  }
+
+  async #connect(): Promise<void> {
+    const ioredis = await import('ioredis');
+    const client = (connectionName: string, extra: RedisOptions = {}): Redis => {
+      // Keep retrying: a Redis restart must not take the node down. ioredis counts `times` from
+      // the last TCP connect, so a Redis that accepts and drops at once would be retried every
+      // 50 ms; the backoff starts again only after a connection stayed ready for a while.
+      const backoff = new Backoff({ initialDelayMs: 50, maxDelayMs: 1000, jitter: 0.5, healthyAfterMs: 5000 });
+      const c = new ioredis.Redis(this.#url, {
+        ...extra,
+        lazyConnect: true,
+        retryStrategy: () => backoff.disconnected(),
+        maxRetriesPerRequest: 2,
+        connectionName,
+      });
+      c.on('ready', () => backoff.connected());
+      c.on('error', (err: Error) => this.#logError(err));
+      return c;
     };
-    this.command = new Redis(options.url, { ...common, enableAutoPipelining: true, connectionName: 'weft-cmd' });
-    this.#subscriber = new Redis(options.url, { ...common, connectionName: 'weft-sub' });
-    for (const client of [this.command, this.#subscriber]) {
-      client.on('error', (err: Error) => this.#logError(err));
-    }
-    this.#subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+    const command = client('weft-cmd', { enableAutoPipelining: true });
+    const subscriber = client('weft-sub');
+    this.#command = command;
+    this.#subscriber = subscriber;
+    subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
       const handlers = this.#handlers.get(channel.toString());
       if (handlers === undefined) return;
       for (const h of handlers) h(message);
     });
-    for (const client of [this.command, this.#subscriber]) {
+    for (const client of [command, subscriber]) {
       client.on('ready', () => {
         if (!this.#everReady.has(client)) {
           this.#everReady.add(client);
@@ -51,6 +82,7 @@ export class RedisConnection {
         this.#restoreWhenBothReady();
       });
     }
+    await Promise.all([command.connect(), subscriber.connect()]);
   }
 
   /**
@@ -59,7 +91,7 @@ export class RedisConnection {
    * other nodes publish while it runs (a session rewritten by its gateway).
    */
   #restoreWhenBothReady(): void {
-    if (!this.#reconnectPending || this.command.status !== 'ready' || this.#subscriber.status !== 'ready') return;
+    if (!this.#reconnectPending || this.#command?.status !== 'ready' || this.#subscriber?.status !== 'ready') return;
     this.#reconnectPending = false;
     const run = (): void => {
       this.#logger.info('redis connection is back; restoring registration and sessions');
@@ -69,11 +101,11 @@ export class RedisConnection {
     this.#subscriber.ping().then(run, run);
   }
 
-  /** Connects once for all users; later calls share the connection. */
+  /** Connects once for all users; later calls share the connection (and wait for it). */
   async open(): Promise<void> {
     this.#users += 1;
-    if (this.#users > 1) return;
-    await Promise.all([this.command.connect(), this.#subscriber.connect()]);
+    this.#opening ??= this.#connect();
+    await this.#opening;
   }
 
   async subscribe(channel: string, handler: MessageHandler): Promise<void> {
@@ -81,7 +113,7 @@ export class RedisConnection {
     if (set === undefined) {
       set = new Set();
       this.#handlers.set(channel, set);
-      await this.#subscriber.subscribe(channel);
+      await this.#sub.subscribe(channel);
     }
     set.add(handler);
   }
@@ -96,9 +128,10 @@ export class RedisConnection {
     if (this.#users > 0) return;
     this.#handlers.clear();
     this.#reconnectHandlers.clear();
-    await Promise.allSettled([this.command.quit(), this.#subscriber.quit()]);
-    this.command.disconnect();
-    this.#subscriber.disconnect();
+    await this.#opening?.catch(() => undefined); // closing while it connects: let the clients exist first
+    const clients = [this.#command, this.#subscriber].filter((c) => c !== undefined);
+    await Promise.allSettled(clients.map((c) => c.quit()));
+    for (const c of clients) c.disconnect();
   }
 
   #logError(err: Error): void {

@@ -9,6 +9,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { Backoff as ExponentialBackoff } from '../util/backoff.js';
 import { WeftError } from '../errors.js';
 import { DirectLink } from './direct-link.js';
 import { Link, type LinkOptions } from './link.js';
@@ -37,8 +38,10 @@ export interface PeersOptions extends LinkOptions {
 const inProcess = new Map<string, Peers>();
 
 interface Backoff {
-  failures: number;
-  retryAt: number;
+  /** A dial failed: doubles this peer's wait (util/backoff.ts). */
+  nextDelayMs(): number;
+  /** How long this peer still waits before the next dial; 0 when it may be dialed. */
+  remainingMs(): number;
 }
 
 export class Peers implements NodeLinks {
@@ -82,11 +85,9 @@ export class Peers implements NodeLinks {
     // Same cluster only: a node of another cluster in this process is not a peer.
     if (local !== undefined && local.#o.secret === this.#o.secret) return Promise.resolve(this.#pairWith(local));
     const backoff = this.#backoff.get(nodeId);
-    const now = Date.now();
-    if (backoff !== undefined && backoff.retryAt > now) {
-      return Promise.reject(
-        new WeftError('CommunicationError', `peer ${nodeId} is unreachable; next attempt in ${backoff.retryAt - now} ms`),
-      );
+    const wait = backoff?.remainingMs() ?? 0;
+    if (wait > 0) {
+      return Promise.reject(new WeftError('CommunicationError', `peer ${nodeId} is unreachable; next attempt in ${Math.ceil(wait)} ms`));
     }
     const address = this.#o.resolve(nodeId);
     if (address === undefined) {
@@ -105,7 +106,7 @@ export class Peers implements NodeLinks {
   /** Is `nodeId` backing off after failures? */
   isBackingOff(nodeId: string): boolean {
     const b = this.#backoff.get(nodeId);
-    return b !== undefined && b.retryAt > Date.now();
+    return b !== undefined && b.remainingMs() > 0;
   }
 
   /** Takes an inbound connection from the link server. */
@@ -211,12 +212,14 @@ export class Peers implements NodeLinks {
   }
 
   #recordFailure(nodeId: string): void {
-    const b = this.#backoff.get(nodeId) ?? { failures: 0, retryAt: 0 };
-    b.failures += 1;
-    const base = Math.min(this.#o.backoffMaxMs, this.#o.backoffInitialMs * 2 ** (b.failures - 1));
-    // Jitter keeps many nodes from redialing a restarted peer in step.
-    b.retryAt = Date.now() + base * (0.5 + Math.random() / 2);
-    this.#backoff.set(nodeId, b);
+    let b = this.#backoff.get(nodeId);
+    if (b === undefined) {
+      // Jitter keeps many nodes from redialing a restarted peer in step. A dial that completes
+      // its handshake drops the entry: a link counts as healthy once it is open.
+      b = new ExponentialBackoff({ initialDelayMs: this.#o.backoffInitialMs, maxDelayMs: this.#o.backoffMaxMs, jitter: 0.5, healthyAfterMs: 0 });
+      this.#backoff.set(nodeId, b);
+    }
+    b.nextDelayMs();
   }
 
   #track(link: Link, opened?: (link: Link) => void, failed?: (error: WeftError) => void): void {
