@@ -152,7 +152,9 @@ function main(): void {
   lines.push(`|---|---|---|${runs.map(() => '---|').join('')}---|`);
   for (const t of medianTargets) {
     const each = perRunTargets.map((ts) => ts.find((x) => x.id === t.id));
-    lines.push(`| ${t.what} | ${t.want} | ${targetValue(t)} | ${each.map((x) => `${targetValue(x)} ${x?.status ?? ''}`).join(' | ')} | **${t.status}** |`);
+    lines.push(
+      `| ${t.what} | ${t.want} | ${targetValue(t)} | ${each.map((x) => `${targetValue(x)} ${x?.status ?? ''}`).join(' | ')} | **${t.status}** |`,
+    );
   }
   lines.push('');
 
@@ -163,7 +165,9 @@ function main(): void {
     lines.push(`| system | phase | ${present.map(([, label]) => label).join(' | ')} | CPU s per process (median) |`);
     lines.push(`|---|---|${present.map(() => '---:|').join('')}---|`);
     for (const r of s.rows) {
-      lines.push(`| ${r.system} | ${r.phase} | ${present.map(([key, , d]) => cell(r.values?.[key], r.metrics[key], d)).join(' | ')} | ${cpuText(r.cpu)} |`);
+      lines.push(
+        `| ${r.system} | ${r.phase} | ${present.map(([key, , d]) => cell(r.values?.[key], r.metrics[key], d)).join(' | ')} | ${cpuText(r.cpu)} |`,
+      );
     }
     const notes = s.rows.flatMap((r) => r.notes.map((n) => `- ${r.system} ${r.phase}: ${n}`));
     if (notes.length > 0) lines.push('', ...notes);

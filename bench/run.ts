@@ -6,7 +6,6 @@ import path from 'node:path';
 import { USAGE, parseArgs } from './lib/options.js';
 import { SCENARIOS, log, printScenario, runScenario, withRedis, writeRunFile } from './runner.js';
 
-
 try {
   const { options, positional } = parseArgs(process.argv.slice(2));
   const name = positional[0];

@@ -57,11 +57,24 @@ export function printScenario(result: ScenarioResult, o: BenchOptions): Target[]
 }
 
 /** Writes <outDir>/<timestamp>.json with everything a RESULTS.md needs. */
-export function writeRunFile(o: BenchOptions, merged: ScenarioResult[], perRun: ScenarioResult[][], targets: Target[], startedAt: Date): string | undefined {
+export function writeRunFile(
+  o: BenchOptions,
+  merged: ScenarioResult[],
+  perRun: ScenarioResult[][],
+  targets: Target[],
+  startedAt: Date,
+): string | undefined {
   if (o.outDir === '') return undefined;
   mkdirSync(o.outDir, { recursive: true });
   const file = path.join(o.outDir, `${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ bench: 'weft', startedAt: startedAt.toISOString(), machine: machineInfo(), options: o, scenarios: merged, perRun, targets }, null, 1));
+  writeFileSync(
+    file,
+    JSON.stringify(
+      { bench: 'weft', startedAt: startedAt.toISOString(), machine: machineInfo(), options: o, scenarios: merged, perRun, targets },
+      null,
+      1,
+    ),
+  );
   return file;
 }
 

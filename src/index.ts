@@ -24,14 +24,7 @@ export type {
 } from './contract/contract.js';
 export type { HttpVerb, ParamSource } from './contract/routes.js';
 
-export {
-  ERRORS,
-  WeftError,
-  BusinessException,
-  UserFriendlyException,
-  ValidationException,
-  isWeftError,
-} from './errors.js';
+export { ERRORS, WeftError, BusinessException, UserFriendlyException, ValidationException, isWeftError } from './errors.js';
 export type { ErrorCode, ErrorSpec, ValidError, WireError } from './errors.js';
 
 export { createHost, implement } from './host/host.js';

@@ -39,7 +39,10 @@ test('jitter 0.5 gives a delay in [d/2, d]', () => {
     b.nextDelayMs();
     seen.push(b.nextDelayMs()); // the second failure: d = 200
   }
-  assert.ok(seen.every((d) => d > 100 && d <= 200), `delays out of [100, 200]: ${seen.filter((d) => d <= 100 || d > 200).join(', ')}`);
+  assert.ok(
+    seen.every((d) => d > 100 && d <= 200),
+    `delays out of [100, 200]: ${seen.filter((d) => d <= 100 || d > 200).join(', ')}`,
+  );
   assert.ok(new Set(seen).size > 900, 'the delays are spread, not all the same');
 });
 

@@ -16,7 +16,10 @@ test('weft help lists the commands; an unknown command exits 2 with the usage', 
 });
 
 test('weft gateway serves /healthz and stops on SIGTERM', async (t) => {
-  const child = spawn(process.execPath, [CLI, 'gateway', '--port', '0'], { env: { ...process.env, WEFT_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [CLI, 'gateway', '--port', '0'], {
+    env: { ...process.env, WEFT_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.after(() => child.kill('SIGKILL'));
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';

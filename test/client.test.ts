@@ -39,9 +39,16 @@ test('reconnects after the host holding the session goes away, and receives push
   const holder = stack.chats[0]!.log.some((l) => l.startsWith('open c1')) ? stack.hosts[0]! : spare;
   await holder.stop();
   await eventually(() => opens >= 2 && session.isOpen, 10000, 'reconnected');
-  assert.ok(closes.some(([code, retry]) => (code === 1012 || code === 1011) && retry), `closes: ${JSON.stringify(closes)}`);
+  assert.ok(
+    closes.some(([code, retry]) => (code === 1012 || code === 1011) && retry),
+    `closes: ${JSON.stringify(closes)}`,
+  );
 
-  await eventually(async () => (await httpJson(`${stack.url}/api/chat/push?businessId=c1&msg=after`)).body.result === 1, 5000, 'push after reconnect');
+  await eventually(
+    async () => (await httpJson(`${stack.url}/api/chat/push?businessId=c1&msg=after`)).body.result === 1,
+    5000,
+    'push after reconnect',
+  );
   await eventually(() => received.includes('after'), 5000, 'push received');
 });
 
@@ -113,7 +120,10 @@ test('a server that accepts and closes at once (1013) is retried with doubling d
   const connections = server.arrivals.length;
   assert.ok(connections >= 3 && connections <= 6, `${connections} connections in 3 s`);
   assert.equal(opens, connections);
-  assert.ok(closes.every(([code, retry]) => code === 1013 && retry), `closes: ${JSON.stringify(closes)}`);
+  assert.ok(
+    closes.every(([code, retry]) => code === 1013 && retry),
+    `closes: ${JSON.stringify(closes)}`,
+  );
 });
 
 test('after a connection stayed open past healthyAfterMs, the next reconnect waits initialDelayMs again', async (t) => {

@@ -21,7 +21,9 @@ test('only codes a server may send are accepted', () => {
 test('closing a session with a long multi-byte reason closes the client with the code and the cut reason', async (t) => {
   const stack = await startStack(t);
   const client = await connectWs(`${stack.wsUrl}/api/chat?businessId=long-reason`);
-  const [id] = await stack.hosts[0]!.proxy(IChatAppService).list().then((all) => all.map((s) => s.sessionId));
+  const [id] = await stack.hosts[0]!.proxy(IChatAppService)
+    .list()
+    .then((all) => all.map((s) => s.sessionId));
   assert.ok(id !== undefined);
   assert.equal(await stack.hosts[0]!.proxy(IChatAppService).kick(id, 4000, 'é'.repeat(100)), true);
   const closed = await client.closed;

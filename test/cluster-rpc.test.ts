@@ -37,7 +37,9 @@ interface Started {
 async function startCluster(sc: Scope, hostCount: number, hostEnv: Record<string, string> = {}): Promise<Started> {
   const env = { ...FAST, WEFT_PREFIX: sc.prefix };
   const spawned = await Promise.all([
-    ...Array.from({ length: hostCount }, (_, i) => spawnNode({ ...env, ...hostEnv, WEFT_ROLE: 'host', WEFT_SERVICES: 'test', WEFT_NAME: `h${i + 1}` })),
+    ...Array.from({ length: hostCount }, (_, i) =>
+      spawnNode({ ...env, ...hostEnv, WEFT_ROLE: 'host', WEFT_SERVICES: 'test', WEFT_NAME: `h${i + 1}` }),
+    ),
     spawnNode({ ...env, WEFT_ROLE: 'gateway', WEFT_NAME: 'gw' }),
   ]);
   sc.procs.push(...spawned);
@@ -141,11 +143,17 @@ function assertFailedOver(t: TestContext, result: Awaited<ReturnType<typeof stre
   assert.deepEqual(failuresOf(result), []);
   const answers = result.outcomes.flatMap((o) => (o.ok ? [o] : []));
   assert.equal(answers.length, 300);
-  assert.ok(answers.some((a) => a.who === killed.info.nodeId && !a.afterKill), 'the killed host answered calls before it died');
+  assert.ok(
+    answers.some((a) => a.who === killed.info.nodeId && !a.afterKill),
+    'the killed host answered calls before it died',
+  );
   const afterKill = answers.filter((a) => a.afterKill);
   t.diagnostic(`${afterKill.length} of 300 calls began after the kill`);
   assert.ok(afterKill.length > 0, 'calls were still starting after the kill');
-  assert.ok(afterKill.every((a) => a.who === live.info.nodeId), 'every call begun after the kill was answered by the live host');
+  assert.ok(
+    afterKill.every((a) => a.who === live.info.nodeId),
+    'every call begun after the kill was answered by the live host',
+  );
 }
 
 test('keeps every HTTP call through the gateway succeeding when a host is killed mid-stream', await redisTest(), async (t) => {

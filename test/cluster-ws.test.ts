@@ -8,7 +8,17 @@ import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import type { NodeStats } from '../src/index.js';
 import { controlNode, dropPrefix, type NodeControl } from './fixtures/node-control.js';
-import { REDIS_URL, connectWs, eventually, httpJson, redisTest, spawnNode, uniquePrefix, type NodeProcess, type OpenedClient } from './helpers/index.js';
+import {
+  REDIS_URL,
+  connectWs,
+  eventually,
+  httpJson,
+  redisTest,
+  spawnNode,
+  uniquePrefix,
+  type NodeProcess,
+  type OpenedClient,
+} from './helpers/index.js';
 
 /** Short TTLs keep a dead node's stay in the views short; the heartbeat keeps live ones well inside theirs. */
 const FAST = { WEFT_TTL_MS: '2000', WEFT_HEARTBEAT_MS: '500' };
@@ -167,7 +177,7 @@ test('delivers a push to every session of a businessId on both gateways, whichev
     const [e1, e2] = echoes.map((m) => /^message:(e[12]),sessionId:(.+)$/.exec(m));
     assert.equal(e1?.[1], 'e1');
     assert.equal(e2?.[1], 'e2');
-    assert.equal(e1?.[2], e2?.[2], 'both echoes name the same session: this client\'s');
+    assert.equal(e1?.[2], e2?.[2], "both echoes name the same session: this client's");
     echoIds.add(e1[2]!);
   }
   assert.equal(echoIds.size, 3, 'each client got the echo for its own session');
@@ -177,45 +187,56 @@ test('delivers a push to every session of a businessId on both gateways, whichev
   assert.deepEqual(other.messages, ['yours']);
 });
 
-test('closes the sessions of a killed host with 1011 or 1012, drops them from the directory, and lets clients reconnect', await redisTest(), async (t) => {
-  const c = await startWsCluster(t);
-  const [hA] = c.hosts;
-  const [statsA, statsB] = c.hostControls;
-  // One session per gateway for each businessId, until both hosts hold some (a businessId's sessions share a host).
-  const sessions: { businessId: string; gw: Gw; client: OpenedClient; closed?: number }[] = [];
-  let openedOnA = 0;
-  for (let i = 0; i < 40; i++) {
-    const businessId = `k${i}`;
-    for (const gw of [c.gw1, c.gw2]) sessions.push({ businessId, gw, client: await c.connect(gw, businessId) });
-    const [a, b] = await Promise.all([statsA.stats(), statsB.stats()]);
-    openedOnA = a.framesReceived['SessionOpen'] ?? 0;
-    if (openedOnA > 0 && (b.framesReceived['SessionOpen'] ?? 0) > 0) break;
-  }
-  assert.ok(openedOnA > 0 && openedOnA < sessions.length, 'both hosts hold sessions');
-  t.diagnostic(`${openedOnA} of ${sessions.length} sessions on the host to be killed`);
-  for (const s of sessions) void s.client.closed.then(({ code }) => (s.closed = code));
-  const total = sessions.length;
-  await countsSettle([c.gw1, c.gw2], undefined, total, 'every host listing every session');
+test(
+  'closes the sessions of a killed host with 1011 or 1012, drops them from the directory, and lets clients reconnect',
+  await redisTest(),
+  async (t) => {
+    const c = await startWsCluster(t);
+    const [hA] = c.hosts;
+    const [statsA, statsB] = c.hostControls;
+    // One session per gateway for each businessId, until both hosts hold some (a businessId's sessions share a host).
+    const sessions: { businessId: string; gw: Gw; client: OpenedClient; closed?: number }[] = [];
+    let openedOnA = 0;
+    for (let i = 0; i < 40; i++) {
+      const businessId = `k${i}`;
+      for (const gw of [c.gw1, c.gw2]) sessions.push({ businessId, gw, client: await c.connect(gw, businessId) });
+      const [a, b] = await Promise.all([statsA.stats(), statsB.stats()]);
+      openedOnA = a.framesReceived['SessionOpen'] ?? 0;
+      if (openedOnA > 0 && (b.framesReceived['SessionOpen'] ?? 0) > 0) break;
+    }
+    assert.ok(openedOnA > 0 && openedOnA < sessions.length, 'both hosts hold sessions');
+    t.diagnostic(`${openedOnA} of ${sessions.length} sessions on the host to be killed`);
+    for (const s of sessions) void s.client.closed.then(({ code }) => (s.closed = code));
+    const total = sessions.length;
+    await countsSettle([c.gw1, c.gw2], undefined, total, 'every host listing every session');
 
-  await hA.kill();
+    await hA.kill();
 
-  await eventually(() => sessions.filter((s) => s.closed !== undefined).length === openedOnA, 15000, 'the gateways closing the dead host\'s sessions');
-  const lost = sessions.filter((s) => s.closed !== undefined);
-  for (const s of lost) assert.ok(s.closed === 1011 || s.closed === 1012, `closed with ${s.closed}`);
-  await countsSettle([c.gw1, c.gw2, c.caller], undefined, total - openedOnA, 'the directory dropping the dead host\'s sessions');
-  assert.ok(sessions.every((s) => s.closed !== undefined || s.client.ws.readyState === s.client.ws.OPEN), 'sessions on the live host stay open');
+    await eventually(
+      () => sessions.filter((s) => s.closed !== undefined).length === openedOnA,
+      15000,
+      "the gateways closing the dead host's sessions",
+    );
+    const lost = sessions.filter((s) => s.closed !== undefined);
+    for (const s of lost) assert.ok(s.closed === 1011 || s.closed === 1012, `closed with ${s.closed}`);
+    await countsSettle([c.gw1, c.gw2, c.caller], undefined, total - openedOnA, "the directory dropping the dead host's sessions");
+    assert.ok(
+      sessions.every((s) => s.closed !== undefined || s.client.ws.readyState === s.client.ws.OPEN),
+      'sessions on the live host stay open',
+    );
 
-  // The clients reconnect (the dead host may still be in the views: a refused handshake is retried) and get pushes again.
-  const back: OpenedClient[] = [];
-  for (const s of lost) back.push(await eventually(() => c.connect(s.gw, s.businessId), 15000, `reconnecting ${s.businessId}`));
-  await countsSettle([c.gw1, c.gw2, c.caller], undefined, total, 'the reconnected sessions listed');
-  const lostIds = [...new Set(lost.map((s) => s.businessId))];
-  for (const businessId of lostIds) assert.equal(await chatProxy(c.caller, 'push', [businessId, `again ${businessId}`]), 2);
-  for (const [i, client] of back.entries()) {
-    await client.waitFor(1);
-    assert.deepEqual(client.messages, [`again ${lost[i]!.businessId}`]);
-  }
-});
+    // The clients reconnect (the dead host may still be in the views: a refused handshake is retried) and get pushes again.
+    const back: OpenedClient[] = [];
+    for (const s of lost) back.push(await eventually(() => c.connect(s.gw, s.businessId), 15000, `reconnecting ${s.businessId}`));
+    await countsSettle([c.gw1, c.gw2, c.caller], undefined, total, 'the reconnected sessions listed');
+    const lostIds = [...new Set(lost.map((s) => s.businessId))];
+    for (const businessId of lostIds) assert.equal(await chatProxy(c.caller, 'push', [businessId, `again ${businessId}`]), 2);
+    for (const [i, client] of back.entries()) {
+      await client.waitFor(1);
+      assert.deepEqual(client.messages, [`again ${lost[i]!.businessId}`]);
+    }
+  },
+);
 
 test('drops the sessions of a killed gateway from the directory and counts only live sessions as delivered', await redisTest(), async (t) => {
   const c = await startWsCluster(t);
@@ -232,51 +253,55 @@ test('drops the sessions of a killed gateway from the directory and counts only 
   await c.gw2.proc.kill();
   await doomed.closed;
 
-  await countsSettle([c.gw1, c.caller], 'g', 2, 'the directory counting only the live gateway\'s sessions');
-  await eventually(async () => (await gw2Entries()) === 0, 15000, 'the dead gateway\'s entries removed from Redis');
+  await countsSettle([c.gw1, c.caller], 'g', 2, "the directory counting only the live gateway's sessions");
+  await eventually(async () => (await gw2Entries()) === 0, 15000, "the dead gateway's entries removed from Redis");
   assert.equal(await chatProxy(c.caller, 'push', ['g', 'still here']), 2);
   assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'g', msg: 'still here, 2' }), 2);
   assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'g', msg: 'still here, 3' }), 2);
   for (const client of live) assert.deepEqual(await client.waitFor(3), ['still here', 'still here, 2', 'still here, 3']);
 });
 
-test('sends a push for one businessId only to the gateway that holds its sessions, and none for a businessId without sessions', await redisTest(), async (t) => {
-  const c = await startWsCluster(t);
-  const onGw1 = [await c.connect(c.gw1, 'x'), await c.connect(c.gw1, 'x')];
-  // Gateway 2 holds sessions of the same service, only not of x.
-  const onGw2 = await c.connect(c.gw2, 'y');
-  await countsSettle([c.gw1, c.gw2, c.caller], 'x', 2, 'every host counting the sessions of x');
-  await countsSettle([c.gw1, c.gw2, c.caller], 'y', 1, 'every host counting the session of y');
+test(
+  'sends a push for one businessId only to the gateway that holds its sessions, and none for a businessId without sessions',
+  await redisTest(),
+  async (t) => {
+    const c = await startWsCluster(t);
+    const onGw1 = [await c.connect(c.gw1, 'x'), await c.connect(c.gw1, 'x')];
+    // Gateway 2 holds sessions of the same service, only not of x.
+    const onGw2 = await c.connect(c.gw2, 'y');
+    await countsSettle([c.gw1, c.gw2, c.caller], 'x', 2, 'every host counting the sessions of x');
+    await countsSettle([c.gw1, c.gw2, c.caller], 'y', 1, 'every host counting the session of y');
 
-  const [before1, before2] = (await Promise.all([c.gw1.control.stats(), c.gw2.control.stats()])).map(pushFrames) as [
-    ReturnType<typeof pushFrames>,
-    ReturnType<typeof pushFrames>,
-  ];
-  // Every push resolves after the gateways it went to have answered, so the counters below are final.
-  assert.equal(await chatProxy(c.caller, 'push', ['x', 'x1']), 2);
-  assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'x', msg: 'x2' }), 2);
-  assert.equal(await chatHttp(c.gw2, 'push', { businessId: 'x', msg: 'x3' }), 2);
-  assert.equal(await chatHttp(c.gw2, 'echo', { businessId: 'x', msg: 'x4' }), 2);
-  const [after1, after2] = (await Promise.all([c.gw1.control.stats(), c.gw2.control.stats()])).map(pushFrames) as [
-    ReturnType<typeof pushFrames>,
-    ReturnType<typeof pushFrames>,
-  ];
-  assert.equal(after1.business - before1.business, 3, 'one PushBusiness frame per push, to gateway 1');
-  assert.equal(after1.session - before1.session, 2, 'one PushSession frame per session of the echo, to gateway 1');
-  assert.deepEqual(after2, before2, 'gateway 2 received no push frame');
-  for (const client of onGw1) assert.equal((await client.waitFor(4)).length, 4);
+    const [before1, before2] = (await Promise.all([c.gw1.control.stats(), c.gw2.control.stats()])).map(pushFrames) as [
+      ReturnType<typeof pushFrames>,
+      ReturnType<typeof pushFrames>,
+    ];
+    // Every push resolves after the gateways it went to have answered, so the counters below are final.
+    assert.equal(await chatProxy(c.caller, 'push', ['x', 'x1']), 2);
+    assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'x', msg: 'x2' }), 2);
+    assert.equal(await chatHttp(c.gw2, 'push', { businessId: 'x', msg: 'x3' }), 2);
+    assert.equal(await chatHttp(c.gw2, 'echo', { businessId: 'x', msg: 'x4' }), 2);
+    const [after1, after2] = (await Promise.all([c.gw1.control.stats(), c.gw2.control.stats()])).map(pushFrames) as [
+      ReturnType<typeof pushFrames>,
+      ReturnType<typeof pushFrames>,
+    ];
+    assert.equal(after1.business - before1.business, 3, 'one PushBusiness frame per push, to gateway 1');
+    assert.equal(after1.session - before1.session, 2, 'one PushSession frame per session of the echo, to gateway 1');
+    assert.deepEqual(after2, before2, 'gateway 2 received no push frame');
+    for (const client of onGw1) assert.equal((await client.waitFor(4)).length, 4);
 
-  // No sessions: no push frame anywhere, and 0 (or the seed's business error for echo).
-  assert.equal(await chatProxy(c.caller, 'push', ['nobody', 'n1']), 0);
-  assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'nobody', msg: 'n2' }), 0);
-  assert.equal(await chatHttp(c.gw2, 'push', { businessId: 'nobody', msg: 'n3' }), 0);
-  const echo = await httpJson(`${c.gw1.url}/api/chat/echo?businessId=nobody&msg=n4`);
-  assert.equal(echo.status, 400);
-  assert.equal(echo.body.code, 'BusinessError');
-  const [final1, final2] = (await Promise.all([c.gw1.control.stats(), c.gw2.control.stats()])).map(pushFrames);
-  assert.deepEqual(final1, after1, 'gateway 1 received no push frame for a businessId without sessions');
-  assert.deepEqual(final2, after2, 'gateway 2 received no push frame for a businessId without sessions');
-  // Gateway 2 still delivers what is meant for it.
-  assert.equal(await chatProxy(c.caller, 'push', ['y', 'y1']), 1);
-  assert.deepEqual(await onGw2.waitFor(1), ['y1']);
-});
+    // No sessions: no push frame anywhere, and 0 (or the seed's business error for echo).
+    assert.equal(await chatProxy(c.caller, 'push', ['nobody', 'n1']), 0);
+    assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'nobody', msg: 'n2' }), 0);
+    assert.equal(await chatHttp(c.gw2, 'push', { businessId: 'nobody', msg: 'n3' }), 0);
+    const echo = await httpJson(`${c.gw1.url}/api/chat/echo?businessId=nobody&msg=n4`);
+    assert.equal(echo.status, 400);
+    assert.equal(echo.body.code, 'BusinessError');
+    const [final1, final2] = (await Promise.all([c.gw1.control.stats(), c.gw2.control.stats()])).map(pushFrames);
+    assert.deepEqual(final1, after1, 'gateway 1 received no push frame for a businessId without sessions');
+    assert.deepEqual(final2, after2, 'gateway 2 received no push frame for a businessId without sessions');
+    // Gateway 2 still delivers what is meant for it.
+    assert.equal(await chatProxy(c.caller, 'push', ['y', 'y1']), 1);
+    assert.deepEqual(await onGw2.waitFor(1), ['y1']);
+  },
+);

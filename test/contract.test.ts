@@ -43,7 +43,9 @@ test('refuses a required parameter after an optional one', () => {
 test('accepts several trailing optional parameters', () => {
   const c = defineContract({
     name: 'IUserAppService',
-    methods: { list: { params: [param('q', Type.String()), param('page', Type.Optional(Type.Integer())), param('size', Type.Optional(Type.Integer()))] } },
+    methods: {
+      list: { params: [param('q', Type.String()), param('page', Type.Optional(Type.Integer())), param('size', Type.Optional(Type.Integer()))] },
+    },
   });
   assert.deepEqual(
     c.descriptor.methods[0]!.params.map((p) => p.required),
@@ -115,8 +117,16 @@ test('refuses a method name that is not an identifier, naming it', () => {
 });
 
 test('refuses a parameter name that is not an identifier, naming the method', () => {
-  assertRefused({ name: 'IUserAppService', methods: { find: { params: [param('user-name', Type.String())] } } }, 'IUserAppService.find', 'parameter 0');
-  assertRefused({ name: 'IUserAppService', methods: { find: { params: [param('q', Type.String()), param('', Type.String())] } } }, 'IUserAppService.find', 'parameter 1');
+  assertRefused(
+    { name: 'IUserAppService', methods: { find: { params: [param('user-name', Type.String())] } } },
+    'IUserAppService.find',
+    'parameter 0',
+  );
+  assertRefused(
+    { name: 'IUserAppService', methods: { find: { params: [param('q', Type.String()), param('', Type.String())] } } },
+    'IUserAppService.find',
+    'parameter 1',
+  );
 });
 
 test('refuses params that are not an array, an unknown verb and a bad timeout, naming the method', () => {
@@ -191,10 +201,25 @@ test('the descriptor carries routes, bindings, JSON schemas and call options', (
 });
 
 test('simple schemas are scalars, literals and unions of them; objects and arrays are not', () => {
-  for (const s of [Type.String(), Type.Number(), Type.Integer(), Type.Boolean(), Type.Null(), Type.Literal('a'), Type.Union([Type.Literal(1), Type.String()]), Type.Optional(Type.String())]) {
+  for (const s of [
+    Type.String(),
+    Type.Number(),
+    Type.Integer(),
+    Type.Boolean(),
+    Type.Null(),
+    Type.Literal('a'),
+    Type.Union([Type.Literal(1), Type.String()]),
+    Type.Optional(Type.String()),
+  ]) {
     assert.equal(isSimpleSchema(s), true, JSON.stringify(s));
   }
-  for (const s of [Type.Object({}), Type.Array(Type.String()), Type.Record(Type.String(), Type.String()), Type.Any(), Type.Union([Type.String(), Type.Object({})])]) {
+  for (const s of [
+    Type.Object({}),
+    Type.Array(Type.String()),
+    Type.Record(Type.String(), Type.String()),
+    Type.Any(),
+    Type.Union([Type.String(), Type.Object({})]),
+  ]) {
     assert.equal(isSimpleSchema(s), false, JSON.stringify(s));
   }
 });

@@ -21,7 +21,10 @@ function browserTest(): { skip?: string } {
 /** Runs `npm start`'s program on a free port and resolves with its base URL. */
 async function startDemo(t: { after: (fn: () => unknown) => void }): Promise<string> {
   const demo = fileURLToPath(new URL('../examples/demo.js', import.meta.url));
-  const child = spawn(process.execPath, [demo], { env: { ...process.env, WEFT_HTTP_PORT: '0', WEFT_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [demo], {
+    env: { ...process.env, WEFT_HTTP_PORT: '0', WEFT_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   t.after(() => child.kill('SIGKILL'));
   let out = '';
   return new Promise((resolve, reject) => {
@@ -38,7 +41,15 @@ test('the demo page connects with a businessId and shows what a push over HTTP s
   const base = await startDemo(t);
   const browser: Browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   t.after(() => browser.close());
 
@@ -67,7 +78,10 @@ test('the demo page connects with a businessId and shows what a push over HTTP s
     await page.waitForFunction(() => document.querySelector('#log')?.textContent?.includes('message:from-button,sessionId:'));
   }
   const lines = await tabs[1]!.$$eval('#log li.message', (items) => items.map((li) => li.textContent ?? ''));
-  assert.ok(lines.every((l) => /^message:from-(http|button),sessionId:\S+$/.test(l)), JSON.stringify(lines));
+  assert.ok(
+    lines.every((l) => /^message:from-(http|button),sessionId:\S+$/.test(l)),
+    JSON.stringify(lines),
+  );
 
   // A businessId with no session: echo answers 400 with the BusinessError body, shown on the page.
   await tabs[0]!.fill('#businessId', 'nobody');

@@ -10,7 +10,14 @@ function pair(options: Partial<DirectLinkOptions> = {}): { a: DirectLink; b: Dir
   const o: DirectLinkOptions = { maxFrameBytes: 1024 * 1024, maxQueuedBytes: 1024 * 1024, logger: quietLogger(), ...options };
   const atA: Frame[] = [];
   const atB: Frame[] = [];
-  const [a, b] = DirectLink.pair('node-a', (f) => atA.push(f), o, 'node-b', (f) => atB.push(f), o);
+  const [a, b] = DirectLink.pair(
+    'node-a',
+    (f) => atA.push(f),
+    o,
+    'node-b',
+    (f) => atB.push(f),
+    o,
+  );
   return { a, b, atA, atB };
 }
 
@@ -74,7 +81,10 @@ test('a close delivers what was queued, then closes the other end; sending on a 
   a.send([FrameType.PushAck, 9, 0]);
   a.close();
   assert.equal(a.isOpen, false);
-  assert.throws(() => a.send([FrameType.PushAck, 1, 1]), (e: unknown) => isWeftError(e, 'CommunicationError'));
+  assert.throws(
+    () => a.send([FrameType.PushAck, 1, 1]),
+    (e: unknown) => isWeftError(e, 'CommunicationError'),
+  );
   await turn();
   assert.deepEqual(atB, [[FrameType.Draining], [FrameType.PushAck, 9, 0]]);
   assert.equal(b.peerDraining, true, 'the Draining frame marks the peer as draining');

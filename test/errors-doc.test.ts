@@ -25,7 +25,9 @@ function catalogueTable(): DocRow[] {
   assert.ok(start >= 0, 'docs/errors.md has the catalogue table');
   const rows: DocRow[] = [];
   for (let i = start + 2; i < lines.length && lines[i]!.startsWith('|'); i++) {
-    const cells = lines[i]!.replace(/^\||\|$/g, '').split('|').map((c) => c.trim());
+    const cells = lines[i]!.replace(/^\||\|$/g, '')
+      .split('|')
+      .map((c) => c.trim());
     assert.equal(cells.length, 5, `line ${i + 1} has 5 cells`);
     const [code, status, http, retryable, when] = cells as [string, string, string, string, string];
     assert.ok(retryable === 'yes' || retryable === 'no', `retryable of ${code} is yes or no`);

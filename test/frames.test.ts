@@ -33,8 +33,18 @@ const SAMPLES: Frame[] = [
   ],
   [FrameType.Result, 1, { reached: 2, names: ['a', 'b'], empty: {}, none: null }],
   [FrameType.Result, 2, null],
-  [FrameType.Error, 3, { code: 'ValidateError', message: 'invalid arguments', validErrors: [{ memberNames: ['msg'], errorMessage: 'msg is required' }] }],
-  [FrameType.SessionOpen, 'gateway-1.1', 'IWsTestAppService', '100', { headers: { 'user-agent': 'test' }, query: { businessid: '100' }, remoteAddress: '127.0.0.1' }],
+  [
+    FrameType.Error,
+    3,
+    { code: 'ValidateError', message: 'invalid arguments', validErrors: [{ memberNames: ['msg'], errorMessage: 'msg is required' }] },
+  ],
+  [
+    FrameType.SessionOpen,
+    'gateway-1.1',
+    'IWsTestAppService',
+    '100',
+    { headers: { 'user-agent': 'test' }, query: { businessid: '100' }, remoteAddress: '127.0.0.1' },
+  ],
   [FrameType.SessionAccept, 'gateway-1.1'],
   [FrameType.SessionReject, 'gateway-1.2', { code: 'BusinessError', message: 'no seat left', data: { seats: 0 } }],
   [FrameType.SessionMessage, 'gateway-1.1', Buffer.from('héllo ✓', 'utf8'), true],
@@ -67,7 +77,11 @@ function decodeAll(chunks: Buffer[], maxFrameBytes?: number): Frame[] {
 
 test('every frame type survives encode and decode unchanged', () => {
   const types = new Set(SAMPLES.map((f) => f[0]));
-  assert.deepEqual([...types].sort((a, b) => a - b), Object.values(FrameType).sort((a, b) => a - b), 'a sample of every type');
+  assert.deepEqual(
+    [...types].sort((a, b) => a - b),
+    Object.values(FrameType).sort((a, b) => a - b),
+    'a sample of every type',
+  );
   for (const frame of SAMPLES) {
     assert.deepEqual(decodeFrameBody(packFrame(frame)), frame, `type ${frame[0]} from its body`);
     const whole = encodeFrame(frame);
@@ -123,7 +137,10 @@ test('an oversized length header is refused as soon as the header is read, witho
 
   // A good frame before it in the same chunk is still delivered.
   const seen: Frame[] = [];
-  assertProtocolError(() => new FrameDecoder(1024).push(Buffer.concat([encodeFrame([FrameType.Ping]), header]), (f) => seen.push(f)), 'after a good frame');
+  assertProtocolError(
+    () => new FrameDecoder(1024).push(Buffer.concat([encodeFrame([FrameType.Ping]), header]), (f) => seen.push(f)),
+    'after a good frame',
+  );
   assert.deepEqual(seen, [[FrameType.Ping]]);
 
   // A length of 4 GiB - 1 never makes the decoder wait for 4 GiB.

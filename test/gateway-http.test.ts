@@ -130,7 +130,10 @@ test('parameters bind from the path, the query with any case, a header and the J
   const noHeader = await httpJson(`${stack.url}/api/binding/tenant?item=chair`);
   assert.equal(noHeader.status, 400);
   assert.equal(noHeader.body.code, 'ValidateError');
-  assert.deepEqual((noHeader.body.validErrors ?? []).flatMap((v) => v.memberNames), ['tenant']);
+  assert.deepEqual(
+    (noHeader.body.validErrors ?? []).flatMap((v) => v.memberNames),
+    ['tenant'],
+  );
 
   const body = await httpJson(`${stack.url}/api/test/item`, {
     method: 'POST',

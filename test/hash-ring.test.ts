@@ -25,11 +25,7 @@ test('hash32 is a stable 32-bit hash', () => {
 
 test('the same node set in any order gives the same owner for every key', () => {
   const reference = owners(new HashRing(NODES));
-  const orders = [
-    [NODES[2]!, NODES[0]!, NODES[1]!],
-    [NODES[1]!, NODES[2]!, NODES[0]!],
-    [...NODES].reverse(),
-  ];
+  const orders = [[NODES[2]!, NODES[0]!, NODES[1]!], [NODES[1]!, NODES[2]!, NODES[0]!], [...NODES].reverse()];
   for (const order of orders) assert.deepEqual(owners(new HashRing(order)), reference, `order ${order.join(',')}`);
 });
 
@@ -80,9 +76,15 @@ test('pickWhere skips rejected nodes and goes on clockwise', () => {
     assert.ok(second !== undefined && second !== first);
     // Only one node left: that node.
     const last = NODES.find((n) => n !== first && n !== second)!;
-    assert.equal(ring.pickWhere(key, (id) => id === last), last);
+    assert.equal(
+      ring.pickWhere(key, (id) => id === last),
+      last,
+    );
     // Rejecting a node the key does not land on changes nothing.
-    assert.equal(ring.pickWhere(key, (id) => id !== last), first);
+    assert.equal(
+      ring.pickWhere(key, (id) => id !== last),
+      first,
+    );
   }
 });
 
@@ -90,7 +92,10 @@ test('pickWhere rejecting a node gives the same owners as a ring without it', ()
   const ring = new HashRing(NODES);
   const without = new HashRing(NODES.filter((n) => n !== NODES[0]));
   for (const key of KEYS.slice(0, 2_000)) {
-    assert.equal(ring.pickWhere(key, (id) => id !== NODES[0]), without.pick(key));
+    assert.equal(
+      ring.pickWhere(key, (id) => id !== NODES[0]),
+      without.pick(key),
+    );
   }
 });
 

@@ -45,7 +45,13 @@ function gate(): { binding: ServiceBinding; release: () => void } {
   };
 }
 
-async function startHost(t: TestContext, cluster: Cluster, name: string, services: ServiceBinding[], options: Partial<HostOptions> = {}): Promise<Host> {
+async function startHost(
+  t: TestContext,
+  cluster: Cluster,
+  name: string,
+  services: ServiceBinding[],
+  options: Partial<HostOptions> = {},
+): Promise<Host> {
   // These tests are about what crosses a link: no direct in-process shortcut.
   const host = createHost({ cluster, name, logger: quietLogger(), directInProcess: false, services, ...options });
   await host.start();
@@ -96,7 +102,6 @@ function freezableCluster(real: Cluster): { cluster: Cluster; freeze: () => void
   };
   return { cluster, freeze: () => (frozen = true) };
 }
-
 
 function refusesConnections(address: { host: string; port: number }): Promise<boolean> {
   return new Promise((resolve) => {
@@ -231,7 +236,12 @@ test('a host with a WebSocket service but without WebSocketModule is refused at 
     (e: unknown) => isWeftError(e, 'InvalidOption') && /modules/.test(e.message),
   );
   // The same service with the module is accepted.
-  const host = createHost({ cluster, logger: quietLogger(), modules: [WebSocketModule], services: [implement(IChatAppService, new ChatAppService())] });
+  const host = createHost({
+    cluster,
+    logger: quietLogger(),
+    modules: [WebSocketModule],
+    services: [implement(IChatAppService, new ChatAppService())],
+  });
   assert.ok(host.nodeId);
 });
 

@@ -124,7 +124,13 @@ for (const directInProcess of [true, false]) {
 test('a direct call is held to maxFrameBytes, as one over a link is', async (t) => {
   for (const directInProcess of [true, false]) {
     const cluster = memoryCluster();
-    const store = await createHost({ cluster, directInProcess, logger: quietLogger(), maxFrameBytes: 64 * 1024, services: [implement(IStoreAppService, { keep: (item) => item })] }).start();
+    const store = await createHost({
+      cluster,
+      directInProcess,
+      logger: quietLogger(),
+      maxFrameBytes: 64 * 1024,
+      services: [implement(IStoreAppService, { keep: (item) => item })],
+    }).start();
     t.after(() => store.stop());
     const caller = await createHost({ cluster, directInProcess, logger: quietLogger(), maxFrameBytes: 64 * 1024 }).start();
     t.after(() => caller.stop());

@@ -25,7 +25,8 @@ async function trace(env: Record<string, string>): Promise<Resolved[]> {
   return JSON.parse(line.slice('RESOLVED '.length)) as Resolved[];
 }
 
-const isIoredis = (r: Resolved): boolean => r.specifier === 'ioredis' || r.specifier.startsWith('ioredis/') || r.url.includes('/node_modules/ioredis/');
+const isIoredis = (r: Resolved): boolean =>
+  r.specifier === 'ioredis' || r.specifier.startsWith('ioredis/') || r.url.includes('/node_modules/ioredis/');
 
 /** The entries between two marks of the fixture. */
 function between(list: Resolved[], from: string | undefined, to: string): Resolved[] {
@@ -40,7 +41,10 @@ test('importing weft and running a host on the memory cluster never loads ioredi
   // The hook does see weft's own dependencies, so an absent ioredis means it was not loaded.
   const imported = between(resolved, undefined, 'imported');
   for (const dependency of ['pino', 'ws', 'msgpackr']) {
-    assert.ok(imported.some((r) => r.specifier === dependency), `${dependency} is among the resolved modules`);
+    assert.ok(
+      imported.some((r) => r.specifier === dependency),
+      `${dependency} is among the resolved modules`,
+    );
   }
   assert.deepEqual(resolved.filter(isIoredis), []);
 });
@@ -48,5 +52,8 @@ test('importing weft and running a host on the memory cluster never loads ioredi
 test('a host on a Redis cluster loads ioredis when it starts, not when weft is imported', await redisTest(), async () => {
   const resolved = await trace({ WEFT_TRACE: 'redis', WEFT_REDIS_URL: REDIS_URL, WEFT_PREFIX: uniquePrefix() });
   assert.deepEqual(between(resolved, undefined, 'imported').filter(isIoredis), []);
-  assert.ok(between(resolved, 'imported', 'started').some((r) => r.specifier === 'ioredis'), 'ioredis resolved while the host started');
+  assert.ok(
+    between(resolved, 'imported', 'started').some((r) => r.specifier === 'ioredis'),
+    'ioredis resolved while the host started',
+  );
 });

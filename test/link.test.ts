@@ -202,7 +202,13 @@ test('a peer without the cluster secret is refused before any call is served', a
     assert.equal(challenge[0], FrameType.Challenge);
     const [, , serverId, serverNonce] = challenge as [number, number, string, Uint8Array];
     const myNonce = randomBytes(16);
-    const hello = encodeFrame([FrameType.Hello, PROTOCOL_VERSION, 'raw-peer', myNonce, proof(secret, 'hello', serverNonce, myNonce, 'raw-peer', serverId)]);
+    const hello = encodeFrame([
+      FrameType.Hello,
+      PROTOCOL_VERSION,
+      'raw-peer',
+      myNonce,
+      proof(secret, 'hello', serverNonce, myNonce, 'raw-peer', serverId),
+    ]);
     const call = encodeFrame([FrameType.Call, 1, 'IRecorderAppService', 'record', [note], { t: 'trace', c: 'raw-peer' }]);
     peer.socket.write(Buffer.concat([hello, call]));
     return peer;
@@ -282,7 +288,10 @@ test('frames queued in the same tick leave in one write', async (t) => {
   } finally {
     restore();
   }
-  assert.deepEqual(answers, Array.from({ length: 100 }, (_, i) => `m${i}`));
+  assert.deepEqual(
+    answers,
+    Array.from({ length: 100 }, (_, i) => `m${i}`),
+  );
   assert.equal(toServer, 1, '100 calls made in one tick left in one write');
   assert.ok(toClient >= 1 && toClient < 10, `the answers left in ${toClient} writes`);
 });
@@ -306,7 +315,13 @@ test('the keep-alive closes a peer that stops answering pings', async (t) => {
   const challenge = (await peer.frame(1)) as [number, number, string, Uint8Array];
   const myNonce = randomBytes(16);
   peer.socket.write(
-    encodeFrame([FrameType.Hello, PROTOCOL_VERSION, 'quiet-peer', myNonce, proof(secret, 'hello', challenge[3], myNonce, 'quiet-peer', challenge[2])]),
+    encodeFrame([
+      FrameType.Hello,
+      PROTOCOL_VERSION,
+      'quiet-peer',
+      myNonce,
+      proof(secret, 'hello', challenge[3], myNonce, 'quiet-peer', challenge[2]),
+    ]),
   );
   assert.equal((await peer.frame(2))[0], FrameType.Welcome);
   const link = await server.opened;

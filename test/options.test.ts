@@ -10,7 +10,18 @@ import { GATEWAY_OPTIONS } from '../src/gateway/gateway-options.js';
 import { HOST_OPTIONS } from '../src/host/host-options.js';
 import { NODE_OPTIONS } from '../src/node/node-options.js';
 import { REDIS_CLUSTER_OPTIONS } from '../src/node/redis-cluster-options.js';
-import { custom, defineOptions, nonEmptyString, port, positiveInteger, positiveNumber, record, resolveOptions, section, stringList } from '../src/options/schema.js';
+import {
+  custom,
+  defineOptions,
+  nonEmptyString,
+  port,
+  positiveInteger,
+  positiveNumber,
+  record,
+  resolveOptions,
+  section,
+  stringList,
+} from '../src/options/schema.js';
 import { quietLogger } from './helpers/index.js';
 
 /** The message of the InvalidOption error `build` must throw. */
@@ -37,21 +48,48 @@ test('a value of the wrong type is refused with the path of the option and what 
     refusal(() => resolveOptions(GATEWAY_OPTIONS, { forwardHeaders: ['authorization', 42] }, 'createGateway')),
     'option "forwardHeaders" must be an array of strings, got ["authorization",42]',
   );
-  assert.equal(refusal(() => resolveOptions(NODE_OPTIONS, { callTimeoutMs: Number.NaN }, 'createHost')), 'option "callTimeoutMs" must be a positive number, got NaN');
-  assert.equal(refusal(() => resolveOptions(NODE_OPTIONS, { breaker: 5 }, 'createHost')), 'option "breaker" must be an object, got 5');
+  assert.equal(
+    refusal(() => resolveOptions(NODE_OPTIONS, { callTimeoutMs: Number.NaN }, 'createHost')),
+    'option "callTimeoutMs" must be a positive number, got NaN',
+  );
+  assert.equal(
+    refusal(() => resolveOptions(NODE_OPTIONS, { breaker: 5 }, 'createHost')),
+    'option "breaker" must be an object, got 5',
+  );
 });
 
 test('values JSON cannot describe (cluster, logger, functions, modules) are checked too', () => {
-  assert.match(refusal(() => resolveOptions(NODE_OPTIONS, { cluster: {} }, 'createHost')), /^option "cluster" must be a Cluster/);
-  assert.match(refusal(() => resolveOptions(NODE_OPTIONS, { logger: console.log }, 'createHost')), /^option "logger" must be a pino Logger, got a function/);
-  assert.match(refusal(() => resolveOptions(NODE_OPTIONS, { tls: { server: {} } }, 'createHost')), /^option "tls" must be an object with both "server" and "client"/);
-  assert.match(refusal(() => resolveOptions(GATEWAY_OPTIONS, { authenticate: 'yes' }, 'createGateway')), /^option "authenticate" must be a function/);
-  assert.match(refusal(() => resolveOptions(HOST_OPTIONS, { modules: [{ name: 'x' }] }, 'createHost')), /^option "modules" must be an array of modules/);
-  assert.match(refusal(() => resolveOptions(NODE_OPTIONS, { directInProcess: 'yes' }, 'createHost')), /^option "directInProcess" must be true or false/);
+  assert.match(
+    refusal(() => resolveOptions(NODE_OPTIONS, { cluster: {} }, 'createHost')),
+    /^option "cluster" must be a Cluster/,
+  );
+  assert.match(
+    refusal(() => resolveOptions(NODE_OPTIONS, { logger: console.log }, 'createHost')),
+    /^option "logger" must be a pino Logger, got a function/,
+  );
+  assert.match(
+    refusal(() => resolveOptions(NODE_OPTIONS, { tls: { server: {} } }, 'createHost')),
+    /^option "tls" must be an object with both "server" and "client"/,
+  );
+  assert.match(
+    refusal(() => resolveOptions(GATEWAY_OPTIONS, { authenticate: 'yes' }, 'createGateway')),
+    /^option "authenticate" must be a function/,
+  );
+  assert.match(
+    refusal(() => resolveOptions(HOST_OPTIONS, { modules: [{ name: 'x' }] }, 'createHost')),
+    /^option "modules" must be an array of modules/,
+  );
+  assert.match(
+    refusal(() => resolveOptions(NODE_OPTIONS, { directInProcess: 'yes' }, 'createHost')),
+    /^option "directInProcess" must be true or false/,
+  );
 });
 
 test('an unknown key is refused at any depth, named by its path', () => {
-  assert.equal(refusal(() => createHost({ logger: quietLogger(), maxConcurentCalls: 1 } as HostOptions)), 'option "maxConcurentCalls" is not an option of createHost');
+  assert.equal(
+    refusal(() => createHost({ logger: quietLogger(), maxConcurentCalls: 1 } as HostOptions)),
+    'option "maxConcurentCalls" is not an option of createHost',
+  );
   assert.equal(
     refusal(() => createGateway({ logger: quietLogger(), websocket: { maxMesageBytes: 10 } } as GatewayOptions)),
     'option "websocket.maxMesageBytes" is not an option of createGateway websocket',
@@ -63,8 +101,14 @@ test('an unknown key is refused at any depth, named by its path', () => {
 });
 
 test('a required option that is missing is refused, also inside an optional object', () => {
-  assert.equal(refusal(() => resolveOptions(REDIS_CLUSTER_OPTIONS, {}, 'redisCluster')), 'option "url" is required: a non-empty string');
-  assert.equal(refusal(() => resolveOptions(GATEWAY_OPTIONS, { demo: { wsPath: '/a' } }, 'createGateway')), 'option "demo.echoPath" is required: a non-empty string');
+  assert.equal(
+    refusal(() => resolveOptions(REDIS_CLUSTER_OPTIONS, {}, 'redisCluster')),
+    'option "url" is required: a non-empty string',
+  );
+  assert.equal(
+    refusal(() => resolveOptions(GATEWAY_OPTIONS, { demo: { wsPath: '/a' } }, 'createGateway')),
+    'option "demo.echoPath" is required: a non-empty string',
+  );
 });
 
 test('options not given get their defaults, and an option given as undefined counts as not given', () => {
@@ -98,12 +142,21 @@ test('given values are normalized: header names lower-cased, the node name made 
   assert.equal(options.name, 'edge_gw_1');
 });
 
-test('resolved options are frozen all the way down, while the caller\'s own objects stay untouched', () => {
+test("resolved options are frozen all the way down, while the caller's own objects stay untouched", () => {
   const logger = quietLogger();
   const headers = ['X-Tenant'];
   const tls = { server: {}, client: {} };
   const options = resolveOptions(GATEWAY_OPTIONS, { logger, tls, forwardHeaders: headers, demo: { wsPath: '/a', echoPath: '/b' } }, 'createGateway');
-  for (const inner of [options, options.listen, options.breaker, options.http, options.websocket, options.openApi, options.demo, options.forwardHeaders]) {
+  for (const inner of [
+    options,
+    options.listen,
+    options.breaker,
+    options.http,
+    options.websocket,
+    options.openApi,
+    options.demo,
+    options.forwardHeaders,
+  ]) {
     assert.ok(Object.isFrozen(inner));
   }
   assert.throws(() => {
@@ -125,7 +178,10 @@ test('a rule over several options is checked once defaults are in', () => {
     `option "websocket.maxMessageBytes" must leave room in a link frame: at most maxFrameBytes - 4096 = ${DEFAULTS.maxFrameBytes - 4096}, got ${DEFAULTS.maxFrameBytes}`,
   );
   resolveOptions(GATEWAY_OPTIONS, { websocket: { maxMessageBytes: DEFAULTS.maxFrameBytes - 4096 } }, 'createGateway');
-  assert.match(refusal(() => resolveOptions(REDIS_CLUSTER_OPTIONS, { url: 'redis://x', heartbeatMs: 3001 }, 'redisCluster')), /^option "heartbeatMs" must be at most half of ttlMs \(6000 ms\)/);
+  assert.match(
+    refusal(() => resolveOptions(REDIS_CLUSTER_OPTIONS, { url: 'redis://x', heartbeatMs: 3001 }, 'redisCluster')),
+    /^option "heartbeatMs" must be at most half of ttlMs \(6000 ms\)/,
+  );
 });
 
 test('DEFAULTS keeps every public key and value', () => {
@@ -172,7 +228,13 @@ test('the docs table of a declaration has a row per option with its type, unit a
     bufferBytes: positiveInteger({ unit: 'bytes', default: 2 * 1024 * 1024, description: 'Room for a | pipe.' }),
     tags: stringList({ default: ['a', 'b'], description: 'Tags.' }),
     server: section({ port: port({ default: 0, defaultNote: 'any free port', description: 'Where to listen.' }) }),
-    hook: custom({ is: (v: unknown): v is () => void => typeof v === 'function', docType: '`() => void`', expected: 'a function', defaultNote: 'none (no hook)', description: 'Called once.' }),
+    hook: custom({
+      is: (v: unknown): v is () => void => typeof v === 'function',
+      docType: '`() => void`',
+      expected: 'a function',
+      defaultNote: 'none (no hook)',
+      description: 'Called once.',
+    }),
     page: record({ path: nonEmptyString({ required: true, description: 'Path of the page.' }) }, { description: 'Serve a page.' }),
   });
   assert.equal(

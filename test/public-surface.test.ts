@@ -102,6 +102,10 @@ test('the published types let a user write a module and a cluster backend, and k
   SNIPPETS.forEach((snippet, i) => {
     const diagnostics = found.get(fileOf(i))!.map(describeDiagnostic);
     if (snippet.compiles) assert.deepEqual(diagnostics, [], snippet.name);
-    else assert.ok(diagnostics.some((d) => d.includes('TS2339')), `${snippet.name} must not compile: ${diagnostics.join('; ')}`);
+    else
+      assert.ok(
+        diagnostics.some((d) => d.includes('TS2339')),
+        `${snippet.name} must not compile: ${diagnostics.join('; ')}`,
+      );
   });
 });

@@ -37,7 +37,10 @@ test('a real client receives pushes of every length form intact, in order', asyn
   const sent = sizes.map((n, i) => String(i % 10).repeat(n));
   for (const message of sent) assert.equal(await chat.push('frames', message), 1);
   const got = await client.waitFor(sent.length);
-  assert.deepEqual(got.map((m) => m.length), sizes);
+  assert.deepEqual(
+    got.map((m) => m.length),
+    sizes,
+  );
   assert.deepEqual(got, sent);
 });
 

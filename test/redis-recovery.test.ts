@@ -11,7 +11,12 @@ import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, uniquePrefix 
 
 async function stackOn(t: TestContext, url: string, prefix: string) {
   const cluster = () => redisCluster({ url, secret: 's', prefix, ttlMs: 1000, heartbeatMs: 300 });
-  const host = await createHost({ cluster: cluster(), logger: quietLogger(), modules: [WebSocketModule], services: [implement(IChatAppService, new ChatAppService())] }).start();
+  const host = await createHost({
+    cluster: cluster(),
+    logger: quietLogger(),
+    modules: [WebSocketModule],
+    services: [implement(IChatAppService, new ChatAppService())],
+  }).start();
   t.after(() => host.stop());
   const gateway = await createGateway({ cluster: cluster(), logger: quietLogger(), http: { port: 0 } }).start();
   t.after(() => gateway.stop());

@@ -6,21 +6,23 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import {
-  WebSocketModule,
-  createGateway,
-  createHost,
-  implement,
-  redisCluster,
-  type Cluster,
-  type Gateway,
-  type Host,
-} from '../src/index.js';
+import { WebSocketModule, createGateway, createHost, implement, redisCluster, type Cluster, type Gateway, type Host } from '../src/index.js';
 import { RedisConnection } from '../src/redis/redis-connection.js';
 import { RedisRegistry } from '../src/registry/redis-registry.js';
 import { ChatAppService, IChatAppService, ITestAppService, testService } from './fixtures/services.js';
 import { dropPrefix, startPrivateRedis, type PrivateRedis } from './fixtures/node-control.js';
-import { REDIS_URL, connectWs, eventually, getHealth, httpJson, quietLogger, redisTest, spawnNode, uniquePrefix, type NodeProcess } from './helpers/index.js';
+import {
+  REDIS_URL,
+  connectWs,
+  eventually,
+  getHealth,
+  httpJson,
+  quietLogger,
+  redisTest,
+  spawnNode,
+  uniquePrefix,
+  type NodeProcess,
+} from './helpers/index.js';
 
 type Defer = (cleanup: () => unknown) => void;
 
@@ -63,7 +65,14 @@ function rawRedis(defer: Defer, url: string): Redis {
 async function startHost(defer: Defer, cluster: Cluster, kind: 'test' | 'chat'): Promise<Host> {
   let nodeId = '';
   const services = kind === 'test' ? [testService(() => nodeId)] : [implement(IChatAppService, new ChatAppService())];
-  const host = createHost({ cluster, logger: quietLogger(), name: kind, services, modules: kind === 'chat' ? [WebSocketModule] : [], stopTimeoutMs: 2000 });
+  const host = createHost({
+    cluster,
+    logger: quietLogger(),
+    name: kind,
+    services,
+    modules: kind === 'chat' ? [WebSocketModule] : [],
+    stopTimeoutMs: 2000,
+  });
   await host.start();
   nodeId = host.nodeId;
   defer(() => host.stop());
@@ -106,7 +115,7 @@ test('a node killed with SIGKILL leaves every other view and the registry once i
   await victim.kill();
 
   await eventually(() => !view.view().has(id), 15000, 'the killed node to leave the view');
-  await eventually(async () => !(await healthServices(url)).includes('ITestAppService'), 15000, 'the gateway to drop the dead node\'s routes');
+  await eventually(async () => !(await healthServices(url)).includes('ITestAppService'), 15000, "the gateway to drop the dead node's routes");
   const after = await httpJson(`${url}/api/test/whoami`);
   assert.ok(after.status === 404 || after.status === 503, `no route to a dead node: HTTP ${after.status}`);
   await eventually(async () => (await redis.exists(`${prefix}:node:${id}`)) === 0, 15000, 'the record to expire');
@@ -178,7 +187,7 @@ test('every live node is registered again after Redis restarts empty, without re
   assert.ok(fresh.view().has(testHost.nodeId) && fresh.view().has(chatHost.nodeId), 'both nodes stay registered');
 });
 
-test('a gateway\'s open session is listed again after Redis restarts empty', await redisTest(), async (t) => {
+test("a gateway's open session is listed again after Redis restarts empty", await redisTest(), async (t) => {
   const defer = cleanupStack(t);
   const redis = await privateRedis(defer);
   const prefix = uniquePrefix();

@@ -105,7 +105,14 @@ async function startHost(
   // Called by the services only once `host` is set.
   const nodeName = (): string => host.nodeId;
   // These tests are about what crosses a link: no direct in-process shortcut.
-  const host: Host = createHost({ cluster, name, logger: quietLogger(), directInProcess: false, services: services.map((s) => s(nodeName)), ...options });
+  const host: Host = createHost({
+    cluster,
+    name,
+    logger: quietLogger(),
+    directInProcess: false,
+    services: services.map((s) => s(nodeName)),
+    ...options,
+  });
   await host.start();
   t.after(() => host.stop());
   return host;
@@ -115,7 +122,6 @@ async function startHost(
 function startClient(t: TestContext, cluster: Cluster, options: Partial<HostOptions> = {}): Promise<Host> {
   return startHost(t, cluster, 'client', [], options);
 }
-
 
 /** Publishes a node record by hand, as a node that died without deregistering leaves one behind. */
 async function registerRecord(
@@ -504,7 +510,10 @@ test('after its link drops, the client dials the host again, backing off while i
       (e: { code?: string }) => failures.push(e.code ?? 'unknown'),
     );
   }
-  assert.ok(failures.every((c) => c === 'ServiceUnavailable'), JSON.stringify(failures));
+  assert.ok(
+    failures.every((c) => c === 'ServiceUnavailable'),
+    JSON.stringify(failures),
+  );
 
   // Back on the same port: after the backoff, calls reach it again.
   server = relayServer();

@@ -15,8 +15,15 @@ test('keeps each businessId with its sessions and their gateways, and counts the
   assert.deepEqual(index.gatewaysOf('b1').sort(), ['g1', 'g2']);
   assert.deepEqual(index.gatewaysOf('nobody'), []);
   assert.deepEqual([...index.gateways()].sort(), ['g1', 'g2']);
-  assert.deepEqual([...index.entries()].sort(), [['s1', 'b1', 'g1'], ['s2', 'b1', 'g2'], ['s3', 'b2', 'g1']]);
-  assert.deepEqual(index.sessionIdsOf('b1', (g) => g === 'g2'), ['s2']);
+  assert.deepEqual([...index.entries()].sort(), [
+    ['s1', 'b1', 'g1'],
+    ['s2', 'b1', 'g2'],
+    ['s3', 'b2', 'g1'],
+  ]);
+  assert.deepEqual(
+    index.sessionIdsOf('b1', (g) => g === 'g2'),
+    ['s2'],
+  );
 });
 
 test('removes a session by id and businessId, and forgets an emptied businessId', () => {

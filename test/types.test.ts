@@ -193,7 +193,10 @@ SNIPPETS.forEach((snippet, i) => {
       return;
     }
     assert.ok(found.length > 0, 'at least one diagnostic');
-    assert.ok(found.some((d) => d.code === snippet.code), `TS${snippet.code} among ${found.map(describe).join('; ')}`);
+    assert.ok(
+      found.some((d) => d.code === snippet.code),
+      `TS${snippet.code} among ${found.map(describe).join('; ')}`,
+    );
     // The error is where the mark is, not somewhere else (an import, the prelude).
     const lines = sourceOf(snippet).split('\n');
     const markLine = lines.findIndex((l) => l.includes(MARK)) + 1;

@@ -54,7 +54,16 @@ test('every bad field is reported, each in memberNames', () => {
 
 test('errors inside a complex argument name the nested path with dots', () => {
   const v = new ArgsValidator(createOrder);
-  const errors = v.validate(['c1', { lines: [{ sku: 'a', qty: 0 }, { sku: 7, qty: 1 }], address: { city: 'Lyon', zip: 'abc' } }]);
+  const errors = v.validate([
+    'c1',
+    {
+      lines: [
+        { sku: 'a', qty: 0 },
+        { sku: 7, qty: 1 },
+      ],
+      address: { city: 'Lyon', zip: 'abc' },
+    },
+  ]);
   const names = members(errors);
   assert.ok(names.includes('order.lines.0.qty'), names.join());
   assert.ok(names.includes('order.lines.1.sku'), names.join());

@@ -136,9 +136,18 @@ test('answers 503 with Retry-After and a JSON body when the service has no live 
   assert.equal(stack.gateway.sessionCount, 0);
   // Worth retrying: once a host serves the service again, the same handshake opens.
   const chat = new ChatAppService();
-  const host = await createHost({ cluster: stack.cluster, logger: quietLogger(), modules: [WebSocketModule], services: [implement(IChatAppService, chat)] }).start();
+  const host = await createHost({
+    cluster: stack.cluster,
+    logger: quietLogger(),
+    modules: [WebSocketModule],
+    services: [implement(IChatAppService, chat)],
+  }).start();
   t.after(() => host.stop());
-  const after = (await eventually(() => connectWs(`${stack.wsUrl}/api/chat?businessId=1`).catch(() => undefined), 5000, 'a session on the new host'))!;
+  const after = (await eventually(
+    () => connectWs(`${stack.wsUrl}/api/chat?businessId=1`).catch(() => undefined),
+    5000,
+    'a session on the new host',
+  ))!;
   t.after(() => after.ws.terminate());
   assert.equal(chat.log.filter((l) => l.startsWith('open 1 ')).length, 1);
 });

@@ -216,7 +216,9 @@ test('spreads pings over the interval instead of sending them in one burst', asy
   const clients: OpenedClient[] = [];
   t.after(() => clients.forEach((c) => c.ws.terminate()));
   for (let i = 0; i < sessions; i += 20) {
-    clients.push(...(await Promise.all(Array.from({ length: 20 }, (_, j) => connectWs(`${stack.wsUrl}/api/chat?businessId=spread-${(i + j) % 10}`)))));
+    clients.push(
+      ...(await Promise.all(Array.from({ length: 20 }, (_, j) => connectWs(`${stack.wsUrl}/api/chat?businessId=spread-${(i + j) % 10}`)))),
+    );
   }
   const arrivals: number[] = [];
   const perClient = new Map<OpenedClient, number>();
@@ -237,5 +239,8 @@ test('spreads pings over the interval instead of sending them in one burst', asy
   const res = await getHealth(stack.url);
   assert.equal(res.status, 200);
   assert.equal(res.body.sessions, sessions);
-  assert.ok(clients.every((c) => c.ws.readyState === c.ws.OPEN), 'every client answered its pings and stayed open');
+  assert.ok(
+    clients.every((c) => c.ws.readyState === c.ws.OPEN),
+    'every client answered its pings and stayed open',
+  );
 });

@@ -42,7 +42,12 @@ class FeedAppService extends WsAppServiceBase implements Implementation<typeof I
 
 test('a service without hooks pushes to its sessions, counts them, and forgets them when they close', async (t) => {
   const cluster = memoryCluster();
-  const host = await createHost({ cluster, logger: quietLogger(), modules: [WebSocketModule], services: [implement(IFeedAppService, new FeedAppService())] }).start();
+  const host = await createHost({
+    cluster,
+    logger: quietLogger(),
+    modules: [WebSocketModule],
+    services: [implement(IFeedAppService, new FeedAppService())],
+  }).start();
   t.after(() => host.stop());
   const gateway = await createGateway({ cluster, logger: quietLogger(), http: { port: 0 } }).start();
   t.after(() => gateway.stop());
@@ -75,7 +80,12 @@ test('a service without hooks pushes to its sessions, counts them, and forgets t
 test('with Redis, sessions that close right after their handshake leave no entry on the host', await redisTest(), async (t) => {
   const prefix = uniquePrefix();
   const cluster = redisCluster({ url: REDIS_URL, prefix, secret: 's', ttlMs: 3000, heartbeatMs: 1000 });
-  const host = await createHost({ cluster, logger: quietLogger(), modules: [WebSocketModule], services: [implement(IFeedAppService, new FeedAppService())] }).start();
+  const host = await createHost({
+    cluster,
+    logger: quietLogger(),
+    modules: [WebSocketModule],
+    services: [implement(IFeedAppService, new FeedAppService())],
+  }).start();
   t.after(() => host.stop());
   const gateway = await createGateway({ cluster, logger: quietLogger(), http: { port: 0 } }).start();
   t.after(() => gateway.stop());

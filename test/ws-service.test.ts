@@ -5,15 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  Type,
-  createHost,
-  defineContract,
-  implement,
-  param,
-  type SessionManager,
-  type WsSession,
-} from '../src/index.js';
+import { Type, createHost, defineContract, implement, param, type SessionManager, type WsSession } from '../src/index.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
 import { connectWs, eventually, httpJson, quietLogger, type OpenedClient } from './helpers/index.js';
 import { startStack, type Stack } from './fixtures/stack.js';
@@ -98,10 +90,14 @@ test('another service calling echo through the typed proxy gets an error whose c
     return true;
   });
   // Two hops (HTTP -> caller -> chat): the code survives both.
-  const relayed = (await eventually(async () => {
-    const r = await httpJson(`${stack.url}/api/caller/relay?businessId=nobody&msg=hi`);
-    return r.status === 404 ? undefined : r;
-  }, 5000, 'the caller route'))!;
+  const relayed = (await eventually(
+    async () => {
+      const r = await httpJson(`${stack.url}/api/caller/relay?businessId=nobody&msg=hi`);
+      return r.status === 404 ? undefined : r;
+    },
+    5000,
+    'the caller route',
+  ))!;
   assert.equal(relayed.status, 400);
   assert.equal(relayed.body.code, 'BusinessError');
   // With a session, the same proxy call reaches it.
@@ -238,7 +234,16 @@ test('count, has and list answer for the whole service on every host', async (t)
     const list = await chat.list();
     assert.deepEqual(list.map((s) => s.sessionId).sort(), ids);
     for (const s of list) assert.equal(s.gatewayNodeId, stack.gateway.nodeId);
-    assert.deepEqual(list.filter((s) => s.businessId === 'shared').map((s) => s.sessionId).sort(), opened.slice(0, 2).map((o) => o.sessionId).sort());
+    assert.deepEqual(
+      list
+        .filter((s) => s.businessId === 'shared')
+        .map((s) => s.sessionId)
+        .sort(),
+      opened
+        .slice(0, 2)
+        .map((o) => o.sessionId)
+        .sort(),
+    );
   }
   // After a client leaves, every host knows.
   opened[0]!.client.ws.close();

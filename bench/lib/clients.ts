@@ -55,7 +55,11 @@ export class ClientGroup {
     sessions.forEach((s, i) => shares[i % shares.length]!.push(s));
     const results = await Promise.all(
       this.procs.map((p, i) =>
-        p.call<{ opened: number; failed: number; errors: string[]; ms: number }>('connect', { sessions: shares[i], concurrency: concurrencyPerProc }, 300_000),
+        p.call<{ opened: number; failed: number; errors: string[]; ms: number }>(
+          'connect',
+          { sessions: shares[i], concurrency: concurrencyPerProc },
+          300_000,
+        ),
       ),
     );
     const opened = results.reduce((s, r) => s + r.opened, 0);

@@ -19,7 +19,7 @@ function bucketOf(us: number): number {
 function valueOf(idx: number): number {
   if (idx < LINEAR) return idx;
   const e = Math.floor((idx - LINEAR) / SUB) + 1;
-  const low = ((idx - LINEAR) % SUB + SUB) * 2 ** e;
+  const low = (((idx - LINEAR) % SUB) + SUB) * 2 ** e;
   return low + (2 ** e - 1) / 2;
 }
 

@@ -140,8 +140,7 @@ export function parseArgs(argv: string[], defaults: Partial<BenchOptions> = {}):
       if (value !== 'wrk' && value !== 'autocannon') throw new Error('--http-tool is wrk or autocannon');
       if (value === 'wrk' && !hasWrk()) throw new Error('wrk is not installed (apt-get install wrk)');
       options.httpTool = value;
-    }
-    else {
+    } else {
       const n = Number(value);
       if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
       (options as unknown as Record<string, number>)[key] = n;

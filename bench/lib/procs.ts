@@ -254,7 +254,9 @@ export class ProcGroup {
    * large value means the figures of that phase were disturbed.
    */
   restOfBox(cpu: Record<string, number>): number {
-    const ours = Object.values(cpu).filter((v) => !Number.isNaN(v)).reduce((a, b) => a + b, 0);
+    const ours = Object.values(cpu)
+      .filter((v) => !Number.isNaN(v))
+      .reduce((a, b) => a + b, 0);
     return Math.max(0, Math.round((boxBusySeconds() - this.#boxMark - ours) * 100) / 100);
   }
 

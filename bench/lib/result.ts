@@ -90,12 +90,7 @@ export function cpuText(cpu: Record<string, number>): string {
 export function scenarioTable(result: ScenarioResult): string {
   const present = COLUMNS.filter(([key]) => result.rows.some((r) => r.metrics[key] !== undefined));
   const header = ['system', 'phase', ...present.map(([, label]) => label), 'CPU s per process'];
-  const body = result.rows.map((r) => [
-    r.system,
-    r.phase,
-    ...present.map(([key, , d]) => fmt(r.metrics[key], d)),
-    cpuText(r.cpu),
-  ]);
+  const body = result.rows.map((r) => [r.system, r.phase, ...present.map(([key, , d]) => fmt(r.metrics[key], d)), cpuText(r.cpu)]);
   const notes = result.rows.flatMap((r) => r.notes.map((n) => `  note (${r.system} ${r.phase}): ${n}`));
   const title = `== ${result.scenario} (${result.runs} run${result.runs === 1 ? '' : 's'}${result.runs > 1 ? ', medians' : ''}, ${result.seconds.toFixed(0)} s)`;
   // The CPU column is left-aligned text.
@@ -159,7 +154,14 @@ function pushTargets(results: ScenarioResult[], system: string, idSuffix: string
       'x',
       (v) => v >= 1,
     ),
-    target(`push-p99${idSuffix}`, `${label}push p99 end-to-end at the fixed rate`, '<= 2 ms', metric(results, 'push', system, 'rate', 'p99Ms'), 'ms', (v) => v <= 2),
+    target(
+      `push-p99${idSuffix}`,
+      `${label}push p99 end-to-end at the fixed rate`,
+      '<= 2 ms',
+      metric(results, 'push', system, 'rate', 'p99Ms'),
+      'ms',
+      (v) => v <= 2,
+    ),
   ];
 }
 
@@ -185,7 +187,14 @@ export function evaluateTargets(results: ScenarioResult[]): Target[] {
       'KiB',
       (v) => v <= 8,
     ),
-    target('host-rss', 'host RSS per idle session', '<= 1 KiB', metric(results, 'sessions', 'weft', 'idle', 'hostBytesPerSession') / 1024, 'KiB', (v) => v <= 1),
+    target(
+      'host-rss',
+      'host RSS per idle session',
+      '<= 1 KiB',
+      metric(results, 'sessions', 'weft', 'idle', 'hostBytesPerSession') / 1024,
+      'KiB',
+      (v) => v <= 1,
+    ),
   ];
   // Nothing lost: every weft row that counts deliveries.
   const weftRows = results.flatMap((r) => r.rows.filter((x) => x.system.startsWith('weft') && x.metrics['lost'] !== undefined));
@@ -195,7 +204,12 @@ export function evaluateTargets(results: ScenarioResult[]): Target[] {
 }
 
 export function targetsTable(targets: Target[]): string {
-  const body = targets.map((t) => [t.what, t.want, Number.isNaN(t.value) ? 'not measured' : `${t.value.toFixed(t.unit === 'messages' ? 0 : 2)} ${t.unit}`, t.status]);
+  const body = targets.map((t) => [
+    t.what,
+    t.want,
+    Number.isNaN(t.value) ? 'not measured' : `${t.value.toFixed(t.unit === 'messages' ? 0 : 2)} ${t.unit}`,
+    t.status,
+  ]);
   return ['== targets', renderTable(['target', 'want', 'measured', 'result'], body, 99)].join('\n');
 }
 

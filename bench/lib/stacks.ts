@@ -137,14 +137,17 @@ export async function startWeftPush(
   try {
     const host = group.procs.find((p) => p.name === 'ws-host') ?? weft.gateway;
     const generator =
-      via === 'rpc'
-        ? await group.start('pusher', 'weft-node', { ...weft.nodeArgs, role: 'pusher' })
-        : await group.start('http-load', 'http-load');
+      via === 'rpc' ? await group.start('pusher', 'weft-node', { ...weft.nodeArgs, role: 'pusher' }) : await group.start('http-load', 'http-load');
     const clients = await ClientGroup.start(group, 'ws', o.clientProcs);
     await clients.connect(sessionPlan(sessions, businessIds, (_i, bid) => `ws://127.0.0.1:${port}${WS_PATH}?businessId=${bid}`));
     await waitCount('sessions the WebSocket host sees', () => host.call<number>('count'), sessions);
     if (via === 'rpc') await generator.call('waitSessions', { sessions, timeoutMs: 30_000 });
-    else await waitCount('sessions seen through the gateway route', async () => ((await getJson(`http://127.0.0.1:${port}${WS_PATH}/count`)).body as { result?: number })?.result ?? 0, sessions);
+    else
+      await waitCount(
+        'sessions seen through the gateway route',
+        async () => ((await getJson(`http://127.0.0.1:${port}${WS_PATH}/count`)).body as { result?: number })?.result ?? 0,
+        sessions,
+      );
     return {
       name: colocated ? 'weft-colocated' : 'weft',
       group,
@@ -229,7 +232,11 @@ export async function pushPhase(system: PushSystem, redis: RedisWatch | undefine
   await clients.relayTo(system.feedback ? generator : undefined);
   group.markCpu();
   redis?.markCpu();
-  const gen = await generator.call<GenResult & { httpP99Ms?: number }>(system.command, system.argsFor(spec), spec.durationMs + (spec.drainMs ?? 15_000) + 60_000);
+  const gen = await generator.call<GenResult & { httpP99Ms?: number }>(
+    system.command,
+    system.argsFor(spec),
+    spec.durationMs + (spec.drainMs ?? 15_000) + 60_000,
+  );
   const expected = gen.sent * spec.perPush;
   await clients.drain(expected, o.drainS * 1000);
   const cpu = group.cpu();
@@ -239,7 +246,9 @@ export async function pushPhase(system: PushSystem, redis: RedisWatch | undefine
   group.check();
   const errors = Object.values(gen.errors).reduce((a, b) => a + b, 0);
   const deliverySecs = (Math.max(rep.lastUs, gen.sendEndUs) - gen.startUs) / 1e6;
-  const cpuTotal = Object.values(cpu).filter((v) => !Number.isNaN(v)).reduce((a, b) => a + b, 0);
+  const cpuTotal = Object.values(cpu)
+    .filter((v) => !Number.isNaN(v))
+    .reduce((a, b) => a + b, 0);
   cpu['rest-of-box'] = group.restOfBox(cpu);
   const metrics: Record<string, number> = {
     pushesPerSec: gen.pushesPerSec,
@@ -259,7 +268,8 @@ export async function pushPhase(system: PushSystem, redis: RedisWatch | undefine
   if (rep.foreign > 0) notes.push(`${rep.foreign} messages without a send time`);
   if (rep.closedEarly > 0) notes.push(`${rep.closedEarly} sessions closed during the phase`);
   if (expected - rep.received < 0) notes.push(`${rep.received - expected} more deliveries than expected (duplicates?)`);
-  if (metrics['acked'] !== undefined && metrics['acked'] !== expected) notes.push(`push results said ${metrics['acked']} sessions reached, ${expected} expected`);
+  if (metrics['acked'] !== undefined && metrics['acked'] !== expected)
+    notes.push(`push results said ${metrics['acked']} sessions reached, ${expected} expected`);
   return { system: system.name, phase, metrics, cpu, notes };
 }
 

@@ -6,15 +6,7 @@
  */
 import { Type, OptionalKind, type Static, type TSchema, type TOptional } from '@sinclair/typebox';
 import { WeftError } from '../errors.js';
-import {
-  DEFAULT_ROUTE_TEMPLATE,
-  HTTP_VERBS,
-  basePath,
-  resolveRoute,
-  serviceSegment,
-  type HttpVerb,
-  type ParamSource,
-} from './routes.js';
+import { DEFAULT_ROUTE_TEMPLATE, HTTP_VERBS, basePath, resolveRoute, serviceSegment, type HttpVerb, type ParamSource } from './routes.js';
 
 export interface ParamDef<TName extends string = string, TType extends TSchema = TSchema> {
   readonly name: TName;
@@ -50,10 +42,7 @@ export function param<const TName extends string, TType extends TSchema>(
 /** How the RPC client picks an instance for a call of this method. */
 export type SelectStrategy = 'round-robin' | 'random' | { hashBy: string };
 
-export interface MethodDef<
-  TParams extends readonly ParamDef[] = readonly ParamDef[],
-  TReturns extends TSchema = TSchema,
-> {
+export interface MethodDef<TParams extends readonly ParamDef[] = readonly ParamDef[], TReturns extends TSchema = TSchema> {
   readonly params: TParams;
   /** Return type; omitted means the method returns nothing. */
   readonly returns?: TReturns;
@@ -90,7 +79,9 @@ export type ArgsOf<P extends readonly ParamDef[]> = P extends readonly [infer He
   ? Head extends ParamDef<string, TOptional<TSchema>>
     ? [arg?: ArgOf<Head>, ...ArgsOf<Tail>]
     : [ArgOf<Head>, ...ArgsOf<Tail>]
-  : P extends readonly [] ? [] : ArgOf<P[number]>[];
+  : P extends readonly []
+    ? []
+    : ArgOf<P[number]>[];
 
 /** What a method resolves to. */
 export type ReturnOf<M extends MethodDef> = M['returns'] extends TSchema ? Static<M['returns']> : void;

@@ -48,8 +48,7 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
     default: DEFAULT_FORWARD_HEADERS,
     // Node gives incoming header names in lower case, so that is how they are looked up.
     normalize: (names: readonly string[]) => names.map((name) => name.toLowerCase()),
-    description:
-      'Client headers passed on to services (in `currentContext().headers`, lower-case names). The gateway always adds `x-forwarded-for`.',
+    description: 'Client headers passed on to services (in `currentContext().headers`, lower-case names). The gateway always adds `x-forwarded-for`.',
   }),
   authenticate: custom({
     is: isAuthenticate,
@@ -81,7 +80,11 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
       description: 'Time a host has to accept a new session (run `onOpen`); then the handshake gets 504.',
     }),
   }),
-  stopTimeoutMs: positiveNumber({ unit: 'ms', default: DEFAULT_STOP_TIMEOUT_MS, description: 'Time `stop()` gives requests and sessions in flight.' }),
+  stopTimeoutMs: positiveNumber({
+    unit: 'ms',
+    default: DEFAULT_STOP_TIMEOUT_MS,
+    description: 'Time `stop()` gives requests and sessions in flight.',
+  }),
   retryAfterSeconds: positiveInteger({ unit: 'seconds', default: 2, description: '`Retry-After` header on 503 answers.' }),
   demo: record(
     {

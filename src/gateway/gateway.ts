@@ -100,9 +100,12 @@ class GatewayImpl implements Gateway {
     this.#server = http.createServer((req, res) => this.#onRequest(req, res));
     this.#server.on('upgrade', (req, socket, head) => this.#door.handleUpgrade(req, socket, head));
     this.#server.on('clientError', (err, socket) => {
-      if (socket.writable) socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json\r\n\r\n${errorBody(new WeftError('BadRequest', 'malformed HTTP request'))}`);
+      if (socket.writable)
+        socket.end(
+          `HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: application/json\r\n\r\n${errorBody(new WeftError('BadRequest', 'malformed HTTP request'))}`,
+        );
       else socket.destroy();
-      logger.debug({ err: (err).message }, 'malformed HTTP request');
+      logger.debug({ err: err.message }, 'malformed HTTP request');
     });
   }
 
@@ -164,7 +167,13 @@ class GatewayImpl implements Gateway {
   async #stop(): Promise<void> {
     this.#draining = true;
     if (this.#starting === undefined) return;
-    if ((await this.#starting.then(() => true, () => false)) === false) return;
+    if (
+      (await this.#starting.then(
+        () => true,
+        () => false,
+      )) === false
+    )
+      return;
     this.#node.announceDraining();
     await this.#node.deregister();
     await this.#door.drain(this.#stopTimeoutMs);

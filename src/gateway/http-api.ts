@@ -98,10 +98,7 @@ export class HttpApi {
     };
     const bodyParam = match.route.method.params.find((p) => p.from === 'body');
     const withBody = (body: unknown): void => {
-      this.#authenticate(req, path, query).then(
-        (identity) => this.#call(req, res, match, query, body, identity).catch(fail),
-        fail,
-      );
+      this.#authenticate(req, path, query).then((identity) => this.#call(req, res, match, query, body, identity).catch(fail), fail);
     };
     if (bodyParam === undefined) {
       req.resume();

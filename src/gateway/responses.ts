@@ -43,12 +43,7 @@ export function sendError(res: ServerResponse, error: WeftError, retryAfterSecon
 }
 
 /** An HTTP error on a raw socket (WebSocket handshake refused before any upgrade). */
-export function writeSocketError(
-  socket: Duplex,
-  error: WeftError,
-  retryAfterSeconds: number,
-  extraHeaders: Record<string, string> = {},
-): void {
+export function writeSocketError(socket: Duplex, error: WeftError, retryAfterSeconds: number, extraHeaders: Record<string, string> = {}): void {
   if (!socket.writable) {
     socket.destroy();
     return;

@@ -106,9 +106,12 @@ class HostImpl implements Host {
     this.#starting = (async () => {
       try {
         // Modules get ready before the node is visible to anyone.
-        await this.#node.start(this.#services.map((s) => s.record), async () => {
-          for (const m of this.#modules) await m.start?.();
-        });
+        await this.#node.start(
+          this.#services.map((s) => s.record),
+          async () => {
+            for (const m of this.#modules) await m.start?.();
+          },
+        );
       } catch (err) {
         this.#state = 'stopped';
         await this.#node.close();

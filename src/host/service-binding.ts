@@ -33,4 +33,3 @@ export function implement<C extends AnyContract>(
   const create = typeof implementation === 'function' ? (implementation as (ctx: ServiceContext) => object) : () => implementation as object;
   return { contract, create };
 }
-

@@ -90,7 +90,8 @@ export const NODE_OPTION_PROPERTIES = {
     resetAfterMs: positiveNumber({
       unit: 'ms',
       default: 5_000,
-      description: 'How long a circuit stays open before one trial call (and how long a trial may go without an outcome before another is let through).',
+      description:
+        'How long a circuit stays open before one trial call (and how long a trial may go without an outcome before another is let through).',
     }),
   }),
   maxFrameBytes: positiveInteger({

@@ -188,7 +188,9 @@ export function flag<const Spec extends OptionSpec<boolean>>(spec: Spec): Declar
 }
 
 /** An array of strings; typed read-only so callers may pass `as const` arrays. */
-export function stringList<const Spec extends OptionSpec<readonly string[]> & { readonly unit?: Unit }>(spec: Spec): Declared<TUnsafe<readonly string[]>, Spec> {
+export function stringList<const Spec extends OptionSpec<readonly string[]> & { readonly unit?: Unit }>(
+  spec: Spec,
+): Declared<TUnsafe<readonly string[]>, Spec> {
   const schema = Type.Unsafe<readonly string[]>(Type.Array(Type.String()));
   return declare(schema, spec, { docType: 'string array', expected: 'an array of strings' }) as never;
 }
@@ -206,7 +208,10 @@ export function section<P extends TProperties>(properties: P): Section<P> {
 }
 
 /** A nested options object that is absent unless given (its options may be required). */
-export function record<P extends TProperties>(properties: P, spec: { readonly description: string; readonly defaultNote?: string }): TOptional<TObject<P>> {
+export function record<P extends TProperties>(
+  properties: P,
+  spec: { readonly description: string; readonly defaultNote?: string },
+): TOptional<TObject<P>> {
   const schema = Type.Object(properties, { additionalProperties: false });
   return declare(schema, spec, { docType: 'object', expected: 'an object' }) as never;
 }

@@ -7,7 +7,15 @@ export const MAX_CLOSE_REASON_BYTES = 123;
 
 /** Codes a server may send: the registered ones meant for it, and 3000-4999 for applications. */
 export function isSendableCloseCode(code: number): boolean {
-  return code === 1000 || code === 1001 || code === 1008 || code === 1011 || code === 1012 || code === 1013 || (Number.isInteger(code) && code >= 3000 && code <= 4999);
+  return (
+    code === 1000 ||
+    code === 1001 ||
+    code === 1008 ||
+    code === 1011 ||
+    code === 1012 ||
+    code === 1013 ||
+    (Number.isInteger(code) && code >= 3000 && code <= 4999)
+  );
 }
 
 /** `reason` cut to at most 123 UTF-8 bytes, never in the middle of a character. */

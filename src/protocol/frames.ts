@@ -69,10 +69,24 @@ export type SessionOpenFrame = [typeof FrameType.SessionOpen, sessionId: string,
 export type SessionAcceptFrame = [typeof FrameType.SessionAccept, sessionId: string];
 export type SessionRejectFrame = [typeof FrameType.SessionReject, sessionId: string, error: WireError];
 export type SessionMessageFrame = [typeof FrameType.SessionMessage, sessionId: string, data: Uint8Array, text: boolean];
-export type SessionClosedFrame = [typeof FrameType.SessionClosed, sessionId: string, code: number, reason: string, service: string, businessId: string];
+export type SessionClosedFrame = [
+  typeof FrameType.SessionClosed,
+  sessionId: string,
+  code: number,
+  reason: string,
+  service: string,
+  businessId: string,
+];
 export type SessionCloseFrame = [typeof FrameType.SessionClose, sessionId: string, code: number, reason: string];
 export type PushSessionFrame = [typeof FrameType.PushSession, ackId: number, sessionId: string, payload: Uint8Array, text: boolean];
-export type PushBusinessFrame = [typeof FrameType.PushBusiness, ackId: number, service: string, businessId: string, payload: Uint8Array, text: boolean];
+export type PushBusinessFrame = [
+  typeof FrameType.PushBusiness,
+  ackId: number,
+  service: string,
+  businessId: string,
+  payload: Uint8Array,
+  text: boolean,
+];
 export type PushServiceFrame = [typeof FrameType.PushService, ackId: number, service: string, payload: Uint8Array, text: boolean];
 export type PushAckFrame = [typeof FrameType.PushAck, ackId: number, delivered: number];
 export type PingFrame = [typeof FrameType.Ping];

@@ -197,7 +197,10 @@ export class RpcClient {
       return;
     }
     if (call.attempts >= this.#o.maxAttempts) {
-      this.#settle(call, this.#unavailable(call.target.service, call.lastError ?? new WeftError('ServiceUnavailable', `${call.target.service}: no instance answered`)));
+      this.#settle(
+        call,
+        this.#unavailable(call.target.service, call.lastError ?? new WeftError('ServiceUnavailable', `${call.target.service}: no instance answered`)),
+      );
       return;
     }
     const nodeId = this.#pick(call);
@@ -233,7 +236,10 @@ export class RpcClient {
     } catch (e) {
       if (!isWeftError(e)) {
         // The arguments cannot be encoded (a cycle, a function...): no instance could take them.
-        this.#settle(call, new WeftError('BadRequest', `arguments of ${call.target.service}.${call.target.method} cannot be serialized`, { cause: e }));
+        this.#settle(
+          call,
+          new WeftError('BadRequest', `arguments of ${call.target.service}.${call.target.method} cannot be serialized`, { cause: e }),
+        );
         return;
       }
       if (e.code === 'ProtocolError') this.#settle(call, e);

@@ -9,14 +9,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { WeftError, toWire, fromWire } from '../errors.js';
-import {
-  FRAME_HEADER_BYTES,
-  FrameDecoder,
-  FrameType,
-  PROTOCOL_VERSION,
-  packFrame,
-  type Frame,
-} from '../protocol/frames.js';
+import { FRAME_HEADER_BYTES, FrameDecoder, FrameType, PROTOCOL_VERSION, packFrame, type Frame } from '../protocol/frames.js';
 import type { Logger } from '../logger.js';
 import type { PeerLink } from './peer-link.js';
 
@@ -129,7 +122,10 @@ export class Link implements PeerLink {
     if (this.queuedBytes > this.#options.maxQueuedBytes) {
       if (!this.#warnedFull) {
         this.#warnedFull = true;
-        this.#options.logger.warn({ peer: this.peerNodeId, queuedBytes: this.queuedBytes }, 'link to a slow peer is full; refusing frames until it drains');
+        this.#options.logger.warn(
+          { peer: this.peerNodeId, queuedBytes: this.queuedBytes },
+          'link to a slow peer is full; refusing frames until it drains',
+        );
       }
       throw new WeftError('Overloaded', `link to ${this.peerNodeId} has ${this.queuedBytes} bytes waiting`);
     }

@@ -9,7 +9,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
-import { Backoff as ExponentialBackoff } from '../util/backoff.js';
+import { Backoff } from '../util/backoff.js';
 import { WeftError } from '../errors.js';
 import { DirectLink } from './direct-link.js';
 import { Link, type LinkOptions } from './link.js';
@@ -37,12 +37,12 @@ export interface PeersOptions extends LinkOptions {
 /** Peers of this process's started nodes that take direct links, by node id. */
 const inProcess = new Map<string, Peers>();
 
-interface Backoff {
-  /** A dial failed: doubles this peer's wait (util/backoff.ts). */
-  nextDelayMs(): number;
-  /** How long this peer still waits before the next dial; 0 when it may be dialed. */
-  remainingMs(): number;
-}
+/**
+ * A dialed link that closes sooner than this after its handshake counts as a
+ * failed dial: a peer that accepts and then drops every link is backed off,
+ * not redialed in a loop. One that lived longer is redialed at once.
+ */
+const LINK_HEALTHY_AFTER_MS = 2_000;
 
 export class Peers implements NodeLinks {
   readonly #o: PeersOptions;
@@ -183,7 +183,9 @@ export class Peers implements NodeLinks {
       socket.setNoDelay(true);
       const timer = setTimeout(() => {
         socket.destroy();
-        fail(new WeftError('CommunicationError', `could not reach ${nodeId} at ${address.host}:${address.port} within ${this.#o.connectTimeoutMs} ms`));
+        fail(
+          new WeftError('CommunicationError', `could not reach ${nodeId} at ${address.host}:${address.port} within ${this.#o.connectTimeoutMs} ms`),
+        );
       }, this.#o.connectTimeoutMs);
       let settled = false;
       const fail = (error: WeftError): void => {
@@ -194,35 +196,46 @@ export class Peers implements NodeLinks {
         reject(error);
       };
       const link = new Link(socket, 'dialer', this.#o);
-      this.#track(link, (opened) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        if (opened.peerNodeId !== nodeId) {
-          // The address now belongs to another node (a restart on the same port).
-          opened.close();
-          this.#recordFailure(nodeId);
-          reject(new WeftError('CommunicationError', `expected node ${nodeId} at ${address.host}:${address.port}, found ${opened.peerNodeId}`));
-          return;
-        }
-        this.#backoff.delete(nodeId);
-        resolve(opened);
-      }, fail);
+      let closedAfterOpen: (() => void) | undefined;
+      this.#track(
+        link,
+        (opened) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          if (opened.peerNodeId !== nodeId) {
+            // The address now belongs to another node (a restart on the same port).
+            opened.close();
+            this.#recordFailure(nodeId);
+            reject(new WeftError('CommunicationError', `expected node ${nodeId} at ${address.host}:${address.port}, found ${opened.peerNodeId}`));
+            return;
+          }
+          // Kept until the link proves healthy: see LINK_HEALTHY_AFTER_MS.
+          const openedAt = Date.now();
+          closedAfterOpen = () => {
+            if (Date.now() - openedAt >= LINK_HEALTHY_AFTER_MS) this.#backoff.delete(nodeId);
+            else this.#recordFailure(nodeId);
+          };
+          resolve(opened);
+        },
+        fail,
+        () => closedAfterOpen?.(),
+      );
     });
   }
 
   #recordFailure(nodeId: string): void {
     let b = this.#backoff.get(nodeId);
     if (b === undefined) {
-      // Jitter keeps many nodes from redialing a restarted peer in step. A dial that completes
-      // its handshake drops the entry: a link counts as healthy once it is open.
-      b = new ExponentialBackoff({ initialDelayMs: this.#o.backoffInitialMs, maxDelayMs: this.#o.backoffMaxMs, jitter: 0.5, healthyAfterMs: 0 });
+      // Jitter keeps many nodes from redialing a restarted peer in step. Health is judged
+      // here, by how long a dialed link stayed up, so the helper's own reset is not used.
+      b = new Backoff({ initialDelayMs: this.#o.backoffInitialMs, maxDelayMs: this.#o.backoffMaxMs, jitter: 0.5, healthyAfterMs: 0 });
       this.#backoff.set(nodeId, b);
     }
     b.nextDelayMs();
   }
 
-  #track(link: Link, opened?: (link: Link) => void, failed?: (error: WeftError) => void): void {
+  #track(link: Link, opened?: (link: Link) => void, failed?: (error: WeftError) => void, closed?: () => void): void {
     this.#all.add(link);
     link.onFrame = this.#o.onFrame;
     link.onOpen = (l) => {
@@ -231,6 +244,7 @@ export class Peers implements NodeLinks {
     };
     link.onClose = (l, error) => {
       if (failed !== undefined && !l.isOpen) failed(error ?? new WeftError('CommunicationError', 'link closed during the handshake'));
+      closed?.();
       this.#forget(l);
     };
   }

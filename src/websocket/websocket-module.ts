@@ -10,12 +10,7 @@
  */
 import { WeftError, toWire, toWeftError } from '../errors.js';
 import type { HostContext, ModuleInstance, WeftModule } from '../host/module.js';
-import {
-  FrameType,
-  type SessionClosedFrame,
-  type SessionMessageFrame,
-  type SessionOpenFrame,
-} from '../protocol/frames.js';
+import { FrameType, type SessionClosedFrame, type SessionMessageFrame, type SessionOpenFrame } from '../protocol/frames.js';
 import type { PeerLink } from '../transport/peer-link.js';
 import { PushClient } from '../push/push-client.js';
 import { BusinessSessionIds, SessionManager, type BoundSessions } from './session-manager.js';
@@ -141,8 +136,7 @@ class WebSocketRuntime implements ModuleInstance {
       const result = service.instance.onOpen(session);
       if (result instanceof Promise) {
         result.then(opened, refuse).catch((err: unknown) => this.#ctx.logger.warn({ err, sessionId }, 'could not answer a session open'));
-      }
-      else opened();
+      } else opened();
     } catch (e) {
       refuse(e);
     }

@@ -130,7 +130,9 @@ export function connectWs(url: string, options: { headers?: Record<string, strin
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
-      res.on('end', () => reject(Object.assign(new Error(`handshake refused: ${res.statusCode}`), { status: res.statusCode ?? 0, headers: res.headers, body })));
+      res.on('end', () =>
+        reject(Object.assign(new Error(`handshake refused: ${res.statusCode}`), { status: res.statusCode ?? 0, headers: res.headers, body })),
+      );
     });
     ws.once('error', (err) => reject(err));
   });

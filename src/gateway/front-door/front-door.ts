@@ -78,7 +78,13 @@ export class FrontDoor {
     this.#d = deps;
     this.#o = options;
     // ws enforces maxPayload with close 1009 and UTF-8 validity of text frames with close 1007.
-    this.#wss = new WebSocketServer({ noServer: true, maxPayload: options.maxMessageBytes, perMessageDeflate: false, clientTracking: false, skipUTF8Validation: false });
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: options.maxMessageBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+      skipUTF8Validation: false,
+    });
     this.#opening = new SessionOpening({
       nodeId: deps.nodeId,
       links: deps.links,
@@ -149,7 +155,8 @@ export class FrontDoor {
     // A shared listener: a closure here would keep this request alive as long as the socket.
     socket.on('error', destroySocket);
     const retryAfter = this.#o.retryAfterSeconds;
-    if (this.#draining) return writeSocketError(socket, new WeftError('Draining', 'gateway is shutting down; reconnect to another instance'), retryAfter);
+    if (this.#draining)
+      return writeSocketError(socket, new WeftError('Draining', 'gateway is shutting down; reconnect to another instance'), retryAfter);
     const checked = checkHandshake(req, this.#d.findService);
     if ('error' in checked) return writeSocketError(socket, checked.error, retryAfter, checked.headers);
     const open = (identity: Record<string, string> | undefined): void => {

@@ -30,7 +30,16 @@ const MAX_BUSINESS_ID_LENGTH = 256;
 const CONTROL = /[\u0000-\u001f]/;
 
 /** Headers a host does not need: hop-by-hop and the WebSocket handshake's own. */
-const DROPPED_HEADERS = new Set(['connection', 'upgrade', 'keep-alive', 'transfer-encoding', 'te', 'trailer', 'proxy-authorization', 'proxy-connection']);
+const DROPPED_HEADERS = new Set([
+  'connection',
+  'upgrade',
+  'keep-alive',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'proxy-authorization',
+  'proxy-connection',
+]);
 
 /** What a host of a service without hooks is told of a handshake: nothing, it has no use for it. */
 export const NO_HANDSHAKE: WireHandshake = Object.freeze({ headers: {}, query: {}, remoteAddress: '' });
