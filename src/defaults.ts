@@ -1,8 +1,9 @@
 /**
  * Every default of weft, with its unit, in one place. The defaults of
- * options come from their declarations (src/options/*-options.ts); the rest
- * are fixed constants, listed here with why they are fixed. docs/options.md
- * shows them all (its "All defaults" table is generated from this list).
+ * options come from their schemas (node/, host/, gateway/ *-options.ts); the
+ * rest are the fixed LIMITS (limits.ts), listed here with why they are fixed.
+ * docs/options.md shows them all (its "All defaults" table is generated from
+ * this list). It sits at the top layer because it gathers every role.
  */
 import type { TSchema } from '@sinclair/typebox';
 import { GATEWAY_OWN_OPTION_PROPERTIES } from './gateway/gateway-options.js';

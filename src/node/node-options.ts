@@ -108,7 +108,7 @@ export const NODE_OPTION_PROPERTIES = {
   directInProcess: flag({
     default: true,
     description:
-      'Calls and pushes between nodes of one process (a gateway and a host started together, the embedded demo) are direct function calls, not loopback links. Arguments, results and errors are copied as the wire would copy them, and answers come after a turn of the event loop, so direct calls behave like remote ones. `false` sends everything over real links.',
+      'Nodes of one process (a gateway and a host started together, the embedded demo) talk over direct links, not loopback TCP: the same frames and router, copied as the wire would copy them, delivered after a turn of the event loop, held to the same limits. `false` sends everything over TCP links.',
   }),
 };
 

@@ -9,7 +9,7 @@
  */
 import { WeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { FrameType, checkFrame, decodeFrameBody, packFrame, type Frame } from '../protocol/frames.js';
+import { FrameType, decodeFrameBody, packFrame, type Frame } from '../protocol/frames.js';
 import type { FrameSink, PeerLink } from './peer-link.js';
 
 export interface DirectLinkOptions {
@@ -27,7 +27,7 @@ const FRAME_OVERHEAD_BYTES = 32;
  * carries objects (call arguments, results, errors, handshakes) goes through
  * MessagePack and back, exactly as on the wire, and is held to maxFrameBytes.
  */
-function copyForPeer(frame: Frame, maxFrameBytes: number): { copy: Frame; bytes: number } {
+function copyForPeer(frame: Frame, maxFrameBytes: number): Frame {
   let bytes = FRAME_OVERHEAD_BYTES;
   let plain = true;
   for (let i = 1; i < frame.length; i++) {
@@ -41,17 +41,24 @@ function copyForPeer(frame: Frame, maxFrameBytes: number): { copy: Frame; bytes:
   }
   if (plain) {
     if (bytes > maxFrameBytes) throw new WeftError('ProtocolError', `frame of about ${bytes} bytes is over maxFrameBytes ${maxFrameBytes}`);
-    const copy = frame.slice();
+    copiedBytes = bytes;
+    // Built by this process's own typed code, so not checked again as a peer's frame is; bytes
+    // are copied so the sender may reuse its buffer at once, as after a socket write.
+    const copy = frame.slice() as Frame;
     for (let i = 1; i < copy.length; i++) {
-      const v = copy[i];
-      if (v instanceof Uint8Array) copy[i] = Buffer.from(v);
+      const v: unknown = copy[i];
+      if (v instanceof Uint8Array) (copy as unknown[])[i] = Buffer.from(v);
     }
-    return { copy: checkFrame(copy), bytes };
+    return copy;
   }
   const body = packFrame(frame);
   if (body.length > maxFrameBytes) throw new WeftError('ProtocolError', `frame of ${body.length} bytes is over maxFrameBytes ${maxFrameBytes}`);
-  return { copy: decodeFrameBody(body), bytes: body.length };
+  copiedBytes = body.length;
+  return decodeFrameBody(body);
 }
+
+/** Size of the last copy made, for the queue bound (a field rather than a result object: nothing allocated per frame). */
+let copiedBytes = 0;
 
 export class DirectLink implements PeerLink {
   readonly peerNodeId: string;
@@ -107,9 +114,8 @@ export class DirectLink implements PeerLink {
     if (this.#outBytes > this.#o.maxQueuedBytes) {
       throw new WeftError('Overloaded', `link to ${this.peerNodeId} has ${this.#outBytes} bytes waiting`);
     }
-    const { copy, bytes } = copyForPeer(frame, this.#o.maxFrameBytes);
-    this.#out.push(copy);
-    this.#outBytes += bytes;
+    this.#out.push(copyForPeer(frame, this.#o.maxFrameBytes));
+    this.#outBytes += copiedBytes;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(this.#flush);

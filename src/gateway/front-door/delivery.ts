@@ -16,6 +16,8 @@ export interface DeliveryOptions {
   evict: (session: GatewaySession) => void;
 }
 
+const EMPTY = new Uint8Array(0);
+
 export class Delivery {
   readonly #o: DeliveryOptions;
   #corked: Duplex[] = [];
@@ -59,27 +61,38 @@ export class Delivery {
    * reached. The client frame is built once for all of them.
    */
   push(frame: PushFrame, sessions: GatewaySessions): number {
-    let delivered = 0;
     switch (frame[0]) {
       case FrameType.PushSession: {
         const session = sessions.get(frame[2]);
         return session !== undefined && this.deliver(session, dataFrame(frame[3], frame[4])) ? 1 : 0;
       }
-      case FrameType.PushBusiness: {
-        let wsFrame: Buffer | undefined;
-        sessions.forBusiness(frame[2], frame[3], (session) => {
-          if (this.deliver(session, (wsFrame ??= dataFrame(frame[4], frame[5])))) delivered += 1;
-        });
-        return delivered;
-      }
-      case FrameType.PushService: {
-        let wsFrame: Buffer | undefined;
-        sessions.forService(frame[2], (session) => {
-          if (this.deliver(session, (wsFrame ??= dataFrame(frame[3], frame[4])))) delivered += 1;
-        });
-        return delivered;
-      }
+      case FrameType.PushBusiness:
+        this.#startVisit(frame[4], frame[5]);
+        sessions.forBusiness(frame[2], frame[3], this.#visit);
+        return this.#delivered;
+      case FrameType.PushService:
+        this.#startVisit(frame[3], frame[4]);
+        sessions.forService(frame[2], this.#visit);
+        return this.#delivered;
     }
+  }
+
+  // The push being delivered is held in fields, so visiting its sessions allocates no closure.
+  #visiting: Buffer | undefined;
+  #visitPayload: Uint8Array = EMPTY;
+  #visitText = false;
+  #delivered = 0;
+  readonly #visit = (session: GatewaySession): void => {
+    // Built on the first session it goes to: once per push, and not at all when there is none.
+    this.#visiting ??= dataFrame(this.#visitPayload, this.#visitText);
+    if (this.deliver(session, this.#visiting)) this.#delivered += 1;
+  };
+
+  #startVisit(payload: Uint8Array, text: boolean): void {
+    this.#visiting = undefined;
+    this.#visitPayload = payload;
+    this.#visitText = text;
+    this.#delivered = 0;
   }
 
   /** The session just opened: what was queued while it opened goes out now, in order. */
