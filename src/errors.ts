@@ -106,6 +106,13 @@ export const ERRORS = {
     retryable: true,
     description: 'The link to the instance failed before an answer came back.',
   },
+  OutcomeUnknown: {
+    status: 524,
+    httpStatus: 502,
+    retryable: false,
+    description:
+      'The link to the instance failed while a call that may not run twice (not idempotent: by default any method that is not GET) was in flight; it may or may not have run.',
+  },
   Timeout: {
     status: 519,
     httpStatus: 504,

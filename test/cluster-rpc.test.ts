@@ -267,3 +267,31 @@ test('refuses calls from a process that does not hold the cluster secret', await
   assert.deepEqual(ok, { ok: true, value: 'member' });
   assert.equal(await callsServed(), before + 1);
 });
+
+test(
+  'a call that may not run twice (POST) in flight on a host that dies fails with OutcomeUnknown; it is not run again elsewhere',
+  await redisTest(),
+  async (t) => {
+    const { hosts, url } = await startCluster(scope(t), 2);
+    const ids = hosts.map((h) => h.info.nodeId);
+    await waitForAll(() => whoamiHttp(url), ids, 'both hosts answering through the gateway');
+    const [victim, survivor] = hosts as [NodeProcess, NodeProcess];
+    // Round-robin spreads these over both hosts; each takes 3 s, and the victim dies after 500 ms.
+    const calls = Array.from({ length: 10 }, () =>
+      httpJson(`${url}/api/test/slowcreate`, { method: 'POST', body: JSON.stringify({ ms: 3000 }), headers: { 'content-type': 'application/json' } }),
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    await victim.kill();
+    const results = await Promise.all(calls);
+    const served = results.filter((r) => r.status === 200).map((r) => r.body.result);
+    const unknown = results.filter((r) => r.body.code === 'OutcomeUnknown');
+    assert.equal(served.length + unknown.length, 10, JSON.stringify(results.map((r) => [r.status, r.body.code])));
+    assert.ok(unknown.length > 0, 'the calls on the killed host were in flight');
+    assert.ok(
+      unknown.every((r) => r.status === 502),
+      'OutcomeUnknown is HTTP 502',
+    );
+    assert.deepEqual(new Set(served), new Set([survivor.info.nodeId]), 'only the survivor answered, and only the calls it had from the start');
+    assert.equal(served.length, 10 - unknown.length);
+  },
+);

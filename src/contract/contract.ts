@@ -54,8 +54,9 @@ export interface MethodDef<TParams extends readonly ParamDef[] = readonly ParamD
   readonly select?: SelectStrategy;
   /**
    * May a call that was in flight on an instance that died be sent again to
-   * another instance? Default true (at-least-once on node death). Calls that
-   * never reached an instance are always failed over.
+   * another instance? Default: true for GET methods, false for the others,
+   * which then fail with OutcomeUnknown (they may have run) instead of
+   * running twice. Calls that never reached an instance are always failed over.
    */
   readonly idempotent?: boolean;
   readonly description?: string;
@@ -259,7 +260,8 @@ export function defineContract<const TMethods extends MethodMap>(spec: ContractS
         return pd;
       }),
       returns: jsonSchema(def.returns),
-      idempotent: def.idempotent ?? true,
+      // Only reads may run twice unless the contract says so.
+      idempotent: def.idempotent ?? resolved.verb === 'GET',
     };
     if (def.timeoutMs !== undefined) descriptor.timeoutMs = def.timeoutMs;
     if (def.select !== undefined) descriptor.select = def.select;

@@ -170,9 +170,16 @@ export class RpcClient {
       if (call.link !== link) continue;
       this.#pending.delete(call.id);
       this.#breakers.failure(call.nodeId);
-      const error = new WeftError('CommunicationError', `link to ${call.nodeId} closed with the call in flight`);
-      if (call.target.idempotent === false) this.#settle(call, error);
-      else this.#retry(call, error);
+      if (call.target.idempotent === false) {
+        // It may have run: sending it elsewhere could run it twice. The caller decides.
+        this.#settle(
+          call,
+          new WeftError(
+            'OutcomeUnknown',
+            `${call.target.service}.${call.target.method}: the link to ${call.nodeId} closed with the call in flight; it may have run`,
+          ),
+        );
+      } else this.#retry(call, new WeftError('CommunicationError', `link to ${call.nodeId} closed with the call in flight`));
     }
   }
 
