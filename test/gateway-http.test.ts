@@ -20,7 +20,7 @@ import {
 } from '../src/index.js';
 import { PROTOCOL_VERSION } from '../src/protocol/frames.js';
 import type { NodeRecord } from '../src/registry/registry.js';
-import { getHealth, getOpenApi, httpJson, eventually, quietLogger } from './helpers/index.js';
+import { getHealth, getOpenApi, httpJson, eventually, quietLogger, rejection } from './helpers/index.js';
 import { startStack } from './fixtures/stack.js';
 import type { SeenContext } from './fixtures/services.js';
 
@@ -340,4 +340,38 @@ test('malformed percent-encoding in the path is answered 400', async (t) => {
   assert.equal(other.status, 400);
   // The gateway is fine afterwards.
   assert.equal((await httpJson(`${stack.url}/api/test/ok`)).body.result, 'item ok');
+});
+
+test('a route whose service has been gone longer than goneRouteGraceMs answers 404 again', async (t) => {
+  const stack = await startStack(t, { gateway: { goneRouteGraceMs: 300 } });
+  const extra = await startExtraHost(t, stack.cluster, [implement(IExtraAppService, { hello: (name) => `hello ${name}` })]);
+  await eventually(async () => (await httpJson(`${stack.url}/api/extra/hello?name=ann`)).status === 200, 5000, 'the new route served');
+  await extra.stop();
+  await eventually(async () => (await httpJson(`${stack.url}/api/extra/hello?name=ann`)).status === 503, 5000, 'the gone route answering 503');
+  // No registry change comes after the service left: the gateway's own timer expires the route.
+  await eventually(
+    async () => (await httpJson(`${stack.url}/api/extra/hello?name=ann`)).status === 404,
+    5000,
+    'the route removed after the grace period',
+  );
+  assert.equal((await httpJson(`${stack.url}/api/test/echo?value=x`)).status, 200, 'other routes stay');
+});
+
+/** Another contract that declares IExtraAppService's route GET /api/extra/hello. */
+const IExtraImpostor = defineContract({
+  name: 'IImpostorAppService',
+  route: 'api/{appservice=extra}',
+  methods: { hello: { params: [param('name', Type.String())], returns: Type.String() } },
+});
+
+test('a host whose contract declares a route another live contract has is refused at start, naming both', async (t) => {
+  const stack = await startStack(t);
+  await startExtraHost(t, stack.cluster, [implement(IExtraAppService, { hello: (name) => `hello ${name}` })]);
+  await eventually(async () => (await httpJson(`${stack.url}/api/extra/hello?name=ann`)).status === 200, 5000, 'the first contract served');
+  const impostor = createHost({ cluster: stack.cluster, logger: quietLogger(), services: [implement(IExtraImpostor, { hello: () => 'impostor' })] });
+  const refused = await rejection(impostor.start());
+  assert.equal(refused.code, 'InvalidContract');
+  assert.match(refused.message, /IImpostorAppService/);
+  assert.match(refused.message, /IExtraAppService/);
+  assert.equal((await httpJson(`${stack.url}/api/extra/hello?name=ann`)).body.result, 'hello ann', 'the first contract keeps its route');
 });

@@ -213,3 +213,16 @@ export function resolveRoute(input: RouteInput): RouteResult {
   }
   return { verb, path, bindings };
 }
+
+/**
+ * What makes two routes the same for a gateway: the verb and the path with
+ * its literal segments lower-cased and its parameters unnamed
+ * (`GET /api/user/{id}` and `GET /API/User/{userId}` are one route).
+ */
+export function routeKey(verb: HttpVerb, path: string): string {
+  const segments = path
+    .split('/')
+    .filter((s) => s !== '')
+    .map((s) => (/^\{.+\}$/.test(s) ? '{}' : s.toLowerCase()));
+  return `${verb} /${segments.join('/')}`;
+}

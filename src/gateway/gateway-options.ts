@@ -86,6 +86,12 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
     description: 'Time `stop()` gives requests and sessions in flight.',
   }),
   retryAfterSeconds: positiveInteger({ unit: 'seconds', default: 2, description: '`Retry-After` header on 503 answers.' }),
+  goneRouteGraceMs: positiveNumber({
+    unit: 'ms',
+    default: 60_000,
+    description:
+      'A route whose service has no live instance answers 503 (retry later) for this long, as during a rolling restart; after it, the route is removed and answers 404.',
+  }),
   demo: record(
     {
       wsPath: nonEmptyString({ required: true, description: 'WebSocket path of the service, e.g. `/api/wstest`.' }),

@@ -9,6 +9,7 @@ import { buildOpenApi } from '../contract/openapi.js';
 import type { Logger } from '../logger.js';
 import { resolveOptions } from '../options/schema.js';
 import { WeftNode, type NodeStats } from '../node/node.js';
+import type { RegistryView } from '../registry/registry.js';
 import { GATEWAY_OPTIONS, type GatewayOptions } from './gateway-options.js';
 import { demoPage } from './demo-page.js';
 import { HttpApi, parseQuery } from './http-api.js';
@@ -35,7 +36,9 @@ export interface Gateway {
 
 class GatewayImpl implements Gateway {
   readonly #node: WeftNode;
-  readonly #routes = new RouteTable();
+  readonly #routes: RouteTable;
+  #routeExpiry: NodeJS.Timeout | undefined;
+  readonly #reportedConflicts = new Set<string>();
   readonly #api: HttpApi;
   readonly #door: FrontDoor;
   readonly #server: http.Server;
@@ -54,6 +57,7 @@ class GatewayImpl implements Gateway {
 
   constructor(input: GatewayOptions) {
     const options = resolveOptions(GATEWAY_OPTIONS, input, 'createGateway');
+    this.#routes = new RouteTable(options.goneRouteGraceMs);
     this.#node = new WeftNode('gateway', options);
     const node = this.#node;
     const logger = node.logger;
@@ -91,12 +95,7 @@ class GatewayImpl implements Gateway {
     );
     if (options.demo !== undefined) this.#demoHtml = demoPage(options.demo);
     this.#openApiInfo = options.openApi;
-    this.#node.onView((view) => {
-      if (this.#routes.update(view)) {
-        this.#openApiJson = undefined;
-        if (this.#starting !== undefined) logger.info({ services: this.#routes.contracts().map((c) => c.name) }, 'routes changed');
-      }
-    });
+    this.#node.onView((view) => this.#updateRoutes(view));
     this.#server = http.createServer((req, res) => this.#onRequest(req, res));
     this.#server.on('upgrade', (req, socket, head) => this.#door.handleUpgrade(req, socket, head));
     this.#server.on('clientError', (err, socket) => {
@@ -138,7 +137,7 @@ class GatewayImpl implements Gateway {
     this.#starting = (async () => {
       try {
         await this.#node.start([]);
-        this.#routes.update(this.#node.view);
+        this.#updateRoutes(this.#node.view);
         await new Promise<void>((resolve, reject) => {
           this.#server.once('error', reject);
           this.#server.listen(this.#httpPort, this.#httpHost, () => {
@@ -166,6 +165,7 @@ class GatewayImpl implements Gateway {
 
   async #stop(): Promise<void> {
     this.#draining = true;
+    clearTimeout(this.#routeExpiry);
     if (this.#starting === undefined) return;
     if (
       (await this.#starting.then(
@@ -185,6 +185,26 @@ class GatewayImpl implements Gateway {
     await closed;
     await this.#node.close();
     this.#node.logger.info('gateway stopped');
+  }
+
+  /** Routes follow the registry; a gone service's routes expire by a timer, since no view change may come. */
+  #updateRoutes(view: RegistryView): void {
+    const logger = this.#node.logger;
+    if (this.#routes.update(view)) {
+      this.#openApiJson = undefined;
+      if (this.#starting !== undefined) logger.info({ services: this.#routes.contracts().map((c) => c.name) }, 'routes changed');
+      for (const c of this.#routes.conflicts) {
+        const key = `${c.route} ${c.refused}`;
+        if (this.#reportedConflicts.has(key)) continue;
+        this.#reportedConflicts.add(key);
+        logger.error(c, `route ${c.route} is declared by ${c.kept} and ${c.refused}; ${c.kept} keeps it`);
+      }
+    }
+    clearTimeout(this.#routeExpiry);
+    const at = this.#routes.nextExpiryAt();
+    if (at === undefined || this.#stopping !== undefined) return;
+    this.#routeExpiry = setTimeout(() => this.#updateRoutes(this.#node.view), Math.max(0, at - Date.now()) + 1);
+    this.#routeExpiry.unref();
   }
 
   #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {

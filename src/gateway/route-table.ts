@@ -1,10 +1,12 @@
 /**
  * The gateway's routes, built from the registry: every method of every live
  * service is an HTTP route, every WebSocket service a WebSocket path. Rebuilt
- * when the set of services changes, so routes come and go with the services.
+ * when the set of services changes, so routes come and go with the services:
+ * a service with no live instance keeps its routes (503, retry later) for a
+ * grace period, then they are removed (404).
  */
 import type { ContractDescriptor, MethodDescriptor } from '../contract/contract.js';
-import type { HttpVerb } from '../contract/routes.js';
+import { routeKey, type HttpVerb } from '../contract/routes.js';
 import type { RegistryView } from '../registry/registry.js';
 import { callTarget } from '../rpc/proxy.js';
 import type { CallTarget } from '../rpc/rpc-client.js';
@@ -34,26 +36,58 @@ function splitPath(path: string): string[] {
   return path.split('/').filter((s) => s !== '');
 }
 
+/** Two live contracts that declare the same route; the older keeps it. */
+export interface RouteConflict {
+  route: string;
+  kept: string;
+  refused: string;
+}
+
 export class RouteTable {
+  readonly #goneGraceMs: number;
   #signature = '';
   #static = new Map<string, HttpRoute>();
   #dynamic = new Map<HttpVerb, HttpRoute[]>();
   #websocket = new Map<string, WebSocketRoute>();
   /**
-   * Every contract and WebSocket path seen since start. A route whose hosts
-   * are all gone still matches, and the call answers 503 (retry later), not
-   * 404: during a rolling restart of the only host, clients see "try again".
+   * Contracts and WebSocket paths whose services have no live instance now,
+   * with when they were last seen live. Their routes still match and answer
+   * 503 (retry later), not 404, for the grace period: during a rolling
+   * restart of the only host, clients see "try again".
    */
-  readonly #knownContracts = new Map<string, ContractDescriptor>();
-  readonly #knownWebsocket = new Map<string, WebSocketRoute>();
+  readonly #goneContracts = new Map<string, { contract: ContractDescriptor; lastSeenAt: number }>();
+  readonly #goneWebsocket = new Map<string, { route: WebSocketRoute; lastSeenAt: number }>();
+  #live = new Map<string, ContractDescriptor>();
+  #liveWebsocket = new Map<string, WebSocketRoute>();
   #contracts: ContractDescriptor[] = [];
+  #conflicts: RouteConflict[] = [];
+
+  constructor(goneGraceMs: number) {
+    this.#goneGraceMs = goneGraceMs;
+  }
+
+  /** Live contracts that declare a route another one already has (the older record keeps it). */
+  get conflicts(): readonly RouteConflict[] {
+    return this.#conflicts;
+  }
+
+  /** When the next route of a gone service expires (for a timer), or undefined. */
+  nextExpiryAt(): number | undefined {
+    let next: number | undefined;
+    for (const { lastSeenAt } of [...this.#goneContracts.values(), ...this.#goneWebsocket.values()]) {
+      const at = lastSeenAt + this.#goneGraceMs;
+      if (next === undefined || at < next) next = at;
+    }
+    return next;
+  }
 
   /** Rebuilds from a registry view; returns true if the routes changed. */
-  update(view: RegistryView): boolean {
+  update(view: RegistryView, nowMs: number = Date.now()): boolean {
     const contracts = new Map<string, ContractDescriptor>();
     const websocket = new Map<string, WebSocketRoute>();
-    for (const record of view.values()) {
-      if (record.role !== 'host') continue;
+    // Oldest records first: the first contract to declare a route keeps it.
+    const records = [...view.values()].filter((r) => r.role === 'host').sort((a, b) => a.startedAt - b.startedAt || (a.nodeId < b.nodeId ? -1 : 1));
+    for (const record of records) {
       for (const s of record.services) {
         if (!contracts.has(s.contract.name)) contracts.set(s.contract.name, s.contract);
         if (s.websocket !== undefined) {
@@ -62,20 +96,37 @@ export class RouteTable {
         }
       }
     }
-    for (const [path, name] of websocket) this.#knownWebsocket.set(path, name);
-    for (const [name, contract] of contracts) this.#knownContracts.set(name, contract);
-    const names = [...contracts.keys()].sort();
-    const signature = JSON.stringify([names.map((n) => contracts.get(n)), [...websocket].sort((a, b) => (a[0] < b[0] ? -1 : 1))]);
+    // What was live and is not any more starts its grace period; what is back is live again.
+    for (const [name, contract] of this.#live) if (!contracts.has(name)) this.#goneContracts.set(name, { contract, lastSeenAt: nowMs });
+    for (const [path, route] of this.#liveWebsocket) if (!websocket.has(path)) this.#goneWebsocket.set(path, { route, lastSeenAt: nowMs });
+    for (const name of contracts.keys()) this.#goneContracts.delete(name);
+    for (const path of websocket.keys()) this.#goneWebsocket.delete(path);
+    for (const [name, gone] of this.#goneContracts) if (nowMs - gone.lastSeenAt >= this.#goneGraceMs) this.#goneContracts.delete(name);
+    for (const [path, gone] of this.#goneWebsocket) if (nowMs - gone.lastSeenAt >= this.#goneGraceMs) this.#goneWebsocket.delete(path);
+    this.#live = contracts;
+    this.#liveWebsocket = websocket;
+
+    const order = [...contracts.keys()];
+    const gone = [...this.#goneContracts.keys()].sort();
+    const signature = JSON.stringify([order.map((n) => contracts.get(n)), [...websocket].sort((a, b) => (a[0] < b[0] ? -1 : 1)), gone]);
     if (signature === this.#signature) return false;
     this.#signature = signature;
 
-    // Live contracts first, so they win a route over one that is gone.
-    const gone = [...this.#knownContracts.keys()].filter((n) => !contracts.has(n)).sort();
+    // Live contracts first (oldest first), so they win a route over one that is gone.
     const staticRoutes = new Map<string, HttpRoute>();
     const dynamic = new Map<HttpVerb, HttpRoute[]>();
-    for (const name of [...names, ...gone]) {
-      const contract = contracts.get(name) ?? this.#knownContracts.get(name)!;
+    const claimed = new Map<string, string>();
+    const conflicts: RouteConflict[] = [];
+    for (const name of [...order, ...gone]) {
+      const contract = contracts.get(name) ?? this.#goneContracts.get(name)!.contract;
       for (const method of contract.methods) {
+        const key = routeKey(method.verb, method.path);
+        const owner = claimed.get(key);
+        if (owner !== undefined && owner !== name) {
+          if (contracts.has(name)) conflicts.push({ route: key, kept: owner, refused: name });
+          continue;
+        }
+        claimed.set(key, name);
         const parts = splitPath(method.path);
         const paramNames: string[] = [];
         const segments = parts.map((p) => {
@@ -86,8 +137,7 @@ export class RouteTable {
         });
         const route: HttpRoute = { service: name, method, target: callTarget(name, method), segments, paramNames };
         if (paramNames.length === 0) {
-          const key = `${method.verb} /${segments.join('/')}`;
-          if (!staticRoutes.has(key)) staticRoutes.set(key, route);
+          staticRoutes.set(`${method.verb} /${segments.join('/')}`, route);
         } else {
           let list = dynamic.get(method.verb);
           if (list === undefined) dynamic.set(method.verb, (list = []));
@@ -102,7 +152,8 @@ export class RouteTable {
     this.#static = staticRoutes;
     this.#dynamic = dynamic;
     this.#websocket = websocket;
-    this.#contracts = names.map((n) => contracts.get(n)!);
+    this.#contracts = [...contracts.keys()].sort().map((n) => contracts.get(n)!);
+    this.#conflicts = conflicts;
     return true;
   }
 
@@ -136,7 +187,7 @@ export class RouteTable {
   /** The WebSocket service at `path` (live, or seen before and now without hosts), if any. */
   websocketService(path: string): WebSocketRoute | undefined {
     const normalized = '/' + splitPath(path).join('/').toLowerCase();
-    return this.#websocket.get(normalized) ?? this.#knownWebsocket.get(normalized);
+    return this.#websocket.get(normalized) ?? this.#goneWebsocket.get(normalized)?.route;
   }
 
   contracts(): readonly ContractDescriptor[] {

@@ -13,6 +13,7 @@ import type { CallOptions } from '../rpc/rpc-client.js';
 import { createProxy } from '../rpc/proxy.js';
 import { RpcServer } from '../rpc/rpc-server.js';
 import { NEEDS_MODULE, orderModules, type HostContext, type HostedService, type ModuleInstance } from './module.js';
+import { refuseRouteClashes } from './route-clashes.js';
 import type { ServiceContext } from './service-binding.js';
 
 export { implement } from './service-binding.js';
@@ -109,6 +110,10 @@ class HostImpl implements Host {
         await this.#node.start(
           this.#services.map((s) => s.record),
           async () => {
+            refuseRouteClashes(
+              this.#services.map((s) => s.contract.descriptor),
+              this.#node.view,
+            );
             for (const m of this.#modules) await m.start?.();
           },
         );
