@@ -97,3 +97,32 @@ test('with Redis, sessions that close right after their handshake leave no entry
   await eventually(async () => (await feed.count('quick')) === 1, 5000, 'only the open session counted');
   assert.equal(await feed.push('quick', 'one'), 1);
 });
+
+test('a session of a service without hooks outlives the host it was bound to; pushes from another host still reach it', async (t) => {
+  const cluster = memoryCluster();
+  const start = (name: string) =>
+    createHost({
+      cluster,
+      name,
+      logger: quietLogger(),
+      directInProcess: false,
+      modules: [WebSocketModule],
+      services: [implement(IFeedAppService, new FeedAppService())],
+    }).start();
+  const first = await start('first');
+  const second = await start('second');
+  t.after(() => second.stop());
+  const gateway = await createGateway({ cluster, logger: quietLogger(), directInProcess: false, http: { port: 0 } }).start();
+  t.after(() => gateway.stop());
+  // Sessions of several businessIds, so the hash ring binds some to each host.
+  const clients = await Promise.all(Array.from({ length: 8 }, (_, i) => connectWs(`${gateway.url.replace('http', 'ws')}/api/feed?businessId=b${i}`)));
+  t.after(() => clients.forEach((c) => c.ws.close()));
+  let closed = 0;
+  for (const c of clients) c.ws.on('close', () => (closed += 1));
+  assert.ok((first.stats().framesReceived['SessionOpen'] ?? 0) > 0, 'some sessions were bound to the host that stops');
+  await first.stop();
+  const feed = second.proxy(IFeedAppService);
+  for (let i = 0; i < clients.length; i++) assert.equal(await feed.push(`b${i}`, `after ${i}`), 1, `b${i} still reached`);
+  await Promise.all(clients.map((c, i) => eventually(() => c.messages.includes(`after ${i}`), 5000, `b${i} received`)));
+  assert.equal(closed, 0, 'no session was closed when its host stopped');
+});

@@ -161,7 +161,7 @@ export class FrontDoor {
     if ('error' in checked) return writeSocketError(socket, checked.error, retryAfter, checked.headers);
     const open = (identity: Record<string, string> | undefined): void => {
       const handshake = checked.hooks ? handshakeOf(req, checked.query, identity) : NO_HANDSHAKE;
-      this.#opening.open(req, socket, head, checked.service, checked.businessId, handshake);
+      this.#opening.open(req, socket, head, checked.service, checked.businessId, checked.hooks, handshake);
     };
     const auth = this.#o.authenticate;
     if (auth === undefined) return open(undefined);
@@ -214,7 +214,8 @@ export class FrontDoor {
     session.alive = true;
     const link = session.hostLink;
     if (link === undefined || !link.isOpen) {
-      session.ws?.close(1012, 'host unavailable; reconnect');
+      // A service without hooks has nothing on a host to hear the message; the session lives on.
+      if (session.hooks) session.ws?.close(1012, 'host unavailable; reconnect');
       return;
     }
     try {
@@ -282,11 +283,16 @@ export class FrontDoor {
     }
   }
 
-  /** The link to a host closed: its sessions end (1012) so clients reconnect to a live host. */
+  /** The link to a host closed: the sessions whose hooks ran there end (1012), so clients reconnect to a live host. */
   #onHostLinkClosed(link: PeerLink): void {
     this.#opening.failOver(link, new WeftError('ServiceUnavailable', 'host went away during the handshake'));
     const lost: GatewaySession[] = [];
-    for (const session of this.#sessions.values()) if (session.hostLink === link && session.ws !== undefined) lost.push(session);
+    for (const session of this.#sessions.values()) {
+      if (session.hostLink !== link || session.ws === undefined) continue;
+      // Only sessions whose hooks ran on that host end with it; pushes reach the others from any node.
+      if (session.hooks) lost.push(session);
+      else session.hostLink = undefined;
+    }
     if (lost.length === 0) return;
     this.#o.logger.info({ host: link.peerNodeId, sessions: lost.length }, 'host link lost; closing its sessions with 1012');
     for (const session of lost) {

@@ -22,6 +22,11 @@ export interface GatewaySession {
   readonly id: string;
   readonly service: string;
   readonly businessId: string;
+  /**
+   * Does the service run session hooks on its host? If not, nothing on the
+   * host needs the session, and it outlives its host's link.
+   */
+  readonly hooks: boolean;
   /** The client's socket; `ws` owns it once the upgrade is done. */
   readonly socket: Duplex;
   /** The link to the host the session is bound to, once dialed. */
@@ -38,11 +43,12 @@ export interface GatewaySession {
   tickBytes: number;
 }
 
-export function newSession(id: string, service: string, businessId: string, socket: Duplex): GatewaySession {
+export function newSession(id: string, service: string, businessId: string, hooks: boolean, socket: Duplex): GatewaySession {
   return {
     id,
     service,
     businessId,
+    hooks,
     socket,
     hostLink: undefined,
     ws: undefined,

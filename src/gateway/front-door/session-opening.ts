@@ -58,7 +58,7 @@ export class SessionOpening {
    * Chooses the host and asks it to open the session; `handshake` is what
    * the host learns of the client. Refuses the client itself when no host can.
    */
-  open(req: IncomingMessage, socket: Duplex, head: Buffer, service: string, businessId: string, handshake: WireHandshake): void {
+  open(req: IncomingMessage, socket: Duplex, head: Buffer, service: string, businessId: string, hooks: boolean, handshake: WireHandshake): void {
     if (socket.destroyed) return;
     const d = this.#d;
     const hostNodeId = d.ringOf(service)?.pickWhere(businessId, (id) => {
@@ -69,7 +69,7 @@ export class SessionOpening {
       return;
     }
     const id = `${d.nodeId}.${(++this.#nextSession).toString(36)}`;
-    const session = newSession(id, service, businessId, socket);
+    const session = newSession(id, service, businessId, hooks, socket);
     const timer = setTimeout(() => {
       this.fail(id, new WeftError('Timeout', `host did not open the session within ${d.sessionOpenTimeoutMs} ms`));
     }, d.sessionOpenTimeoutMs);
