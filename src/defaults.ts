@@ -46,6 +46,16 @@ export const DEFAULT_ENTRIES = {
   backoffInitialMs: fixed(LIMITS.backoffInitialMs, 'ms', 'first wait before dialing a failed peer again (doubles per failure, with jitter)'),
   backoffMaxMs: fixed(LIMITS.backoffMaxMs, 'ms', 'longest wait between dials'),
   handshakeTimeoutMs: fixed(LIMITS.handshakeTimeoutMs, 'ms', 'a link handshake must finish within this'),
+  maxHandshakingLinks: fixed(
+    LIMITS.maxHandshakingLinks,
+    'links',
+    'inbound links a node holds in handshake (not yet authenticated) at once; a connection beyond is closed at once',
+  ),
+  linkWarningIntervalMs: fixed(
+    LIMITS.linkWarningIntervalMs,
+    'ms',
+    'warnings a peer can cause at will (link refused, bad frame, over the handshake cap) are logged at most once per this per node, with a count of the rest',
+  ),
   linkPingIntervalMs: fromOption(node.linkPingIntervalMs, 'linkPingIntervalMs'),
   maxFrameBytes: fromOption(node.maxFrameBytes, 'maxFrameBytes'),
   maxLinkQueuedBytes: fixed(

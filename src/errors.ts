@@ -4,8 +4,17 @@
  * Every error that crosses a process boundary has a stable string `code`, a
  * numeric `status` (kept from Silky where Silky has one), the HTTP status the
  * gateway answers with, and whether a caller may retry it on another instance.
- * Identify errors by `code` (see {@link isWeftError}), never by `instanceof`:
- * two copies of this package in one tree would break `instanceof`.
+ * Identify errors with {@link isWeftError}, never by `instanceof`: two copies
+ * of this package in one tree would break `instanceof`.
+ *
+ * What reaches a client: only a real weft error keeps its code and message,
+ * that is an instance of `WeftError` or of a subclass (`BusinessException`,
+ * `UserFriendlyException`, `ValidationException`, your own), from this copy
+ * of weft or another. Anything else thrown, even an object whose `code`
+ * happens to be a catalogue name (an SDK's `NotFound`, a driver's
+ * `Unauthorized`), becomes a `ServerError` with a generic message; what it
+ * said goes to the log only. To expose such an error, wrap it on purpose:
+ * `throw new WeftError('NotFound', 'no such invoice', { cause: e })`.
  *
  * @module
  */
@@ -174,7 +183,16 @@ export interface WeftErrorOptions {
 }
 
 /**
- * An error with a catalogue code.
+ * What marks a real weft error, across copies of the package: `Symbol.for`
+ * gives every copy the same symbol, and only `WeftError.prototype` carries it.
+ * A `code` property alone does not make an error a weft error.
+ */
+const WEFT_ERROR_MARK = Symbol.for('weft.error');
+
+/**
+ * An error with a catalogue code. Thrown by a service (or a hook), it reaches
+ * the caller with its code, message, `data` and `validErrors`, never its
+ * stack or `cause`.
  *
  * @example
  * throw new WeftError('NotFound', 'no user 42');
@@ -211,6 +229,9 @@ export class WeftError extends Error {
  * @example
  * throw new BusinessException(`no session exists for businessId ${businessId}`);
  */
+// On the prototype, not the instance: not enumerable, not copied by a spread, not in JSON.
+Object.defineProperty(WeftError.prototype, WEFT_ERROR_MARK, { value: true });
+
 export class BusinessException extends WeftError {
   constructor(message: string, options: WeftErrorOptions = {}) {
     super('BusinessError', message, options);
@@ -246,29 +267,38 @@ function isErrorCode(value: unknown): value is ErrorCode {
 }
 
 /**
- * Is `error` a weft error, and (when `code` is given) of that code?
- * Works across package copies because it looks at `code`, not the class.
+ * Is `error` a weft error (a `WeftError` of this copy of weft or of another),
+ * and (when `code` is given) of that code? A plain object or a foreign error
+ * with a `code` that happens to be a catalogue name is not one.
  *
  * @example
  * try { await users.get('42') } catch (e) { if (isWeftError(e, 'NotFound')) return null; throw e }
  */
 export function isWeftError(error: unknown, code?: ErrorCode): error is WeftError {
   if (typeof error !== 'object' || error === null) return false;
+  if ((error as { [WEFT_ERROR_MARK]?: unknown })[WEFT_ERROR_MARK] !== true) return false;
   const actual = (error as { code?: unknown }).code;
   if (!isErrorCode(actual)) return false;
   return code === undefined || actual === code;
 }
 
-/** Turns anything thrown into a WeftError; foreign errors become ServerError with `cause` kept. */
+/** The message of an error hidden from a client. */
+const HIDDEN_MESSAGE = 'internal server error';
+
+/**
+ * Turns anything thrown into the WeftError a client may see. A weft error
+ * keeps its code and message (one of another copy of weft is rebuilt as one
+ * of this copy); anything else becomes ServerError with a generic message,
+ * the original kept as `cause` for the log (never sent).
+ */
 export function toWeftError(error: unknown): WeftError {
-  if (error instanceof WeftError) return error;
+  if (error instanceof WeftError && isErrorCode(error.code)) return error;
   if (isWeftError(error)) {
-    const e = error;
-    const options: WeftErrorOptions = { data: e.data, cause: error };
-    if (e.validErrors !== undefined) options.validErrors = e.validErrors;
-    return new WeftError(e.code, e.message, options);
+    const options: WeftErrorOptions = { data: error.data, cause: error };
+    if (error.validErrors !== undefined) options.validErrors = error.validErrors;
+    return new WeftError(error.code, typeof error.message === 'string' ? error.message : HIDDEN_MESSAGE, options);
   }
-  return new WeftError('ServerError', 'internal server error', { cause: error });
+  return new WeftError('ServerError', HIDDEN_MESSAGE, { cause: error });
 }
 
 /** The wire form: no stack, no cause. */

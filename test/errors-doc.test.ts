@@ -149,12 +149,32 @@ test('an error survives toWire and fromWire with its code, message, data and val
   }
 });
 
-test('isWeftError recognizes a plain object with a known code, as a copy of the package would throw', () => {
-  const foreign = { name: 'BusinessError', code: 'BusinessError', message: 'from another copy of weft' };
-  assert.ok(!(foreign instanceof WeftError));
-  assert.equal(isWeftError(foreign), true);
-  assert.equal(isWeftError(foreign, 'BusinessError'), true);
-  assert.equal(isWeftError(foreign, 'NotFound'), false);
+/** A WeftError as another copy of weft in the same tree makes one: another class, the same global mark on its prototype. */
+function fromAnotherCopy(code: string, message: string): Error & { code: string } {
+  class OtherWeftError extends Error {
+    readonly code: string;
+    constructor() {
+      super(message);
+      this.name = code;
+      this.code = code;
+    }
+  }
+  Object.defineProperty(OtherWeftError.prototype, Symbol.for('weft.error'), { value: true });
+  return new OtherWeftError();
+}
+
+test('isWeftError recognizes a WeftError of another copy of the package by its mark, not by its class', () => {
+  const other = fromAnotherCopy('BusinessError', 'from another copy of weft');
+  assert.ok(!(other instanceof WeftError));
+  assert.equal(isWeftError(other), true);
+  assert.equal(isWeftError(other, 'BusinessError'), true);
+  assert.equal(isWeftError(other, 'NotFound'), false);
+});
+
+test('isWeftError refuses a plain object or a foreign error whose code happens to be a catalogue name', () => {
+  assert.equal(isWeftError({ name: 'BusinessError', code: 'BusinessError', message: 'forged' }), false);
+  assert.equal(isWeftError(Object.assign(new Error('s3://bucket/key'), { code: 'NotFound' })), false);
+  assert.equal(isWeftError({ ...new WeftError('NotFound', 'a spread copy loses the mark') }), false);
 });
 
 test('isWeftError refuses values without a catalogue code', () => {
@@ -162,19 +182,33 @@ test('isWeftError refuses values without a catalogue code', () => {
   assert.equal(isWeftError(new Error('plain')), false);
   assert.equal(isWeftError(null), false);
   assert.equal(isWeftError('BusinessError'), false);
+  assert.equal(isWeftError(fromAnotherCopy('NoSuchCode', 'x')), false);
   assert.equal(isWeftError(new BusinessException('x'), 'BusinessError'), true);
 });
 
-test('toWeftError hides a foreign error behind a generic ServerError and keeps weft codes', () => {
+test('toWeftError hides a foreign error behind a generic ServerError, even one with a catalogue code, and keeps weft errors', () => {
   const hidden = toWeftError(new Error('password=hunter2'));
   assert.equal(hidden.code, 'ServerError');
   assert.ok(!hidden.message.includes('hunter2'));
   assert.ok(!JSON.stringify(toWire(hidden)).includes('hunter2'));
-  const copied = toWeftError({ code: 'NotFound', message: 'no user 42' });
+  for (const foreign of [
+    Object.assign(new Error('s3://bucket/key arn:aws:iam::1'), { code: 'NotFound' }),
+    { code: 'Unauthorized', message: 'token of user 42 expired' },
+  ]) {
+    const converted = toWeftError(foreign);
+    assert.equal(converted.code, 'ServerError');
+    assert.equal(converted.message, 'internal server error');
+    assert.equal(converted.cause, foreign, 'kept for the log');
+    assert.deepEqual(toWire(converted), { code: 'ServerError', message: 'internal server error' });
+  }
+  const copied = toWeftError(fromAnotherCopy('NotFound', 'no user 42'));
+  assert.ok(copied instanceof WeftError);
   assert.equal(copied.code, 'NotFound');
   assert.equal(copied.message, 'no user 42');
   const own = new BusinessException('mine');
   assert.equal(toWeftError(own), own);
+  const remote = fromWire(toWire(new WeftError('Unauthorized', 'not yours')));
+  assert.equal(toWeftError(remote), remote, 'an error rebuilt from a peer keeps its code');
 });
 
 test('the HTTP error body is the wrapper {result, status, code, errorMessage, validErrors}', () => {

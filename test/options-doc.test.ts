@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { createGateway, createHost, redisCluster, type RedisClusterOptions } from '../src/index.js';
 import { markdownTables, optionsDocTables } from '../src/options-doc.js';
-import { quietLogger } from './helpers/index.js';
+import { quietLogger, testSecret } from './helpers/index.js';
 
 const DOC = readFileSync(new URL('../../docs/options.md', import.meta.url), 'utf8');
 const REDIS = 'redis://127.0.0.1:6379';
@@ -35,7 +35,7 @@ function assertRefused(build: () => unknown, option: string): void {
 
 const host = (o: Record<string, unknown>) => () => createHost({ logger: quietLogger(), ...o });
 const gateway = (o: Record<string, unknown>) => () => createGateway({ logger: quietLogger(), ...o });
-const redis = (o: Record<string, unknown>) => () => redisCluster({ url: REDIS, ...o });
+const redis = (o: Record<string, unknown>) => () => redisCluster({ url: REDIS, secret: testSecret(), ...o });
 
 test('docs/options.md holds exactly the tables generated from the option declarations', () => {
   const documented = markdownTables(DOC).map(({ heading, table }) => ({ heading, table }));
@@ -44,7 +44,7 @@ test('docs/options.md holds exactly the tables generated from the option declara
 });
 
 test('redisCluster takes every option it documents', () => {
-  const cluster = redisCluster({ url: REDIS, secret: 's', prefix: 'p', ttlMs: 9000, heartbeatMs: 3000 });
+  const cluster = redisCluster({ url: REDIS, secret: testSecret(), insecure: false, prefix: 'p', ttlMs: 9000, heartbeatMs: 3000 });
   assert.equal(cluster.kind, 'redis');
   assert.equal(cluster.nodeExpiryMs, 12000);
 });
@@ -108,7 +108,7 @@ test('nested option objects refuse unknown keys too, so a typo in http or listen
 
 test('redisCluster refuses unknown options and bad values and names the option', () => {
   assertRefused(() => redisCluster({ url: REDIS, ttl: 5000 } as unknown as RedisClusterOptions), 'ttl');
-  assertRefused(() => redisCluster({} as RedisClusterOptions), 'url');
+  assertRefused(() => redisCluster({ secret: testSecret() } as RedisClusterOptions), 'url');
   assertRefused(redis({ url: '' }), 'url');
   assertRefused(redis({ prefix: '' }), 'prefix');
   assertRefused(redis({ ttlMs: 0 }), 'ttlMs');
@@ -116,4 +116,5 @@ test('redisCluster refuses unknown options and bad values and names the option',
   // The heartbeat must be at most half the TTL.
   assertRefused(redis({ ttlMs: 6000, heartbeatMs: 4000 }), 'heartbeatMs');
   assertRefused(redis({ secret: 42 }), 'secret');
+  assertRefused(redis({ insecure: 'yes' }), 'insecure');
 });

@@ -22,7 +22,7 @@ import {
   section,
   stringList,
 } from '../src/options/schema.js';
-import { quietLogger } from './helpers/index.js';
+import { quietLogger, testSecret } from './helpers/index.js';
 
 /** The message of the InvalidOption error `build` must throw. */
 function refusal(build: () => unknown): string {
@@ -132,8 +132,9 @@ test('options not given get their defaults, and an option given as undefined cou
   assert.equal(resolveOptions(GATEWAY_OPTIONS, undefined, 'createGateway').maxBodyBytes, DEFAULTS.maxBodyBytes);
   const host = resolveOptions(HOST_OPTIONS, {}, 'createHost');
   assert.deepEqual([host.services, host.modules, host.maxConcurrentCalls, host.stopTimeoutMs], [[], [], 10_000, 10_000]);
-  const redis = resolveOptions(REDIS_CLUSTER_OPTIONS, { url: 'redis://127.0.0.1:6379' }, 'redisCluster');
-  assert.deepEqual({ ...redis }, { url: 'redis://127.0.0.1:6379', secret: '', prefix: 'weft', ttlMs: 6_000, heartbeatMs: 2_000 });
+  const secret = testSecret();
+  const redis = resolveOptions(REDIS_CLUSTER_OPTIONS, { url: 'redis://127.0.0.1:6379', secret }, 'redisCluster');
+  assert.deepEqual({ ...redis }, { url: 'redis://127.0.0.1:6379', secret, insecure: false, prefix: 'weft', ttlMs: 6_000, heartbeatMs: 2_000 });
 });
 
 test('given values are normalized: header names lower-cased, the node name made safe for ids', () => {
@@ -179,7 +180,7 @@ test('a rule over several options is checked once defaults are in', () => {
   );
   resolveOptions(GATEWAY_OPTIONS, { websocket: { maxMessageBytes: DEFAULTS.maxFrameBytes - 4096 } }, 'createGateway');
   assert.match(
-    refusal(() => resolveOptions(REDIS_CLUSTER_OPTIONS, { url: 'redis://x', heartbeatMs: 3001 }, 'redisCluster')),
+    refusal(() => resolveOptions(REDIS_CLUSTER_OPTIONS, { url: 'redis://x', secret: testSecret(), heartbeatMs: 3001 }, 'redisCluster')),
     /^option "heartbeatMs" must be at most half of ttlMs \(6000 ms\)/,
   );
 });
@@ -198,6 +199,8 @@ test('DEFAULTS keeps every public key and value', () => {
       backoffInitialMs: 100,
       backoffMaxMs: 5_000,
       handshakeTimeoutMs: 5_000,
+      maxHandshakingLinks: 64,
+      linkWarningIntervalMs: 1_000,
       linkPingIntervalMs: 5_000,
       maxFrameBytes: 16 * 1024 * 1024,
       maxLinkQueuedBytes: 64 * 1024 * 1024,

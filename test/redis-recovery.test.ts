@@ -7,10 +7,12 @@ import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { WebSocketModule, createGateway, createHost, implement, redisCluster } from '../src/index.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
-import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, uniquePrefix } from './helpers/index.js';
+import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, testSecret, uniquePrefix } from './helpers/index.js';
 
 async function stackOn(t: TestContext, url: string, prefix: string) {
-  const cluster = () => redisCluster({ url, secret: 's', prefix, ttlMs: 1000, heartbeatMs: 300 });
+  // One secret for every node of the cluster; each node gets a cluster object of its own.
+  const secret = testSecret();
+  const cluster = () => redisCluster({ url, secret, prefix, ttlMs: 1000, heartbeatMs: 300 });
   const host = await createHost({
     cluster: cluster(),
     logger: quietLogger(),

@@ -20,6 +20,7 @@ import {
   quietLogger,
   redisTest,
   spawnNode,
+  testSecret,
   uniquePrefix,
   type NodeProcess,
 } from './helpers/index.js';
@@ -127,7 +128,7 @@ test('a gracefully stopped node leaves the registry at once, long before its TTL
   const prefix = uniquePrefix();
   defer(() => dropPrefix(prefix));
   // A TTL far longer than the test: only the node's own deregistration can take it out.
-  const cluster = redisCluster({ url: REDIS_URL, prefix, secret: 's', ttlMs: 120000, heartbeatMs: 30000 });
+  const cluster = redisCluster({ url: REDIS_URL, prefix, secret: testSecret(), ttlMs: 120000, heartbeatMs: 30000 });
   const view = await observer(defer, REDIS_URL, prefix, 120000, 30000);
   const redis = rawRedis(defer, REDIS_URL);
   const gateway = await startGateway(defer, cluster);
@@ -157,7 +158,7 @@ test('every live node is registered again after Redis restarts empty, without re
   const prefix = uniquePrefix();
   const ttlMs = 1500;
   const heartbeatMs = 300;
-  const cluster = redisCluster({ url: redis.url, prefix, secret: 's', ttlMs, heartbeatMs });
+  const cluster = redisCluster({ url: redis.url, prefix, secret: testSecret(), ttlMs, heartbeatMs });
   const testHost = await startHost(defer, cluster, 'test');
   const chatHost = await startHost(defer, cluster, 'chat');
   const raw = rawRedis(defer, redis.url);
@@ -191,7 +192,7 @@ test("a gateway's open session is listed again after Redis restarts empty", awai
   const defer = cleanupStack(t);
   const redis = await privateRedis(defer);
   const prefix = uniquePrefix();
-  const cluster = redisCluster({ url: redis.url, prefix, secret: 's', ttlMs: 1500, heartbeatMs: 300 });
+  const cluster = redisCluster({ url: redis.url, prefix, secret: testSecret(), ttlMs: 1500, heartbeatMs: 300 });
   const chatHost = await startHost(defer, cluster, 'chat');
   const gateway = await startGateway(defer, cluster);
   const raw = rawRedis(defer, redis.url);

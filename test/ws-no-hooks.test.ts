@@ -17,7 +17,7 @@ import {
   redisCluster,
   type Implementation,
 } from '../src/index.js';
-import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, uniquePrefix } from './helpers/index.js';
+import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, testSecret, uniquePrefix } from './helpers/index.js';
 
 const IFeedAppService = defineContract({
   name: 'IFeedAppService',
@@ -79,7 +79,7 @@ test('a service without hooks pushes to its sessions, counts them, and forgets t
 
 test('with Redis, sessions that close right after their handshake leave no entry on the host', await redisTest(), async (t) => {
   const prefix = uniquePrefix();
-  const cluster = redisCluster({ url: REDIS_URL, prefix, secret: 's', ttlMs: 3000, heartbeatMs: 1000 });
+  const cluster = redisCluster({ url: REDIS_URL, prefix, secret: testSecret(), ttlMs: 3000, heartbeatMs: 1000 });
   const host = await createHost({
     cluster,
     logger: quietLogger(),

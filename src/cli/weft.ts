@@ -3,31 +3,57 @@
  * The `weft` command. A gateway needs no code of yours (its routes come from
  * the registry), so it can run from here:
  *
- *   weft gateway --redis redis://127.0.0.1:6379 --secret s3cret --port 5000
+ *   export WEFT_SECRET=$(openssl rand -base64 32)   # the same on every node
+ *   weft gateway --redis redis://127.0.0.1:6379 --port 5000
+ *
+ * The cluster secret comes from WEFT_SECRET or a file (--secret-file), never
+ * from the command line, where every user of the machine can read it.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createGateway } from '../gateway/gateway.js';
 import { memoryCluster, redisCluster } from '../node/cluster.js';
-import { isWeftError } from '../errors.js';
+import { WeftError, isWeftError } from '../errors.js';
+import { MIN_SECRET_BYTES, weakSecret } from '../node/redis-cluster-options.js';
 
 const USAGE = `usage: weft <command> [options]
 
 commands:
   gateway     run a gateway (HTTP routes and WebSocket front door from the registry)
-    --redis <url>      Redis URL (env WEFT_REDIS_URL); without it, a lone in-memory cluster
-    --secret <s>       cluster secret (env WEFT_SECRET)
-    --prefix <p>       Redis key prefix (default weft)
-    --host <h>         HTTP host (default 127.0.0.1)
-    --port <n>         HTTP port (default 5000)
+    --redis <url>          Redis URL (env WEFT_REDIS_URL); without it, a lone in-memory cluster
+    --secret-file <path>   file holding the cluster secret (trimmed); otherwise env WEFT_SECRET.
+                           Required with --redis: at least 16 bytes, e.g. openssl rand -base64 32
+    --prefix <p>           Redis key prefix (default weft)
+    --host <h>             HTTP host (default 127.0.0.1)
+    --port <n>             HTTP port (default 5000)
   help        this text
 `;
 
+/** Thrown for a command line that cannot be used: printed with the usage, exit code 2. */
+class UsageError extends Error {}
+
+const SECRET_ON_ARGV =
+  '--secret is not accepted: a secret on the command line is visible to every user of the machine (ps, /proc) ' +
+  'and stays in shell history. Set WEFT_SECRET in the environment, or put the secret in a file readable only by ' +
+  'you and pass --secret-file <path>.';
+
+/** The cluster secret: the file's contents (trimmed) when --secret-file is given, else WEFT_SECRET. */
+function readSecret(secretFile: string | undefined): string | undefined {
+  if (secretFile === undefined) return process.env['WEFT_SECRET'];
+  try {
+    return readFileSync(secretFile, 'utf8').trim();
+  } catch (e) {
+    throw new UsageError(`cannot read --secret-file ${secretFile}: ${(e as Error).message}`);
+  }
+}
+
 async function gateway(argv: string[]): Promise<void> {
+  if (argv.some((a) => a === '--secret' || a.startsWith('--secret='))) throw new UsageError(SECRET_ON_ARGV);
   const { values } = parseArgs({
     args: argv,
     options: {
       redis: { type: 'string' },
-      secret: { type: 'string' },
+      'secret-file': { type: 'string' },
       prefix: { type: 'string' },
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '5000' },
@@ -35,11 +61,21 @@ async function gateway(argv: string[]): Promise<void> {
     strict: true,
   });
   const url = values.redis ?? process.env['WEFT_REDIS_URL'];
-  const secret = values.secret ?? process.env['WEFT_SECRET'];
-  const cluster =
-    url === undefined
-      ? memoryCluster()
-      : redisCluster({ url, ...(secret === undefined ? {} : { secret }), ...(values.prefix === undefined ? {} : { prefix: values.prefix }) });
+  let cluster;
+  if (url === undefined) cluster = memoryCluster();
+  else {
+    const secret = readSecret(values['secret-file']);
+    const weak = weakSecret(secret);
+    if (secret === undefined || weak !== undefined) {
+      const from = values['secret-file'] === undefined ? 'WEFT_SECRET' : `the secret in ${values['secret-file']}`;
+      throw new WeftError(
+        'InvalidOption',
+        `${from} ${weak ?? 'is missing'}: a Redis cluster needs a random secret of at least ${MIN_SECRET_BYTES} bytes, the same on every node ` +
+          '(e.g. export WEFT_SECRET=$(openssl rand -base64 32), or write one to a file and pass --secret-file <path>)',
+      );
+    }
+    cluster = redisCluster({ url, secret, ...(values.prefix === undefined ? {} : { prefix: values.prefix }) });
+  }
   const gw = await createGateway({ cluster, name: 'gateway', http: { host: values.host, port: Number(values.port) } }).start();
   process.stdout.write(`weft gateway on ${gw.url} (${cluster.kind} cluster)\n`);
   let stopping = false;
@@ -70,6 +106,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
+  if (e instanceof UsageError) {
+    process.stderr.write(`weft: ${e.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
   process.stderr.write(`weft: ${isWeftError(e) ? `${e.code}: ${e.message}` : String(e)}\n`);
   process.exit(1);
 });

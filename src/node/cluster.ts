@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.js';
-import { REDIS_CLUSTER_OPTIONS, type RedisClusterOptions } from './redis-cluster-options.js';
+import { REDIS_CLUSTER_OPTIONS, weakSecret, type RedisClusterOptions } from './redis-cluster-options.js';
 import { resolveOptions } from '../options/schema.js';
 import { MemoryRegistry, MemoryRegistryHub } from '../registry/memory-registry.js';
 import { RedisConnection } from '../redis/redis-connection.js';
@@ -55,25 +55,34 @@ export function memoryCluster(): Cluster {
 
 export type { RedisClusterOptions } from './redis-cluster-options.js';
 
-let warnedNoSecret = false;
-
 /**
  * Many processes sharing a Redis: registry with TTL and heartbeat, session
  * directory with a replica on each WebSocket host.
  *
+ * Refuses (`InvalidOption` naming `secret`) to build a cluster without a real
+ * secret: none, one under 16 bytes, or an example value from documentation.
+ * `insecure: true` allows it, and every node that joins such a cluster warns.
+ *
  * @example
+ * // export WEFT_SECRET=$(openssl rand -base64 32), the same on every node
  * const cluster = redisCluster({ url: 'redis://127.0.0.1:6379', secret: process.env.WEFT_SECRET });
  */
 export function redisCluster(options: RedisClusterOptions): Cluster {
-  const { url, secret, prefix, ttlMs, heartbeatMs } = resolveOptions(REDIS_CLUSTER_OPTIONS, options, 'redisCluster');
+  const { url, secret, insecure, prefix, ttlMs, heartbeatMs } = resolveOptions(REDIS_CLUSTER_OPTIONS, options, 'redisCluster');
+  const weak = weakSecret(secret);
   return Object.freeze({
     kind: 'redis' as const,
-    secret,
+    secret: secret ?? '',
     nodeExpiryMs: ttlMs + heartbeatMs,
     join(nodeId: string, logger: Logger): ClusterMembership {
-      if (secret === '' && !warnedNoSecret) {
-        warnedNoSecret = true;
-        logger.warn('redisCluster has no secret: any process that can reach a node can call it; set "secret"');
+      // Every node, every time: an insecure cluster must not go unnoticed in any process's log.
+      if (insecure) {
+        logger.warn(
+          { prefix },
+          weak === undefined
+            ? 'redisCluster has insecure: true although its secret is a real one; remove "insecure" so a weak secret is refused'
+            : `redisCluster is insecure: its secret ${weak}, so any process that can reach a node can call it; set a random "secret" of at least 16 bytes and remove "insecure"`,
+        );
       }
       const redis = new RedisConnection({ url, logger });
       const registry = new RedisRegistry(redis, { prefix, ttlMs, heartbeatMs, logger });

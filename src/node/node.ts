@@ -103,6 +103,8 @@ export class WeftNode {
       resolve: (nodeId) => this.#view.get(nodeId)?.address,
       onFrame: this.#router.route,
       directInProcess: options.directInProcess,
+      maxHandshakingLinks: LIMITS.maxHandshakingLinks,
+      linkWarningIntervalMs: LIMITS.linkWarningIntervalMs,
     });
     this.links = this.#peers;
     this.rpc = new RpcClient(

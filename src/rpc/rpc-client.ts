@@ -269,7 +269,7 @@ export class RpcClient {
     const usable = (id: string): boolean => {
       if (tried?.has(id) === true) return false;
       if (this.#links.get(id)?.peerDraining === true) return false;
-      if (this.#links.isBackingOff(id)) return false;
+      if (this.#links.isBackingOff(id) || this.#links.isRefused(id)) return false;
       if (!this.#breakers.allows(id)) {
         blockedByBreaker += 1;
         return false;

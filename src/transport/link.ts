@@ -12,6 +12,7 @@ import { WeftError, toWire, fromWire } from '../errors.js';
 import { FRAME_HEADER_BYTES, FrameDecoder, FrameType, PROTOCOL_VERSION, packFrame, type Frame } from '../protocol/frames.js';
 import type { Logger } from '../logger.js';
 import type { PeerLink } from './peer-link.js';
+import type { WarnLimiter } from './warn-limiter.js';
 
 export interface LinkOptions {
   nodeId: string;
@@ -27,6 +28,13 @@ export interface LinkOptions {
    */
   maxQueuedBytes: number;
   logger: Logger;
+  /**
+   * Where the warnings an unauthenticated peer can cause at will go ('link
+   * refused', 'closing link after a bad frame'): shared by a node's links
+   * (peers.ts), so a flood of bad connections makes a few lines. Without it,
+   * the link logs them itself.
+   */
+  warnings?: WarnLimiter;
 }
 
 export type LinkRole = 'dialer' | 'acceptor';
@@ -156,6 +164,11 @@ export class Link implements PeerLink {
     this.#fail(error);
   }
 
+  #warn(fields: Record<string, unknown>, message: string): void {
+    if (this.#options.warnings === undefined) this.#options.logger.warn(fields, message);
+    else this.#options.warnings.warn(fields, message);
+  }
+
   #sendNow(frame: Frame): void {
     const body = packFrame(frame);
     this.#out.push(body);
@@ -187,10 +200,7 @@ export class Link implements PeerLink {
       this.#decoder.push(chunk, (frame) => this.#onDecoded(frame));
     } catch (e) {
       const error = e instanceof WeftError ? e : new WeftError('ProtocolError', 'bad frame', { cause: e });
-      this.#options.logger.warn(
-        { peer: this.peerNodeId || this.remoteAddress, code: error.code, err: error.message },
-        'closing link after a bad frame',
-      );
+      this.#warn({ peer: this.peerNodeId || this.remoteAddress, code: error.code, err: error.message }, 'closing link after a bad frame');
       this.destroy(error);
     }
   }
@@ -226,7 +236,7 @@ export class Link implements PeerLink {
     const refuse = (message: string): void => {
       const error = new WeftError('LinkUnauthenticated', message);
       this.#sendNow([FrameType.Refuse, toWire(error)]);
-      o.logger.warn({ peer: this.remoteAddress, err: message }, 'link refused');
+      this.#warn({ peer: this.remoteAddress, err: message }, 'link refused');
       this.#socket.end();
       this.#fail(error);
     };

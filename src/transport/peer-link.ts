@@ -34,6 +34,12 @@ export interface NodeLinks {
   connect(nodeId: string): Promise<PeerLink>;
   /** Is `nodeId` backing off after failed dials (so `connect` would fail at once)? */
   isBackingOff(nodeId: string): boolean;
+  /**
+   * Did the last link to `nodeId` fail authentication (another cluster secret
+   * or protocol version), with no link to it succeeding since? Such a node is
+   * not chosen for new work, however long ago the failure was.
+   */
+  isRefused(nodeId: string): boolean;
   /** Every link that closes, once it had opened. */
   onLinkClosed(listener: (link: PeerLink) => void): void;
 }

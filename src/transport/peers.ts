@@ -6,6 +6,16 @@
  *
  * A peer that is a node of this process (and of the same cluster) gets a
  * direct link instead of a TCP one, unless either side turned that off.
+ *
+ * A peer whose link fails authentication (it refused our proof, or we
+ * refused its: another secret, another protocol version) is "refused": the
+ * parts that choose nodes leave it out (`isRefused`) until a link to it
+ * succeeds, in either direction; a probe dials it every backoffMaxMs to
+ * find out. That is logged once per peer, not per attempt.
+ *
+ * Inbound connections still in handshake are capped (`maxHandshakingLinks`);
+ * one over the cap is closed at once. The warnings a peer can cause at will
+ * are rate-limited per node (warn-limiter.ts).
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -14,6 +24,7 @@ import { WeftError } from '../errors.js';
 import { DirectLink } from './direct-link.js';
 import { Link, type LinkOptions } from './link.js';
 import type { FrameSink, NodeLinks, PeerLink } from './peer-link.js';
+import { WarnLimiter } from './warn-limiter.js';
 
 export interface PeerAddress {
   host: string;
@@ -32,6 +43,17 @@ export interface PeersOptions extends LinkOptions {
   onFrame: FrameSink;
   /** Take direct links to nodes of this process. */
   directInProcess: boolean;
+  /** Inbound links in handshake at once; a connection beyond is closed at once. */
+  maxHandshakingLinks: number;
+  /** Warnings peers can cause at will are logged at most once per this (a count of the rest follows). */
+  linkWarningIntervalMs: number;
+}
+
+/** What is known of a peer whose link failed authentication. */
+interface Refusal {
+  reason: string;
+  /** The next probe dial. */
+  probe: NodeJS.Timeout | undefined;
 }
 
 /** Peers of this process's started nodes that take direct links, by node id. */
@@ -51,10 +73,18 @@ export class Peers implements NodeLinks {
   readonly #backoff = new Map<string, Backoff>();
   readonly #all = new Set<PeerLink>();
   readonly #closedListeners: ((link: PeerLink) => void)[] = [];
+  readonly #refused = new Map<string, Refusal>();
+  readonly #warnings: WarnLimiter;
+  /** What each TCP link is built with: the node's options and its one warning limiter. */
+  readonly #linkOptions: LinkOptions;
+  /** Inbound links not yet authenticated. */
+  #handshaking = 0;
   #closed = false;
 
   constructor(options: PeersOptions) {
     this.#o = options;
+    this.#warnings = options.warnings ?? new WarnLimiter(options.logger, options.linkWarningIntervalMs);
+    this.#linkOptions = { ...options, warnings: this.#warnings };
   }
 
   onLinkClosed(listener: (link: PeerLink) => void): void {
@@ -98,9 +128,15 @@ export class Peers implements NodeLinks {
     return attempt;
   }
 
-  /** Forgets what is known of peers that left the registry (their backoff state). */
+  /** Forgets what is known of peers that left the registry (their backoff and refusal state). */
   forgetAllBut(live: (nodeId: string) => boolean): void {
     for (const nodeId of this.#backoff.keys()) if (!live(nodeId)) this.#backoff.delete(nodeId);
+    for (const nodeId of this.#refused.keys()) if (!live(nodeId)) this.#unrefuse(nodeId);
+  }
+
+  /** Did the last link to `nodeId` fail authentication, with none succeeding since? */
+  isRefused(nodeId: string): boolean {
+    return this.#refused.has(nodeId);
   }
 
   /** Is `nodeId` backing off after failures? */
@@ -115,9 +151,22 @@ export class Peers implements NodeLinks {
       socket.destroy();
       return;
     }
+    if (this.#handshaking >= this.#o.maxHandshakingLinks) {
+      // Unauthenticated peers cannot make this node hold more than this many sockets and timers.
+      this.#warnings.warn(
+        { peer: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, limit: this.#o.maxHandshakingLinks },
+        'too many links in handshake; closing a new connection',
+      );
+      socket.destroy();
+      return;
+    }
     socket.setNoDelay(true);
-    const link = new Link(socket, 'acceptor', this.#o);
-    this.#track(link);
+    this.#handshaking += 1;
+    const link = new Link(socket, 'acceptor', this.#linkOptions);
+    const settled = (): void => {
+      this.#handshaking -= 1;
+    };
+    this.#track(link, settled, settled);
   }
 
   /** Open links by kind. */
@@ -141,7 +190,9 @@ export class Peers implements NodeLinks {
   closeAll(): void {
     this.#closed = true;
     if (inProcess.get(this.#o.nodeId) === this) inProcess.delete(this.#o.nodeId);
+    for (const refusal of this.#refused.values()) clearTimeout(refusal.probe);
     for (const link of [...this.#all]) link.close();
+    this.#warnings.flush();
   }
 
   #pairWith(other: Peers): PeerLink {
@@ -159,6 +210,11 @@ export class Peers implements NodeLinks {
   }
 
   #opened(link: PeerLink): void {
+    // A link that authenticated, in either direction, ends a refusal.
+    if (this.#refused.has(link.peerNodeId)) {
+      this.#unrefuse(link.peerNodeId);
+      this.#o.logger.info({ peer: link.peerNodeId }, 'a link to a refused peer succeeded; it is chosen again');
+    }
     let list = this.#links.get(link.peerNodeId);
     if (list === undefined) this.#links.set(link.peerNodeId, (list = []));
     list.push(link);
@@ -193,9 +249,10 @@ export class Peers implements NodeLinks {
         settled = true;
         clearTimeout(timer);
         this.#recordFailure(nodeId);
+        if (error.code === 'LinkUnauthenticated') this.#refuse(nodeId, error.message);
         reject(error);
       };
-      const link = new Link(socket, 'dialer', this.#o);
+      const link = new Link(socket, 'dialer', this.#linkOptions);
       let closedAfterOpen: (() => void) | undefined;
       this.#track(
         link,
@@ -222,6 +279,41 @@ export class Peers implements NodeLinks {
         () => closedAfterOpen?.(),
       );
     });
+  }
+
+  /** `nodeId` failed authentication: left out of selection and logged, once; probed from now on. */
+  #refuse(nodeId: string, reason: string): void {
+    if (this.#refused.has(nodeId)) return;
+    const refusal: Refusal = { reason, probe: undefined };
+    this.#refused.set(nodeId, refusal);
+    this.#o.logger.warn({ peer: nodeId, reason }, 'link to a peer failed authentication; it is left out of selection until a link to it succeeds');
+    this.#scheduleProbe(nodeId, refusal);
+  }
+
+  /**
+   * Dials a refused peer again every backoffMaxMs, whatever else happens: nothing
+   * else would (no part chooses it), and one that links now is chosen again (#opened).
+   */
+  #scheduleProbe(nodeId: string, refusal: Refusal): void {
+    if (this.#closed) return;
+    refusal.probe = setTimeout(() => {
+      refusal.probe = undefined;
+      if (this.#refused.get(nodeId) !== refusal || this.#closed) return;
+      const again = (): void => {
+        if (this.#refused.get(nodeId) === refusal) this.#scheduleProbe(nodeId, refusal);
+      };
+      if (this.isBackingOff(nodeId)) return again();
+      this.#o.logger.debug({ peer: nodeId, reason: refusal.reason }, 'dialing a refused peer again');
+      this.connect(nodeId).then(again, again);
+    }, this.#o.backoffMaxMs);
+    refusal.probe.unref();
+  }
+
+  #unrefuse(nodeId: string): void {
+    const refusal = this.#refused.get(nodeId);
+    if (refusal === undefined) return;
+    clearTimeout(refusal.probe);
+    this.#refused.delete(nodeId);
   }
 
   #recordFailure(nodeId: string): void {

@@ -70,6 +70,17 @@ export async function redisTest(): Promise<{ skip?: string }> {
   return { skip: `Redis not reachable at ${REDIS_URL}` };
 }
 
+/**
+ * A cluster secret as a real deployment makes one (`openssl rand -base64 32`):
+ * 32 random bytes. Give every node of one test's cluster the same one.
+ */
+export function testSecret(): string {
+  return randomBytes(32).toString('base64');
+}
+
+/** The secret node processes of this test process share (spawnNode passes it as WEFT_SECRET unless told otherwise). */
+export const PROCESS_SECRET = testSecret();
+
 /** A key prefix of its own for each test, so tests never see each other's nodes. */
 export function uniquePrefix(): string {
   return `weft-test-${randomBytes(4).toString('hex')}`;
@@ -241,7 +252,7 @@ const FIXTURE = fileURLToPath(new URL('../fixtures/node-process.js', import.meta
  */
 export async function spawnNode(env: Record<string, string>, timeoutMs = 15000): Promise<NodeProcess> {
   const child = spawn(process.execPath, [FIXTURE], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, WEFT_SECRET: PROCESS_SECRET, ...env },
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const lines: string[] = [];

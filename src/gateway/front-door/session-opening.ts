@@ -61,9 +61,7 @@ export class SessionOpening {
   open(req: IncomingMessage, socket: Duplex, head: Buffer, service: string, businessId: string, hooks: boolean, handshake: WireHandshake): void {
     if (socket.destroyed) return;
     const d = this.#d;
-    const hostNodeId = d.ringOf(service)?.pickWhere(businessId, (id) => {
-      return d.liveNodes.isLive(id) && d.links.get(id)?.peerDraining !== true && !d.links.isBackingOff(id);
-    });
+    const hostNodeId = this.#chooseHost(service, businessId, undefined);
     if (hostNodeId === undefined) {
       d.refuse(socket, new WeftError('ServiceUnavailable', `no live host for WebSocket service ${service}`));
       return;
@@ -75,17 +73,44 @@ export class SessionOpening {
     }, d.sessionOpenTimeoutMs);
     this.#pending.set(id, { session, req, head, timer });
     d.sessions.add(session);
+    this.#ask(id, session, hostNodeId, handshake, undefined);
+  }
+
+  /**
+   * The host for (service, businessId): the first on the hash ring that is
+   * live, not draining, not backing off, not refused (its link failed
+   * authentication) and not among `tried`.
+   */
+  #chooseHost(service: string, businessId: string, tried: ReadonlySet<string> | undefined): string | undefined {
+    const d = this.#d;
+    return d.ringOf(service)?.pickWhere(businessId, (id) => {
+      if (tried?.has(id) === true) return false;
+      return d.liveNodes.isLive(id) && d.links.get(id)?.peerDraining !== true && !d.links.isBackingOff(id) && !d.links.isRefused(id);
+    });
+  }
+
+  /** Sends SessionOpen to `hostNodeId`; when it cannot be reached, the next host on the ring is asked. */
+  #ask(id: string, session: GatewaySession, hostNodeId: string, handshake: WireHandshake, tried: Set<string> | undefined): void {
+    const d = this.#d;
     d.links.connect(hostNodeId).then(
       (link) => {
         if (!this.#pending.has(id)) return;
         session.hostLink = link;
         try {
-          link.send([FrameType.SessionOpen, id, service, businessId, handshake]);
+          link.send([FrameType.SessionOpen, id, session.service, session.businessId, handshake]);
         } catch (e) {
           this.fail(id, toWeftError(e));
         }
       },
-      () => this.fail(id, new WeftError('ServiceUnavailable', `host for ${service} is unreachable`)),
+      () => {
+        if (!this.#pending.has(id)) return;
+        // Nothing was sent to it: another host may take the session.
+        const skip = tried ?? new Set<string>();
+        skip.add(hostNodeId);
+        const next = this.#chooseHost(session.service, session.businessId, skip);
+        if (next === undefined) this.fail(id, new WeftError('ServiceUnavailable', `host for ${session.service} is unreachable`));
+        else this.#ask(id, session, next, handshake, skip);
+      },
     );
   }
 
