@@ -36,6 +36,10 @@ export interface GatewaySession {
   /** The delivery tick the socket was last corked in, and bytes written then (delivery). */
   corkTick: number;
   tickBytes: number;
+  /** Epoch ms at which the session's token stops holding (closed then with 4001); undefined without one. */
+  expiresAt: number | undefined;
+  /** The timer that closes it then, while open. */
+  expiryTimer: NodeJS.Timeout | undefined;
 }
 
 export function newSession(id: string, service: string, businessId: string, socket: Duplex): GatewaySession {
@@ -52,6 +56,8 @@ export function newSession(id: string, service: string, businessId: string, sock
     alive: true,
     corkTick: 0,
     tickBytes: 0,
+    expiresAt: undefined,
+    expiryTimer: undefined,
   };
 }
 
