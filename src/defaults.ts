@@ -78,6 +78,7 @@ export const DEFAULT_ENTRIES = {
   wsPingIntervalMs: fromOption(gateway.websocket.properties.pingIntervalMs, 'websocket.pingIntervalMs'),
   sessionOpenTimeoutMs: fromOption(gateway.websocket.properties.sessionOpenTimeoutMs, 'websocket.sessionOpenTimeoutMs'),
   retryAfterSeconds: fromOption(gateway.retryAfterSeconds, 'retryAfterSeconds', 'gateway'),
+  authTimeoutMs: fromOption(gateway.authTimeoutMs, 'authTimeoutMs', 'gateway'),
   pushAckTimeoutMs: fixed(LIMITS.pushAckTimeoutMs, 'ms', 'a push waits at most this long for gateways to say how many sessions they reached'),
 };
 

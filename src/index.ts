@@ -33,7 +33,8 @@ export type { HostContext, HostedService, ModuleInstance, WeftModule } from './h
 
 export { createGateway } from './gateway/gateway.js';
 export type { Gateway, GatewayOptions } from './gateway/gateway.js';
-export type { AuthRequest, Authenticate } from './gateway/http-api.js';
+export type { AuthRequest, Authenticate, Identity } from './gateway/auth/auth-request.js';
+export { currentIdentity } from './gateway/auth/identity-header.js';
 
 export { memoryCluster, redisCluster } from './node/cluster.js';
 export type { Cluster, ClusterMembership, RedisClusterOptions } from './node/cluster.js';

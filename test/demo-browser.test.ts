@@ -1,6 +1,7 @@
 /**
  * The demo page in a real browser (Debian's Chromium driven by
- * playwright-core): connect with a businessId, push over HTTP, see it.
+ * playwright-core): connect with a businessId, push over HTTP, see it; and
+ * the same with WEFT_JWT_SECRET set, where every request needs a token.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -8,7 +9,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { chromium, type Browser } from 'playwright-core';
-import { httpJson } from './helpers/index.js';
+import { connectWs, httpJson, refusedWs } from './helpers/index.js';
+import { SECRET, tokenFor } from './helpers/tokens.js';
 
 const CHROMIUM = process.env['WEFT_CHROMIUM'] ?? '/usr/bin/chromium';
 
@@ -19,10 +21,10 @@ function browserTest(): { skip?: string } {
 }
 
 /** Runs `npm start`'s program on a free port and resolves with its base URL. */
-async function startDemo(t: { after: (fn: () => unknown) => void }): Promise<string> {
+async function startDemo(t: { after: (fn: () => unknown) => void }, env: Record<string, string> = {}): Promise<string> {
   const demo = fileURLToPath(new URL('../examples/demo.js', import.meta.url));
   const child = spawn(process.execPath, [demo], {
-    env: { ...process.env, WEFT_HTTP_PORT: '0', WEFT_LOG_LEVEL: 'warn' },
+    env: { ...process.env, WEFT_HTTP_PORT: '0', WEFT_LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.after(() => child.kill('SIGKILL'));
@@ -37,8 +39,7 @@ async function startDemo(t: { after: (fn: () => unknown) => void }): Promise<str
   });
 }
 
-test('the demo page connects with a businessId and shows what a push over HTTP sends it', browserTest(), async (t) => {
-  const base = await startDemo(t);
+async function launch(t: { after: (fn: () => unknown) => void }): Promise<Browser> {
   const browser: Browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -52,11 +53,18 @@ test('the demo page connects with a businessId and shows what a push over HTTP s
     ],
   });
   t.after(() => browser.close());
+  return browser;
+}
+
+test('the demo page connects with a businessId and shows what a push over HTTP sends it', browserTest(), async (t) => {
+  const base = await startDemo(t);
+  const browser = await launch(t);
 
   // Two tabs with the same businessId: one echo reaches both.
   const tabs = [await browser.newPage(), await browser.newPage()];
   for (const page of tabs) {
     await page.goto(`${base}/demo`);
+    assert.match((await page.textContent('#mode')) ?? '', /Open mode.*WEFT_JWT_SECRET/s);
     await page.fill('#businessId', '4242');
     await page.click('#connect');
     await page.waitForFunction(() => document.querySelector('#status')?.textContent?.startsWith('connected'));
@@ -90,4 +98,49 @@ test('the demo page connects with a businessId and shows what a push over HTTP s
   const answer = await tabs[0]!.textContent('#answer');
   assert.match(answer ?? '', /"code":"BusinessError"/);
   assert.match(answer ?? '', /no session exists for businessId nobody/);
+});
+
+test('with WEFT_JWT_SECRET the demo page gets a token per businessId, and requests without one are refused', browserTest(), async (t) => {
+  // The tests' secret, so the test signs tokens the demo accepts.
+  const base = await startDemo(t, { WEFT_JWT_SECRET: SECRET });
+  const ws = base.replace(/^http/, 'ws');
+  const browser = await launch(t);
+
+  const tabs = [await browser.newPage(), await browser.newPage()];
+  for (const page of tabs) {
+    await page.goto(`${base}/demo`);
+    assert.match((await page.textContent('#mode')) ?? '', /Tokens required/);
+    await page.fill('#businessId', '4242');
+    await page.click('#connect');
+    await page.waitForFunction(() => document.querySelector('#status')?.textContent?.startsWith('connected'));
+  }
+
+  // Outside the browser: no token, 401 on HTTP and WebSocket; another business's token, 403.
+  const bare = await httpJson(`${base}/api/wstest/echo?businessId=4242&msg=x`);
+  assert.equal(bare.status, 401);
+  assert.equal(bare.headers.get('www-authenticate'), 'Bearer');
+  assert.equal((await refusedWs(`${ws}/api/wstest?businessId=4242`)).status, 401);
+  const intruder = await tokenFor('9999');
+  assert.equal((await httpJson(`${base}/api/wstest/echo?businessId=4242&msg=x`, { headers: { authorization: `Bearer ${intruder}` } })).status, 403);
+  assert.equal((await refusedWs(`${ws}/api/wstest?businessId=4242&token=${intruder}`)).status, 403);
+  // The intruder's own business is theirs, and sees nothing of 4242's.
+  const own = await connectWs(`${ws}/api/wstest?token=${intruder}`);
+  t.after(() => own.ws.terminate());
+
+  // With a token for 4242, the push reaches both tabs.
+  const pushed = await httpJson(`${base}/api/wstest/echo?businessId=4242&msg=with-token`, {
+    headers: { authorization: `Bearer ${await tokenFor('4242')}` },
+  });
+  assert.equal(pushed.status, 200);
+  assert.equal(pushed.body.result, 2);
+  for (const page of tabs) {
+    await page.waitForFunction(() => document.querySelector('#log')?.textContent?.includes('message:with-token,sessionId:'));
+  }
+
+  // The page's echo button sends its token too.
+  await tabs[0]!.fill('#msg', 'from-button');
+  await tabs[0]!.click('#echo');
+  await tabs[0]!.waitForFunction(() => document.querySelector('#answer')?.textContent?.startsWith('200'));
+  await tabs[1]!.waitForFunction(() => document.querySelector('#log')?.textContent?.includes('message:from-button,sessionId:'));
+  assert.deepEqual(own.messages, []);
 });

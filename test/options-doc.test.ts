@@ -98,6 +98,34 @@ test('createGateway refuses bad values and names the option', () => {
   assertRefused(gateway({ demo: { wsPath: '/api/wstest' } }), 'demo.echoPath');
 });
 
+test('auth.jwt needs exactly one key source, a long enough secret, algorithms its key can verify and a safe JWKS URL', () => {
+  const secret = 'a-secret-of-at-least-thirty-two-bytes';
+  const jwt = (o: Record<string, unknown>) => gateway({ auth: { jwt: o } });
+  assertRefused(jwt({}), 'auth.jwt');
+  assertRefused(jwt({ secret, jwksUrl: 'https://idp.test/jwks' }), 'auth.jwt');
+  assertRefused(jwt({ secret: 'short' }), 'auth.jwt.secret');
+  assertRefused(jwt({ secret, algorithms: ['RS256'] }), 'auth.jwt.algorithms');
+  assertRefused(jwt({ secret, algorithms: [] }), 'auth.jwt.algorithms');
+  assertRefused(jwt({ jwksUrl: 'https://idp.test/jwks', algorithms: ['HS256'] }), 'auth.jwt.algorithms');
+  assertRefused(jwt({ jwksUrl: 'http://idp.test/jwks' }), 'auth.jwt.jwksUrl');
+  assertRefused(jwt({ jwksUrl: 'not a url' }), 'auth.jwt.jwksUrl');
+  assertRefused(jwt({ publicKey: 'not a pem' }), 'auth.jwt.publicKey');
+  assertRefused(jwt({ secret, clockToleranceSeconds: -1 }), 'auth.jwt.clockToleranceSeconds');
+  assertRefused(jwt({ secret, businessIdClaim: '' }), 'auth.jwt.businessIdClaim');
+  assertRefused(jwt({ secret, alg: 'HS256' }), 'auth.jwt.alg');
+  assertRefused(gateway({ authTimeoutMs: 0 }), 'authTimeoutMs');
+  // Demo tokens need a secret to be signed with; the identity header is never the client's.
+  assertRefused(gateway({ demo: { wsPath: '/a', echoPath: '/b', issueTokens: true } }), 'demo.issueTokens');
+  assertRefused(gateway({ forwardHeaders: ['X-Weft-Identity'] }), 'forwardHeaders');
+  // Good ones are taken, plain http only to a loopback address.
+  gateway({ auth: { jwt: { secret } } })();
+  gateway({ auth: { jwt: { jwksUrl: 'http://127.0.0.1:9/jwks' } } })();
+  gateway({
+    auth: { jwt: { secret, algorithms: ['HS512'], clockToleranceSeconds: 0 } },
+    demo: { wsPath: '/a', echoPath: '/b', issueTokens: true },
+  })();
+});
+
 test('nested option objects refuse unknown keys too, so a typo in http or listen is not silently ignored', () => {
   assertRefused(gateway({ http: { prot: 5000 } }), 'http.prot');
   assertRefused(host({ listen: { prot: 7000 } }), 'listen.prot');

@@ -218,6 +218,7 @@ test('DEFAULTS keeps every public key and value', () => {
       wsPingIntervalMs: 10_000,
       sessionOpenTimeoutMs: 5_000,
       retryAfterSeconds: 2,
+      authTimeoutMs: 5_000,
       pushAckTimeoutMs: 5_000,
     },
   );

@@ -28,6 +28,7 @@ test('the package exports exactly these values', () => {
     'createGateway',
     'createHost',
     'currentContext',
+    'currentIdentity',
     'defineContract',
     'implement',
     'isSimpleSchema',

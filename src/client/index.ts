@@ -5,6 +5,12 @@
  * a dropped connection 1006). It does not reconnect after a normal close
  * (1000), a policy close (1008: slow consumer, revoked) or your `close()`.
  *
+ * With `getToken`, it asks for a token before each connect and reconnect
+ * and sends it as the `token` query parameter (browsers cannot set headers
+ * on a WebSocket); a session closed because its token expired (4001) is
+ * reconnected with a fresh one. The businessId may then be left out: the
+ * gateway takes the token's.
+ *
  * A refused handshake (401, 403, 503...) reaches a browser as close 1006
  * with no status, so it is retried like a dropped connection; `maxRetries`
  * bounds how many attempts in a row may fail before the client gives up.
@@ -21,6 +27,13 @@
  *   onMessage: (data) => console.log(data),
  * });
  * // later: session.close();
+ *
+ * @example
+ * // A gateway with auth.jwt: a fresh token for each connect.
+ * connectSession('wss://example.com/api/wstest', {
+ *   getToken: async () => (await fetch('/my/token')).text(),
+ *   onMessage: (data) => console.log(data),
+ * });
  *
  * @module
  */
@@ -40,7 +53,16 @@ export interface WebSocketLike {
 export type WebSocketConstructor = new (url: string) => WebSocketLike;
 
 export interface SessionOptions {
-  businessId: string;
+  /** The businessId to connect as. Required without `getToken`; with it, the gateway may take the token's. */
+  businessId?: string;
+  /**
+   * Called before each connect and reconnect; its token goes in the `token`
+   * query parameter. A throw or rejection counts as an attempt that failed
+   * (retried with backoff, bounded by `maxRetries`).
+   */
+  getToken?: () => string | Promise<string>;
+  /** getToken failed (the client retries with backoff). */
+  onTokenError?: (error: unknown) => void;
   /** WebSocket implementation; default the global one (browsers, Node 22+). Pass `ws`'s on Node 20. */
   WebSocket?: WebSocketConstructor;
   onMessage?: (data: unknown) => void;
@@ -68,15 +90,23 @@ export interface ClientSession {
 const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013]);
 const OPEN = 1;
 
-/** Close codes after which the client reconnects. */
-export function shouldReconnect(code: number): boolean {
-  return RETRY_CODES.has(code);
+/** The gateway closed the session because its token expired (weft's protocol/close-codes.ts). */
+export const TOKEN_EXPIRED_CLOSE_CODE = 4001;
+
+/** Close codes after which the client reconnects; 4001 (token expired) only when it can get a fresh token. */
+export function shouldReconnect(code: number, canRefreshToken = false): boolean {
+  return RETRY_CODES.has(code) || (canRefreshToken && code === TOKEN_EXPIRED_CLOSE_CODE);
 }
 
 export function connectSession(url: string, options: SessionOptions): ClientSession {
   const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
   if (Ctor === undefined) throw new TypeError('no WebSocket implementation: pass options.WebSocket (e.g. from "ws")');
-  if (typeof options.businessId !== 'string' || options.businessId === '') throw new TypeError('option "businessId" must be a non-empty string');
+  const getToken = options.getToken;
+  if (getToken !== undefined && typeof getToken !== 'function') throw new TypeError('option "getToken" must be a function');
+  const businessId = options.businessId;
+  if (businessId !== undefined || getToken === undefined) {
+    if (typeof businessId !== 'string' || businessId === '') throw new TypeError('option "businessId" must be a non-empty string');
+  }
   const backoff = new Backoff({
     initialDelayMs: options.initialDelayMs ?? 250,
     maxDelayMs: options.maxDelayMs ?? 10_000,
@@ -84,15 +114,49 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     healthyAfterMs: options.healthyAfterMs ?? 5000,
   });
   const maxRetries = options.maxRetries ?? Number.POSITIVE_INFINITY;
-  const target = `${url}${url.includes('?') ? '&' : '?'}businessId=${encodeURIComponent(options.businessId)}`;
+  const params = businessId === undefined ? [] : [`businessId=${encodeURIComponent(businessId)}`];
+  const targetWith = (token: string | undefined): string => {
+    const all = token === undefined ? params : [...params, `token=${encodeURIComponent(token)}`];
+    return all.length === 0 ? url : `${url}${url.includes('?') ? '&' : '?'}${all.join('&')}`;
+  };
   let socket: WebSocketLike | undefined;
   /** Reconnects since the last open (what maxRetries bounds). */
   let attempts = 0;
   let closedByUser = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
-  const open = (): void => {
-    const ws = new Ctor(target);
+  /** Waits for the backoff, then connects again; false when the client gives up. */
+  const retry = (): boolean => {
+    if (closedByUser || attempts >= maxRetries) return false;
+    attempts += 1;
+    timer = setTimeout(connect, backoff.disconnected());
+    return true;
+  };
+
+  const connect = (): void => {
+    timer = undefined;
+    if (getToken === undefined) return open(undefined);
+    let pending: string | Promise<string>;
+    try {
+      pending = getToken();
+    } catch (e) {
+      return tokenFailed(e);
+    }
+    Promise.resolve(pending).then((token) => {
+      if (closedByUser) return;
+      if (typeof token !== 'string' || token === '') return tokenFailed(new TypeError('getToken must give a non-empty string'));
+      open(token);
+    }, tokenFailed);
+  };
+
+  const tokenFailed = (error: unknown): void => {
+    if (closedByUser) return;
+    options.onTokenError?.(error);
+    retry();
+  };
+
+  const open = (token: string | undefined): void => {
+    const ws = new Ctor(targetWith(token));
     socket = ws;
     ws.onopen = () => {
       attempts = 0;
@@ -104,14 +168,12 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
       // a close event follows with the code
     };
     ws.onclose = (ev) => {
-      const retry = !closedByUser && shouldReconnect(ev.code) && attempts < maxRetries;
-      options.onClose?.(ev.code, ev.reason, retry);
-      if (!retry) return;
-      attempts += 1;
-      timer = setTimeout(open, backoff.disconnected());
+      const again = !closedByUser && shouldReconnect(ev.code, getToken !== undefined) && attempts < maxRetries;
+      options.onClose?.(ev.code, ev.reason, again);
+      if (again) retry();
     };
   };
-  open();
+  connect();
 
   return {
     get isOpen() {

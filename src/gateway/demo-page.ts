@@ -1,6 +1,8 @@
 /**
  * The demo page a gateway serves at /demo: connect to a WebSocket service
- * with a businessId, watch what arrives, and call echo over HTTP.
+ * with a businessId, watch what arrives, and call echo over HTTP. A banner
+ * says whether the gateway checks tokens; when it does, the page gets one
+ * for the businessId from `/demo/token` and sends it with each request.
  */
 export interface DemoPageOptions {
   /** WebSocket path, e.g. `/api/wstest`. */
@@ -9,12 +11,35 @@ export interface DemoPageOptions {
   echoPath: string;
 }
 
+export interface DemoPageMode {
+  /** Does the gateway require tokens (`auth.jwt`)? */
+  tokens: boolean;
+  /** Does it serve `/demo/token` (`demo.issueTokens`)? */
+  issueTokens: boolean;
+}
+
+function banner(mode: DemoPageMode): string {
+  if (!mode.tokens) {
+    return `<p id="mode" class="open"><strong>Open mode:</strong> this gateway checks no tokens, so any client can pick any businessId
+and receive its pushes. The demo requires tokens when started with <code>WEFT_JWT_SECRET</code> set (32 characters or more).</p>`;
+  }
+  if (!mode.issueTokens) {
+    return `<p id="mode" class="tokens"><strong>Tokens required:</strong> every request needs a token whose businessId claim is the businessId,
+and this gateway issues no demo tokens, so this page will be refused (401).</p>`;
+  }
+  return `<p id="mode" class="tokens"><strong>Tokens required:</strong> every WebSocket and HTTP request needs a token whose <code>sub</code>
+is the businessId. This page gets one from <code>/demo/token</code>, which signs a token for any businessId: a demo-only route.</p>`;
+}
+
 function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-export function demoPage(options: DemoPageOptions): string {
-  const config = JSON.stringify(options).replace(/</g, '\\u003c');
+export function demoPage(options: DemoPageOptions, mode: DemoPageMode = { tokens: false, issueTokens: false }): string {
+  const config = JSON.stringify({ wsPath: options.wsPath, echoPath: options.echoPath, tokens: mode.tokens && mode.issueTokens }).replace(
+    /</g,
+    '\\u003c',
+  );
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -28,10 +53,12 @@ export function demoPage(options: DemoPageOptions): string {
   #status { font-weight: 600 } #log { list-style: none; padding: 0; font-family: ui-monospace, monospace; font-size: 13px }
   #log li { border-bottom: 1px solid #eee; padding: .2rem 0 } #log li.system { color: #777 } #log li.error { color: #b00 }
   code { background: #f3f3f3; padding: 0 .2rem }
+  #mode { border-radius: 6px; padding: .5rem .8rem } #mode.open { background: #fff4d6 } #mode.tokens { background: #e3f4e1 }
 </style>
 </head>
 <body>
 <h1>weft: push to a businessId</h1>
+${banner(mode)}
 <p>WebSocket service <code>${escapeHtml(options.wsPath)}</code>, echo at <code>${escapeHtml(options.echoPath)}</code>.
 Open this page in two tabs with the same businessId: one echo reaches both.</p>
 <fieldset>
@@ -52,6 +79,18 @@ Open this page in two tabs with the same businessId: one echo reaches both.</p>
 const config = ${config};
 const $ = (id) => document.getElementById(id);
 let socket;
+/** The token of each businessId this page got one for (token mode). */
+const tokens = new Map();
+async function tokenFor(businessId) {
+  if (!config.tokens) return undefined;
+  if (tokens.has(businessId)) return tokens.get(businessId);
+  const res = await fetch('/demo/token?businessId=' + encodeURIComponent(businessId));
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.errorMessage || String(res.status));
+  tokens.set(businessId, body.result.token);
+  setTimeout(() => tokens.delete(businessId), (body.result.expiresIn - 30) * 1000);
+  return body.result.token;
+}
 function log(text, kind) {
   const li = document.createElement('li');
   li.textContent = text;
@@ -59,10 +98,19 @@ function log(text, kind) {
   $('log').prepend(li);
 }
 function setStatus(text) { $('status').textContent = text; }
-$('connect').onclick = () => {
+$('connect').onclick = async () => {
   const businessId = $('businessId').value;
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  socket = new WebSocket(scheme + '//' + location.host + config.wsPath + '?businessId=' + encodeURIComponent(businessId));
+  let token;
+  try {
+    token = await tokenFor(businessId);
+  } catch (e) {
+    log('could not get a token: ' + e.message, 'error');
+    return;
+  }
+  // Browsers cannot set headers on a WebSocket: the token goes in the query string.
+  const auth = token ? '&token=' + encodeURIComponent(token) : '';
+  socket = new WebSocket(scheme + '//' + location.host + config.wsPath + '?businessId=' + encodeURIComponent(businessId) + auth);
   setStatus('connecting');
   socket.onopen = () => { setStatus('connected as businessId ' + businessId); $('connect').disabled = true; $('disconnect').disabled = false; };
   socket.onmessage = (e) => log(typeof e.data === 'string' ? e.data : '[binary ' + e.data.size + ' bytes]', 'message');
@@ -71,9 +119,11 @@ $('connect').onclick = () => {
 };
 $('disconnect').onclick = () => socket && socket.close(1000, 'bye');
 $('echo').onclick = async () => {
-  const url = config.echoPath + '?businessId=' + encodeURIComponent($('businessId').value) + '&msg=' + encodeURIComponent($('msg').value);
+  const businessId = $('businessId').value;
+  const url = config.echoPath + '?businessId=' + encodeURIComponent(businessId) + '&msg=' + encodeURIComponent($('msg').value);
   try {
-    const res = await fetch(url);
+    const token = await tokenFor(businessId);
+    const res = await fetch(url, { headers: token ? { authorization: 'Bearer ' + token } : {} });
     $('answer').textContent = res.status + ' ' + await res.text();
   } catch (e) {
     $('answer').textContent = 'failed: ' + e.message;

@@ -3,13 +3,17 @@
  */
 import type { Static } from '@sinclair/typebox';
 import { invalidOption } from '../errors.js';
-import type { Authenticate } from './http-api.js';
+import type { Authenticate } from './auth/auth-request.js';
+import { IDENTITY_HEADER } from './auth/identity-header.js';
+import { MIN_SECRET_BYTES, checkJwtSettings } from './auth/jwt-keys.js';
 import { DEFAULT_STOP_TIMEOUT_MS, NODE_OPTION_PROPERTIES } from '../node/node-options.js';
 import {
   anyString,
   custom,
   defineOptions,
+  flag,
   nonEmptyString,
+  nonNegativeNumber,
   port,
   positiveInteger,
   positiveNumber,
@@ -48,7 +52,8 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
     default: DEFAULT_FORWARD_HEADERS,
     // Node gives incoming header names in lower case, so that is how they are looked up.
     normalize: (names: readonly string[]) => names.map((name) => name.toLowerCase()),
-    description: 'Client headers passed on to services (in `currentContext().headers`, lower-case names). The gateway always adds `x-forwarded-for`.',
+    description:
+      "Client headers passed on to services (in `currentContext().headers`, lower-case names). The gateway always adds `x-forwarded-for`, and `x-weft-identity` when it verified a token; a client's own `x-weft-identity` is never passed on, and with `auth.jwt` neither is a Bearer `authorization`.",
   }),
   authenticate: custom({
     is: isAuthenticate,
@@ -56,7 +61,61 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
     expected: 'a function',
     defaultNote: 'none (no check)',
     description:
-      "Runs before every HTTP request and WebSocket handshake reaches a service. Throw `WeftError('Unauthenticated' | 'Unauthorized', ...)` to refuse (401 / 403); return headers (e.g. `{ 'x-user-id': '42' }`) to pass on to the service.",
+      "Runs before every HTTP request and WebSocket handshake reaches a service (after the token check of `auth.jwt`; it sees the request's `businessId` and `identity`). Throw `WeftError('Unauthenticated' | 'Unauthorized', ...)` to refuse (401 / 403); return headers (e.g. `{ 'x-user-id': '42' }`) to pass on to the service. Held to `authTimeoutMs`.",
+  }),
+  auth: record(
+    {
+      jwt: record(
+        {
+          secret: nonEmptyString({
+            description: `Shared HMAC key (HS256 unless \`algorithms\` says otherwise), at least ${MIN_SECRET_BYTES} bytes. One of \`secret\`, \`publicKey\`, \`jwksUrl\`.`,
+          }),
+          publicKey: nonEmptyString({
+            description: 'PEM public key (or certificate) tokens are signed for: RSA, P-256/384/521 or Ed25519.',
+          }),
+          jwksUrl: nonEmptyString({
+            description:
+              'URL of a JSON Web Key Set (https, or http to a loopback address): fetched on first use, cached, fetched again when stale or when a token names a key it does not hold (key rotation).',
+          }),
+          algorithms: stringList({
+            defaultNote: "`HS256` for a secret; the key's own (`RS256`, `ES256`...) for a PEM; `RS256`, `ES256`, `EdDSA` for a JWKS",
+            description: 'Algorithms a token may be signed with. HMAC ones only with a secret, asymmetric ones only with a key.',
+          }),
+          issuer: nonEmptyString({ description: 'Required `iss` of tokens.' }),
+          audience: nonEmptyString({ description: 'Required `aud` of tokens (one of them, when `aud` is a list).' }),
+          clockToleranceSeconds: nonNegativeNumber({
+            unit: 'seconds',
+            default: 5,
+            description: 'Leeway for `exp` and `nbf`; a session closes with 4001 at `exp` plus this.',
+          }),
+          businessIdClaim: nonEmptyString({
+            default: 'sub',
+            description: 'The claim that is the businessId: a client-given businessId that differs is refused (403); none given, this one is used.',
+          }),
+          requireExpiry: flag({ default: true, description: 'Refuse tokens without `exp` (401).' }),
+          jwksCooldownMs: nonNegativeNumber({
+            unit: 'ms',
+            default: 30_000,
+            description: 'After a JWKS fetch, how long a token naming an unknown key waits before it may cause another fetch.',
+          }),
+          jwksCacheMaxAgeMs: positiveNumber({
+            unit: 'ms',
+            default: 600_000,
+            description: 'A JWKS older than this is fetched again before use.',
+          }),
+        },
+        {
+          description:
+            "Built-in token (JWT) authentication of every HTTP request and WebSocket handshake: 401 without a valid token, 403 for a businessId that is not the token's. See docs/security.md.",
+        },
+      ),
+    },
+    { description: 'Authentication built into the gateway.' },
+  ),
+  authTimeoutMs: positiveNumber({
+    unit: 'ms',
+    default: 5_000,
+    description: 'Time token verification (a JWKS fetch included) and `authenticate` have together; then the request or handshake gets 504.',
   }),
   websocket: section({
     maxMessageBytes: positiveInteger({
@@ -96,6 +155,11 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
     {
       wsPath: nonEmptyString({ required: true, description: 'WebSocket path of the service, e.g. `/api/wstest`.' }),
       echoPath: nonEmptyString({ required: true, description: 'HTTP path of its echo method, e.g. `/api/wstest/echo`.' }),
+      issueTokens: flag({
+        default: false,
+        description:
+          'Serve `GET /demo/token?businessId=...`, which signs a token for any businessId with `auth.jwt.secret`: lets anyone in, so for the demo only.',
+      }),
     },
     { description: 'Serve the demo page at `/demo` for that WebSocket service and echo method.' },
   ),
@@ -112,6 +176,14 @@ export const GATEWAY_OPTIONS = defineOptions({ ...NODE_OPTION_PROPERTIES, ...GAT
       'websocket.maxMessageBytes',
       `must leave room in a link frame: at most maxFrameBytes - ${WS_FRAME_OVERHEAD_BYTES} = ${options.maxFrameBytes - WS_FRAME_OVERHEAD_BYTES}, got ${options.websocket.maxMessageBytes}`,
     );
+  }
+  const jwt = options.auth?.jwt;
+  if (jwt !== undefined) checkJwtSettings(jwt);
+  if (options.demo?.issueTokens === true && jwt?.secret === undefined) {
+    throw invalidOption('demo.issueTokens', 'needs auth.jwt.secret to sign the tokens with');
+  }
+  if (options.forwardHeaders.includes(IDENTITY_HEADER)) {
+    throw invalidOption('forwardHeaders', `cannot hold ${IDENTITY_HEADER}: the gateway sets it from the verified token, never from the client`);
   }
 });
 

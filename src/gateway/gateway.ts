@@ -11,9 +11,13 @@ import { resolveOptions } from '../options/schema.js';
 import { WeftNode, type NodeStats } from '../node/node.js';
 import type { RegistryView } from '../registry/registry.js';
 import { GATEWAY_OPTIONS, type GatewayOptions } from './gateway-options.js';
+import { AuthGate } from './auth/auth-gate.js';
+import type { JwtSettings } from './auth/jwt-keys.js';
+import { JwtVerifier } from './auth/jwt-verifier.js';
 import { demoPage } from './demo-page.js';
+import { demoToken } from './demo-token.js';
 import { HttpApi, parseQuery } from './http-api.js';
-import { errorBody, sendError, sendJson } from './responses.js';
+import { errorBody, sendError, sendJson, successBody } from './responses.js';
 import { RouteTable } from './route-table.js';
 import { FrontDoor } from './front-door/front-door.js';
 
@@ -47,6 +51,8 @@ class GatewayImpl implements Gateway {
   readonly #stopTimeoutMs: number;
   readonly #retryAfterSeconds: number;
   readonly #demoHtml: string | undefined;
+  /** The key demo tokens are signed with (`demo.issueTokens`). */
+  readonly #demoTokens: JwtSettings | undefined;
   readonly #openApiInfo: { title: string; version: string };
   #openApiJson: string | undefined;
   #port = 0;
@@ -65,11 +71,18 @@ class GatewayImpl implements Gateway {
     this.#httpPort = options.http.port;
     this.#stopTimeoutMs = options.stopTimeoutMs;
     this.#retryAfterSeconds = options.retryAfterSeconds;
+    const jwt = options.auth?.jwt;
+    const gate = new AuthGate({
+      jwt: jwt === undefined ? undefined : new JwtVerifier(jwt, options.authTimeoutMs),
+      authenticate: options.authenticate,
+      timeoutMs: options.authTimeoutMs,
+      logger,
+    });
     this.#api = new HttpApi(node.rpc, {
       maxBodyBytes: options.maxBodyBytes,
       forwardHeaders: options.forwardHeaders,
       retryAfterSeconds: options.retryAfterSeconds,
-      authenticate: options.authenticate,
+      gate,
       logger,
     });
     const ws = options.websocket;
@@ -89,11 +102,15 @@ class GatewayImpl implements Gateway {
         pingIntervalMs: ws.pingIntervalMs,
         sessionOpenTimeoutMs: ws.sessionOpenTimeoutMs,
         retryAfterSeconds: options.retryAfterSeconds,
-        authenticate: options.authenticate,
+        gate,
         logger,
       },
     );
-    if (options.demo !== undefined) this.#demoHtml = demoPage(options.demo);
+    const demo = options.demo;
+    if (demo !== undefined) {
+      this.#demoHtml = demoPage(demo, { tokens: jwt !== undefined, issueTokens: demo.issueTokens });
+      if (demo.issueTokens) this.#demoTokens = jwt;
+    }
     this.#openApiInfo = options.openApi;
     this.#node.onView((view) => this.#updateRoutes(view));
     this.#server = http.createServer((req, res) => this.#onRequest(req, res));
@@ -224,6 +241,7 @@ class GatewayImpl implements Gateway {
         res.end(this.#demoHtml);
         return;
       }
+      if (path === '/demo/token' && this.#demoTokens !== undefined) return this.#demoToken(this.#demoTokens, url, q, res);
     }
     if (this.#draining) {
       res.setHeader('connection', 'close');
@@ -242,6 +260,15 @@ class GatewayImpl implements Gateway {
       return sendError(res, new WeftError('NotFound', `no route for ${method} ${path}`), this.#retryAfterSeconds);
     }
     this.#api.handle(req, res, match, query, path);
+  }
+
+  #demoToken(jwt: JwtSettings, url: string, q: number, res: http.ServerResponse): void {
+    const businessId = parseQuery(q < 0 ? '' : url.slice(q + 1))['businessid'];
+    demoToken(jwt, businessId).then(
+      (issued) => sendJson(res, 200, successBody(issued), { 'cache-control': 'no-store' }),
+      (e: unknown) =>
+        sendError(res, e instanceof WeftError ? e : new WeftError('ServerError', 'could not sign a demo token'), this.#retryAfterSeconds),
+    );
   }
 
   #health(res: http.ServerResponse): void {

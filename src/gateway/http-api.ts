@@ -1,37 +1,28 @@
 /**
- * HTTP to RPC: binds a request's path, query, headers and JSON body to the
- * method's parameters, calls the service and answers with the wrapper.
+ * HTTP to RPC: admits a request (auth/auth-gate.ts), binds its path, query,
+ * headers and JSON body to the method's parameters, calls the service and
+ * answers with the wrapper.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WeftError, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { ParamDescriptor } from '../contract/contract.js';
 import type { RpcClient } from '../rpc/rpc-client.js';
+import type { Admission, AuthGate } from './auth/auth-gate.js';
+import { givenBusinessIds, isBusinessIdName } from './auth/business-id.js';
+import { IDENTITY_HEADER, encodeIdentity } from './auth/identity-header.js';
+import { isTokenHeader, withoutToken } from './auth/token-source.js';
 import { sendError, sendJson, successBody } from './responses.js';
 import type { RouteMatch } from './route-table.js';
 
-/** What an authenticate hook sees of a request (HTTP or WebSocket handshake). */
-export interface AuthRequest {
-  kind: 'http' | 'websocket';
-  method: string;
-  path: string;
-  headers: Readonly<Record<string, string | string[] | undefined>>;
-  query: Readonly<Record<string, string>>;
-  remoteAddress: string;
-}
-
-/**
- * Checks a request before it reaches a service. Throw
- * `new WeftError('Unauthenticated' | 'Unauthorized', ...)` to refuse it; return
- * headers (for example `{ 'x-user-id': '42' }`) to pass on to the service.
- */
-export type Authenticate = (request: AuthRequest) => void | Record<string, string> | Promise<void | Record<string, string>>;
+export type { AuthRequest, Authenticate } from './auth/auth-request.js';
 
 export interface HttpApiOptions {
   maxBodyBytes: number;
   forwardHeaders: readonly string[];
   retryAfterSeconds: number;
-  authenticate: Authenticate | undefined;
+  /** Tokens, businessId binding and the authenticate hook. */
+  gate: AuthGate;
   logger: Logger;
 }
 
@@ -97,8 +88,26 @@ export class HttpApi {
       sendError(res, error, this.#o.retryAfterSeconds);
     };
     const bodyParam = match.route.method.params.find((p) => p.from === 'body');
+    const gate = this.#o.gate;
     const withBody = (body: unknown): void => {
-      this.#authenticate(req, path, query).then((identity) => this.#call(req, res, match, query, body, identity).catch(fail), fail);
+      if (!gate.active) {
+        this.#call(req, res, match, query, body, undefined).catch(fail);
+        return;
+      }
+      void gate
+        .admit({
+          kind: 'http',
+          method: req.method ?? 'GET',
+          path,
+          headers: req.headers,
+          query,
+          remoteAddress: req.socket.remoteAddress ?? '',
+          givenBusinessIds: givenBusinessIds(query, req.headers, match.pathParams),
+        })
+        .then((result) => {
+          if ('error' in result) sendError(res, result.error, this.#o.retryAfterSeconds, result.headers);
+          else this.#call(req, res, match, query, body, result).catch(fail);
+        });
     };
     if (bodyParam === undefined) {
       req.resume();
@@ -108,45 +117,47 @@ export class HttpApi {
     this.#readJson(req, res, withBody);
   }
 
-  async #authenticate(req: IncomingMessage, path: string, query: Record<string, string>): Promise<Record<string, string> | undefined> {
-    const hook = this.#o.authenticate;
-    if (hook === undefined) return undefined;
-    const identity = await hook({
-      kind: 'http',
-      method: req.method ?? 'GET',
-      path,
-      headers: req.headers,
-      query,
-      remoteAddress: req.socket.remoteAddress ?? '',
-    });
-    return identity ?? undefined;
-  }
-
   async #call(
     req: IncomingMessage,
     res: ServerResponse,
     match: RouteMatch,
     query: Record<string, string>,
     body: unknown,
-    identity: Record<string, string> | undefined,
+    admission: Admission | undefined,
   ): Promise<void> {
     const { route, pathParams } = match;
-    const args = route.method.params.map((p) => this.#bind(p, req, query, pathParams, body));
+    const tokens = this.#o.gate.tokens;
+    // With tokens, the token is not the service's to see; the businessId is the token's.
+    const seenQuery = tokens ? withoutToken(query) : query;
+    const tokenBusinessId = tokens ? admission?.businessId : undefined;
+    const args = route.method.params.map((p) => this.#bind(p, req, seenQuery, pathParams, body, tokenBusinessId));
     const headers: Record<string, string> = {};
     for (const name of this.#o.forwardHeaders) {
-      const v = firstHeader(req.headers[name]);
+      const raw = req.headers[name];
+      if (tokens && isTokenHeader(name, raw)) continue;
+      const v = firstHeader(raw);
       if (v !== undefined) headers[name] = v;
     }
     const remote = req.socket.remoteAddress;
     if (remote !== undefined) headers['x-forwarded-for'] = remote;
-    if (identity !== undefined) Object.assign(headers, identity);
+    if (admission?.identity !== undefined) headers[IDENTITY_HEADER] = encodeIdentity(admission.identity);
+    if (admission?.hookHeaders !== undefined) Object.assign(headers, admission.hookHeaders);
     const requestId = firstHeader(req.headers['x-request-id']);
     const options = requestId !== undefined && /^[\w.:-]{1,128}$/.test(requestId) ? { headers, traceId: requestId } : { headers };
     const result = await this.#rpc.call(route.target, args, options);
     sendJson(res, 200, successBody(result));
   }
 
-  #bind(p: ParamDescriptor, req: IncomingMessage, query: Record<string, string>, pathParams: Record<string, string>, body: unknown): unknown {
+  #bind(
+    p: ParamDescriptor,
+    req: IncomingMessage,
+    query: Record<string, string>,
+    pathParams: Record<string, string>,
+    body: unknown,
+    tokenBusinessId: string | undefined,
+  ): unknown {
+    // The admission checked that any businessId the client gave is the token's; none given, the token's is used.
+    if (tokenBusinessId !== undefined && p.from !== 'body' && isBusinessIdName(p.name)) return coerce(tokenBusinessId, p.schema);
     switch (p.from) {
       case 'body':
         return body;

@@ -37,9 +37,9 @@ export function sendJson(res: ServerResponse, httpStatus: number, body: string, 
   res.end(body);
 }
 
-export function sendError(res: ServerResponse, error: WeftError, retryAfterSeconds: number): void {
+export function sendError(res: ServerResponse, error: WeftError, retryAfterSeconds: number, extraHeaders: Record<string, string> = {}): void {
   const status = ERRORS[error.code].httpStatus;
-  sendJson(res, status, errorBody(error), status === 503 ? { 'retry-after': String(retryAfterSeconds) } : {});
+  sendJson(res, status, errorBody(error), status === 503 ? { 'retry-after': String(retryAfterSeconds), ...extraHeaders } : extraHeaders);
 }
 
 /** An HTTP error on a raw socket (WebSocket handshake refused before any upgrade). */

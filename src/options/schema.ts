@@ -160,6 +160,12 @@ export function positiveNumber<const Spec extends CountSpec>(spec: Spec): Declar
   return declare(schema, spec, { docType: `positive number${unitSuffix(spec.unit)}`, expected: 'a positive number' }) as never;
 }
 
+/** A number zero or above, e.g. a tolerance that may be none. */
+export function nonNegativeNumber<const Spec extends CountSpec>(spec: Spec): Declared<TNumber, Spec> {
+  const schema = Type.Number({ minimum: 0 });
+  return declare(schema, spec, { docType: `number >= 0${unitSuffix(spec.unit)}`, expected: 'a number zero or above' }) as never;
+}
+
 /** A whole number above zero, e.g. a size or a count. */
 export function positiveInteger<const Spec extends CountSpec>(spec: Spec): Declared<TInteger, Spec> {
   const schema = Type.Integer({ minimum: 1 });

@@ -2,6 +2,15 @@
  * WebSocket close codes and reasons a service may send (RFC 6455 section 7.4).
  */
 
+/**
+ * Close codes weft itself sends, from the application range (4000-4999).
+ * Services should not send these: `weft/client` reconnects on them.
+ */
+export const WeftCloseCode = {
+  /** The session's token expired (`exp` plus the clock tolerance); reconnect with a fresh token. */
+  TokenExpired: 4001,
+} as const;
+
 /** Longest close reason: a close frame's payload is at most 125 bytes, 2 of them the code. */
 export const MAX_CLOSE_REASON_BYTES = 123;
 

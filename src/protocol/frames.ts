@@ -56,6 +56,8 @@ export interface WireHandshake {
   headers: Record<string, string>;
   query: Record<string, string>;
   remoteAddress: string;
+  /** The claims of the token the gateway verified (`auth.jwt`); absent without one. */
+  identity?: Record<string, unknown>;
 }
 
 export type ChallengeFrame = [typeof FrameType.Challenge, version: number, nodeId: string, nonce: Uint8Array];

@@ -24,6 +24,12 @@ export interface WsSession {
   /** Handshake query string. */
   readonly query: Readonly<Record<string, string>>;
   readonly remoteAddress: string;
+  /**
+   * The verified identity: the claims of the token the gateway checked
+   * (`auth.jwt`), whose businessId claim is this session's businessId.
+   * Undefined when the gateway verifies no tokens. Never taken from headers.
+   */
+  readonly identity: Readonly<Record<string, unknown>> | undefined;
   readonly openedAt: number;
   /** Yours: anything to keep with the session (the user, a room...). */
   state: unknown;
@@ -31,6 +37,20 @@ export interface WsSession {
   send(message: PushMessage): Promise<boolean>;
   /** Closes this session with a close code and reason. */
   close(code?: number, reason?: string): Promise<boolean>;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+/** The identity a handshake carries, if it is an object (a gateway of an older version sends none). */
+function identityOf(value: unknown): Readonly<Record<string, unknown>> | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  return deepFreeze(value as Record<string, unknown>);
 }
 
 export class HostSession implements WsSession {
@@ -41,6 +61,7 @@ export class HostSession implements WsSession {
   readonly headers: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string>>;
   readonly remoteAddress: string;
+  readonly identity: Readonly<Record<string, unknown>> | undefined;
   readonly openedAt = Date.now();
   state: unknown = undefined;
   /** The gateway link the session was opened over; it ends with it. */
@@ -56,6 +77,7 @@ export class HostSession implements WsSession {
     this.headers = handshake.headers;
     this.query = handshake.query;
     this.remoteAddress = handshake.remoteAddress;
+    this.identity = identityOf(handshake.identity);
     this.#manager = manager;
   }
 

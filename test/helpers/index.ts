@@ -103,9 +103,12 @@ export interface RefusedHandshake {
 }
 
 /** Opens a WebSocket; resolves when open, rejects with the refusal (status, headers, body). */
-export function connectWs(url: string, options: { headers?: Record<string, string>; autoPong?: boolean } = {}): Promise<OpenedClient> {
+export function connectWs(
+  url: string,
+  options: { headers?: Record<string, string>; autoPong?: boolean; protocols?: string[] } = {},
+): Promise<OpenedClient> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, { headers: options.headers ?? {}, autoPong: options.autoPong ?? true });
+    const ws = new WebSocket(url, options.protocols ?? [], { headers: options.headers ?? {}, autoPong: options.autoPong ?? true });
     const messages: string[] = [];
     const waiters: { n: number; resolve: (m: string[]) => void }[] = [];
     ws.on('message', (data: Buffer, isBinary: boolean) => {
@@ -319,6 +322,22 @@ export async function spawnNode(env: Record<string, string>, timeoutMs = 15000):
       await exited;
     },
   };
+}
+
+/** A handshake that must be refused: its status, headers and parsed JSON body. */
+export async function refusedWs(
+  url: string,
+  options: { headers?: Record<string, string>; protocols?: string[] } = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: GatewayBody }> {
+  try {
+    const opened = await connectWs(url, options);
+    opened.ws.terminate();
+  } catch (e) {
+    const refusal = e as Partial<RefusedHandshake>;
+    assert.ok(refusal.status !== undefined, `expected an HTTP refusal, got ${String(e)}`);
+    return { status: refusal.status, headers: refusal.headers ?? {}, body: JSON.parse(refusal.body ?? '') as GatewayBody };
+  }
+  return assert.fail(`expected ${url} to be refused, but it opened`);
 }
 
 /** The rejection of `p` as a WeftError (fails the test if `p` resolves or rejects with something else). */

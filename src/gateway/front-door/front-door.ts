@@ -1,13 +1,15 @@
 /**
  * The WebSocket front door of a gateway, wiring its parts:
- * handshake.ts checks a handshake and runs the authenticate hook;
+ * handshake.ts checks a handshake; the auth gate (../auth/auth-gate.ts)
+ * verifies its token, binds its businessId and runs the authenticate hook;
  * session-opening.ts binds the session to a host and waits for its answer;
  * gateway-sessions.ts is the one table of sessions held here;
  * delivery.ts writes pushes to client sockets; keepalive.ts pings them.
  *
  * Handshakes are refused with an HTTP status and JSON body before any
  * upgrade. A session is carried over the gateway's link to its host: one
- * socket per client, no second WebSocket.
+ * socket per client, no second WebSocket. A session whose token expires
+ * is closed with 4001.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -15,16 +17,17 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { WeftError } from '../../errors.js';
 import type { SessionDirectory } from '../../directory/session-directory.js';
 import type { Logger } from '../../logger.js';
-import { closeReason, isSendableCloseCode } from '../../protocol/close-codes.js';
+import { WeftCloseCode, closeReason, isSendableCloseCode } from '../../protocol/close-codes.js';
 import { FrameType, type PushFrame, type SessionCloseFrame } from '../../protocol/frames.js';
 import type { LiveNodes } from '../../registry/registry.js';
 import type { HashRing } from '../../rpc/hash-ring.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../../transport/peer-link.js';
-import type { Authenticate } from '../http-api.js';
+import type { Admission, AuthGate } from '../auth/auth-gate.js';
+import { selectSubprotocol } from '../auth/token-source.js';
 import { writeSocketError } from '../responses.js';
 import { Delivery } from './delivery.js';
 import { SessionState, GatewaySessions, type GatewaySession } from './gateway-sessions.js';
-import { NO_HANDSHAKE, authenticateHandshake, checkHandshake, handshakeOf, type FindWebSocketService } from './handshake.js';
+import { NO_HANDSHAKE, checkHandshake, handshakeOf, type FindWebSocketService } from './handshake.js';
 import { Keepalive } from './keepalive.js';
 import { SessionOpening } from './session-opening.js';
 
@@ -34,7 +37,8 @@ export interface FrontDoorOptions {
   pingIntervalMs: number;
   sessionOpenTimeoutMs: number;
   retryAfterSeconds: number;
-  authenticate: Authenticate | undefined;
+  /** Tokens, businessId binding and the authenticate hook. */
+  gate: AuthGate;
   logger: Logger;
 }
 
@@ -58,6 +62,10 @@ function destroySocket(this: Duplex): void {
   this.destroy();
 }
 
+/** The longest delay setTimeout takes; a later expiry is re-armed when it fires. */
+const MAX_TIMER_MS = 2_147_483_647;
+const TOKEN_EXPIRED_REASON = 'token expired';
+
 export class FrontDoor {
   readonly #d: FrontDoorDeps;
   readonly #o: FrontDoorOptions;
@@ -73,6 +81,9 @@ export class FrontDoor {
   readonly #onWsPong: (this: WebSocket) => void;
   readonly #onWsError: (this: WebSocket, err: Error) => void;
   readonly #onUpgradingClose: (this: UpgradingSocket) => void;
+  readonly #onExpired: (session: GatewaySession) => void;
+  /** When the token of a handshake being opened stops holding (set before the open, read at the accept). */
+  readonly #expiries = new WeakMap<IncomingMessage, number>();
 
   constructor(deps: FrontDoorDeps, options: FrontDoorOptions) {
     this.#d = deps;
@@ -84,6 +95,8 @@ export class FrontDoor {
       perMessageDeflate: false,
       clientTracking: false,
       skipUTF8Validation: false,
+      // Never answer with a weft.token.<token> entry (ws would pick the first offered).
+      handleProtocols: selectSubprotocol,
     });
     this.#opening = new SessionOpening({
       nodeId: deps.nodeId,
@@ -125,6 +138,7 @@ export class FrontDoor {
     this.#onWsError = function (err) {
       logger.debug({ err: err.message, sessionId: (this as SessionSocket)[SESSION].id }, 'WebSocket protocol error');
     };
+    this.#onExpired = (session) => this.#expire(session);
     this.#onUpgradingClose = function () {
       const session = this[SESSION];
       if (session !== undefined && session.state === SessionState.Opening) abandon(session);
@@ -157,15 +171,32 @@ export class FrontDoor {
     const retryAfter = this.#o.retryAfterSeconds;
     if (this.#draining)
       return writeSocketError(socket, new WeftError('Draining', 'gateway is shutting down; reconnect to another instance'), retryAfter);
-    const checked = checkHandshake(req, this.#d.findService);
+    const gate = this.#o.gate;
+    const checked = checkHandshake(req, this.#d.findService, gate.tokens);
     if ('error' in checked) return writeSocketError(socket, checked.error, retryAfter, checked.headers);
-    const open = (identity: Record<string, string> | undefined): void => {
-      const handshake = checked.hooks ? handshakeOf(req, checked.query, identity) : NO_HANDSHAKE;
-      this.#opening.open(req, socket, head, checked.service, checked.businessId, checked.hooks, handshake);
+    const open = (admission: Admission | undefined): void => {
+      const businessId = admission?.businessId ?? checked.businessId;
+      // checkHandshake lets a handshake without a businessId through only when the token has to name it.
+      if (businessId === undefined) return writeSocketError(socket, new WeftError('BadRequest', 'businessId is required'), retryAfter);
+      if (admission?.expiresAt !== undefined) this.#expiries.set(req, admission.expiresAt);
+      const handshake = checked.hooks ? handshakeOf(req, checked.query, admission, gate.tokens) : NO_HANDSHAKE;
+      this.#opening.open(req, socket, head, checked.service, businessId, checked.hooks, handshake);
     };
-    const auth = this.#o.authenticate;
-    if (auth === undefined) return open(undefined);
-    authenticateHandshake(auth, req, checked).then(open, (error: WeftError) => writeSocketError(socket, error, retryAfter));
+    if (!gate.active) return open(undefined);
+    void gate
+      .admit({
+        kind: 'websocket',
+        method: 'GET',
+        path: checked.path,
+        headers: req.headers,
+        query: checked.query,
+        remoteAddress: req.socket.remoteAddress ?? '',
+        givenBusinessIds: checked.givenBusinessIds,
+      })
+      .then((result) => {
+        if ('error' in result) writeSocketError(socket, result.error, retryAfter, result.headers);
+        else open(result);
+      });
   }
 
   /** The host accepted the session: complete the upgrade, unless the client or the gateway is gone. */
@@ -182,7 +213,8 @@ export class FrontDoor {
     const upgrading = socket as UpgradingSocket;
     upgrading[SESSION] = session;
     upgrading.once('close', this.#onUpgradingClose);
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#opened(session, ws));
+    const expiresAt = this.#expiries.get(req);
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#opened(session, ws, expiresAt));
   }
 
   /** A session that never opened: forgotten here and at its host. */
@@ -192,7 +224,7 @@ export class FrontDoor {
     this.#tellHost(session, 1006, reason);
   }
 
-  #opened(session: GatewaySession, ws: WebSocket): void {
+  #opened(session: GatewaySession, ws: WebSocket, expiresAt: number | undefined): void {
     if (session.state !== SessionState.Opening) {
       ws.terminate();
       return;
@@ -208,6 +240,25 @@ export class FrontDoor {
     ws.on('pong', this.#onWsPong);
     ws.on('error', this.#onWsError);
     this.#delivery.flushQueue(session);
+    if (expiresAt !== undefined) {
+      session.expiresAt = expiresAt;
+      this.#expire(session);
+    }
+  }
+
+  /** Closes the session (4001) if its token no longer holds, else sets the timer for when it stops. */
+  #expire(session: GatewaySession): void {
+    session.expiryTimer = undefined;
+    if (session.state !== SessionState.Open || session.expiresAt === undefined) return;
+    const left = session.expiresAt - Date.now();
+    if (left > 0) {
+      session.expiryTimer = setTimeout(this.#onExpired, Math.min(left, MAX_TIMER_MS), session);
+      session.expiryTimer.unref();
+      return;
+    }
+    this.#o.logger.debug({ sessionId: session.id }, 'token expired; closing with 4001');
+    this.#closed(session, WeftCloseCode.TokenExpired, TOKEN_EXPIRED_REASON);
+    session.ws!.close(WeftCloseCode.TokenExpired, TOKEN_EXPIRED_REASON);
   }
 
   #fromClient(session: GatewaySession, data: Buffer, isBinary: boolean): void {
@@ -230,6 +281,7 @@ export class FrontDoor {
   #closed(session: GatewaySession, code: number, reason: string): void {
     if (session.state === SessionState.Closed) return;
     session.state = SessionState.Closed;
+    if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
     this.#sessions.remove(session);
     this.#d.directory.remove(session.service, session.businessId, session.id);
     this.#tellHost(session, code, reason);

@@ -41,6 +41,10 @@ export interface GatewaySession {
   /** The delivery tick the socket was last corked in, and bytes written then (delivery). */
   corkTick: number;
   tickBytes: number;
+  /** Epoch ms at which the session's token stops holding (closed then with 4001); undefined without one. */
+  expiresAt: number | undefined;
+  /** The timer that closes it then, while open. */
+  expiryTimer: NodeJS.Timeout | undefined;
 }
 
 export function newSession(id: string, service: string, businessId: string, hooks: boolean, socket: Duplex): GatewaySession {
@@ -58,6 +62,8 @@ export function newSession(id: string, service: string, businessId: string, hook
     alive: true,
     corkTick: 0,
     tickBytes: 0,
+    expiresAt: undefined,
+    expiryTimer: undefined,
   };
 }
 

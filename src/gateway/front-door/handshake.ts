@@ -1,13 +1,17 @@
 /**
  * Checking a WebSocket handshake before anything is opened: the route, what
- * `ws` itself would refuse, the businessId, and the gateway's authenticate
- * hook. Everything here answers with a WeftError the front door turns into
+ * `ws` itself would refuse and the businessId the client gave; and what a
+ * host learns of a handshake once it is admitted (auth/auth-gate.ts decides
+ * that). Everything here answers with a WeftError the front door turns into
  * an HTTP status and JSON body; nothing is upgraded yet.
  */
 import type { IncomingMessage } from 'node:http';
-import { WeftError, toWeftError } from '../../errors.js';
+import { WeftError } from '../../errors.js';
 import type { WireHandshake } from '../../protocol/frames.js';
-import type { Authenticate } from '../http-api.js';
+import type { Admission } from '../auth/auth-gate.js';
+import { businessIdProblem, givenBusinessIds } from '../auth/business-id.js';
+import { IDENTITY_HEADER } from '../auth/identity-header.js';
+import { isTokenHeader, withoutToken } from '../auth/token-source.js';
 import { parseQuery } from '../http-api.js';
 
 /** A handshake that passed the checks. */
@@ -16,7 +20,10 @@ export interface CheckedHandshake {
   service: string;
   /** Does the service override a session hook (so its host wants the handshake's details)? */
   hooks: boolean;
-  businessId: string;
+  /** The first businessId the client gave; undefined only when tokens are on (the token's claim is used). */
+  businessId: string | undefined;
+  /** Every businessId the client gave, in lookup order. */
+  givenBusinessIds: string[];
   query: Record<string, string>;
 }
 
@@ -25,9 +32,6 @@ export type FindWebSocketService = (path: string) => { service: string; hooks: b
 
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`|~a-z]+$/;
-const MAX_BUSINESS_ID_LENGTH = 256;
-// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-const CONTROL = /[\u0000-\u001f]/;
 
 /** Headers a host does not need: hop-by-hop and the WebSocket handshake's own. */
 const DROPPED_HEADERS = new Set([
@@ -56,18 +60,15 @@ function validSubprotocols(header: string | undefined): boolean {
   return true;
 }
 
-function firstHeader(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 /**
  * The checks that need no I/O, in the order a client learns of them.
  * Returns the handshake, or the error to refuse it with (and extra headers).
+ * With `tokens`, a handshake may name no businessId: the token's is used.
  */
 export function checkHandshake(
   req: IncomingMessage,
   findService: FindWebSocketService,
+  tokens: boolean,
 ): CheckedHandshake | { error: WeftError; headers?: Record<string, string> } {
   const url = req.url ?? '/';
   const q = url.indexOf('?');
@@ -88,47 +89,34 @@ export function checkHandshake(
   // URLSearchParams reads any query string (a bad escape stays as written): nothing to refuse.
   const query = parseQuery(q < 0 ? '' : url.slice(q + 1));
   // Query first, then header; Silky's spelling `bussinessId` too. Names match case-insensitively.
-  const businessId = query['businessid'] ?? query['bussinessid'] ?? firstHeader(req, 'businessid') ?? firstHeader(req, 'bussinessid');
-  if (businessId === undefined || businessId === '') {
+  const given = givenBusinessIds(query, req.headers);
+  const businessId = given[0];
+  if (businessId === undefined && !tokens) {
     return { error: new WeftError('BadRequest', 'businessId is required, in the query string (?businessId=) or a businessId header') };
   }
-  if (businessId.length > MAX_BUSINESS_ID_LENGTH || CONTROL.test(businessId)) {
-    return { error: new WeftError('BadRequest', `businessId must be at most ${MAX_BUSINESS_ID_LENGTH} characters without control characters`) };
+  for (const id of given) {
+    const problem = businessIdProblem(id);
+    if (problem !== undefined) return { error: new WeftError('BadRequest', problem) };
   }
-  return { path, service: route.service, hooks: route.hooks, businessId, query };
+  return { path, service: route.service, hooks: route.hooks, businessId, givenBusinessIds: given, query };
 }
 
 /**
- * Runs the gateway's authenticate hook on a checked handshake. Resolves with
- * the identity headers it returned; rejects with the WeftError to refuse with.
+ * What the host of a service with hooks learns of an admitted handshake.
+ * With `tokens`, the token is taken out (a Bearer Authorization header, the
+ * `token` query parameter; Sec-WebSocket-* headers never go); a client's own
+ * x-weft-identity header never goes. The verified identity travels in its own field.
  */
-export async function authenticateHandshake(
-  authenticate: Authenticate,
-  req: IncomingMessage,
-  checked: CheckedHandshake,
-): Promise<Record<string, string> | undefined> {
-  try {
-    const identity = await authenticate({
-      kind: 'websocket',
-      method: 'GET',
-      path: checked.path,
-      headers: req.headers,
-      query: checked.query,
-      remoteAddress: req.socket.remoteAddress ?? '',
-    });
-    return identity ?? undefined;
-  } catch (e) {
-    throw toWeftError(e);
-  }
-}
-
-/** What the host of a service with hooks learns of the handshake. */
-export function handshakeOf(req: IncomingMessage, query: Record<string, string>, identity: Record<string, string> | undefined): WireHandshake {
+export function handshakeOf(req: IncomingMessage, query: Record<string, string>, admission: Admission | undefined, tokens: boolean): WireHandshake {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
-    if (value === undefined || DROPPED_HEADERS.has(name) || name.startsWith('sec-websocket-')) continue;
+    if (value === undefined || DROPPED_HEADERS.has(name) || name.startsWith('sec-websocket-') || name === IDENTITY_HEADER) continue;
+    if (tokens && isTokenHeader(name, value)) continue;
     headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
-  if (identity !== undefined) Object.assign(headers, identity);
-  return { headers, query, remoteAddress: req.socket.remoteAddress ?? '' };
+  const hookHeaders = admission?.hookHeaders;
+  if (hookHeaders !== undefined) Object.assign(headers, hookHeaders);
+  const handshake: WireHandshake = { headers, query: tokens ? withoutToken(query) : query, remoteAddress: req.socket.remoteAddress ?? '' };
+  if (admission?.identity !== undefined) handshake.identity = admission.identity;
+  return handshake;
 }
