@@ -85,6 +85,12 @@ export const ERRORS = {
     retryable: false,
     description: 'The request body is over the gateway limit (`maxBodyBytes`).',
   },
+  UnsupportedMediaType: {
+    status: 415,
+    httpStatus: 415,
+    retryable: false,
+    description: 'A request body sent without a JSON content type (`application/json` or `*/*+json`, UTF-8).',
+  },
   ServiceUnavailable: {
     status: 503,
     httpStatus: 503,

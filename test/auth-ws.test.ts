@@ -96,7 +96,7 @@ test('a numeric businessId claim, or another configured claim, names the busines
 });
 
 test('the host session has the identity in its own field, and neither the token nor a client x-weft-identity', async (t) => {
-  const stack = await startStack(t, { gateway: JWT });
+  const stack = await startStack(t, { gateway: { ...JWT, forwardHeaders: ['authorization', 'x-app'] } });
   const token = await tokenFor('acme', { name: 'Alice' });
   const client = await connectWs(`${stack.wsUrl}/api/chat?token=${token}&room=7`, {
     headers: { authorization: `Bearer ${token}`, 'x-weft-identity': '{"sub":"evil"}', 'x-app': 'demo' },

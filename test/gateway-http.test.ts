@@ -191,7 +191,11 @@ test('a body over maxBodyBytes is answered 413 and the gateway serves the next r
   const next = await httpJson(`${stack.url}/api/test/echo?value=still-here`);
   assert.equal(next.status, 200);
   assert.equal(next.body.result, 'still-here');
-  const small = await httpJson(`${stack.url}/api/test/item`, { method: 'POST', body: JSON.stringify({ name: 'ok', qty: 1 }) });
+  const small = await httpJson(`${stack.url}/api/test/item`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'ok', qty: 1 }),
+  });
   assert.equal(small.status, 200);
 });
 
@@ -249,7 +253,11 @@ test('invalid arguments are answered 400 with status 1001 and validErrors', asyn
   const fields = (res.body.validErrors ?? []).flatMap((v) => v.memberNames);
   assert.ok(fields.includes('a') && fields.includes('b'), JSON.stringify(res.body.validErrors));
 
-  const item = await httpJson(`${stack.url}/api/test/item`, { method: 'POST', body: JSON.stringify({ name: '', qty: 0 }) });
+  const item = await httpJson(`${stack.url}/api/test/item`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: '', qty: 0 }),
+  });
   assert.equal(item.status, 400);
   const itemFields = (item.body.validErrors ?? []).flatMap((v) => v.memberNames);
   assert.ok(itemFields.includes('item.name') && itemFields.includes('item.qty'), JSON.stringify(item.body.validErrors));

@@ -119,11 +119,14 @@ class RecordingChat extends ChatAppService {
   }
 }
 
-test('hooks see the session id, businessId, handshake headers and query', async (t) => {
+test('hooks see the session id, businessId, the forwarded handshake headers and query', async (t) => {
   const chat = new RecordingChat();
-  const stack = await startStack(t, { host: { services: [implement(IChatAppService, chat)] } });
+  const stack = await startStack(t, {
+    host: { services: [implement(IChatAppService, chat)] },
+    gateway: { forwardHeaders: ['user-agent', 'x-custom'] },
+  });
   const client = await connectWs(`${stack.wsUrl}/api/chat?businessId=500&room=blue`, {
-    headers: { 'user-agent': 'weft-test/1.0', 'x-custom': 'abc' },
+    headers: { 'user-agent': 'weft-test/1.0', 'x-custom': 'abc', 'x-other': 'not listed' },
   });
   t.after(() => client.ws.terminate());
   assert.equal(chat.opened.length, 1);
@@ -133,6 +136,7 @@ test('hooks see the session id, businessId, handshake headers and query', async 
   assert.equal(session.gatewayNodeId, stack.gateway.nodeId);
   assert.equal(session.headers['user-agent'], 'weft-test/1.0');
   assert.equal(session.headers['x-custom'], 'abc');
+  assert.equal(session.headers['x-other'], undefined, 'a header not in forwardHeaders is not passed on');
   assert.equal(session.headers['sec-websocket-key'], undefined, 'handshake internals are not passed on');
   assert.equal(session.headers['connection'], undefined);
   assert.equal(session.query['room'], 'blue');

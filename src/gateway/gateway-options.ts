@@ -32,6 +32,33 @@ export const WS_FRAME_OVERHEAD_BYTES = 4096;
 /** Typed as a list, not a tuple, so `DEFAULTS.forwardHeaders` stays `readonly string[]`. */
 const DEFAULT_FORWARD_HEADERS: readonly string[] = ['authorization', 'accept-language', 'x-request-id', 'traceparent', 'user-agent'];
 
+/** `'*'`, or a list of origins (`https://app.example.com`). */
+export type OriginList = '*' | readonly string[];
+
+function isOriginList(value: unknown): value is OriginList {
+  return value === '*' || (Array.isArray(value) && value.every((v) => typeof v === 'string'));
+}
+
+/** An origin as a browser sends it: scheme, host and port only, lower case, no path. */
+function originProblem(origin: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return `${JSON.stringify(origin)} is not an origin (scheme://host[:port])`;
+  }
+  if (url.origin !== origin) return `${JSON.stringify(origin)} is not an origin as a browser sends it; write ${JSON.stringify(url.origin)}`;
+  return undefined;
+}
+
+function checkOrigins(name: string, origins: OriginList): void {
+  if (origins === '*') return;
+  for (const origin of origins) {
+    const problem = originProblem(origin);
+    if (problem !== undefined) throw invalidOption(name, problem);
+  }
+}
+
 function isAuthenticate(value: unknown): value is Authenticate {
   return typeof value === 'function';
 }
@@ -53,7 +80,40 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
     // Node gives incoming header names in lower case, so that is how they are looked up.
     normalize: (names: readonly string[]) => names.map((name) => name.toLowerCase()),
     description:
-      "Client headers passed on to services (in `currentContext().headers`, lower-case names). The gateway always adds `x-forwarded-for`, and `x-weft-identity` when it verified a token; a client's own `x-weft-identity` is never passed on, and with `auth.jwt` neither is a Bearer `authorization`.",
+      "Client headers passed on to services: HTTP ones (in `currentContext().headers`) and WebSocket ones (in `session.headers`), lower-case names; no other client header reaches a service (cookies included). The gateway always adds `x-forwarded-for`, and `x-weft-identity` when it verified a token; a client's own `x-weft-identity` is never passed on, and with `auth.jwt` neither is a Bearer `authorization`.",
+  }),
+  allowedOrigins: custom({
+    is: isOriginList,
+    docType: "string array or `'*'`",
+    expected: "an array of origins or '*'",
+    defaultNote: "none: only the gateway's own origin (that of the `Host` header)",
+    description:
+      "Browser origins (`https://app.example.com`, exact) that may open WebSocket sessions, or `'*'` for any. A handshake with another `Origin` is refused with 403 `Unauthorized`; one without `Origin` (not a browser) passes. See docs/security.md.",
+  }),
+  cors: record(
+    {
+      origins: custom({
+        is: isOriginList,
+        docType: "string array or `'*'`",
+        expected: "an array of origins or '*'",
+        required: true,
+        description: "Origins (exact) whose pages may call HTTP routes, or `'*'` for any.",
+      }),
+      credentials: flag({
+        default: false,
+        description: "Send `Access-Control-Allow-Credentials: true` (cookies, HTTP auth); not with `origins: '*'`.",
+      }),
+      maxAgeSeconds: nonNegativeNumber({ unit: 'seconds', default: 600, description: 'How long a browser may cache a preflight answer.' }),
+    },
+    {
+      description:
+        'CORS for HTTP routes: preflight `OPTIONS` answered 204, `Access-Control-Allow-Origin` on answers to allowed origins. Without it, no CORS headers (browsers keep cross-site pages from reading answers) and `OPTIONS` is 404.',
+    },
+  ),
+  trustedProxies: stringList({
+    default: [],
+    description:
+      "Addresses of proxies in front of the gateway. Only from these is a client's `X-Forwarded-For` believed: the client's address (`remoteAddress`) is then the last forwarded one that is not a trusted proxy. From anyone else, the peer is the client and its `X-Forwarded-For` is dropped.",
   }),
   authenticate: custom({
     is: isAuthenticate,
@@ -181,6 +241,17 @@ export const GATEWAY_OPTIONS = defineOptions({ ...NODE_OPTION_PROPERTIES, ...GAT
   if (jwt !== undefined) checkJwtSettings(jwt);
   if (options.demo?.issueTokens === true && jwt?.secret === undefined) {
     throw invalidOption('demo.issueTokens', 'needs auth.jwt.secret to sign the tokens with');
+  }
+  if (options.allowedOrigins !== undefined) checkOrigins('allowedOrigins', options.allowedOrigins);
+  const cors = options.cors;
+  if (cors !== undefined) {
+    checkOrigins('cors.origins', cors.origins);
+    if (cors.origins === '*' && cors.credentials) {
+      throw invalidOption(
+        'cors.credentials',
+        "cannot go with origins '*': every site could read answers with the user's credentials; list the origins",
+      );
+    }
   }
   if (options.forwardHeaders.includes(IDENTITY_HEADER)) {
     throw invalidOption('forwardHeaders', `cannot hold ${IDENTITY_HEADER}: the gateway sets it from the verified token, never from the client`);

@@ -12,6 +12,8 @@ import { WeftNode, type NodeStats } from '../node/node.js';
 import type { RegistryView } from '../registry/registry.js';
 import { GATEWAY_OPTIONS, type GatewayOptions } from './gateway-options.js';
 import { AuthGate } from './auth/auth-gate.js';
+import { ClientAddresses } from './auth/client-address.js';
+import { Cors } from './cors.js';
 import type { JwtSettings } from './auth/jwt-keys.js';
 import { JwtVerifier } from './auth/jwt-verifier.js';
 import { demoPage } from './demo-page.js';
@@ -20,6 +22,7 @@ import { HttpApi, parseQuery } from './http-api.js';
 import { errorBody, sendError, sendJson, successBody } from './responses.js';
 import { RouteTable } from './route-table.js';
 import { FrontDoor } from './front-door/front-door.js';
+import type { HandshakePolicy } from './front-door/handshake.js';
 
 export type { GatewayOptions } from './gateway-options.js';
 
@@ -60,6 +63,7 @@ class GatewayImpl implements Gateway {
   #starting: Promise<Gateway> | undefined;
   #stopping: Promise<void> | undefined;
   #activeRequests = 0;
+  readonly #cors: Cors | undefined;
 
   constructor(input: GatewayOptions) {
     const options = resolveOptions(GATEWAY_OPTIONS, input, 'createGateway');
@@ -72,7 +76,15 @@ class GatewayImpl implements Gateway {
     this.#stopTimeoutMs = options.stopTimeoutMs;
     this.#retryAfterSeconds = options.retryAfterSeconds;
     const jwt = options.auth?.jwt;
+    const addresses = new ClientAddresses(options.trustedProxies);
+    const handshakePolicy: HandshakePolicy = Object.freeze({
+      allowedOrigins: options.allowedOrigins,
+      forwardHeaders: options.forwardHeaders,
+      addresses,
+    });
+    this.#cors = options.cors === undefined ? undefined : new Cors(options.cors);
     const gate = new AuthGate({
+      addresses,
       jwt: jwt === undefined ? undefined : new JwtVerifier(jwt, options.authTimeoutMs),
       authenticate: options.authenticate,
       timeoutMs: options.authTimeoutMs,
@@ -84,6 +96,7 @@ class GatewayImpl implements Gateway {
       retryAfterSeconds: options.retryAfterSeconds,
       gate,
       logger,
+      addresses,
     });
     const ws = options.websocket;
     this.#door = new FrontDoor(
@@ -94,7 +107,10 @@ class GatewayImpl implements Gateway {
         liveNodes: node.liveNodes,
         directory: node.directory,
         ringOf: (service) => node.endpoints.ring(service),
-        findService: (path) => this.#routes.websocketService(path),
+        findService: (path) => {
+          const route = this.#routes.websocketService(path);
+          return route === undefined ? undefined : { ...route, policy: handshakePolicy };
+        },
       },
       {
         maxMessageBytes: ws.maxMessageBytes,
@@ -233,6 +249,11 @@ class GatewayImpl implements Gateway {
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const method = req.method ?? 'GET';
+    const cors = this.#cors;
+    if (cors !== undefined) {
+      cors.decorate(req, res);
+      if (cors.isPreflight(req)) return this.#preflight(cors, req, res, path);
+    }
     if (method === 'GET') {
       if (path === '/healthz') return this.#health(res);
       if (path === '/swagger.json') return this.#openApi(res);
@@ -260,6 +281,21 @@ class GatewayImpl implements Gateway {
       return sendError(res, new WeftError('NotFound', `no route for ${method} ${path}`), this.#retryAfterSeconds);
     }
     this.#api.handle(req, res, match, query, path);
+  }
+
+  /** A preflight from an allowed origin: 204 with the methods routed at `path`, or 404 when none is. */
+  #preflight(cors: Cors, req: http.IncomingMessage, res: http.ServerResponse, path: string): void {
+    const methods: string[] = [];
+    try {
+      for (const verb of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE']) if (this.#routes.match(verb, path) !== undefined) methods.push(verb);
+    } catch {
+      // a malformed escape: no route
+    }
+    if (methods.length === 0) {
+      req.resume();
+      return sendError(res, new WeftError('NotFound', `no route for ${path}`), this.#retryAfterSeconds);
+    }
+    cors.preflight(req, res, methods);
   }
 
   #demoToken(jwt: JwtSettings, url: string, q: number, res: http.ServerResponse): void {

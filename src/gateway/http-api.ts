@@ -9,7 +9,8 @@ import type { Logger } from '../logger.js';
 import type { ParamDescriptor } from '../contract/contract.js';
 import type { RpcClient } from '../rpc/rpc-client.js';
 import type { Admission, AuthGate } from './auth/auth-gate.js';
-import { givenBusinessIds, isBusinessIdName } from './auth/business-id.js';
+import { businessIdProblem, givenBusinessIds, isBusinessIdName } from './auth/business-id.js';
+import type { ClientAddresses } from './auth/client-address.js';
 import { IDENTITY_HEADER, encodeIdentity } from './auth/identity-header.js';
 import { isTokenHeader, withoutToken } from './auth/token-source.js';
 import { sendError, sendJson, successBody } from './responses.js';
@@ -24,7 +25,23 @@ export interface HttpApiOptions {
   /** Tokens, businessId binding and the authenticate hook. */
   gate: AuthGate;
   logger: Logger;
+  /** The client's address and the x-forwarded-for passed on (`trustedProxies`). */
+  addresses: ClientAddresses;
 }
+
+/** `application/json` or `application/<x>+json`, in UTF-8 (RFC 8259) when a charset is named. */
+function isJsonContentType(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  const [type = '', ...params] = header.split(';').map((p) => p.trim().toLowerCase());
+  if (type !== 'application/json' && !/^application\/[\w.+-]+\+json$/.test(type)) return false;
+  for (const param of params) {
+    const [name, value] = param.split('=').map((p) => p.trim());
+    if (name === 'charset' && value?.replace(/^"|"$/g, '') !== 'utf-8') return false;
+  }
+  return true;
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Query string as a map with lower-case names (first value wins), so names match case-insensitively. */
 export function parseQuery(raw: string): Record<string, string> {
@@ -88,6 +105,15 @@ export class HttpApi {
       sendError(res, error, this.#o.retryAfterSeconds);
     };
     const bodyParam = match.route.method.params.find((p) => p.from === 'body');
+    const given = givenBusinessIds(query, req.headers, match.pathParams);
+    for (const id of given) {
+      const problem = businessIdProblem(id);
+      if (problem !== undefined) {
+        req.resume();
+        sendError(res, new WeftError('BadRequest', problem), this.#o.retryAfterSeconds);
+        return;
+      }
+    }
     const gate = this.#o.gate;
     const withBody = (body: unknown): void => {
       if (!gate.active) {
@@ -102,7 +128,7 @@ export class HttpApi {
           headers: req.headers,
           query,
           remoteAddress: req.socket.remoteAddress ?? '',
-          givenBusinessIds: givenBusinessIds(query, req.headers, match.pathParams),
+          givenBusinessIds: given,
         })
         .then((result) => {
           if ('error' in result) sendError(res, result.error, this.#o.retryAfterSeconds, result.headers);
@@ -139,7 +165,9 @@ export class HttpApi {
       if (v !== undefined) headers[name] = v;
     }
     const remote = req.socket.remoteAddress;
-    if (remote !== undefined) headers['x-forwarded-for'] = remote;
+    // A client's own x-forwarded-for is believed only from a trusted proxy; the peer is always appended.
+    if (remote !== undefined) headers['x-forwarded-for'] = this.#o.addresses.forwardedFor(remote, req.headers);
+    else delete headers['x-forwarded-for'];
     if (admission?.identity !== undefined) headers[IDENTITY_HEADER] = encodeIdentity(admission.identity);
     if (admission?.hookHeaders !== undefined) Object.assign(headers, admission.hookHeaders);
     const requestId = firstHeader(req.headers['x-request-id']);
@@ -210,9 +238,25 @@ export class HttpApi {
         done(undefined);
         return;
       }
+      if (!isJsonContentType(req.headers['content-type'])) {
+        const given = req.headers['content-type'] ?? 'none';
+        sendError(
+          res,
+          new WeftError('UnsupportedMediaType', `request body must be JSON (Content-Type: application/json), not ${JSON.stringify(given)}`),
+          this.#o.retryAfterSeconds,
+        );
+        return;
+      }
+      let text: string;
+      try {
+        text = UTF8.decode(Buffer.concat(chunks, size));
+      } catch {
+        sendError(res, new WeftError('BadRequest', 'request body is not valid UTF-8'), this.#o.retryAfterSeconds);
+        return;
+      }
       let parsed: unknown;
       try {
-        parsed = JSON.parse(Buffer.concat(chunks, size).toString('utf8'));
+        parsed = JSON.parse(text);
       } catch (e) {
         sendError(res, new WeftError('BadRequest', `request body is not valid JSON: ${(e as Error).message}`), this.#o.retryAfterSeconds);
         return;

@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { WeftError, toWeftError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { Authenticate, Identity } from './auth-request.js';
+import type { ClientAddresses } from './client-address.js';
 import type { JwtVerifier } from './jwt-verifier.js';
 import { findToken } from './token-source.js';
 
@@ -19,6 +20,7 @@ export interface GateRequest {
   headers: IncomingHttpHeaders;
   /** Lower-case names. */
   query: Readonly<Record<string, string>>;
+  /** The direct peer's address; the hook sees the client's (client-address.ts, `trustedProxies`). */
   remoteAddress: string;
   /** Every businessId the client gave, in lookup order (business-id.ts). */
   givenBusinessIds: readonly string[];
@@ -46,6 +48,8 @@ export interface AuthGateOptions {
   authenticate: Authenticate | undefined;
   timeoutMs: number;
   logger: Logger;
+  /** Turns the peer's address into the client's; without it, the peer is the client. */
+  addresses?: ClientAddresses;
 }
 
 const NO_TOKEN = 'a token is required: an Authorization: Bearer header, a token query parameter, or a weft.token.<token> WebSocket subprotocol';
@@ -117,7 +121,7 @@ export class AuthGate {
         path: request.path,
         headers: request.headers,
         query: request.query,
-        remoteAddress: request.remoteAddress,
+        remoteAddress: this.#o.addresses?.clientAddress(request.remoteAddress, request.headers) ?? request.remoteAddress,
         businessId,
         identity,
       });

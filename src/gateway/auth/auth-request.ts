@@ -14,6 +14,7 @@ export interface AuthRequest {
   headers: Readonly<Record<string, string | string[] | undefined>>;
   /** The query string as the client sent it, lower-case names (the `token` parameter included). */
   query: Readonly<Record<string, string>>;
+  /** The client's address: the direct peer's, or from `X-Forwarded-For` when the peer is one of `trustedProxies`. */
   remoteAddress: string;
   /**
    * The businessId the request is for, found once by the gateway so a hook

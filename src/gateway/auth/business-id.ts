@@ -7,8 +7,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 
 export const MAX_BUSINESS_ID_LENGTH = 256;
-// eslint-disable-next-line no-control-regex -- control characters are exactly what is refused
-const CONTROL = /[\u0000-\u001f]/;
+// eslint-disable-next-line no-control-regex -- control characters (C0, DEL, C1) are exactly what is refused
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+/** Whitespace and the zero-width characters (U+200B..U+200D, U+2060, U+FEFF): a businessId of only these shows nothing. */
+const INVISIBLE = /[\s\u200b-\u200d\u2060\ufeff]/gu;
 
 /** Lower-case names, in lookup order. */
 const NAMES = ['businessid', 'bussinessid'] as const;
@@ -49,5 +51,6 @@ export function businessIdProblem(businessId: string): string | undefined {
   if (businessId.length > MAX_BUSINESS_ID_LENGTH || CONTROL.test(businessId)) {
     return `businessId must be at most ${MAX_BUSINESS_ID_LENGTH} characters without control characters`;
   }
+  if (businessId.replace(INVISIBLE, '') === '') return 'businessId must hold visible text, not only whitespace or zero-width characters';
   return undefined;
 }

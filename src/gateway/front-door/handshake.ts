@@ -10,6 +10,7 @@ import { WeftError } from '../../errors.js';
 import type { WireHandshake } from '../../protocol/frames.js';
 import type { Admission } from '../auth/auth-gate.js';
 import { businessIdProblem, givenBusinessIds } from '../auth/business-id.js';
+import { ClientAddresses } from '../auth/client-address.js';
 import { IDENTITY_HEADER } from '../auth/identity-header.js';
 import { isTokenHeader, withoutToken } from '../auth/token-source.js';
 import { parseQuery } from '../http-api.js';
@@ -27,8 +28,52 @@ export interface CheckedHandshake {
   query: Record<string, string>;
 }
 
-/** Finds the WebSocket service of a path. */
-export type FindWebSocketService = (path: string) => { service: string; hooks: boolean } | undefined;
+/** What the gateway lets through a handshake to a WebSocket service. */
+export interface HandshakePolicy {
+  /** Origins that may open a session (exact), or '*'; undefined: only the gateway's own (the Host header's). */
+  allowedOrigins: '*' | readonly string[] | undefined;
+  /** Client headers a host may see (lower case), as for HTTP services. */
+  forwardHeaders: readonly string[];
+  /** Whose X-Forwarded-For is believed. */
+  addresses: ClientAddresses;
+}
+
+/** Nothing configured: own origin only, no client header, no proxy believed. */
+const DEFAULT_POLICY: HandshakePolicy = Object.freeze({ allowedOrigins: undefined, forwardHeaders: [], addresses: new ClientAddresses([]) });
+
+/** Finds the WebSocket service of a path, and the policy it is opened under (the default when none). */
+export type FindWebSocketService = (path: string) => { service: string; hooks: boolean; policy?: HandshakePolicy } | undefined;
+
+/** The policy checkHandshake applied to a request, for handshakeOf. */
+const POLICIES = new WeakMap<IncomingMessage, HandshakePolicy>();
+
+const DEFAULT_PORTS: Readonly<Record<string, string>> = { 'http:': '80', 'https:': '443' };
+
+/** Is `origin` the gateway's own: http or https, at the host and port of the Host header (a TLS-terminating proxy keeps it so)? */
+function isOwnOrigin(origin: string, host: string | undefined): boolean {
+  if (host === undefined || host === '') return false;
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  const defaultPort = DEFAULT_PORTS[url.protocol];
+  if (defaultPort === undefined || url.origin !== origin.toLowerCase()) return false;
+  const want = host.toLowerCase().endsWith(`:${defaultPort}`) ? host.toLowerCase().slice(0, -defaultPort.length - 1) : host.toLowerCase();
+  return url.host === want;
+}
+
+/** Why a handshake's Origin may not open a session, or undefined when it may (no Origin: not a browser). */
+export function originProblem(req: IncomingMessage, allowed: HandshakePolicy['allowedOrigins']): string | undefined {
+  const origin = req.headers.origin;
+  if (origin === undefined) return undefined;
+  if (allowed === '*') return undefined;
+  if (allowed === undefined ? isOwnOrigin(origin, req.headers.host) : allowed.includes(origin.toLowerCase())) return undefined;
+  return allowed === undefined
+    ? `origin ${JSON.stringify(origin)} is not this gateway's; list it in the gateway's allowedOrigins to let its pages connect`
+    : `origin ${JSON.stringify(origin)} is not in the gateway's allowedOrigins`;
+}
 
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 const TOKEN = /^[!#$%&'*+\-.0-9A-Z^_`|~a-z]+$/;
@@ -75,6 +120,10 @@ export function checkHandshake(
   const path = q < 0 ? url : url.slice(0, q);
   const route = findService(path);
   if (route === undefined) return { error: new WeftError('NotFound', `no WebSocket service at ${path}`) };
+  const policy = route.policy ?? DEFAULT_POLICY;
+  // A page of another site must not open a session with the user's credentials (cross-site WebSocket hijacking).
+  const badOrigin = originProblem(req, policy.allowedOrigins);
+  if (badOrigin !== undefined) return { error: new WeftError('Unauthorized', badOrigin) };
   if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket' || !KEY.test(req.headers['sec-websocket-key'] ?? '')) {
     return { error: new WeftError('BadRequest', 'not a valid WebSocket handshake') };
   }
@@ -98,25 +147,36 @@ export function checkHandshake(
     const problem = businessIdProblem(id);
     if (problem !== undefined) return { error: new WeftError('BadRequest', problem) };
   }
+  POLICIES.set(req, policy);
   return { path, service: route.service, hooks: route.hooks, businessId, givenBusinessIds: given, query };
 }
 
 /**
- * What the host of a service with hooks learns of an admitted handshake.
- * With `tokens`, the token is taken out (a Bearer Authorization header, the
- * `token` query parameter; Sec-WebSocket-* headers never go); a client's own
- * x-weft-identity header never goes. The verified identity travels in its own field.
+ * What the host of a service with hooks learns of an admitted handshake,
+ * under the policy checkHandshake found for `req`: only the `forwardHeaders`
+ * the client sent (as HTTP services get them), plus `x-forwarded-for` (the
+ * peer appended; a client's own value only from a trusted proxy) and the
+ * hook's headers. With `tokens`, the token is taken out (a Bearer
+ * Authorization header, the `token` query parameter); Sec-WebSocket-* and
+ * hop-by-hop headers and a client's own x-weft-identity never go. The
+ * verified identity travels in its own field; `remoteAddress` is the client's.
  */
 export function handshakeOf(req: IncomingMessage, query: Record<string, string>, admission: Admission | undefined, tokens: boolean): WireHandshake {
+  const policy = POLICIES.get(req) ?? DEFAULT_POLICY;
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(req.headers)) {
+  for (const name of policy.forwardHeaders) {
+    const value = req.headers[name];
     if (value === undefined || DROPPED_HEADERS.has(name) || name.startsWith('sec-websocket-') || name === IDENTITY_HEADER) continue;
     if (tokens && isTokenHeader(name, value)) continue;
     headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
+  const peer = req.socket.remoteAddress ?? '';
+  const forwardedFor = policy.addresses.forwardedFor(peer, req.headers);
+  if (forwardedFor !== '') headers['x-forwarded-for'] = forwardedFor;
   const hookHeaders = admission?.hookHeaders;
   if (hookHeaders !== undefined) Object.assign(headers, hookHeaders);
-  const handshake: WireHandshake = { headers, query: tokens ? withoutToken(query) : query, remoteAddress: req.socket.remoteAddress ?? '' };
+  const remoteAddress = peer === '' ? '' : policy.addresses.clientAddress(peer, req.headers);
+  const handshake: WireHandshake = { headers, query: tokens ? withoutToken(query) : query, remoteAddress };
   if (admission?.identity !== undefined) handshake.identity = admission.identity;
   return handshake;
 }
