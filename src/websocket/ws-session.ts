@@ -19,7 +19,7 @@ export interface WsSession {
   readonly service: string;
   /** The gateway that holds the client's socket. */
   readonly gatewayNodeId: string;
-  /** Handshake headers (lower-case names), without hop-by-hop and Sec-WebSocket-* ones. */
+  /** The handshake headers the gateway passes on (lower-case names): those in its `forwardHeaders`, `x-forwarded-for`, and what its `authenticate` hook returned. */
   readonly headers: Readonly<Record<string, string>>;
   /** Handshake query string. */
   readonly query: Readonly<Record<string, string>>;
