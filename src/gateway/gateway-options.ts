@@ -162,7 +162,11 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
     default: DEFAULT_STOP_TIMEOUT_MS,
     description: 'Time `stop()` gives requests and sessions in flight.',
   }),
-  retryAfterSeconds: positiveInteger({ unit: 'seconds', default: 2, description: '`Retry-After` header on 503 answers.' }),
+  retryAfterSeconds: positiveInteger({
+    unit: 'seconds',
+    default: 2,
+    description: '`Retry-After` header on 503 answers, and on 429 for the WebSocket session limits.',
+  }),
   goneRouteGraceMs: positiveNumber({
     unit: 'ms',
     default: 60_000,
