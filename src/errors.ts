@@ -91,6 +91,13 @@ export const ERRORS = {
     retryable: false,
     description: 'A request body sent without a JSON content type (`application/json` or `*/*+json`, UTF-8).',
   },
+  TooManyRequests: {
+    status: 429,
+    httpStatus: 429,
+    retryable: false,
+    description:
+      'Over a gateway limit: WebSocket handshakes per address per second, sessions per address or per businessId; `Retry-After` says when to come back.',
+  },
   ServiceUnavailable: {
     status: 503,
     httpStatus: 503,

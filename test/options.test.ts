@@ -121,6 +121,9 @@ test('options not given get their defaults, and an option given as undefined cou
     maxBufferedBytes: DEFAULTS.maxBufferedBytes,
     pingIntervalMs: 250,
     sessionOpenTimeoutMs: DEFAULTS.sessionOpenTimeoutMs,
+    maxHandshakesPerIpPerSecond: DEFAULTS.maxHandshakesPerIpPerSecond,
+    maxSessionsPerIp: DEFAULTS.maxSessionsPerIp,
+    maxSessionsPerBusinessId: DEFAULTS.maxSessionsPerBusinessId,
   });
   assert.deepEqual(gateway.forwardHeaders, DEFAULTS.forwardHeaders);
   assert.deepEqual(gateway.openApi, { title: 'weft gateway', version: '1.0.0' });
@@ -217,6 +220,9 @@ test('DEFAULTS keeps every public key and value', () => {
       maxBufferedBytes: 4 * 1024 * 1024,
       wsPingIntervalMs: 10_000,
       sessionOpenTimeoutMs: 5_000,
+      maxHandshakesPerIpPerSecond: 50,
+      maxSessionsPerIp: 1000,
+      maxSessionsPerBusinessId: 100,
       retryAfterSeconds: 2,
       authTimeoutMs: 5_000,
       pushAckTimeoutMs: 5_000,

@@ -196,7 +196,25 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
     sessionOpenTimeoutMs: positiveNumber({
       unit: 'ms',
       default: 5_000,
-      description: 'Time a host has to accept a new session (run `onOpen`); then the handshake gets 504.',
+      description:
+        'Time a host has to accept a new session (run `onOpen`); then the handshake gets 504, and the host, which learns this deadline in `SessionOpen`, gives the session up.',
+    }),
+    maxHandshakesPerIpPerSecond: positiveNumber({
+      unit: 'per second',
+      default: 50,
+      description:
+        'WebSocket handshakes one client address may start per second (a token bucket, bursts up to this many), checked before the token and before any host; over it, 429 with `Retry-After`.',
+    }),
+    maxSessionsPerIp: positiveInteger({
+      unit: 'sessions',
+      default: 1000,
+      description: 'Sessions (open, or being opened) one client address may hold on this gateway; over it, 429 with `Retry-After`.',
+    }),
+    maxSessionsPerBusinessId: positiveInteger({
+      unit: 'sessions',
+      default: 100,
+      description:
+        'Sessions (open, or being opened) one businessId may hold on this gateway, all WebSocket services together; over it, 429 with `Retry-After`.',
     }),
   }),
   stopTimeoutMs: positiveNumber({
@@ -204,7 +222,11 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
     default: DEFAULT_STOP_TIMEOUT_MS,
     description: 'Time `stop()` gives requests and sessions in flight.',
   }),
-  retryAfterSeconds: positiveInteger({ unit: 'seconds', default: 2, description: '`Retry-After` header on 503 answers.' }),
+  retryAfterSeconds: positiveInteger({
+    unit: 'seconds',
+    default: 2,
+    description: '`Retry-After` header on 503 answers, and on 429 for the WebSocket session limits.',
+  }),
   goneRouteGraceMs: positiveNumber({
     unit: 'ms',
     default: 60_000,

@@ -42,13 +42,22 @@ export function sendError(res: ServerResponse, error: WeftError, retryAfterSecon
   sendJson(res, status, errorBody(error), status === 503 ? { 'retry-after': String(retryAfterSeconds), ...extraHeaders } : extraHeaders);
 }
 
-/** An HTTP error on a raw socket (WebSocket handshake refused before any upgrade). */
-export function writeSocketError(socket: Duplex, error: WeftError, retryAfterSeconds: number, extraHeaders: Record<string, string> = {}): void {
+/**
+ * An HTTP error on a raw socket (WebSocket handshake refused before any upgrade).
+ * `httpStatus` replaces the code's own HTTP status (the body keeps the code's).
+ */
+export function writeSocketError(
+  socket: Duplex,
+  error: WeftError,
+  retryAfterSeconds: number,
+  extraHeaders: Record<string, string> = {},
+  httpStatus: number = ERRORS[error.code].httpStatus,
+): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const status = ERRORS[error.code].httpStatus;
+  const status = httpStatus;
   const body = errorBody(error);
   const headers: Record<string, string> = {
     'content-type': 'application/json; charset=utf-8',
@@ -72,6 +81,7 @@ const STATUS_TEXT: Record<number, string> = {
   404: 'Not Found',
   413: 'Payload Too Large',
   426: 'Upgrade Required',
+  429: 'Too Many Requests',
   500: 'Internal Server Error',
   501: 'Not Implemented',
   503: 'Service Unavailable',

@@ -32,7 +32,8 @@ import { Value } from '@sinclair/typebox/value';
 import { WeftError, invalidOption } from '../errors.js';
 
 /** Units an option's value is counted in; docs/options.md shows them next to the type. */
-export type Unit = 'ms' | 'seconds' | 'bytes' | 'address' | 'port' | 'instances' | 'failures' | 'calls' | 'links' | 'header names';
+export type Unit =
+  'ms' | 'seconds' | 'bytes' | 'address' | 'port' | 'instances' | 'failures' | 'calls' | 'links' | 'header names' | 'per second' | 'sessions';
 
 /**
  * The default of a declared option, under a symbol rather than only the JSON

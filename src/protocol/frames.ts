@@ -58,6 +58,12 @@ export interface WireHandshake {
   remoteAddress: string;
   /** The claims of the token the gateway verified (`auth.jwt`); absent without one. */
   identity?: Record<string, unknown>;
+  /**
+   * How long the host may run onOpen, in ms: the gateway's
+   * `websocket.sessionOpenTimeoutMs`. Past it the gateway has answered its
+   * client 504, and the host gives the session up. Absent: 5000.
+   */
+  openTimeoutMs?: number;
 }
 
 export type ChallengeFrame = [typeof FrameType.Challenge, version: number, nodeId: string, nonce: Uint8Array];

@@ -30,6 +30,26 @@ const FRAME_OVERHEAD_BYTES = 4096;
 
 const HOOKS = ['onOpen', 'onMessage', 'onClose', 'onError'] as const;
 
+/**
+ * How long onOpen may run when the gateway names no deadline (a gateway of an
+ * older version): the gateway's default `websocket.sessionOpenTimeoutMs`.
+ */
+const DEFAULT_OPEN_TIMEOUT_MS = 5_000;
+/** The longest delay setTimeout takes. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/** The deadline for onOpen that the gateway sent in the handshake, or the default. */
+function openTimeoutOf(handshake: { openTimeoutMs?: unknown }): number {
+  const ms = handshake.openTimeoutMs;
+  return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_TIMER_MS) : DEFAULT_OPEN_TIMEOUT_MS;
+}
+
+/** A session whose onOpen is running: not yet bound here, and never bound once its deadline passed. */
+interface OpeningSession {
+  session: HostSession;
+  timer: NodeJS.Timeout;
+}
+
 function overridesAHook(instance: WsAppServiceBase): boolean {
   const base = WsAppServiceBase.prototype as unknown as Record<string, unknown>;
   const own = instance as unknown as Record<string, unknown>;
@@ -39,8 +59,10 @@ function overridesAHook(instance: WsAppServiceBase): boolean {
 class WebSocketRuntime implements ModuleInstance {
   readonly #ctx: HostContext;
   readonly #services = new Map<string, WsServiceEntry>();
-  /** Sessions bound here, of services with hooks. */
+  /** Sessions bound here, of services with hooks (onOpen done). */
   readonly #sessions = new Map<string, HostSession>();
+  /** Sessions whose onOpen is running. They get no onClose: they never opened. */
+  readonly #opening = new Map<string, OpeningSession>();
 
   constructor(ctx: HostContext) {
     this.#ctx = ctx;
@@ -75,6 +97,10 @@ class WebSocketRuntime implements ModuleInstance {
 
   /** Tells gateways to close the sessions bound here: clients reconnect and land on another host. */
   stop(): void {
+    for (const { session } of [...this.#opening.values()]) {
+      this.#forgetOpening(session.id);
+      this.#reject(session.link, session.id, new WeftError('Draining', 'this host is stopping'));
+    }
     for (const session of [...this.#sessions.values()]) {
       const link = session.link;
       if (link.isOpen) {
@@ -102,14 +128,29 @@ class WebSocketRuntime implements ModuleInstance {
     };
   }
 
+  #reject(link: PeerLink, sessionId: string, error: WeftError): void {
+    if (!link.isOpen) return;
+    try {
+      link.send([FrameType.SessionReject, sessionId, toWire(error)]);
+    } catch {
+      // link full or closing: the gateway's own deadline answers its client
+    }
+  }
+
+  /** Drops a session whose onOpen is running; true if it was. */
+  #forgetOpening(sessionId: string): boolean {
+    const opening = this.#opening.get(sessionId);
+    if (opening === undefined) return false;
+    clearTimeout(opening.timer);
+    this.#opening.delete(sessionId);
+    return true;
+  }
+
   #onOpen(frame: SessionOpenFrame, link: PeerLink): void {
     const [, sessionId, serviceName, businessId, handshake] = frame;
-    const reject = (error: WeftError): void => {
-      if (link.isOpen) link.send([FrameType.SessionReject, sessionId, toWire(error)]);
-    };
     const service = this.#services.get(serviceName);
-    if (service === undefined) return reject(new WeftError('NotFound', `no WebSocket service ${serviceName} on this host`));
-    if (this.#ctx.isDraining()) return reject(new WeftError('Draining', 'this host is stopping'));
+    if (service === undefined) return this.#reject(link, sessionId, new WeftError('NotFound', `no WebSocket service ${serviceName} on this host`));
+    if (this.#ctx.isDraining()) return this.#reject(link, sessionId, new WeftError('Draining', 'this host is stopping'));
     const accept = (): void => {
       if (!link.isOpen) return;
       // Known here at once, so a push right after the client sees the handshake finds it
@@ -122,15 +163,30 @@ class WebSocketRuntime implements ModuleInstance {
       return;
     }
     const session = new HostSession(sessionId, businessId, link, handshake, service.manager);
-    this.#sessions.set(sessionId, session);
+    // The gateway answers its client 504 at this deadline; past it, the session is given up here
+    // too, and an onOpen that settles later is ignored.
+    const timeoutMs = openTimeoutOf(handshake);
+    const timer = setTimeout(() => {
+      if (this.#opening.get(sessionId)?.session !== session) return;
+      this.#opening.delete(sessionId);
+      this.#ctx.logger.warn({ sessionId, service: serviceName, timeoutMs }, 'onOpen did not settle in time; session given up');
+      this.#reject(link, sessionId, new WeftError('Timeout', `onOpen did not settle within ${timeoutMs} ms`));
+    }, timeoutMs);
+    timer.unref();
+    this.#opening.set(sessionId, { session, timer });
     const opened = (): void => {
-      if (this.#sessions.get(sessionId) === session) accept(); // else closed while onOpen ran
+      // Else given up (deadline, client gone, link lost) while onOpen ran.
+      if (this.#opening.get(sessionId)?.session !== session) return;
+      this.#forgetOpening(sessionId);
+      this.#sessions.set(sessionId, session);
+      accept();
     };
     const refuse = (e: unknown): void => {
       const error = toWeftError(e);
       if (error.code === 'ServerError') this.#ctx.logger.error({ err: e, sessionId, service: serviceName }, 'onOpen threw');
-      this.#sessions.delete(sessionId);
-      reject(error);
+      if (this.#opening.get(sessionId)?.session !== session) return;
+      this.#forgetOpening(sessionId);
+      this.#reject(link, sessionId, error);
     };
     try {
       const result = service.instance.onOpen(session);
@@ -154,11 +210,14 @@ class WebSocketRuntime implements ModuleInstance {
   #onClosed(frame: SessionClosedFrame): void {
     const [, sessionId, code, reason, service, businessId] = frame;
     this.#ctx.directory.index(service).remove(sessionId, businessId);
+    // Still in onOpen: it never opened, so no onClose.
+    if (this.#forgetOpening(sessionId)) return;
     const session = this.#sessions.get(sessionId);
     if (session !== undefined) this.#end(session, code, reason);
   }
 
   #onLinkClosed(link: PeerLink): void {
+    for (const { session } of [...this.#opening.values()]) if (session.link === link) this.#forgetOpening(session.id);
     for (const session of [...this.#sessions.values()]) {
       if (session.link === link) this.#end(session, 1006, 'gateway link lost');
     }

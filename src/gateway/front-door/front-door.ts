@@ -25,6 +25,7 @@ import type { FrameRoutes, NodeLinks, PeerLink } from '../../transport/peer-link
 import type { Admission, AuthGate } from '../auth/auth-gate.js';
 import { selectSubprotocol } from '../auth/token-source.js';
 import { writeSocketError } from '../responses.js';
+import { CountLimiter, RateLimiter } from './admission-limits.js';
 import { Delivery } from './delivery.js';
 import { SessionState, GatewaySessions, type GatewaySession } from './gateway-sessions.js';
 import { NO_HANDSHAKE, checkHandshake, handshakeOf, type FindWebSocketService } from './handshake.js';
@@ -36,6 +37,9 @@ export interface FrontDoorOptions {
   maxBufferedBytes: number;
   pingIntervalMs: number;
   sessionOpenTimeoutMs: number;
+  maxHandshakesPerIpPerSecond: number;
+  maxSessionsPerIp: number;
+  maxSessionsPerBusinessId: number;
   retryAfterSeconds: number;
   /** Tokens, businessId binding and the authenticate hook. */
   gate: AuthGate;
@@ -62,6 +66,14 @@ function destroySocket(this: Duplex): void {
   this.destroy();
 }
 
+const ADMITTED = Symbol('weft.admitted');
+/** What a client socket counts against the session limits, released when it closes. */
+interface Admitted {
+  ip: string;
+  businessId: string | undefined;
+}
+type CountedSocket = Duplex & { [ADMITTED]?: Admitted };
+
 /** The longest delay setTimeout takes; a later expiry is re-armed when it fires. */
 const MAX_TIMER_MS = 2_147_483_647;
 const TOKEN_EXPIRED_REASON = 'token expired';
@@ -75,6 +87,11 @@ export class FrontDoor {
   readonly #delivery: Delivery;
   readonly #keepalive: Keepalive;
   #draining = false;
+  readonly #handshakesPerIp: RateLimiter;
+  readonly #sessionsPerIp: CountLimiter;
+  readonly #sessionsPerBusinessId: CountLimiter;
+  /** Shared close listener of counted sockets (`this` is the socket). */
+  readonly #onCountedClose: (this: CountedSocket) => void;
   // Shared listeners (`this` is the socket): no closures per session.
   readonly #onWsMessage: (this: WebSocket, data: Buffer, isBinary: boolean) => void;
   readonly #onWsClose: (this: WebSocket, code: number, reason: Buffer) => void;
@@ -88,6 +105,18 @@ export class FrontDoor {
   constructor(deps: FrontDoorDeps, options: FrontDoorOptions) {
     this.#d = deps;
     this.#o = options;
+    this.#handshakesPerIp = new RateLimiter(options.maxHandshakesPerIpPerSecond);
+    this.#sessionsPerIp = new CountLimiter(options.maxSessionsPerIp);
+    this.#sessionsPerBusinessId = new CountLimiter(options.maxSessionsPerBusinessId);
+    const perIp = this.#sessionsPerIp;
+    const perBusinessId = this.#sessionsPerBusinessId;
+    this.#onCountedClose = function () {
+      const admitted = this[ADMITTED];
+      if (admitted === undefined) return;
+      delete this[ADMITTED];
+      perIp.release(admitted.ip);
+      if (admitted.businessId !== undefined) perBusinessId.release(admitted.businessId);
+    };
     // ws enforces maxPayload with close 1009 and UTF-8 validity of text frames with close 1007.
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -171,13 +200,35 @@ export class FrontDoor {
     const retryAfter = this.#o.retryAfterSeconds;
     if (this.#draining)
       return writeSocketError(socket, new WeftError('Draining', 'gateway is shutting down; reconnect to another instance'), retryAfter);
+    // Limits first: a flood costs no token check and no host.
+    const ip = req.socket.remoteAddress ?? '';
+    const wait = this.#handshakesPerIp.take(ip);
+    if (wait > 0) return this.#tooMany(socket, `over ${this.#o.maxHandshakesPerIpPerSecond} WebSocket handshakes a second from this address`, wait);
     const gate = this.#o.gate;
     const checked = checkHandshake(req, this.#d.findService, gate.tokens);
     if ('error' in checked) return writeSocketError(socket, checked.error, retryAfter, checked.headers);
+    if (!this.#sessionsPerIp.acquire(ip)) {
+      return this.#tooMany(socket, `this address holds ${this.#o.maxSessionsPerIp} WebSocket sessions, the most it may`, retryAfter);
+    }
+    // Released when the socket closes, however the session ends or is refused.
+    const counted = socket as CountedSocket;
+    counted[ADMITTED] = { ip, businessId: undefined };
+    socket.once('close', this.#onCountedClose);
     const open = (admission: Admission | undefined): void => {
       const businessId = admission?.businessId ?? checked.businessId;
       // checkHandshake lets a handshake without a businessId through only when the token has to name it.
       if (businessId === undefined) return writeSocketError(socket, new WeftError('BadRequest', 'businessId is required'), retryAfter);
+      // A socket that closed during the token check is gone: nothing to count.
+      const admitted = counted[ADMITTED];
+      if (socket.destroyed || admitted === undefined) return;
+      if (!this.#sessionsPerBusinessId.acquire(businessId)) {
+        return this.#tooMany(
+          socket,
+          `businessId ${businessId} holds ${this.#o.maxSessionsPerBusinessId} WebSocket sessions, the most it may`,
+          retryAfter,
+        );
+      }
+      admitted.businessId = businessId;
       if (admission?.expiresAt !== undefined) this.#expiries.set(req, admission.expiresAt);
       const handshake = checked.hooks ? handshakeOf(req, checked.query, admission, gate.tokens) : NO_HANDSHAKE;
       this.#opening.open(req, socket, head, checked.service, businessId, checked.hooks, handshake);
@@ -197,6 +248,11 @@ export class FrontDoor {
         if ('error' in result) writeSocketError(socket, result.error, retryAfter, result.headers);
         else open(result);
       });
+  }
+
+  /** A handshake over a limit: 429 with Retry-After; the body's code is Overloaded until the catalogue has one for 429. */
+  #tooMany(socket: Duplex, message: string, retryAfterSeconds: number): void {
+    writeSocketError(socket, new WeftError('TooManyRequests', message), retryAfterSeconds, { 'retry-after': String(retryAfterSeconds) });
   }
 
   /** The host accepted the session: complete the upgrade, unless the client or the gateway is gone. */

@@ -5,6 +5,7 @@
  * (SessionAccept, SessionReject, or the open timeout).
  */
 import type { IncomingMessage } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { WeftError, fromWire, toWeftError } from '../../errors.js';
 import { FrameType, type WireHandshake } from '../../protocol/frames.js';
@@ -12,6 +13,36 @@ import type { LiveNodes } from '../../registry/registry.js';
 import type { HashRing } from '../../rpc/hash-ring.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../../transport/peer-link.js';
 import { SessionState, newSession, type GatewaySession, type GatewaySessions } from './gateway-sessions.js';
+
+/** Random bytes behind each session id: 128 bits, so an id cannot be guessed from another. */
+const SESSION_ID_BYTES = 16;
+/** Ids drawn per call to randomBytes. */
+const IDS_PER_DRAW = 256;
+
+/**
+ * Session ids `<gateway node id>.<22 base64url characters>`: the prefix is
+ * what push routing reads (push-client.ts gatewayOfSession, up to the last
+ * dot; base64url has no dot), the suffix is random.
+ */
+export class SessionIds {
+  readonly #prefix: string;
+  #pool = Buffer.alloc(0);
+  #offset = 0;
+
+  constructor(nodeId: string) {
+    this.#prefix = `${nodeId}.`;
+  }
+
+  next(): string {
+    if (this.#offset + SESSION_ID_BYTES > this.#pool.length) {
+      this.#pool = randomBytes(SESSION_ID_BYTES * IDS_PER_DRAW);
+      this.#offset = 0;
+    }
+    const start = this.#offset;
+    this.#offset += SESSION_ID_BYTES;
+    return this.#prefix + this.#pool.toString('base64url', start, this.#offset);
+  }
+}
 
 export interface SessionOpeningDeps {
   nodeId: string;
@@ -41,10 +72,11 @@ interface PendingOpen {
 export class SessionOpening {
   readonly #d: SessionOpeningDeps;
   readonly #pending = new Map<string, PendingOpen>();
-  #nextSession = 0;
+  readonly #ids: SessionIds;
 
   constructor(deps: SessionOpeningDeps) {
     this.#d = deps;
+    this.#ids = new SessionIds(deps.nodeId);
     deps.frames.on(FrameType.SessionAccept, (frame) => this.#onAccept(frame[1]));
     deps.frames.on(FrameType.SessionReject, (frame) => this.fail(frame[1], fromWire(frame[2])));
   }
@@ -66,14 +98,16 @@ export class SessionOpening {
       d.refuse(socket, new WeftError('ServiceUnavailable', `no live host for WebSocket service ${service}`));
       return;
     }
-    const id = `${d.nodeId}.${(++this.#nextSession).toString(36)}`;
+    const id = this.#ids.next();
     const session = newSession(id, service, businessId, hooks, socket);
     const timer = setTimeout(() => {
       this.fail(id, new WeftError('Timeout', `host did not open the session within ${d.sessionOpenTimeoutMs} ms`));
     }, d.sessionOpenTimeoutMs);
     this.#pending.set(id, { session, req, head, timer });
     d.sessions.add(session);
-    this.#ask(id, session, hostNodeId, handshake, undefined);
+    // A host that runs onOpen learns the deadline, and gives the session up when it passes.
+    const sent: WireHandshake = hooks ? { ...handshake, openTimeoutMs: d.sessionOpenTimeoutMs } : handshake;
+    this.#ask(id, session, hostNodeId, sent, undefined);
   }
 
   /**
