@@ -24,7 +24,7 @@ function startGateway(
   t: TestContext,
   args: string[],
   env: NodeJS.ProcessEnv,
-): Promise<{ url: string; exited: Promise<number | null>; stop: () => void }> {
+): Promise<{ url: string; banner: string; exited: Promise<number | null>; stop: () => void }> {
   const child = spawn(process.execPath, [CLI, 'gateway', ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   t.after(() => child.kill('SIGKILL'));
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
@@ -32,8 +32,8 @@ function startGateway(
     let out = '';
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
-      const m = /weft gateway on (http:\/\/\S+)/.exec(out);
-      if (m?.[1] !== undefined) resolve({ url: m[1], exited, stop: () => child.kill('SIGTERM') });
+      const m = /weft gateway on (http:\/\/\S+).*\n/.exec(out);
+      if (m?.[1] !== undefined) resolve({ url: m[1], banner: m[0], exited, stop: () => child.kill('SIGTERM') });
     });
     child.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
   });
@@ -125,4 +125,25 @@ test('weft gateway joins a Redis cluster with the secret from --secret-file (tri
   assert.equal((await getHealth(fromEnv.url)).body.cluster, 'redis');
   fromEnv.stop();
   assert.equal(await fromEnv.exited, 0);
+});
+
+test('weft gateway requires tokens when given a JWT key from WEFT_JWT_SECRET or --jwt-secret-file, and refuses a weak one', async (t) => {
+  const key = 'k'.repeat(40);
+  const fromEnv = await startGateway(t, ['--port', '0'], cliEnv({ WEFT_JWT_SECRET: key }));
+  assert.match(fromEnv.banner, /tokens required \(HS256 secret\)/);
+  fromEnv.stop();
+  assert.equal(await fromEnv.exited, 0);
+  const fromFile = await startGateway(t, ['--port', '0', '--jwt-secret-file', secretFile(t, `${key}\n`)], cliEnv());
+  assert.match(fromFile.banner, /tokens required \(HS256 secret\)/);
+  fromFile.stop();
+  assert.equal(await fromFile.exited, 0);
+  const open = await startGateway(t, ['--port', '0'], cliEnv());
+  assert.match(open.banner, /no tokens checked/);
+  open.stop();
+  await open.exited;
+  const weak = spawnSync(process.execPath, [CLI, 'gateway', '--port', '0'], { encoding: 'utf8', env: cliEnv({ WEFT_JWT_SECRET: 'short' }) });
+  assert.equal(weak.status, 1);
+  assert.match(weak.stderr, /InvalidOption/);
+  assert.match(weak.stderr, /auth\.jwt\.secret/);
+  assert.doesNotMatch(weak.stderr, /short/);
 });

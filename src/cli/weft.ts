@@ -26,6 +26,12 @@ commands:
     --prefix <p>           Redis key prefix (default weft)
     --host <h>             HTTP host (default 127.0.0.1)
     --port <n>             HTTP port (default 5000)
+  tokens (a JWT on every route and handshake; its sub claim is the businessId), one key source:
+    --jwt-secret-file <path>      HS256 secret in a file (trimmed); otherwise env WEFT_JWT_SECRET
+    --jwt-public-key-file <path>  PEM public key (RS256, ES256, EdDSA...)
+    --jwks-url <url>              JSON Web Key Set
+    --jwt-issuer <iss>, --jwt-audience <aud>, --business-id-claim <claim> (default sub)
+    --allowed-origins <a,b>  origins allowed to open WebSocket sessions (default: the gateway's own)
   help        this text
 `;
 
@@ -47,6 +53,42 @@ function readSecret(secretFile: string | undefined): string | undefined {
   }
 }
 
+interface JwtFlags {
+  'jwt-secret-file'?: string | undefined;
+  'jwt-public-key-file'?: string | undefined;
+  'jwks-url'?: string | undefined;
+  'jwt-issuer'?: string | undefined;
+  'jwt-audience'?: string | undefined;
+  'business-id-claim'?: string | undefined;
+}
+
+function readFlagFile(flag: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (e) {
+    throw new UsageError(`cannot read --${flag} ${file}: ${(e as Error).message}`);
+  }
+}
+
+/** The gateway's `auth.jwt` from the flags (keys from files or the environment, never from argv), or undefined. */
+function jwtOptions(
+  values: JwtFlags,
+): { secret?: string; publicKey?: string; jwksUrl?: string; issuer?: string; audience?: string; businessIdClaim?: string } | undefined {
+  const secret =
+    values['jwt-secret-file'] !== undefined ? readFlagFile('jwt-secret-file', values['jwt-secret-file']) : process.env['WEFT_JWT_SECRET'];
+  const publicKey = values['jwt-public-key-file'] === undefined ? undefined : readFlagFile('jwt-public-key-file', values['jwt-public-key-file']);
+  const jwksUrl = values['jwks-url'];
+  if (secret === undefined && publicKey === undefined && jwksUrl === undefined) return undefined;
+  return {
+    ...(secret === undefined ? {} : { secret }),
+    ...(publicKey === undefined ? {} : { publicKey }),
+    ...(jwksUrl === undefined ? {} : { jwksUrl }),
+    ...(values['jwt-issuer'] === undefined ? {} : { issuer: values['jwt-issuer'] }),
+    ...(values['jwt-audience'] === undefined ? {} : { audience: values['jwt-audience'] }),
+    ...(values['business-id-claim'] === undefined ? {} : { businessIdClaim: values['business-id-claim'] }),
+  };
+}
+
 async function gateway(argv: string[]): Promise<void> {
   if (argv.some((a) => a === '--secret' || a.startsWith('--secret='))) throw new UsageError(SECRET_ON_ARGV);
   const { values } = parseArgs({
@@ -57,6 +99,13 @@ async function gateway(argv: string[]): Promise<void> {
       prefix: { type: 'string' },
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '5000' },
+      'jwt-secret-file': { type: 'string' },
+      'jwt-public-key-file': { type: 'string' },
+      'jwks-url': { type: 'string' },
+      'jwt-issuer': { type: 'string' },
+      'jwt-audience': { type: 'string' },
+      'business-id-claim': { type: 'string' },
+      'allowed-origins': { type: 'string' },
     },
     strict: true,
   });
@@ -76,8 +125,20 @@ async function gateway(argv: string[]): Promise<void> {
     }
     cluster = redisCluster({ url, secret, ...(values.prefix === undefined ? {} : { prefix: values.prefix }) });
   }
-  const gw = await createGateway({ cluster, name: 'gateway', http: { host: values.host, port: Number(values.port) } }).start();
-  process.stdout.write(`weft gateway on ${gw.url} (${cluster.kind} cluster)\n`);
+  const jwt = jwtOptions(values);
+  const origins = values['allowed-origins']?.split(',').map((o) => o.trim());
+  const gw = await createGateway({
+    cluster,
+    name: 'gateway',
+    http: { host: values.host, port: Number(values.port) },
+    ...(jwt === undefined ? {} : { auth: { jwt } }),
+    ...(origins === undefined ? {} : { allowedOrigins: origins }),
+  }).start();
+  const mode =
+    jwt === undefined
+      ? 'no tokens checked'
+      : `tokens required (${jwt.secret !== undefined ? 'HS256 secret' : jwt.jwksUrl !== undefined ? 'JWKS' : 'public key'})`;
+  process.stdout.write(`weft gateway on ${gw.url} (${cluster.kind} cluster, ${mode})\n`);
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
