@@ -221,6 +221,19 @@ test('sessionManager close ends a session with the given code and reason', async
   assert.deepEqual(await stays.client.waitFor(1), ['still']);
 });
 
+test('closeBusiness closes every session of a businessId, and only those', async (t) => {
+  const stack = await startStack(t);
+  const chat = stack.chats[0]!;
+  const revoked = [await open(stack, 'revoked', t), await open(stack, 'revoked', t)];
+  const other = await open(stack, 'other', t);
+  assert.equal(await chat.kickBusiness('revoked', 4003, 'access revoked'), 2);
+  for (const s of revoked) assert.deepEqual(await s.client.closed, { code: 4003, reason: 'access revoked' });
+  await eventually(async () => (await chat.count('revoked')) === 0, 5000, 'the revoked sessions gone from the directory');
+  assert.equal(await chat.push('other', 'still here'), 1);
+  assert.deepEqual(await other.client.waitFor(1), ['still here']);
+  assert.equal(await chat.kickBusiness('nobody', 4003, 'none'), 0);
+});
+
 test('count, has and list answer for the whole service on every host', async (t) => {
   const stack = await startStack(t, { hosts: 2 });
   const opened: Opened[] = [await open(stack, 'shared', t), await open(stack, 'shared', t)];

@@ -161,6 +161,23 @@ export class SessionManager {
     return this.#push.closeSession(sessionId, code, closeReason(reason));
   }
 
+  /**
+   * Closes every session of a businessId, on every gateway (revoking a
+   * business's access, a user logged out everywhere). Resolves with how many
+   * sessions their gateways were asked to close.
+   *
+   * @example
+   * await this.sessionManager.closeBusiness('acme', 4003, 'access revoked');
+   */
+  async closeBusiness(businessId: string, code = 1000, reason = ''): Promise<number> {
+    if (!isSendableCloseCode(code)) {
+      throw new WeftError('BadRequest', `close code ${code} may not be sent; use 1000, 1001, 1008, 1011-1013 or 3000-4999`);
+    }
+    const ids = this.#index().sessionIdsOf(businessId, this.#isLive);
+    const told = await Promise.all(ids.map((id) => this.#push.closeSession(id, code, closeReason(reason))));
+    return told.filter(Boolean).length;
+  }
+
   /** Session ids of a businessId across the cluster (empty when none). */
   sessionIds(businessId: string): Promise<string[]> {
     try {
