@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { Link, type LinkOptions } from '../src/transport/link.js';
 import { Peers } from '../src/transport/peers.js';
 import type { WeftError } from '../src/index.js';
@@ -27,16 +27,8 @@ function linkOptions(nodeId: string): LinkOptions {
   };
 }
 
-test('a peer that accepts links and drops each at once is backed off, not redialed in a loop', async (t) => {
-  let accepted = 0;
-  const server = net.createServer((socket) => {
-    accepted += 1;
-    const link = new Link(socket, 'acceptor', linkOptions('flaky'));
-    link.onOpen = () => link.close();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => server.close());
-  const port = (server.address() as net.AddressInfo).port;
+/** A node's links that dial `port` for every peer, backing off from 100 ms; closed after the test. */
+function dialerPeers(t: TestContext, port: number): Peers {
   const peers = new Peers({
     ...linkOptions('dialer'),
     connectTimeoutMs: 1000,
@@ -49,6 +41,20 @@ test('a peer that accepts links and drops each at once is backed off, not redial
     linkWarningIntervalMs: 1000,
   });
   t.after(() => peers.closeAll());
+  return peers;
+}
+
+test('a peer that accepts links and drops each at once is backed off, not redialed in a loop', async (t) => {
+  let accepted = 0;
+  const server = net.createServer((socket) => {
+    accepted += 1;
+    const link = new Link(socket, 'acceptor', linkOptions('flaky'));
+    link.onOpen = () => link.close();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  const port = (server.address() as net.AddressInfo).port;
+  const peers = dialerPeers(t, port);
   // A caller that wants the peer as often as it can for 1.5 s.
   const until = Date.now() + 1500;
   let refusedFast = 0;
@@ -116,18 +122,7 @@ test('a peer that is only unreachable is backed off, not refused', async (t) => 
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  const peers = new Peers({
-    ...linkOptions('dialer'),
-    connectTimeoutMs: 1000,
-    backoffInitialMs: 100,
-    backoffMaxMs: 5000,
-    resolve: () => ({ host: '127.0.0.1', port }),
-    onFrame: () => undefined,
-    directInProcess: false,
-    maxHandshakingLinks: 64,
-    linkWarningIntervalMs: 1000,
-  });
-  t.after(() => peers.closeAll());
+  const peers = dialerPeers(t, port);
   const error = await peers.connect('gone').then(
     () => assert.fail('linked to a closed port'),
     (e: unknown) => e as WeftError,
