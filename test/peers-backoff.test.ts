@@ -9,7 +9,7 @@ import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test, type TestContext } from 'node:test';
 import { Link, type LinkOptions } from '../src/transport/link.js';
-import { Peers } from '../src/transport/peers.js';
+import { Peers, type PeersOptions } from '../src/transport/peers.js';
 import type { WeftError } from '../src/index.js';
 import { captureLogger, eventually, quietLogger } from './helpers/index.js';
 
@@ -28,7 +28,7 @@ function linkOptions(nodeId: string): LinkOptions {
 }
 
 /** A node's links that dial `port` for every peer, backing off from 100 ms; closed after the test. */
-function dialerPeers(t: TestContext, port: number): Peers {
+function dialerPeers(t: TestContext, port: number, overrides: Partial<PeersOptions> = {}): Peers {
   const peers = new Peers({
     ...linkOptions('dialer'),
     connectTimeoutMs: 1000,
@@ -39,6 +39,7 @@ function dialerPeers(t: TestContext, port: number): Peers {
     directInProcess: false,
     maxHandshakingLinks: 64,
     linkWarningIntervalMs: 1000,
+    ...overrides,
   });
   t.after(() => peers.closeAll());
   return peers;
@@ -80,20 +81,8 @@ test('a peer that refuses the link stays refused after its backoff is over, unti
   t.after(() => server.close());
   const port = (server.address() as net.AddressInfo).port;
   const capture = captureLogger();
-  const peers = new Peers({
-    ...linkOptions('dialer'),
-    logger: capture.logger,
-    connectTimeoutMs: 1000,
-    backoffInitialMs: 20,
-    // No probe dial within this test: only its own dials reach the peer.
-    backoffMaxMs: 60_000,
-    resolve: () => ({ host: '127.0.0.1', port }),
-    onFrame: () => undefined,
-    directInProcess: false,
-    maxHandshakingLinks: 64,
-    linkWarningIntervalMs: 1000,
-  });
-  t.after(() => peers.closeAll());
+  // No probe dial within this test: only its own dials reach the peer.
+  const peers = dialerPeers(t, port, { logger: capture.logger, backoffInitialMs: 20, backoffMaxMs: 60_000 });
   const refusals = (): number => capture.lines().filter((l) => /failed authentication/.test(String(l['msg']))).length;
 
   const first = await peers.connect('picky').then(

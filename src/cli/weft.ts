@@ -138,7 +138,6 @@ async function gateway(argv: string[]): Promise<void> {
     jwt === undefined
       ? 'no tokens checked'
       : `tokens required (${jwt.secret !== undefined ? 'HS256 secret' : jwt.jwksUrl !== undefined ? 'JWKS' : 'public key'})`;
-  process.stdout.write(`weft gateway on ${gw.url} (${cluster.kind} cluster, ${mode})\n`);
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
@@ -147,6 +146,8 @@ async function gateway(argv: string[]): Promise<void> {
       void gw.stop().then(() => process.exit(0));
     });
   }
+  // Printed once the signal handlers are in: whoever waits for this line may stop the gateway at once.
+  process.stdout.write(`weft gateway on ${gw.url} (${cluster.kind} cluster, ${mode})\n`);
 }
 
 async function main(): Promise<void> {

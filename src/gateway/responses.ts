@@ -37,33 +37,29 @@ export function sendJson(res: ServerResponse, httpStatus: number, body: string, 
   res.end(body);
 }
 
-export function sendError(res: ServerResponse, error: WeftError, retryAfterSeconds: number, extraHeaders: Record<string, string> = {}): void {
-  const status = ERRORS[error.code].httpStatus;
-  sendJson(res, status, errorBody(error), status === 503 ? { 'retry-after': String(retryAfterSeconds), ...extraHeaders } : extraHeaders);
+/** `Retry-After` for the answers that say "come back later": 503 (no host, draining) and 429 (over a limit). */
+function retryAfter(status: number, seconds: number): Record<string, string> {
+  return status === 503 || status === 429 ? { 'retry-after': String(seconds) } : {};
 }
 
-/**
- * An HTTP error on a raw socket (WebSocket handshake refused before any upgrade).
- * `httpStatus` replaces the code's own HTTP status (the body keeps the code's).
- */
-export function writeSocketError(
-  socket: Duplex,
-  error: WeftError,
-  retryAfterSeconds: number,
-  extraHeaders: Record<string, string> = {},
-  httpStatus: number = ERRORS[error.code].httpStatus,
-): void {
+export function sendError(res: ServerResponse, error: WeftError, retryAfterSeconds: number, extraHeaders: Record<string, string> = {}): void {
+  const status = ERRORS[error.code].httpStatus;
+  sendJson(res, status, errorBody(error), { ...retryAfter(status, retryAfterSeconds), ...extraHeaders });
+}
+
+/** An HTTP error on a raw socket (WebSocket handshake refused before any upgrade). */
+export function writeSocketError(socket: Duplex, error: WeftError, retryAfterSeconds: number, extraHeaders: Record<string, string> = {}): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const status = httpStatus;
+  const status = ERRORS[error.code].httpStatus;
   const body = errorBody(error);
   const headers: Record<string, string> = {
     'content-type': 'application/json; charset=utf-8',
     'content-length': String(Buffer.byteLength(body)),
     connection: 'close',
-    ...(status === 503 ? { 'retry-after': String(retryAfterSeconds) } : {}),
+    ...retryAfter(status, retryAfterSeconds),
     ...extraHeaders,
   };
   const head = Object.entries(headers)

@@ -195,15 +195,6 @@ export function packFrame(frame: Frame): Buffer {
   return packr.pack(frame);
 }
 
-/**
- * What a value becomes after crossing a link (MessagePack there and back):
- * calls between nodes of one process go through this so that they see
- * exactly what a remote call would (copies, no class instances, no functions).
- */
-export function wireCopy<T>(value: T): T {
-  return value === undefined ? value : (packr.unpack(packr.pack(value)) as T);
-}
-
 /** A whole frame: length header and body. */
 export function encodeFrame(frame: Frame): Buffer {
   const body = packFrame(frame);

@@ -230,7 +230,7 @@ export class FrontDoor {
       }
       admitted.businessId = businessId;
       if (admission?.expiresAt !== undefined) this.#expiries.set(req, admission.expiresAt);
-      const handshake = checked.hooks ? handshakeOf(req, checked.query, admission, gate.tokens) : NO_HANDSHAKE;
+      const handshake = checked.hooks ? handshakeOf(req, checked, admission, gate.tokens) : NO_HANDSHAKE;
       this.#opening.open(req, socket, head, checked.service, businessId, checked.hooks, handshake);
     };
     if (!gate.active) return open(undefined);
@@ -252,7 +252,7 @@ export class FrontDoor {
 
   /** A handshake over a limit: 429 with Retry-After; the body's code is Overloaded until the catalogue has one for 429. */
   #tooMany(socket: Duplex, message: string, retryAfterSeconds: number): void {
-    writeSocketError(socket, new WeftError('TooManyRequests', message), retryAfterSeconds, { 'retry-after': String(retryAfterSeconds) });
+    writeSocketError(socket, new WeftError('TooManyRequests', message), retryAfterSeconds);
   }
 
   /** The host accepted the session: complete the upgrade, unless the client or the gateway is gone. */

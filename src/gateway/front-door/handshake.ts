@@ -26,6 +26,8 @@ export interface CheckedHandshake {
   /** Every businessId the client gave, in lookup order. */
   givenBusinessIds: string[];
   query: Record<string, string>;
+  /** The policy the handshake was checked under; handshakeOf applies the rest of it. */
+  policy: HandshakePolicy;
 }
 
 /** What the gateway lets through a handshake to a WebSocket service. */
@@ -43,9 +45,6 @@ const DEFAULT_POLICY: HandshakePolicy = Object.freeze({ allowedOrigins: undefine
 
 /** Finds the WebSocket service of a path, and the policy it is opened under (the default when none). */
 export type FindWebSocketService = (path: string) => { service: string; hooks: boolean; policy?: HandshakePolicy } | undefined;
-
-/** The policy checkHandshake applied to a request, for handshakeOf. */
-const POLICIES = new WeakMap<IncomingMessage, HandshakePolicy>();
 
 const DEFAULT_PORTS: Readonly<Record<string, string>> = { 'http:': '80', 'https:': '443' };
 
@@ -147,13 +146,12 @@ export function checkHandshake(
     const problem = businessIdProblem(id);
     if (problem !== undefined) return { error: new WeftError('BadRequest', problem) };
   }
-  POLICIES.set(req, policy);
-  return { path, service: route.service, hooks: route.hooks, businessId, givenBusinessIds: given, query };
+  return { path, service: route.service, hooks: route.hooks, businessId, givenBusinessIds: given, query, policy };
 }
 
 /**
  * What the host of a service with hooks learns of an admitted handshake,
- * under the policy checkHandshake found for `req`: only the `forwardHeaders`
+ * under the policy it was checked under: only the `forwardHeaders`
  * the client sent (as HTTP services get them), plus `x-forwarded-for` (the
  * peer appended; a client's own value only from a trusted proxy) and the
  * hook's headers. With `tokens`, the token is taken out (a Bearer
@@ -161,8 +159,8 @@ export function checkHandshake(
  * hop-by-hop headers and a client's own x-weft-identity never go. The
  * verified identity travels in its own field; `remoteAddress` is the client's.
  */
-export function handshakeOf(req: IncomingMessage, query: Record<string, string>, admission: Admission | undefined, tokens: boolean): WireHandshake {
-  const policy = POLICIES.get(req) ?? DEFAULT_POLICY;
+export function handshakeOf(req: IncomingMessage, checked: CheckedHandshake, admission: Admission | undefined, tokens: boolean): WireHandshake {
+  const { policy, query } = checked;
   const headers: Record<string, string> = {};
   for (const name of policy.forwardHeaders) {
     const value = req.headers[name];
