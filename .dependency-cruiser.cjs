@@ -23,12 +23,12 @@ const LAYERS = [
   { name: 'push', paths: ['src/push/'] },
   { name: 'node', paths: ['src/node/'] },
   { name: 'rpc', paths: ['src/rpc/'] },
-  { name: 'infra', paths: ['src/transport/', 'src/registry/', 'src/directory/', 'src/redis/'] },
+  { name: 'infra', paths: ['src/transport/', 'src/registry/', 'src/directory/', 'src/history/', 'src/redis/'] },
   { name: 'pure', paths: ['src/contract/', 'src/protocol/'] },
   { name: 'base', paths: ['src/errors\\.ts$', 'src/logger\\.ts$', 'src/limits\\.ts$', 'src/options/', 'src/util/'] },
 ];
 /** The browser client: outside the layers, and may import only src/util/ and itself. */
-const CLIENT = ['src/client/', 'src/util/'];
+const CLIENT = ['src/client/', 'src/util/', 'src/protocol/weft-v1\\.ts$'];
 /** Every path that belongs somewhere; anything else under src/ is a module with no layer. */
 const ALL_KNOWN = [...LAYERS.flatMap((l) => l.paths), ...CLIENT];
 
@@ -36,7 +36,7 @@ const ALL_KNOWN = [...LAYERS.flatMap((l) => l.paths), ...CLIENT];
 const SAME_LAYER_ORDER = [
   { from: 'src/host/', to: 'src/websocket/', why: 'websocket builds on host; host must not know websocket.' },
   { from: 'src/registry/', to: 'src/directory/', why: 'directory builds on registry and redis.' },
-  { from: 'src/redis/', to: 'src/(?:registry|directory)/', why: 'redis is the connection under registry and directory.' },
+  { from: 'src/redis/', to: 'src/(?:registry|directory|history)/', why: 'redis is the connection under registry, directory and history.' },
 ];
 
 /**

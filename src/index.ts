@@ -53,6 +53,7 @@ export { WebSocketModule, WsHostModule } from './websocket/websocket-module.js';
 export { WsAppServiceBase } from './websocket/ws-app-service.js';
 export type { BusinessSessionIds, PushOptions, SessionInfo, SessionManager } from './websocket/session-manager.js';
 export type { WsSession } from './websocket/ws-session.js';
+export type { WsHistoryOptions } from './websocket/history-options.js';
 export type { PushMessage } from './push/push-client.js';
 
 export { DEFAULTS } from './defaults.js';

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { connectSession, shouldReconnect, TOKEN_EXPIRED_CLOSE_CODE, type WebSocketConstructor } from '../src/client/index.js';
 import { WeftCloseCode } from '../src/protocol/close-codes.js';
@@ -13,7 +14,8 @@ import { startStack } from './fixtures/stack.js';
 import { connectWs, eventually, httpJson } from './helpers/index.js';
 import { SECRET, tokenFor } from './helpers/tokens.js';
 
-const WS = WebSocket as unknown as WebSocketConstructor;
+// ws's class fits WebSocketConstructor as it is: no cast on Node 20.
+const WS: WebSocketConstructor = WebSocket;
 // No tolerance: the tests' tokens expire in a second or two.
 const JWT = { auth: { jwt: { secret: SECRET, clockToleranceSeconds: 0 } } };
 
@@ -48,16 +50,44 @@ test('4001 is the documented close code, and weft/client reconnects on it only w
   assert.equal(shouldReconnect(1008, true), false);
 });
 
+test('weft/client sends a fresh token in-band before the first expires, and the session outlives it', async (t) => {
+  const stack = await startStack(t, { gateway: JWT });
+  const tokens: string[] = [];
+  const closes: number[] = [];
+  let opens = 0;
+  const session = connectSession(`${stack.wsUrl}/api/chat`, {
+    WebSocket: WS,
+    initialDelayMs: 10,
+    // The first token expires within about two seconds; the next ones last.
+    getToken: async () => {
+      const token = await tokenFor('acme', {}, { expiresIn: tokens.length === 0 ? 2 : 300 });
+      tokens.push(token);
+      return token;
+    },
+    onOpen: () => (opens += 1),
+    onClose: (code) => closes.push(code),
+  });
+  t.after(() => session.close());
+  await eventually(() => tokens.length === 2, 10_000, 'a fresh token asked for before the first expired');
+  await sleep(2500); // past the first token's expiry
+  assert.equal(session.isOpen, true);
+  assert.equal(opens, 1);
+  assert.deepEqual(closes, []);
+});
+
 test('weft/client asks getToken before each connect and, closed with 4001, reconnects with a fresh token', async (t) => {
   const stack = await startStack(t, { gateway: JWT });
   const tokens: string[] = [];
   const closes: [number, boolean][] = [];
   let opens = 0;
+  let calls = 0;
   const session = connectSession(`${stack.wsUrl}/api/chat`, {
     WebSocket: WS,
     initialDelayMs: 10,
-    // The first token expires within about a second; the next ones last.
+    // The first token expires within about a second, and the in-band refresh fails: the gateway closes with 4001.
     getToken: async () => {
+      calls += 1;
+      if (calls === 2) throw new Error('token service down');
       const token = await tokenFor('acme', {}, { expiresIn: tokens.length === 0 ? 1 : 300 });
       tokens.push(token);
       return token;

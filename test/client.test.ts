@@ -9,7 +9,8 @@ import { ChatAppService, IChatAppService } from './fixtures/services.js';
 import { eventually, httpJson, quietLogger } from './helpers/index.js';
 import { startStack } from './fixtures/stack.js';
 
-const WS = WebSocket as unknown as WebSocketConstructor;
+// ws's class fits WebSocketConstructor as it is: no cast on Node 20.
+const WS: WebSocketConstructor = WebSocket;
 
 test('reconnects after the host holding the session goes away, and receives pushes again', async (t) => {
   const stack = await startStack(t, { hosts: 1 });
@@ -84,7 +85,11 @@ test('gives up after maxRetries attempts that never open (a refused handshake lo
   assert.equal(opens, 0);
 });
 
-/** A bare `ws` server on 127.0.0.1:0 that hands each connection to `onConnection` and records when each arrived. */
+/**
+ * A `ws` server on 127.0.0.1:0 that speaks just enough weft.v1 (it takes the
+ * subprotocol and sends a welcome), hands each connection to `onConnection`
+ * and records when each arrived.
+ */
 async function wsServer(t: TestContext, onConnection: (ws: WebSocket, n: number) => void): Promise<{ url: string; arrivals: number[] }> {
   const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await once(server, 'listening');
@@ -96,6 +101,7 @@ async function wsServer(t: TestContext, onConnection: (ws: WebSocket, n: number)
   const arrivals: number[] = [];
   server.on('connection', (ws) => {
     arrivals.push(Date.now());
+    ws.send(JSON.stringify({ type: 'welcome', sessionId: `fake.${arrivals.length}`, position: null, recovered: false, replayed: 0 }));
     onConnection(ws, arrivals.length);
   });
   const { port } = server.address() as { port: number };

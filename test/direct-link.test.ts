@@ -38,7 +38,7 @@ test('delivers after a turn of the event loop, in order, each end naming its pee
 test('the peer gets copies, as over the wire: bytes changed after sending and class instances do not cross', async () => {
   const { a, atB } = pair();
   const payload = Buffer.from('hello');
-  a.send([FrameType.PushBusiness, 0, 'IChatAppService', '100', payload, true]);
+  a.send([FrameType.PushBusiness, 0, 'IChatAppService', '100', payload, true, '', 0, 0]);
   payload.write('HELLO');
   class Money {
     constructor(readonly cents: number) {}

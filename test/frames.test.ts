@@ -52,7 +52,7 @@ const SAMPLES: Frame[] = [
   [FrameType.SessionClosed, 'gateway-1.1', 1000, 'bye', 'IChatAppService', '100'],
   [FrameType.SessionClose, 'gateway-1.1', 1012, 'service restart'],
   [FrameType.PushSession, 7, 'gateway-1.1', Buffer.from('message:hi,sessionId:gateway-1.1'), true],
-  [FrameType.PushBusiness, 8, 'IWsTestAppService', '100', Buffer.alloc(300, 1), false],
+  [FrameType.PushBusiness, 8, 'IWsTestAppService', '100', Buffer.alloc(300, 1), false, 'e1', 42, 0],
   [FrameType.PushService, 0, 'IWsTestAppService', Buffer.from('maintenance'), true],
   [FrameType.PushAck, 8, 2],
   [FrameType.Ping],

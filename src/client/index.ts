@@ -15,6 +15,17 @@
  * with no status, so it is retried like a dropped connection; `maxRetries`
  * bounds how many attempts in a row may fail before the client gives up.
  *
+ * It speaks the `weft.v1` subprotocol (docs/protocol.md) when the gateway
+ * does: every push then carries its position, and on each reconnect the
+ * client asks for what it missed since the last one it got (`since`), on
+ * whatever gateway it lands. The gateway replays what its history still
+ * holds, in order, then live pushes follow; a push the client already has
+ * is dropped by position, so the application sees each push once. When the
+ * history no longer covers the gap, `onOpen` says `recovered: false` with
+ * the reason and the application reloads its state. With `getToken`, a
+ * fresh token is sent in-band before the current one expires. A gateway
+ * that does not speak weft.v1 gets a bare session, as before.
+ *
  * The delay doubles with each close and starts again from `initialDelayMs`
  * only after a connection stayed open for `healthyAfterMs`: a server that
  * accepts and closes at once (1013 when overloaded) is retried ever more
@@ -24,7 +35,8 @@
  * import { connectSession } from 'weft/client';
  * const session = connectSession('ws://127.0.0.1:5000/api/wstest', {
  *   businessId: '100',
- *   onMessage: (data) => console.log(data),
+ *   onMessage: (data, info) => console.log(data, info.position),
+ *   onOpen: (info) => { if (info.resumed && !info.recovered) console.log('reload state:', info.reason); },
  * });
  * // later: session.close();
  *
@@ -38,10 +50,14 @@
  * @module
  */
 import { Backoff } from '../util/backoff.js';
+import { WEFT_V1, decodePush, encodeClientMessage, type ClientControl, type ServerControl, type WirePosition } from '../protocol/weft-v1.js';
 
 /** The part of the WebSocket API the client uses (browser WebSocket or `ws`). */
 export interface WebSocketLike {
   readonly readyState: number;
+  /** The subprotocol the server chose ('' for none). */
+  readonly protocol: string;
+  binaryType: string;
   onopen: ((ev: unknown) => void) | null;
   onmessage: ((ev: { data: unknown }) => void) | null;
   onclose: ((ev: { code: number; reason: string }) => void) | null;
@@ -50,23 +66,57 @@ export interface WebSocketLike {
   close(code?: number, reason?: string): void;
 }
 
-export type WebSocketConstructor = new (url: string) => WebSocketLike;
+/**
+ * A WebSocket class: the browser's, Node 22's, or `ws`'s on Node 20 (no
+ * cast needed). Only the members of WebSocketLike are used.
+ */
+export type WebSocketConstructor = abstract new (url: string, protocols?: string | string[]) => object;
+
+/** Where a push stands in its businessId's stream; pass it as `since` to resume from it. */
+export interface Position {
+  readonly epoch: string;
+  readonly offset: number;
+}
+
+/** What comes with each message. */
+export interface MessageInfo {
+  /** The push's position; undefined for a push that has none (to one session, to the whole service, or without history). */
+  position: Position | undefined;
+}
+
+/** What `onOpen` is told of each connection. */
+export interface OpenInfo {
+  sessionId: string | undefined;
+  /** The client asked for what it missed (it had a position). */
+  resumed: boolean;
+  /** Everything it missed was replayed. When `resumed` and not `recovered`, reload the application's state. */
+  recovered: boolean;
+  /** Why not: 'window-passed', 'epoch-changed', 'no-history', 'history-unavailable'; or, without weft.v1, 'not-supported'. */
+  reason: string | undefined;
+  /** How many pushes were replayed. */
+  replayed: number;
+}
 
 export interface SessionOptions {
   /** The businessId to connect as. Required without `getToken`; with it, the gateway may take the token's. */
   businessId?: string;
   /**
    * Called before each connect and reconnect; its token goes in the `token`
-   * query parameter. A throw or rejection counts as an attempt that failed
-   * (retried with backoff, bounded by `maxRetries`).
+   * query parameter. On a gateway that speaks weft.v1 it is called again
+   * before the token expires, and the fresh token is sent in-band. A throw
+   * or rejection counts as an attempt that failed (retried with backoff,
+   * bounded by `maxRetries`).
    */
   getToken?: () => string | Promise<string>;
-  /** getToken failed (the client retries with backoff). */
+  /** getToken failed (the client retries with backoff), or the gateway refused a fresh token. */
   onTokenError?: (error: unknown) => void;
   /** WebSocket implementation; default the global one (browsers, Node 22+). Pass `ws`'s on Node 20. */
   WebSocket?: WebSocketConstructor;
-  onMessage?: (data: unknown) => void;
-  onOpen?: () => void;
+  /** Resume from this position (stored from `session.position` or a push's `info.position`) on the first connect. */
+  since?: Position;
+  /** A text push arrives as a string, a binary one as a Uint8Array (a bare session: as the platform gives it). */
+  onMessage?: (data: unknown, info: MessageInfo) => void;
+  onOpen?: (info: OpenInfo) => void;
   /** Every close, with whether the client will reconnect. */
   onClose?: (code: number, reason: string, willReconnect: boolean) => void;
   /** Backoff between attempts: from initialDelayMs doubling to maxDelayMs, with jitter. Defaults 250 ms and 10 s. */
@@ -81,13 +131,15 @@ export interface SessionOptions {
 export interface ClientSession {
   /** True while connected. */
   readonly isOpen: boolean;
+  /** The position of the last push received (what the next reconnect resumes from). */
+  readonly position: Position | undefined;
   /** Sends when connected; returns false otherwise (nothing is queued). */
   send(data: string | ArrayBufferLike | ArrayBufferView): boolean;
   /** Closes for good (1000). */
   close(): void;
 }
 
-const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013]);
+const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013, 4002]);
 const OPEN = 1;
 
 /** The gateway closed the session because its token expired (weft's protocol/close-codes.ts). */
@@ -98,8 +150,30 @@ export function shouldReconnect(code: number, canRefreshToken = false): boolean 
   return RETRY_CODES.has(code) || (canRefreshToken && code === TOKEN_EXPIRED_CLOSE_CODE);
 }
 
+/** A fresh token is asked for when this share of its remaining life has passed. */
+const REFRESH_AT_SHARE = 0.8;
+
+const decoder = new TextDecoder();
+
+function bytesOf(data: unknown): Uint8Array | undefined {
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  return undefined;
+}
+
+/** The `since` option, checked at run time too (JavaScript callers, stored positions). */
+function checkPosition(since: Position | undefined): Position | undefined {
+  if (since === undefined) return undefined;
+  const { epoch, offset } = (since ?? {}) as { epoch?: unknown; offset?: unknown };
+  if (typeof epoch !== 'string' || epoch === '' || typeof offset !== 'number' || !Number.isInteger(offset) || offset < 0) {
+    throw new TypeError('option "since" must be a position { epoch, offset } as a push gave it');
+  }
+  return { epoch, offset };
+}
+
 export function connectSession(url: string, options: SessionOptions): ClientSession {
-  const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+  const Ctor = (options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket) as
+    (new (url: string, protocols?: string | string[]) => WebSocketLike) | undefined;
   if (Ctor === undefined) throw new TypeError('no WebSocket implementation: pass options.WebSocket (e.g. from "ws")');
   const getToken = options.getToken;
   if (getToken !== undefined && typeof getToken !== 'function') throw new TypeError('option "getToken" must be a function');
@@ -107,6 +181,7 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
   if (businessId !== undefined || getToken === undefined) {
     if (typeof businessId !== 'string' || businessId === '') throw new TypeError('option "businessId" must be a non-empty string');
   }
+  let position = checkPosition(options.since);
   const backoff = new Backoff({
     initialDelayMs: options.initialDelayMs ?? 250,
     maxDelayMs: options.maxDelayMs ?? 10_000,
@@ -116,7 +191,9 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
   const maxRetries = options.maxRetries ?? Number.POSITIVE_INFINITY;
   const params = businessId === undefined ? [] : [`businessId=${encodeURIComponent(businessId)}`];
   const targetWith = (token: string | undefined): string => {
-    const all = token === undefined ? params : [...params, `token=${encodeURIComponent(token)}`];
+    const all = [...params];
+    if (token !== undefined) all.push(`token=${encodeURIComponent(token)}`);
+    if (position !== undefined) all.push(`since=${encodeURIComponent(`${position.epoch}:${position.offset}`)}`);
     return all.length === 0 ? url : `${url}${url.includes('?') ? '&' : '?'}${all.join('&')}`;
   };
   let socket: WebSocketLike | undefined;
@@ -124,6 +201,9 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
   let attempts = 0;
   let closedByUser = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Receipts to send, gathered over one turn. */
+  let receipts: number[] = [];
 
   /** Waits for the backoff, then connects again; false when the client gives up. */
   const retry = (): boolean => {
@@ -136,17 +216,15 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
   const connect = (): void => {
     timer = undefined;
     if (getToken === undefined) return open(undefined);
-    let pending: string | Promise<string>;
-    try {
-      pending = getToken();
-    } catch (e) {
-      return tokenFailed(e);
-    }
-    Promise.resolve(pending).then((token) => {
-      if (closedByUser) return;
-      if (typeof token !== 'string' || token === '') return tokenFailed(new TypeError('getToken must give a non-empty string'));
-      open(token);
+    fetchToken().then((token) => {
+      if (!closedByUser) open(token);
     }, tokenFailed);
+  };
+
+  const fetchToken = async (): Promise<string> => {
+    const token = await getToken!();
+    if (typeof token !== 'string' || token === '') throw new TypeError('getToken must give a non-empty string');
+    return token;
   };
 
   const tokenFailed = (error: unknown): void => {
@@ -155,19 +233,98 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     retry();
   };
 
+  const sendControl = (ws: WebSocketLike, message: ClientControl): void => {
+    if (ws.readyState === OPEN) ws.send(JSON.stringify(message));
+  };
+
+  /** Asks for a fresh token when most of the current one's life has passed, and sends it in-band. */
+  const scheduleRefresh = (ws: WebSocketLike, expiresAt: number | undefined | null): void => {
+    if (refreshTimer !== undefined) clearTimeout(refreshTimer);
+    refreshTimer = undefined;
+    if (getToken === undefined || expiresAt === undefined || expiresAt === null) return;
+    const left = expiresAt - Date.now();
+    refreshTimer = setTimeout(
+      () => {
+        refreshTimer = undefined;
+        fetchToken().then(
+          (token) => sendControl(ws, { type: 'token', token }),
+          (e: unknown) => options.onTokenError?.(e),
+        );
+      },
+      Math.max(0, Math.min(left * REFRESH_AT_SHARE, 2_147_483_647)),
+    );
+  };
+
+  const onControl = (ws: WebSocketLike, text: string, asked: boolean): void => {
+    let message: ServerControl;
+    try {
+      message = JSON.parse(text) as ServerControl;
+    } catch {
+      return;
+    }
+    if (message.type === 'welcome') {
+      // Not recovered: the old position means nothing now; start from where the stream stands.
+      if (message.position !== null && (!message.recovered || position === undefined)) position = message.position;
+      scheduleRefresh(ws, message.expiresAt);
+      options.onOpen?.({
+        sessionId: message.sessionId,
+        resumed: asked,
+        recovered: message.recovered,
+        reason: message.reason,
+        replayed: message.replayed,
+      });
+    } else if (message.type === 'token') scheduleRefresh(ws, message.expiresAt);
+    else if (message.type === 'error') options.onTokenError?.(new Error(`${message.code}: ${message.message}`));
+  };
+
+  const onPush = (ws: WebSocketLike, bytes: Uint8Array): void => {
+    const push = decodePush(bytes);
+    if (push === undefined) return;
+    const at: WirePosition | undefined = push.position;
+    if (at !== undefined) {
+      // A push it already has (replay and live can overlap): once only.
+      if (position !== undefined && at.epoch === position.epoch && at.offset <= position.offset) return confirm(ws, push.receiptId);
+      position = at;
+    }
+    options.onMessage?.(push.text ? decoder.decode(push.payload) : push.payload, { position: at });
+    confirm(ws, push.receiptId);
+  };
+
+  const confirm = (ws: WebSocketLike, receiptId: number): void => {
+    if (receiptId === 0) return;
+    if (receipts.push(receiptId) > 1) return;
+    queueMicrotask(() => {
+      const ids = receipts;
+      receipts = [];
+      sendControl(ws, { type: 'receipt', ids });
+    });
+  };
+
   const open = (token: string | undefined): void => {
-    const ws = new Ctor(targetWith(token));
+    const asked = position !== undefined;
+    const ws = new Ctor(targetWith(token), [WEFT_V1]);
+    ws.binaryType = 'arraybuffer';
     socket = ws;
+    let v1 = false;
     ws.onopen = () => {
       attempts = 0;
       backoff.connected();
-      options.onOpen?.();
+      v1 = ws.protocol === WEFT_V1;
+      // A bare session says nothing of itself; weft.v1's welcome comes as its first message.
+      if (!v1) options.onOpen?.({ sessionId: undefined, resumed: asked, recovered: false, reason: asked ? 'not-supported' : undefined, replayed: 0 });
     };
-    ws.onmessage = (ev) => options.onMessage?.(ev.data);
+    ws.onmessage = (ev) => {
+      if (!v1) return options.onMessage?.(ev.data, { position: undefined });
+      if (typeof ev.data === 'string') return onControl(ws, ev.data, asked);
+      const bytes = bytesOf(ev.data);
+      if (bytes !== undefined) onPush(ws, bytes);
+    };
     ws.onerror = () => {
       // a close event follows with the code
     };
     ws.onclose = (ev) => {
+      if (refreshTimer !== undefined) clearTimeout(refreshTimer);
+      refreshTimer = undefined;
       const again = !closedByUser && shouldReconnect(ev.code, getToken !== undefined) && attempts < maxRetries;
       options.onClose?.(ev.code, ev.reason, again);
       if (again) retry();
@@ -179,14 +336,29 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     get isOpen() {
       return socket?.readyState === OPEN;
     },
+    get position() {
+      return position;
+    },
     send(data) {
-      if (socket?.readyState !== OPEN) return false;
-      socket.send(data);
+      const ws = socket;
+      if (ws?.readyState !== OPEN) return false;
+      if (ws.protocol !== WEFT_V1) {
+        ws.send(data);
+        return true;
+      }
+      const payload =
+        typeof data === 'string'
+          ? data
+          : ArrayBuffer.isView(data)
+            ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+            : new Uint8Array(data);
+      ws.send(encodeClientMessage(payload));
       return true;
     },
     close() {
       closedByUser = true;
       if (timer !== undefined) clearTimeout(timer);
+      if (refreshTimer !== undefined) clearTimeout(refreshTimer);
       socket?.close(1000, 'client closed');
     },
   };

@@ -106,6 +106,7 @@ class GatewayImpl implements Gateway {
         links: node.links,
         liveNodes: node.liveNodes,
         directory: node.directory,
+        history: node.history,
         ringOf: (service) => node.endpoints.ring(service),
         findService: (path) => {
           const route = this.#routes.websocketService(path);

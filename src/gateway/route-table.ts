@@ -25,6 +25,8 @@ export interface WebSocketRoute {
   service: string;
   /** Does the service run session hooks (and so need the handshake's headers and query)? */
   hooks: boolean;
+  /** What it keeps of pushes for resuming clients (from its oldest host's record); undefined: none. */
+  history?: { maxEntries: number; ttlMs: number } | undefined;
 }
 
 export interface RouteMatch {
@@ -90,9 +92,10 @@ export class RouteTable {
     for (const record of records) {
       for (const s of record.services) {
         if (!contracts.has(s.contract.name)) contracts.set(s.contract.name, s.contract);
-        if (s.websocket !== undefined) {
+        const path = s.websocket?.path.toLowerCase();
+        if (path !== undefined && !websocket.has(path)) {
           // A record from before `hooks` existed counts as having hooks.
-          websocket.set(s.websocket.path.toLowerCase(), { service: s.contract.name, hooks: s.websocket.hooks !== false });
+          websocket.set(path, { service: s.contract.name, hooks: s.websocket!.hooks !== false, history: s.websocket!.history });
         }
       }
     }

@@ -70,6 +70,7 @@ class HostImpl implements Host {
       services: this.#services,
       isDraining: () => this.#state === 'stopping' || this.#state === 'stopped',
       directory: node.directory,
+      history: node.history,
       proxy: (contract, callOptions) => this.proxy(contract, callOptions),
       frames: node.frames,
       links: node.links,

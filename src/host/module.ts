@@ -6,6 +6,7 @@
 import { invalidOption } from '../errors.js';
 import type { AnyContract, Proxy } from '../contract/contract.js';
 import type { SessionDirectory } from '../directory/session-directory.js';
+import type { HistoryStore } from '../history/history-store.js';
 import type { Logger } from '../logger.js';
 import type { LiveNodes, ServiceRecord } from '../registry/registry.js';
 import type { CallOptions } from '../rpc/rpc-client.js';
@@ -33,6 +34,8 @@ export interface HostContext {
   isDraining(): boolean;
   /** Which sessions each businessId has, cluster-wide. */
   readonly directory: SessionDirectory;
+  /** @internal push history of the cluster, if its backend keeps one */
+  readonly history: HistoryStore | undefined;
   /** A typed proxy for calling any service of the cluster. */
   proxy<C extends AnyContract>(contract: C, options?: CallOptions): Proxy<C>;
   /** @internal claims frame types (WebSocketModule: session frames) */

@@ -14,11 +14,16 @@ import type { Registry } from '../registry/registry.js';
 import { MemorySessionDirectory, MemorySessionHub } from '../directory/memory-session-directory.js';
 import { RedisSessionDirectory } from '../directory/redis-session-directory.js';
 import type { SessionDirectory } from '../directory/session-directory.js';
+import type { HistoryStore } from '../history/history-store.js';
+import { MemoryHistory, MemoryHistoryHub } from '../history/memory-history.js';
+import { RedisHistory } from '../history/redis-history.js';
 
 /** What one node gets from its cluster. */
 export interface ClusterMembership {
   registry: Registry;
   directory: SessionDirectory;
+  /** Push history for resume; a backend without one has no history (clients are told so when they resume). */
+  history?: HistoryStore;
 }
 
 export interface Cluster {
@@ -43,12 +48,17 @@ export interface Cluster {
 export function memoryCluster(): Cluster {
   const registryHub = new MemoryRegistryHub();
   const sessionHub = new MemorySessionHub();
+  const historyHub = new MemoryHistoryHub();
   return Object.freeze({
     kind: 'memory' as const,
     secret: randomBytes(32).toString('base64url'),
     nodeExpiryMs: 0,
     join(nodeId: string): ClusterMembership {
-      return { registry: new MemoryRegistry(registryHub), directory: new MemorySessionDirectory(sessionHub, nodeId) };
+      return {
+        registry: new MemoryRegistry(registryHub),
+        directory: new MemorySessionDirectory(sessionHub, nodeId),
+        history: new MemoryHistory(historyHub),
+      };
     },
   });
 }
@@ -87,7 +97,7 @@ export function redisCluster(options: RedisClusterOptions): Cluster {
       const redis = new RedisConnection({ url, logger });
       const registry = new RedisRegistry(redis, { prefix, ttlMs, heartbeatMs, logger });
       const directory = new RedisSessionDirectory(redis, registry, { prefix, nodeId, staleAfterMs: ttlMs + heartbeatMs, logger });
-      return { registry, directory };
+      return { registry, directory, history: new RedisHistory(redis, { prefix }) };
     },
   });
 }

@@ -14,6 +14,7 @@ import type { LinkTlsOptions, ResolvedNodeOptions } from './node-options.js';
 import { FrameType, PROTOCOL_VERSION } from '../protocol/frames.js';
 import type { LiveNodes, NodeRecord, NodeRole, RegistryView, ServiceRecord } from '../registry/registry.js';
 import type { SessionDirectory } from '../directory/session-directory.js';
+import type { HistoryStore } from '../history/history-store.js';
 import { Endpoints } from '../rpc/endpoints.js';
 import { RpcClient } from '../rpc/rpc-client.js';
 import type { FrameRoutes, NodeLinks } from '../transport/peer-link.js';
@@ -59,6 +60,8 @@ export class WeftNode {
   readonly rpc: RpcClient;
   readonly maxFrameBytes: number;
   readonly directory: SessionDirectory;
+  /** Push history of the cluster, if its backend keeps one. */
+  readonly history: HistoryStore | undefined;
   readonly liveNodes: LiveNodes = { isLive: (nodeId) => this.#view.has(nodeId) };
   readonly #router: FrameRouter;
   readonly #peers: Peers;
@@ -119,6 +122,7 @@ export class WeftNode {
     );
     this.#membership = this.cluster.join(this.nodeId, this.logger);
     this.directory = this.#membership.directory;
+    this.history = this.#membership.history;
   }
 
   get view(): RegistryView {
@@ -200,6 +204,7 @@ export class WeftNode {
     this.#server = undefined;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
     if (!this.#joined) return;
+    await this.#membership.history?.close();
     await this.#membership.directory.close();
     await this.#membership.registry.close();
   }

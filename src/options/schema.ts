@@ -33,7 +33,19 @@ import { WeftError, invalidOption } from '../errors.js';
 
 /** Units an option's value is counted in; docs/options.md shows them next to the type. */
 export type Unit =
-  'ms' | 'seconds' | 'bytes' | 'address' | 'port' | 'instances' | 'failures' | 'calls' | 'links' | 'header names' | 'per second' | 'sessions';
+  | 'ms'
+  | 'seconds'
+  | 'bytes'
+  | 'address'
+  | 'port'
+  | 'instances'
+  | 'failures'
+  | 'calls'
+  | 'links'
+  | 'header names'
+  | 'per second'
+  | 'sessions'
+  | 'pushes';
 
 /**
  * The default of a declared option, under a symbol rather than only the JSON

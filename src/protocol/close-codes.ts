@@ -9,6 +9,8 @@
 export const WeftCloseCode = {
   /** The session's token expired (`exp` plus the clock tolerance); reconnect with a fresh token. */
   TokenExpired: 4001,
+  /** The client answered no ping (nor sent anything) for two ping intervals; reconnect. */
+  PingTimeout: 4002,
 } as const;
 
 /** Longest close reason: a close frame's payload is at most 125 bytes, 2 of them the code. */

@@ -9,7 +9,7 @@
 import { Packr } from 'msgpackr';
 import { WeftError, type WireError } from '../errors.js';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Default and hard ceiling of one frame's body. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024; // 16 MiB
@@ -94,6 +94,11 @@ export type PushBusinessFrame = [
   businessId: string,
   payload: Uint8Array,
   text: boolean,
+  /** The push's position in its (service, businessId) stream; '' and 0 when the service keeps no history. */
+  epoch: string,
+  offset: number,
+  /** With `ack: 'client'`: how long gateways wait for weft/client receipts (ms); 0 otherwise. */
+  receiptTimeoutMs: number,
 ];
 export type PushServiceFrame = [typeof FrameType.PushService, ackId: number, service: string, payload: Uint8Array, text: boolean];
 export type PushAckFrame = [typeof FrameType.PushAck, ackId: number, delivered: number];
@@ -142,7 +147,7 @@ const SHAPES: Readonly<Record<number, string>> = {
   [FrameType.SessionClosed]: 'snsss',
   [FrameType.SessionClose]: 'sns',
   [FrameType.PushSession]: 'nsbB',
-  [FrameType.PushBusiness]: 'nssbB',
+  [FrameType.PushBusiness]: 'nssbBsnn',
   [FrameType.PushService]: 'nsbB',
   [FrameType.PushAck]: 'nn',
   [FrameType.Ping]: '',

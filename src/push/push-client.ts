@@ -53,7 +53,6 @@ export function payloadBytes(message: PushMessage): Uint8Array {
 export class PushClient {
   readonly #links: NodeLinks;
   readonly #live: LiveNodes;
-  // Insertion order is deadline order (one timeout for all), so the sweep stops at the first live entry.
   readonly #pending = new Map<number, PendingPush>();
   #nextAckId = 1;
   #sweeper: NodeJS.Timeout | undefined;
@@ -68,8 +67,9 @@ export class PushClient {
   /**
    * Sends `frame` to each live gateway of `gateways` and resolves with the
    * sessions they reached (0 for a gateway that cannot be reached).
+   * `extraWaitMs`: how much longer than usual the gateways may take (client receipts).
    */
-  push(gateways: Iterable<string>, frame: PushFrame): Promise<number> {
+  push(gateways: Iterable<string>, frame: PushFrame, extraWaitMs = 0): Promise<number> {
     let pending: PendingPush | undefined;
     let ackId = 0;
     let resolveOuter: (n: number) => void = () => {};
@@ -80,7 +80,7 @@ export class PushClient {
         ackId = this.#nextAckId++;
         if (this.#nextAckId > 0x7fffffff) this.#nextAckId = 1;
         frame[1] = ackId;
-        pending = { delivered: 0, waiting: [], dialing: 0, deadline: Date.now() + LIMITS.pushAckTimeoutMs, resolve: resolveOuter };
+        pending = { delivered: 0, waiting: [], dialing: 0, deadline: Date.now() + LIMITS.pushAckTimeoutMs + extraWaitMs, resolve: resolveOuter };
         this.#pending.set(ackId, pending);
         this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS).unref();
       }
@@ -195,7 +195,7 @@ export class PushClient {
   #sweep(): void {
     const now = Date.now();
     for (const [ackId, pending] of this.#pending) {
-      if (pending.deadline > now) break;
+      if (pending.deadline > now) continue;
       this.#pending.delete(ackId);
       pending.resolve(pending.delivered);
     }

@@ -13,9 +13,9 @@ export interface ServiceRecord {
   /**
    * Set when the service is a WebSocket service: `path` is its WebSocket path;
    * `hooks` whether it overrides a session hook (if not, its hosts need no
-   * handshake details).
+   * handshake details); `history` what it keeps for clients that resume (none when absent).
    */
-  websocket?: { path: string; hooks: boolean };
+  websocket?: { path: string; hooks: boolean; history?: { maxEntries: number; ttlMs: number } };
 }
 
 export interface NodeRecord {

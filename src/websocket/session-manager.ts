@@ -7,6 +7,7 @@ import { WeftError } from '../errors.js';
 import { FrameType } from '../protocol/frames.js';
 import type { SessionDirectory } from '../directory/session-directory.js';
 import type { SessionIndex } from '../directory/session-index.js';
+import type { HistoryLimits, HistoryStore, Position } from '../history/history-store.js';
 import type { LiveNodes } from '../registry/registry.js';
 import { closeReason, isSendableCloseCode } from '../protocol/close-codes.js';
 import { PushClient, gatewayOfSession, payloadBytes, type PushFrame, type PushMessage } from '../push/push-client.js';
@@ -29,12 +30,20 @@ function rejected(error: Error): Promise<never> {
 
 export interface PushOptions {
   /**
-   * Wait for the gateways to say how many sessions they reached (default).
-   * With `false` the push is sent and the promise resolves at once with the
-   * number of sessions the directory lists: no round trip, no certainty.
+   * `true` (default): resolve with how many sessions the gateways wrote the
+   * push to. `false`: send and resolve at once with the number of sessions
+   * the directory lists (no round trip, no certainty). `'client'`: resolve
+   * with how many `weft/client` sessions confirmed they received it within
+   * `receiptTimeoutMs` (plain WebSocket clients cannot confirm and are not
+   * counted).
    */
-  ack?: boolean;
+  ack?: boolean | 'client';
+  /** With `ack: 'client'`: how long to wait for receipts. Default 5000 ms. */
+  receiptTimeoutMs?: number;
 }
+
+/** With `ack: 'client'`, how long gateways wait for receipts unless told. */
+export const DEFAULT_RECEIPT_TIMEOUT_MS = 5_000;
 
 /** The sessions of one service bound to this host. */
 export interface BoundSessions {
@@ -45,6 +54,8 @@ export interface BoundSessions {
 /** What a SessionManager is built from (by WebSocketModule). */
 export interface SessionManagerDeps {
   push: PushClient;
+  /** Where pushes to a businessId are kept, and how many; undefined: the service keeps none. */
+  history: { store: HistoryStore; limits: HistoryLimits } | undefined;
   directory: SessionDirectory;
   liveNodes: LiveNodes;
   bound: BoundSessions;
@@ -61,6 +72,7 @@ export interface SessionInfo {
 export class SessionManager {
   readonly service: string;
   readonly #push: PushClient;
+  readonly #history: SessionManagerDeps['history'];
   readonly #directory: SessionDirectory;
   readonly #live: LiveNodes;
   readonly #bound: BoundSessions;
@@ -70,6 +82,7 @@ export class SessionManager {
   constructor(service: string, deps: SessionManagerDeps) {
     this.service = service;
     this.#push = deps.push;
+    this.#history = deps.history;
     this.#directory = deps.directory;
     this.#live = deps.liveNodes;
     this.#bound = deps.bound;
@@ -112,24 +125,61 @@ export class SessionManager {
    * the message is encoded once and goes as one frame per gateway.
    * Resolves with how many sessions it reached (0 when there are none).
    *
+   * When the service keeps history (the default), the push is first kept
+   * with its position, so clients that are away now get it when they
+   * resume; if the history cannot be written the push is not sent and the
+   * promise rejects with ServiceUnavailable.
+   *
    * @example
    * const reached = await this.sessionManager.pushToBusiness('100', 'hello');
    */
   pushToBusiness(businessId: string, message: PushMessage, options?: PushOptions): Promise<number> {
     try {
       const bytes = this.#payload(message);
-      const index = this.#index();
-      const gateways = index.gatewaysOf(businessId);
-      if (gateways.length === 0) return RESOLVED_ZERO;
-      const frame: PushFrame = [FrameType.PushBusiness, 0, this.service, businessId, bytes, typeof message === 'string'];
-      if (options?.ack === false) {
-        this.#push.pushUnacknowledged(gateways, frame);
-        return Promise.resolve(index.sessionIdsOf(businessId, this.#isLive).length);
-      }
-      return this.#push.push(gateways, frame);
+      const text = typeof message === 'string';
+      const receiptTimeoutMs = receiptTimeoutOf(options);
+      const history = this.#history;
+      if (history === undefined) return this.#sendToBusiness(businessId, bytes, text, undefined, options?.ack, receiptTimeoutMs);
+      return history.store.append(this.service, businessId, bytes, text, history.limits).then(
+        // The directory is read after the push is kept: a session it does not list yet reads
+        // the history after it was listed, so it gets the push from one or the other.
+        (position) => this.#sendToBusiness(businessId, bytes, text, position, options?.ack, receiptTimeoutMs),
+        (e: unknown) => {
+          throw new WeftError('ServiceUnavailable', `push not sent: its history could not be kept (${(e as Error).message})`);
+        },
+      );
     } catch (e) {
       return rejected(e as Error);
     }
+  }
+
+  #sendToBusiness(
+    businessId: string,
+    bytes: Uint8Array,
+    text: boolean,
+    position: Position | undefined,
+    ack: PushOptions['ack'],
+    receiptTimeoutMs: number,
+  ): Promise<number> {
+    const index = this.#index();
+    const gateways = index.gatewaysOf(businessId);
+    if (gateways.length === 0) return RESOLVED_ZERO;
+    const frame: PushFrame = [
+      FrameType.PushBusiness,
+      0,
+      this.service,
+      businessId,
+      bytes,
+      text,
+      position?.epoch ?? '',
+      position?.offset ?? 0,
+      ack === 'client' ? receiptTimeoutMs : 0,
+    ];
+    if (ack === false) {
+      this.#push.pushUnacknowledged(gateways, frame);
+      return Promise.resolve(index.sessionIdsOf(businessId, this.#isLive).length);
+    }
+    return this.#push.push(gateways, frame, ack === 'client' ? receiptTimeoutMs : 0);
   }
 
   /**
@@ -220,6 +270,15 @@ export class SessionManager {
   localSessions(): Iterable<WsSession> {
     return this.#bound.values();
   }
+}
+
+function receiptTimeoutOf(options: PushOptions | undefined): number {
+  const ms = options?.receiptTimeoutMs;
+  if (ms === undefined) return DEFAULT_RECEIPT_TIMEOUT_MS;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms <= 0 || ms > 600_000) {
+    throw new WeftError('BadRequest', 'receiptTimeoutMs must be a number of ms above 0 and at most 600000');
+  }
+  return Math.ceil(ms);
 }
 
 /**

@@ -13,6 +13,7 @@ import type { HostContext, ModuleInstance, WeftModule } from '../host/module.js'
 import { FrameType, type SessionClosedFrame, type SessionMessageFrame, type SessionOpenFrame } from '../protocol/frames.js';
 import type { PeerLink } from '../transport/peer-link.js';
 import { PushClient } from '../push/push-client.js';
+import { historyLimitsOf } from './history-options.js';
 import { BusinessSessionIds, SessionManager, type BoundSessions } from './session-manager.js';
 import { WsAppServiceBase, attachWsRuntime, isWsService } from './ws-app-service.js';
 import { HostSession, type WsSession } from './ws-session.js';
@@ -71,10 +72,13 @@ class WebSocketRuntime implements ModuleInstance {
       if (!isWsService(hosted.instance)) continue;
       const name = hosted.contract.name;
       const hasHooks = overridesAHook(hosted.instance);
-      // Announced with its path so gateways can route WebSocket handshakes to it.
-      (hosted.record as { websocket?: { path: string; hooks: boolean } }).websocket = { path: hosted.contract.basePath, hooks: hasHooks };
+      const limits = ctx.history === undefined ? undefined : historyLimitsOf(name, (hosted.instance.constructor as typeof WsAppServiceBase).history);
+      // Announced with its path so gateways can route WebSocket handshakes to it, and with
+      // its history so they know what a resuming client can get.
+      hosted.record.websocket = { path: hosted.contract.basePath, hooks: hasHooks, ...(limits === undefined ? {} : { history: limits }) };
       const manager = new SessionManager(name, {
         push,
+        history: limits === undefined ? undefined : { store: ctx.history!, limits },
         directory: ctx.directory,
         liveNodes: ctx.liveNodes,
         bound: this.#boundOf(name),

@@ -6,6 +6,7 @@
  */
 import { WeftError } from '../errors.js';
 import { NEEDS_MODULE } from '../host/module.js';
+import type { WsHistoryOptions } from './history-options.js';
 import type { BusinessSessionIds, SessionManager } from './session-manager.js';
 import type { WsSession } from './ws-session.js';
 
@@ -33,6 +34,14 @@ export abstract class WsAppServiceBase {
   static readonly [WS_SERVICE] = true;
   /** @internal */
   static readonly [NEEDS_MODULE] = 'WebSocket';
+
+  /**
+   * What is kept of the pushes to each businessId, so a `weft/client` that
+   * reconnects gets what it missed (docs/delivery.md). Defaults: the last 100
+   * pushes, for 120 s. `false` keeps nothing: pushes then skip the history
+   * write, and a resuming client is told it did not recover.
+   */
+  static history?: Partial<WsHistoryOptions> | false;
 
   /** Sends to sessions of this service anywhere in the cluster. */
   protected get sessionManager(): SessionManager {

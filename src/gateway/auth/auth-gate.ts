@@ -130,6 +130,26 @@ export class AuthGate {
     return { businessId, identity, expiresAt, hookHeaders };
   }
 
+  /**
+   * A fresh token sent in-band by a weft.v1 session: verified as at the
+   * handshake and bound to the session's businessId. Resolves with when it
+   * stops holding, or the error to answer. The authenticate hook does not
+   * run again: it saw the handshake.
+   */
+  async refresh(token: string, businessId: string): Promise<{ expiresAt: number | undefined } | { error: WeftError }> {
+    const jwt = this.#o.jwt;
+    if (jwt === undefined) return { error: new WeftError('BadRequest', 'this gateway takes no tokens (auth.jwt is not set)') };
+    try {
+      const verified = await jwt.verify(token);
+      if (verified.businessId !== businessId) {
+        return { error: new WeftError('Unauthorized', `the token's "${jwt.businessIdClaim}" claim is not this session's businessId`) };
+      }
+      return { expiresAt: verified.expiresAt };
+    } catch (e) {
+      return { error: toWeftError(e) };
+    }
+  }
+
   #refusal(error: WeftError, tokenPresented: boolean): Refusal {
     if (error.code === 'ServerError') this.#o.logger.error({ err: error.cause }, 'authenticate threw');
     else this.#o.logger.debug({ code: error.code, message: error.message }, 'request refused by authentication');

@@ -9,6 +9,7 @@
  * And what a service is left to see once the token is taken out.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { WEFT_V1 } from '../../protocol/weft-v1.js';
 
 /** Prefix of the subprotocol entry that carries a token. The gateway never selects such an entry. */
 export const TOKEN_SUBPROTOCOL_PREFIX = 'weft.token.';
@@ -63,11 +64,13 @@ export function withoutToken(query: Readonly<Record<string, string>>): Record<st
 
 /**
  * The subprotocol the gateway answers a handshake with (ws's
- * `handleProtocols`): the first one the client offered that is not a token
- * entry, or none (`false`: no Sec-WebSocket-Protocol in the answer).
- * Without this, ws would answer with the first entry, which may be the token.
+ * `handleProtocols`): weft.v1 when offered, else the first one the client
+ * offered that is not a token entry, or none (`false`: no
+ * Sec-WebSocket-Protocol in the answer). Without this, ws would answer with
+ * the first entry, which may be the token.
  */
 export function selectSubprotocol(offered: Set<string>): string | false {
+  if (offered.has(WEFT_V1)) return WEFT_V1;
   for (const protocol of offered) if (!protocol.startsWith(TOKEN_SUBPROTOCOL_PREFIX)) return protocol;
   return false;
 }

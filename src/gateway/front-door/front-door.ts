@@ -19,6 +19,8 @@ import type { SessionDirectory } from '../../directory/session-directory.js';
 import type { Logger } from '../../logger.js';
 import { WeftCloseCode, closeReason, isSendableCloseCode } from '../../protocol/close-codes.js';
 import { FrameType, type PushFrame, type SessionCloseFrame } from '../../protocol/frames.js';
+import { FLAG_TEXT, type ClientControl, type ServerControl } from '../../protocol/weft-v1.js';
+import type { HistoryRead, HistoryStore } from '../../history/history-store.js';
 import type { LiveNodes } from '../../registry/registry.js';
 import type { HashRing } from '../../rpc/hash-ring.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../../transport/peer-link.js';
@@ -53,6 +55,8 @@ export interface FrontDoorDeps {
   links: NodeLinks;
   liveNodes: LiveNodes;
   directory: SessionDirectory;
+  /** The cluster's push history (resume); undefined: none, resuming clients are told so. */
+  history: HistoryStore | undefined;
   ringOf: (service: string) => HashRing | undefined;
   findService: FindWebSocketService;
 }
@@ -77,6 +81,10 @@ type CountedSocket = Duplex & { [ADMITTED]?: Admitted };
 /** The longest delay setTimeout takes; a later expiry is re-armed when it fires. */
 const MAX_TIMER_MS = 2_147_483_647;
 const TOKEN_EXPIRED_REASON = 'token expired';
+/** How long a weft.v1 push waits for a missing earlier one (pushes from two hosts can cross) before the gap is read from history. */
+const GAP_WAIT_MS = 100;
+/** How long a client that answered no ping has to take the close frame before its socket is cut. */
+const CLOSE_GRACE_MS = 1000;
 
 export class FrontDoor {
   readonly #d: FrontDoorDeps;
@@ -138,15 +146,29 @@ export class FrontDoor {
       accepted: (session, req, head) => this.#accepted(session, req, head),
       refuse: (socket, error) => writeSocketError(socket, error, options.retryAfterSeconds),
       tellHost: (session, code, reason) => this.#tellHost(session, code, reason),
+      dropQueue: (session) => this.#delivery.dropQueue(session),
     });
-    this.#delivery = new Delivery({ maxBufferedBytes: options.maxBufferedBytes, evict: (session) => this.#evictSlow(session) });
+    const history = deps.history;
+    this.#delivery = new Delivery({
+      maxBufferedBytes: options.maxBufferedBytes,
+      evict: (session) => this.#evictSlow(session),
+      ack: (link, ackId, delivered) => this.#ack(link, ackId, delivered),
+      gapWaitMs: GAP_WAIT_MS,
+      readHistory: (session, since) =>
+        history === undefined || session.v1 === undefined || session.v1.historyTtlMs === 0
+          ? Promise.resolve(undefined)
+          : history.read(session.service, session.businessId, since, session.v1.historyTtlMs),
+    });
     this.#keepalive = new Keepalive({
       pingIntervalMs: options.pingIntervalMs,
       sessions: () => ({ size: this.#sessions.openCount, values: () => this.#sessions.values() }),
       dead: (session) => {
         options.logger.debug({ sessionId: session.id }, 'no pong within the ping interval; closing');
-        this.#closed(session, 1006, 'no pong');
-        session.ws!.terminate();
+        this.#closed(session, WeftCloseCode.PingTimeout, 'no pong');
+        // A close frame first, so a client that is only slow learns why; cut if it does not answer.
+        const ws = session.ws!;
+        ws.close(WeftCloseCode.PingTimeout, 'no answer to ping');
+        setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
       },
     });
     // The shared listeners below get the socket as `this`, so they reach the door
@@ -173,7 +195,7 @@ export class FrontDoor {
       if (session !== undefined && session.state === SessionState.Opening) abandon(session);
     };
     deps.frames.on(FrameType.SessionClose, (frame) => this.#onCloseRequest(frame));
-    const onPush = (frame: PushFrame, link: PeerLink): void => this.#ack(link, frame[1], this.#delivery.push(frame, this.#sessions));
+    const onPush = (frame: PushFrame, link: PeerLink): void => this.#delivery.push(frame, this.#sessions, link);
     deps.frames.on(FrameType.PushSession, onPush);
     deps.frames.on(FrameType.PushBusiness, onPush);
     deps.frames.on(FrameType.PushService, onPush);
@@ -231,7 +253,8 @@ export class FrontDoor {
       admitted.businessId = businessId;
       if (admission?.expiresAt !== undefined) this.#expiries.set(req, admission.expiresAt);
       const handshake = checked.hooks ? handshakeOf(req, checked, admission, gate.tokens) : NO_HANDSHAKE;
-      this.#opening.open(req, socket, head, checked.service, businessId, checked.hooks, handshake);
+      const v1 = checked.weftV1 ? { since: checked.since, historyTtlMs: checked.history?.ttlMs ?? 0 } : undefined;
+      this.#opening.open(req, socket, head, checked.service, businessId, checked.hooks, handshake, v1);
     };
     if (!gate.active) return open(undefined);
     void gate
@@ -277,6 +300,7 @@ export class FrontDoor {
   #abandon(session: GatewaySession, reason: string): void {
     session.state = SessionState.Closed;
     this.#sessions.remove(session);
+    this.#delivery.dropQueue(session);
     this.#tellHost(session, 1006, reason);
   }
 
@@ -295,11 +319,34 @@ export class FrontDoor {
     ws.on('close', this.#onWsClose);
     ws.on('pong', this.#onWsPong);
     ws.on('error', this.#onWsError);
-    this.#delivery.flushQueue(session);
-    if (expiresAt !== undefined) {
-      session.expiresAt = expiresAt;
-      this.#expire(session);
+    if (expiresAt !== undefined) session.expiresAt = expiresAt;
+    this.#delivery.opened(session, (read) => this.#welcome(session, read));
+    if (expiresAt !== undefined) this.#expire(session);
+  }
+
+  /** The first message of a weft.v1 session: its id, where its stream stands, and whether its resume recovered. */
+  #welcome(session: GatewaySession, read: HistoryRead | undefined): void {
+    const v1 = session.v1!;
+    const since = v1.since;
+    let recovered = false;
+    let reason: string | undefined;
+    if (since !== undefined) {
+      if (v1.historyTtlMs === 0) reason = 'no-history';
+      else if (read === undefined) reason = 'history-unavailable';
+      else if (read.recovered) recovered = true;
+      else reason = read.reason;
     }
+    const welcome: ServerControl = {
+      type: 'welcome',
+      sessionId: session.id,
+      // Where the client stands before the replay: its own position when recovered, else the top.
+      position: read === undefined ? null : recovered ? since! : read.top,
+      recovered,
+      replayed: recovered && read?.recovered === true ? read.entries.length : 0,
+    };
+    if (reason !== undefined) welcome.reason = reason;
+    if (session.expiresAt !== undefined) welcome.expiresAt = session.expiresAt;
+    this.#delivery.control(session, welcome);
   }
 
   /** Closes the session (4001) if its token no longer holds, else sets the timer for when it stops. */
@@ -319,6 +366,45 @@ export class FrontDoor {
 
   #fromClient(session: GatewaySession, data: Buffer, isBinary: boolean): void {
     session.alive = true;
+    if (session.v1 !== undefined) {
+      // weft.v1: text is control, binary is an application message behind one flags byte.
+      if (!isBinary) return this.#control(session, data);
+      if (data.length === 0) return;
+      return this.#toHost(session, data.subarray(1), (data[0]! & FLAG_TEXT) === 0);
+    }
+    this.#toHost(session, data, isBinary);
+  }
+
+  /** A weft.v1 control message from the client; a malformed one is answered with an error, the session goes on. */
+  #control(session: GatewaySession, data: Buffer): void {
+    let message: Partial<ClientControl> | undefined;
+    try {
+      message = JSON.parse(data.toString('utf8')) as Partial<ClientControl>;
+    } catch {
+      message = undefined;
+    }
+    if (message?.type === 'receipt' && Array.isArray(message.ids)) return this.#delivery.receipts(session, message.ids);
+    if (message?.type === 'token' && typeof message.token === 'string') return this.#refreshToken(session, message.token);
+    this.#delivery.control(session, { type: 'error', code: 'BadRequest', message: 'not a weft.v1 control message' } satisfies ServerControl);
+  }
+
+  /** A fresh token for an open session: its expiry moves, or the client hears why not (its session keeps its old expiry). */
+  #refreshToken(session: GatewaySession, token: string): void {
+    void this.#o.gate.refresh(token, session.businessId).then((result) => {
+      if (session.state !== SessionState.Open) return;
+      if ('error' in result) {
+        this.#delivery.control(session, { type: 'error', code: result.error.code, message: result.error.message } satisfies ServerControl);
+        return;
+      }
+      if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
+      session.expiryTimer = undefined;
+      session.expiresAt = result.expiresAt;
+      this.#expire(session);
+      this.#delivery.control(session, { type: 'token', expiresAt: result.expiresAt ?? null } satisfies ServerControl);
+    });
+  }
+
+  #toHost(session: GatewaySession, data: Buffer, isBinary: boolean): void {
     const link = session.hostLink;
     if (link === undefined || !link.isOpen) {
       // A service without hooks has nothing on a host to hear the message; the session lives on.
@@ -339,6 +425,7 @@ export class FrontDoor {
     session.state = SessionState.Closed;
     if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
     this.#sessions.remove(session);
+    this.#delivery.dropQueue(session);
     this.#d.directory.remove(session.service, session.businessId, session.id);
     this.#tellHost(session, code, reason);
   }

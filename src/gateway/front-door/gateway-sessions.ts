@@ -6,6 +6,8 @@
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 import type { PeerLink } from '../../transport/peer-link.js';
+import type { Position } from '../../history/history-store.js';
+import type { AckTally } from './ack-tally.js';
 import { GroupedIndex } from '../../util/grouped-index.js';
 
 export const SessionState = {
@@ -17,6 +19,36 @@ export const SessionState = {
   Evicting: 3,
 } as const;
 export type SessionState = (typeof SessionState)[keyof typeof SessionState];
+
+/**
+ * A push waiting to be written to one session: while it opens, while it
+ * catches up from history, or held until the pushes before it came.
+ */
+export interface QueuedPush {
+  readonly payload: Uint8Array;
+  readonly text: boolean;
+  /** '' and 0: a push without a position. */
+  readonly epoch: string;
+  readonly offset: number;
+  readonly receiptTimeoutMs: number;
+  /** The acknowledgement waiting on this session, if the pusher wants one. */
+  readonly tally: AckTally | undefined;
+}
+
+/** What a `weft.v1` session adds: where its client stands in its businessId's stream. */
+export interface V1State {
+  /** The last position written to the client ('' and 0: none yet). */
+  epoch: string;
+  offset: number;
+  /** Resume from here (the client's `since`); undefined: start at the top. */
+  readonly since: Position | undefined;
+  /** The service's history window; 0: it keeps none. */
+  readonly historyTtlMs: number;
+  /** Reading history (at open, or to fill a gap): pushes wait in the queue. */
+  catchingUp: boolean;
+  /** Set while pushes wait for one that is missing before them. */
+  gapTimer: NodeJS.Timeout | undefined;
+}
 
 export interface GatewaySession {
   readonly id: string;
@@ -33,9 +65,11 @@ export interface GatewaySession {
   hostLink: PeerLink | undefined;
   ws: WebSocket | undefined;
   state: SessionState;
-  /** Frames that came while the host ran onOpen. */
-  queue: Buffer[] | undefined;
+  /** Pushes that came while the host ran onOpen (and, for weft.v1, while catching up or held for order). */
+  queue: QueuedPush[] | undefined;
   queuedBytes: number;
+  /** The client speaks weft.v1 (positions, receipts, in-band tokens); undefined: bare payloads. */
+  readonly v1: V1State | undefined;
   /** Heard from since the last ping (keepalive). */
   alive: boolean;
   /** The delivery tick the socket was last corked in, and bytes written then (delivery). */
@@ -47,7 +81,14 @@ export interface GatewaySession {
   expiryTimer: NodeJS.Timeout | undefined;
 }
 
-export function newSession(id: string, service: string, businessId: string, hooks: boolean, socket: Duplex): GatewaySession {
+export function newSession(
+  id: string,
+  service: string,
+  businessId: string,
+  hooks: boolean,
+  socket: Duplex,
+  v1: { since: Position | undefined; historyTtlMs: number } | undefined,
+): GatewaySession {
   return {
     id,
     service,
@@ -59,6 +100,10 @@ export function newSession(id: string, service: string, businessId: string, hook
     state: SessionState.Opening,
     queue: undefined,
     queuedBytes: 0,
+    v1:
+      v1 === undefined
+        ? undefined
+        : { epoch: '', offset: 0, since: v1.since, historyTtlMs: v1.historyTtlMs, catchingUp: v1.historyTtlMs > 0, gapTimer: undefined },
     alive: true,
     corkTick: 0,
     tickBytes: 0,

@@ -8,6 +8,8 @@
 import type { IncomingMessage } from 'node:http';
 import { WeftError } from '../../errors.js';
 import type { WireHandshake } from '../../protocol/frames.js';
+import { WEFT_V1 } from '../../protocol/weft-v1.js';
+import { parsePosition, type HistoryLimits, type Position } from '../../history/history-store.js';
 import type { Admission } from '../auth/auth-gate.js';
 import { businessIdProblem, givenBusinessIds } from '../auth/business-id.js';
 import { ClientAddresses } from '../auth/client-address.js';
@@ -28,6 +30,12 @@ export interface CheckedHandshake {
   query: Record<string, string>;
   /** The policy the handshake was checked under; handshakeOf applies the rest of it. */
   policy: HandshakePolicy;
+  /** The client asked for the weft.v1 subprotocol: positions, resume, receipts, in-band tokens. */
+  weftV1: boolean;
+  /** weft.v1: the position to resume from (`?since=epoch:offset`). */
+  since: Position | undefined;
+  /** What the service keeps for resuming clients; undefined: nothing. */
+  history: HistoryLimits | undefined;
 }
 
 /** What the gateway lets through a handshake to a WebSocket service. */
@@ -44,7 +52,16 @@ export interface HandshakePolicy {
 const DEFAULT_POLICY: HandshakePolicy = Object.freeze({ allowedOrigins: undefined, forwardHeaders: [], addresses: new ClientAddresses([]) });
 
 /** Finds the WebSocket service of a path, and the policy it is opened under (the default when none). */
-export type FindWebSocketService = (path: string) => { service: string; hooks: boolean; policy?: HandshakePolicy } | undefined;
+export type FindWebSocketService = (
+  path: string,
+) => { service: string; hooks: boolean; history?: HistoryLimits | undefined; policy?: HandshakePolicy } | undefined;
+
+/** Does a Sec-WebSocket-Protocol header offer weft.v1? */
+function offersWeftV1(header: string | undefined): boolean {
+  if (header === undefined) return false;
+  for (const raw of header.split(',')) if (raw.trim() === WEFT_V1) return true;
+  return false;
+}
 
 const DEFAULT_PORTS: Readonly<Record<string, string>> = { 'http:': '80', 'https:': '443' };
 
@@ -146,7 +163,26 @@ export function checkHandshake(
     const problem = businessIdProblem(id);
     if (problem !== undefined) return { error: new WeftError('BadRequest', problem) };
   }
-  return { path, service: route.service, hooks: route.hooks, businessId, givenBusinessIds: given, query, policy };
+  const weftV1 = offersWeftV1(req.headers['sec-websocket-protocol']);
+  let since: Position | undefined;
+  const sinceText = query['since'];
+  if (sinceText !== undefined && sinceText !== '') {
+    if (!weftV1) return { error: new WeftError('BadRequest', `since needs the ${WEFT_V1} subprotocol (weft/client speaks it)`) };
+    since = parsePosition(sinceText);
+    if (since === undefined) return { error: new WeftError('BadRequest', 'since must be a position as a push gave it: <epoch>:<offset>') };
+  }
+  return {
+    path,
+    service: route.service,
+    hooks: route.hooks,
+    businessId,
+    givenBusinessIds: given,
+    query,
+    policy,
+    weftV1,
+    since,
+    history: route.history,
+  };
 }
 
 /**

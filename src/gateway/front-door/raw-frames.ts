@@ -17,6 +17,7 @@
  * - the receiving side of `ws` does not care who wrote a server frame.
  */
 import type { Duplex } from 'node:stream';
+import { pushHeaderBytes, writePushHeader } from '../../protocol/weft-v1.js';
 
 const FIN = 0x80;
 const OPCODE_TEXT = 0x1;
@@ -24,7 +25,25 @@ const OPCODE_BINARY = 0x2;
 
 /** A complete, unfragmented, unmasked data frame (RFC 6455 section 5.2). */
 export function dataFrame(payload: Uint8Array, text: boolean): Buffer {
-  const length = payload.length;
+  const frame = frameFor(payload.length, text);
+  frame.set(payload, frame.length - payload.length);
+  return frame;
+}
+
+/**
+ * A weft.v1 push envelope (protocol/weft-v1.ts) in a binary data frame, built
+ * in one buffer. `epoch` undefined: a push without a position.
+ */
+export function v1PushFrame(payload: Uint8Array, text: boolean, epoch: string | undefined, offset: number, receiptId: number): Buffer {
+  const head = pushHeaderBytes(epoch?.length ?? 0, epoch !== undefined, receiptId > 0);
+  const frame = frameFor(head + payload.length, false);
+  const at = writePushHeader(frame, frame.length - head - payload.length, text, epoch, offset, receiptId);
+  frame.set(payload, at);
+  return frame;
+}
+
+/** A data frame with its header written and `length` bytes of body left to fill at its end. */
+function frameFor(length: number, text: boolean): Buffer {
   const headerBytes = length < 126 ? 2 : length < 65536 ? 4 : 10;
   const frame = Buffer.allocUnsafe(headerBytes + length);
   frame[0] = FIN | (text ? OPCODE_TEXT : OPCODE_BINARY);
@@ -38,7 +57,6 @@ export function dataFrame(payload: Uint8Array, text: boolean): Buffer {
     frame.writeUInt32BE(Math.floor(length / 0x100000000), 2);
     frame.writeUInt32BE(length >>> 0, 6);
   }
-  frame.set(payload, headerBytes);
   return frame;
 }
 

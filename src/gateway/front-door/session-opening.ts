@@ -13,6 +13,7 @@ import type { LiveNodes } from '../../registry/registry.js';
 import type { HashRing } from '../../rpc/hash-ring.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../../transport/peer-link.js';
 import { SessionState, newSession, type GatewaySession, type GatewaySessions } from './gateway-sessions.js';
+import type { Position } from '../../history/history-store.js';
 
 /** Random bytes behind each session id: 128 bits, so an id cannot be guessed from another. */
 const SESSION_ID_BYTES = 16;
@@ -60,6 +61,8 @@ export interface SessionOpeningDeps {
   refuse: (socket: Duplex, error: WeftError) => void;
   /** Tell the session's host it is over. */
   tellHost: (session: GatewaySession, code: number, reason: string) => void;
+  /** A session that will not open: what was queued for it reached no one. */
+  dropQueue: (session: GatewaySession) => void;
 }
 
 interface PendingOpen {
@@ -90,7 +93,16 @@ export class SessionOpening {
    * Chooses the host and asks it to open the session; `handshake` is what
    * the host learns of the client. Refuses the client itself when no host can.
    */
-  open(req: IncomingMessage, socket: Duplex, head: Buffer, service: string, businessId: string, hooks: boolean, handshake: WireHandshake): void {
+  open(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    service: string,
+    businessId: string,
+    hooks: boolean,
+    handshake: WireHandshake,
+    v1: { since: Position | undefined; historyTtlMs: number } | undefined,
+  ): void {
     if (socket.destroyed) return;
     const d = this.#d;
     const hostNodeId = this.#chooseHost(service, businessId, undefined);
@@ -99,7 +111,7 @@ export class SessionOpening {
       return;
     }
     const id = this.#ids.next();
-    const session = newSession(id, service, businessId, hooks, socket);
+    const session = newSession(id, service, businessId, hooks, socket, v1);
     const timer = setTimeout(() => {
       this.fail(id, new WeftError('Timeout', `host did not open the session within ${d.sessionOpenTimeoutMs} ms`));
     }, d.sessionOpenTimeoutMs);
@@ -156,6 +168,7 @@ export class SessionOpening {
     clearTimeout(pending.timer);
     pending.session.state = SessionState.Closed;
     this.#d.sessions.remove(pending.session);
+    this.#d.dropQueue(pending.session);
     // The host may have accepted, or may yet: tell it the session is over.
     this.#d.tellHost(pending.session, 1006, 'handshake abandoned');
     this.#d.refuse(pending.session.socket, error);

@@ -1,0 +1,142 @@
+/**
+ * History in Redis: per (service, businessId) a stream of the last pushes
+ * and a small hash with the stream's epoch and last offset.
+ *
+ * Keys (one hash tag, so both are in one slot of a Redis Cluster):
+ *   <prefix>:history:{<service>:<businessId>}:m  hash  e = epoch, o = last offset
+ *   <prefix>:history:{<service>:<businessId>}:s  stream, entry id `<offset>-0`,
+ *                                                fields d = payload, t = text, a = ms
+ *
+ * Each append is one script: the offset is taken and the entry written in
+ * one step, so offsets and stream order agree whoever pushes. The stream
+ * is trimmed to maxEntries (MAXLEN) and expires ttlMs after the last push;
+ * entries older than ttlMs are not replayed. The hash lives longer (a day),
+ * so a client back after the window hears "window-passed", and only a
+ * Redis that lost the keys makes a new epoch.
+ */
+import type { Redis } from 'ioredis';
+import type { RedisConnection } from '../redis/redis-connection.js';
+import type { HistoryLimits, HistoryRead, HistoryStore, Position } from './history-store.js';
+import { newEpoch, readFrom } from './memory-history.js';
+
+const META_TTL_MS = 24 * 60 * 60 * 1000;
+
+const APPEND = `
+local epoch = redis.call('HGET', KEYS[1], 'e')
+if not epoch then
+  epoch = ARGV[6]
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+end
+local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'd', ARGV[1], 't', ARGV[2], 'a', ARGV[5])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+return {epoch, offset}
+`;
+
+const READ = `
+local meta = redis.call('HMGET', KEYS[1], 'e', 'o')
+local epoch, offset = meta[1], meta[2]
+if not epoch then
+  epoch = ARGV[3]
+  offset = '0'
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+end
+if ARGV[1] == '' or ARGV[2] ~= epoch then return {epoch, offset} end
+return {epoch, offset, redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+')}
+`;
+
+type Reply = [Buffer, Buffer | number, ([Buffer, Buffer[]][] | undefined)?];
+
+interface HistoryCommands {
+  weftHistoryAppend(meta: string, stream: string, ...args: (string | Uint8Array | number)[]): Promise<[string, number]>;
+  weftHistoryReadBuffer(meta: string, stream: string, ...args: string[]): Promise<Reply>;
+}
+
+export interface RedisHistoryOptions {
+  prefix: string;
+}
+
+export class RedisHistory implements HistoryStore {
+  readonly #redis: RedisConnection;
+  readonly #prefix: string;
+  #opening: Promise<Redis & HistoryCommands> | undefined;
+
+  constructor(redis: RedisConnection, options: RedisHistoryOptions) {
+    this.#redis = redis;
+    this.#prefix = options.prefix;
+  }
+
+  /** The command connection with the scripts defined; opened on first use. */
+  #command(): Promise<Redis & HistoryCommands> {
+    this.#opening ??= this.#redis.open().then(() => {
+      const c = this.#redis.command;
+      c.defineCommand('weftHistoryAppend', { numberOfKeys: 2, lua: APPEND });
+      c.defineCommand('weftHistoryRead', { numberOfKeys: 2, lua: READ });
+      return c as Redis & HistoryCommands;
+    });
+    return this.#opening;
+  }
+
+  #keys(service: string, businessId: string): [string, string] {
+    const base = `${this.#prefix}:history:{${service}:${businessId}}`;
+    return [`${base}:m`, `${base}:s`];
+  }
+
+  async append(service: string, businessId: string, payload: Uint8Array, text: boolean, limits: HistoryLimits): Promise<Position> {
+    const c = await this.#command();
+    const [meta, stream] = this.#keys(service, businessId);
+    const [epoch, offset] = await c.weftHistoryAppend(
+      meta,
+      stream,
+      Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
+      text ? '1' : '0',
+      limits.maxEntries,
+      limits.ttlMs,
+      Date.now(),
+      newEpoch(),
+      Math.max(limits.ttlMs, META_TTL_MS),
+    );
+    return { epoch, offset: Number(offset) };
+  }
+
+  async read(service: string, businessId: string, since: Position | undefined, ttlMs: number): Promise<HistoryRead> {
+    const c = await this.#command();
+    const [meta, stream] = this.#keys(service, businessId);
+    const reply = await c.weftHistoryReadBuffer(
+      meta,
+      stream,
+      since === undefined ? '' : String(since.offset),
+      since?.epoch ?? '',
+      newEpoch(),
+      String(Math.max(ttlMs, META_TTL_MS)),
+    );
+    const top: Position = { epoch: reply[0].toString(), offset: Number(reply[1].toString()) };
+    const entries = (reply[2] ?? []).map(([id, fields]) => entryOf(id, fields));
+    return readFrom(entries, top, since, ttlMs);
+  }
+
+  async close(): Promise<void> {
+    if (this.#opening === undefined) return;
+    this.#opening = undefined;
+    await this.#redis.close();
+  }
+}
+
+function entryOf(id: Buffer, fields: Buffer[]): { offset: number; payload: Uint8Array; text: boolean; atMs: number } {
+  let payload: Buffer = Buffer.alloc(0);
+  let text = false;
+  let atMs = 0;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i]!.toString();
+    const value = fields[i + 1]!;
+    if (name === 'd') payload = value;
+    else if (name === 't') text = value.toString() === '1';
+    else if (name === 'a') atMs = Number(value.toString());
+  }
+  const idText = id.toString();
+  return { offset: Number(idText.slice(0, idText.indexOf('-'))), payload, text, atMs };
+}
