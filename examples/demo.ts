@@ -32,7 +32,7 @@ const gateway = await createGateway({
   name: 'demo-gateway',
   http: { host: '127.0.0.1', port },
   ...(secret === undefined ? {} : { auth: { jwt: { secret } } }),
-  demo: { wsPath: '/api/wstest', echoPath: '/api/wstest/echo', issueTokens: secret !== undefined },
+  demo: { wsPath: '/api/wstest', echoPath: '/api/wstest/echo', notifyPath: '/api/wstest/notify', issueTokens: secret !== undefined },
 }).start();
 
 const base = gateway.url;
@@ -48,6 +48,8 @@ weft demo is running (one process, memory cluster)
   demo page       ${base}/demo
   WebSocket       ${ws}/api/wstest?businessId=100
   echo (push)     ${base}/api/wstest/echo?businessId=100&msg=hello
+  notify (kept)   ${base}/api/wstest/notify?businessId=100&msg=hi
+  client module   ${base}/weft-client.js
   greeter         ${base}/api/greeter/greet?name=ann
   OpenAPI         ${base}/swagger.json
   health          ${base}/healthz

@@ -100,6 +100,45 @@ test('the demo page connects with a businessId and shows what a push over HTTP s
   assert.match(answer ?? '', /no session exists for businessId nobody/);
 });
 
+test('the demo page shows each notify with its position and, after Drop connection, gets what was notified meanwhile', browserTest(), async (t) => {
+  const base = await startDemo(t);
+  const browser = await launch(t);
+  const page = await browser.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${base}/demo`);
+  // The page loads weft/client from the gateway, checked against its integrity hash.
+  const preload = await page.getAttribute('link[rel=modulepreload]', 'integrity');
+  assert.match(preload ?? '', /^sha384-/);
+  await page.fill('#businessId', '777');
+  await page.click('#connect');
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.startsWith('connected'));
+
+  await page.fill('#msg', 'first');
+  await page.click('#notify');
+  await page.waitForFunction(() => document.querySelector('#log')?.textContent?.includes('first'));
+  const first = await page.textContent('#log li.message .pos');
+  assert.match(first ?? '', /^[\w-]+:1$/);
+
+  await page.click('#drop');
+  await page.waitForFunction(() => document.querySelector('#status')?.textContent?.includes('reconnecting'));
+  // While the page is away, two pushes over HTTP: nobody is connected, so they reach no socket now.
+  for (const msg of ['while-away-1', 'while-away-2']) {
+    const pushed = await httpJson(`${base}/api/wstest/notify?businessId=777&msg=${msg}`);
+    assert.deepEqual([pushed.status, pushed.body.result], [200, 0]);
+  }
+  await page.waitForFunction(() => document.querySelector('#log')?.textContent?.includes('resumed: 2 missed push(es) replayed'), undefined, {
+    timeout: 15_000,
+  });
+  const lines = await page.$$eval('#log li.message', (items) => items.map((li) => li.textContent ?? '').reverse());
+  assert.deepEqual(
+    lines.map((l) => l.replace(/^[\w-]+:/, '')),
+    ['1first', '2while-away-1', '3while-away-2'],
+  );
+  assert.match((await page.textContent('#position')) ?? '', /:3$/);
+  assert.deepEqual(errors, []);
+});
+
 test('with WEFT_JWT_SECRET the demo page gets a token per businessId, and requests without one are refused', browserTest(), async (t) => {
   // The tests' secret, so the test signs tokens the demo accepts.
   const base = await startDemo(t, { WEFT_JWT_SECRET: SECRET });

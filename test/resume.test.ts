@@ -275,3 +275,41 @@ test('a since without weft.v1, or one that is not a position, is refused with 40
   );
   assert.equal((malformed as { status: number }).status, 400);
 });
+
+test('pushes from two hosts at once reach a weft/client in offset order, every one, once', async (t) => {
+  const cluster = memoryCluster();
+  const services = [new NewsService(), new NewsService()];
+  for (const [i, service] of services.entries()) {
+    const host = createHost({
+      cluster,
+      name: `news${i}`,
+      logger: quietLogger(),
+      modules: [WebSocketModule],
+      services: [implement(INewsService, service)],
+    });
+    await host.start();
+    t.after(() => host.stop());
+  }
+  const gateway = await createGateway({ cluster, logger: quietLogger(), http: { host: '127.0.0.1', port: 0 } }).start();
+  t.after(() => gateway.stop());
+  const client = watch(t, `${gateway.url.replace(/^http/, 'ws')}/api/news`, 'both');
+  await eventually(() => client.opens.length === 1);
+  await eventually(async () => (await services[0]!.notify('both', 'warm-up')) === 1 && (await services[1]!.notify('both', 'warm-up')) === 1);
+  await eventually(() => client.received.length === 2);
+  // Both hosts push at once, 150 each, with up to 20 of each in flight: their frames cross on the way.
+  const perHost = 150;
+  await Promise.all(
+    services.map(async (service, h) => {
+      for (let i = 0; i < perHost; i += 20) {
+        await Promise.all(Array.from({ length: Math.min(20, perHost - i) }, (_, j) => service.notify('both', `h${h}-${i + j}`)));
+      }
+    }),
+  );
+  await eventually(() => client.received.length === 2 + 2 * perHost, 10_000, 'every push');
+  const offsets = client.received.map((r) => r.position!.offset);
+  assert.deepEqual(
+    offsets,
+    offsets.map((_, i) => offsets[0]! + i),
+  );
+  assert.equal(new Set(client.texts()).size, 1 + 2 * perHost);
+});

@@ -3,6 +3,9 @@
  * `ws://<gateway>/api/wstest?businessId=100`; `echo(businessId, msg)` sends
  * `message:<msg>,sessionId:<id>` to every session of that businessId,
  * wherever it is connected, or refuses with a BusinessException.
+ * `notify(businessId, msg)` pushes `msg` to the whole businessId with
+ * history: each push gets a position, and a weft/client that was away gets
+ * what it missed when it reconnects (to any gateway).
  */
 import { BusinessException, Type, WsAppServiceBase, defineContract, param, type Implementation, type WsSession } from 'weft';
 
@@ -16,6 +19,11 @@ export const IWsTestAppService = defineContract({
       // Calls for one businessId go to the host its sessions are bound to.
       select: { hashBy: 'businessId' },
     },
+    notify: {
+      params: [param('businessId', Type.String({ minLength: 1 })), param('msg', Type.String())],
+      // How many sessions it was written to now; clients away get it when they resume.
+      returns: Type.Integer(),
+    },
   },
 });
 
@@ -27,6 +35,10 @@ export class WsTestAppService extends WsAppServiceBase implements Implementation
     }
     const sent = await Promise.all(sessionIds.map((id) => this.sessionManager.sendTo(`message:${msg},sessionId:${id}`, id)));
     return sent.filter(Boolean).length;
+  }
+
+  notify(businessId: string, msg: string): Promise<number> {
+    return this.sessionManager.pushToBusiness(businessId, msg);
   }
 
   // As in Silky's WsHostDemo: what a client sends comes back to it.

@@ -135,6 +135,12 @@ export interface ClientSession {
   readonly position: Position | undefined;
   /** Sends when connected; returns false otherwise (nothing is queued). */
   send(data: string | ArrayBufferLike | ArrayBufferView): boolean;
+  /**
+   * Drops the current connection and connects again after `afterMs`
+   * (default 0), resuming from `position`: what a network drop does, on
+   * purpose (moving to another network, a demo of resume).
+   */
+  reconnect(afterMs?: number): void;
   /** Closes for good (1000). */
   close(): void;
 }
@@ -200,6 +206,8 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
   /** Reconnects since the last open (what maxRetries bounds). */
   let attempts = 0;
   let closedByUser = false;
+  /** Set by reconnect(): the next close is ours, and the next connect comes after this many ms. */
+  let reconnectAfterMs: number | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let refreshTimer: ReturnType<typeof setTimeout> | undefined;
   /** Receipts to send, gathered over one turn. */
@@ -325,6 +333,13 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     ws.onclose = (ev) => {
       if (refreshTimer !== undefined) clearTimeout(refreshTimer);
       refreshTimer = undefined;
+      if (reconnectAfterMs !== undefined && !closedByUser) {
+        const wait = reconnectAfterMs;
+        reconnectAfterMs = undefined;
+        options.onClose?.(ev.code, ev.reason, true);
+        timer = setTimeout(connect, wait);
+        return;
+      }
       const again = !closedByUser && shouldReconnect(ev.code, getToken !== undefined) && attempts < maxRetries;
       options.onClose?.(ev.code, ev.reason, again);
       if (again) retry();
@@ -354,6 +369,18 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
             : new Uint8Array(data);
       ws.send(encodeClientMessage(payload));
       return true;
+    },
+    reconnect(afterMs = 0) {
+      if (closedByUser) return;
+      const ws = socket;
+      if (ws === undefined || ws.readyState > OPEN) {
+        // Between connections: connect now (or after afterMs) instead of at the backoff's time.
+        if (timer !== undefined) clearTimeout(timer);
+        timer = setTimeout(connect, afterMs);
+        return;
+      }
+      reconnectAfterMs = afterMs;
+      ws.close(4000, 'client reconnects');
     },
     close() {
       closedByUser = true;

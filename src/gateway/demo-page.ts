@@ -1,6 +1,8 @@
 /**
  * The demo page a gateway serves at /demo: connect to a WebSocket service
- * with a businessId, watch what arrives, and call echo over HTTP. A banner
+ * with a businessId through weft/client (served at /weft-client.js), watch
+ * what arrives with its position, call echo and notify over HTTP, and drop
+ * the connection for a few seconds to see the client resume. A banner
  * says whether the gateway checks tokens; when it does, the page gets one
  * for the businessId from `/demo/token` and sends it with each request.
  */
@@ -9,6 +11,8 @@ export interface DemoPageOptions {
   wsPath: string;
   /** HTTP path of the echo method, e.g. `/api/wstest/echo`. */
   echoPath: string;
+  /** HTTP path of a method that pushes to the whole businessId with history, e.g. `/api/wstest/notify`. */
+  notifyPath?: string | undefined;
 }
 
 export interface DemoPageMode {
@@ -16,6 +20,8 @@ export interface DemoPageMode {
   tokens: boolean;
   /** Does it serve `/demo/token` (`demo.issueTokens`)? */
   issueTokens: boolean;
+  /** The sha384 integrity of /weft-client.js; undefined when it was not built. */
+  clientIntegrity?: string | undefined;
 }
 
 function banner(mode: DemoPageMode): string {
@@ -36,22 +42,26 @@ function escapeHtml(text: string): string {
 }
 
 export function demoPage(options: DemoPageOptions, mode: DemoPageMode = { tokens: false, issueTokens: false }): string {
-  const config = JSON.stringify({ wsPath: options.wsPath, echoPath: options.echoPath, tokens: mode.tokens && mode.issueTokens }).replace(
-    /</g,
-    '\\u003c',
-  );
+  const config = JSON.stringify({
+    wsPath: options.wsPath,
+    echoPath: options.echoPath,
+    notifyPath: options.notifyPath ?? null,
+    tokens: mode.tokens && mode.issueTokens,
+  }).replace(/</g, '\\u003c');
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <title>weft demo</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
+${mode.clientIntegrity === undefined ? '' : `<link rel="modulepreload" href="/weft-client.js" integrity="${mode.clientIntegrity}">`}
 <style>
   body { font: 15px/1.4 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; color: #222 }
   fieldset { border: 1px solid #ccc; border-radius: 6px; margin-bottom: 1rem }
   input { font: inherit; padding: .25rem .4rem } button { font: inherit; padding: .25rem .8rem }
   #status { font-weight: 600 } #log { list-style: none; padding: 0; font-family: ui-monospace, monospace; font-size: 13px }
   #log li { border-bottom: 1px solid #eee; padding: .2rem 0 } #log li.system { color: #777 } #log li.error { color: #b00 }
+  #log .pos { color: #36c; margin-right: .5rem }
   code { background: #f3f3f3; padding: 0 .2rem }
   #mode { border-radius: 6px; padding: .5rem .8rem } #mode.open { background: #fff4d6 } #mode.tokens { background: #e3f4e1 }
 </style>
@@ -59,31 +69,36 @@ export function demoPage(options: DemoPageOptions, mode: DemoPageMode = { tokens
 <body>
 <h1>weft: push to a businessId</h1>
 ${banner(mode)}
-<p>WebSocket service <code>${escapeHtml(options.wsPath)}</code>, echo at <code>${escapeHtml(options.echoPath)}</code>.
-Open this page in two tabs with the same businessId: one echo reaches both.</p>
+<p>WebSocket service <code>${escapeHtml(options.wsPath)}</code>, echo at <code>${escapeHtml(options.echoPath)}</code>${
+    options.notifyPath === undefined ? '' : `, notify at <code>${escapeHtml(options.notifyPath)}</code>`
+  }.
+Open this page in two tabs with the same businessId: one echo reaches both. Notify keeps each push with its position
+(<code>epoch:offset</code>): drop the connection, notify meanwhile, and the client gets what it missed when it is back.</p>
 <fieldset>
   <legend>Session</legend>
   <label>businessId <input id="businessId" value="100" size="10"></label>
   <button id="connect">Connect</button> <button id="disconnect" disabled>Disconnect</button>
-  <span id="status">disconnected</span>
+  <button id="drop" disabled>Drop connection for 5 s</button>
+  <div><span id="status">disconnected</span> · position <code id="position">-</code></div>
 </fieldset>
 <fieldset>
   <legend>Push over HTTP</legend>
   <label>message <input id="msg" value="hello" size="24"></label>
-  <button id="echo">Call echo</button>
+  <button id="echo">Call echo</button> <button id="notify"${options.notifyPath === undefined ? ' hidden' : ''}>Call notify</button>
   <div>HTTP answer: <code id="answer">-</code></div>
 </fieldset>
 <h2>Received</h2>
 <ul id="log"></ul>
-<script>
+<script type="module">
+import { connectSession } from '/weft-client.js';
 const config = ${config};
 const $ = (id) => document.getElementById(id);
-let socket;
+let session;
 /** The token of each businessId this page got one for (token mode). */
 const tokens = new Map();
-async function tokenFor(businessId) {
+async function tokenFor(businessId, fresh) {
   if (!config.tokens) return undefined;
-  if (tokens.has(businessId)) return tokens.get(businessId);
+  if (!fresh && tokens.has(businessId)) return tokens.get(businessId);
   const res = await fetch('/demo/token?businessId=' + encodeURIComponent(businessId));
   const body = await res.json();
   if (!res.ok) throw new Error(body.errorMessage || String(res.status));
@@ -91,36 +106,52 @@ async function tokenFor(businessId) {
   setTimeout(() => tokens.delete(businessId), (body.result.expiresIn - 30) * 1000);
   return body.result.token;
 }
-function log(text, kind) {
+function log(text, kind, position) {
   const li = document.createElement('li');
-  li.textContent = text;
+  if (position) {
+    const pos = document.createElement('span');
+    pos.className = 'pos';
+    pos.textContent = position.epoch + ':' + position.offset;
+    li.append(pos);
+  }
+  li.append(text);
   if (kind) li.className = kind;
   $('log').prepend(li);
 }
 function setStatus(text) { $('status').textContent = text; }
-$('connect').onclick = async () => {
+function showPosition() { const p = session && session.position; $('position').textContent = p ? p.epoch + ':' + p.offset : '-'; }
+function connected(yes) { $('connect').disabled = yes; $('disconnect').disabled = !yes; $('drop').disabled = !yes; }
+$('connect').onclick = () => {
   const businessId = $('businessId').value;
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  let token;
-  try {
-    token = await tokenFor(businessId);
-  } catch (e) {
-    log('could not get a token: ' + e.message, 'error');
-    return;
-  }
-  // Browsers cannot set headers on a WebSocket: the token goes in the query string.
-  const auth = token ? '&token=' + encodeURIComponent(token) : '';
-  socket = new WebSocket(scheme + '//' + location.host + config.wsPath + '?businessId=' + encodeURIComponent(businessId) + auth);
+  connected(true);
   setStatus('connecting');
-  socket.onopen = () => { setStatus('connected as businessId ' + businessId); $('connect').disabled = true; $('disconnect').disabled = false; };
-  socket.onmessage = (e) => log(typeof e.data === 'string' ? e.data : '[binary ' + e.data.size + ' bytes]', 'message');
-  socket.onclose = (e) => { setStatus('closed (' + e.code + (e.reason ? ' ' + e.reason : '') + ')'); $('connect').disabled = false; $('disconnect').disabled = true; log('closed ' + e.code, 'system'); };
-  socket.onerror = () => log('connection error (refused handshakes answer with a JSON body; see the network tab)', 'error');
+  session = connectSession(scheme + '//' + location.host + config.wsPath, {
+    businessId,
+    // Browsers cannot set headers on a WebSocket: weft/client sends the token in the query string.
+    ...(config.tokens ? { getToken: () => tokenFor(businessId, true) } : {}),
+    onTokenError: (e) => log('token: ' + e.message, 'error'),
+    onOpen: (info) => {
+      setStatus('connected as businessId ' + businessId);
+      if (info.resumed) log(info.recovered ? 'resumed: ' + info.replayed + ' missed push(es) replayed' : 'resumed without recovery (' + info.reason + '): reload your state', 'system');
+      showPosition();
+    },
+    onMessage: (data, info) => {
+      log(typeof data === 'string' ? data : '[binary ' + data.length + ' bytes]', 'message', info.position);
+      showPosition();
+    },
+    onClose: (code, reason, again) => {
+      setStatus('closed (' + code + (reason ? ' ' + reason : '') + ')' + (again ? ', reconnecting' : ''));
+      log('closed ' + code + (again ? ', will reconnect' : ''), 'system');
+      if (!again) connected(false);
+    },
+  });
 };
-$('disconnect').onclick = () => socket && socket.close(1000, 'bye');
-$('echo').onclick = async () => {
+$('disconnect').onclick = () => { if (session) session.close(); connected(false); setStatus('disconnected'); };
+$('drop').onclick = () => { if (session) { log('dropping the connection for 5 s', 'system'); session.reconnect(5000); } };
+async function call(path) {
   const businessId = $('businessId').value;
-  const url = config.echoPath + '?businessId=' + encodeURIComponent(businessId) + '&msg=' + encodeURIComponent($('msg').value);
+  const url = path + '?businessId=' + encodeURIComponent(businessId) + '&msg=' + encodeURIComponent($('msg').value);
   try {
     const token = await tokenFor(businessId);
     const res = await fetch(url, { headers: token ? { authorization: 'Bearer ' + token } : {} });
@@ -128,7 +159,9 @@ $('echo').onclick = async () => {
   } catch (e) {
     $('answer').textContent = 'failed: ' + e.message;
   }
-};
+}
+$('echo').onclick = () => call(config.echoPath);
+$('notify').onclick = () => config.notifyPath && call(config.notifyPath);
 </script>
 </body>
 </html>

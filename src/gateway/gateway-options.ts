@@ -237,6 +237,10 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
     {
       wsPath: nonEmptyString({ required: true, description: 'WebSocket path of the service, e.g. `/api/wstest`.' }),
       echoPath: nonEmptyString({ required: true, description: 'HTTP path of its echo method, e.g. `/api/wstest/echo`.' }),
+      notifyPath: nonEmptyString({
+        description:
+          'HTTP path of a method that pushes to the whole businessId with history, e.g. `/api/wstest/notify`; the page then shows positions and resume.',
+      }),
       issueTokens: flag({
         default: false,
         description:

@@ -16,6 +16,7 @@ import { ClientAddresses } from './auth/client-address.js';
 import { Cors } from './cors.js';
 import type { JwtSettings } from './auth/jwt-keys.js';
 import { JwtVerifier } from './auth/jwt-verifier.js';
+import { clientScript, serveClientScript } from './client-script.js';
 import { demoPage } from './demo-page.js';
 import { demoToken } from './demo-token.js';
 import { HttpApi, parseQuery } from './http-api.js';
@@ -128,7 +129,7 @@ class GatewayImpl implements Gateway {
     );
     const demo = options.demo;
     if (demo !== undefined) {
-      this.#demoHtml = demoPage(demo, { tokens: jwt !== undefined, issueTokens: demo.issueTokens });
+      this.#demoHtml = demoPage(demo, { tokens: jwt !== undefined, issueTokens: demo.issueTokens, clientIntegrity: clientScript()?.integrity });
       if (demo.issueTokens) this.#demoTokens = jwt;
     }
     this.#openApiInfo = options.openApi;
@@ -267,6 +268,11 @@ class GatewayImpl implements Gateway {
         return;
       }
       if (path === '/demo/token' && this.#demoTokens !== undefined) return this.#demoToken(this.#demoTokens, url, q, res);
+      if (path === '/weft-client.js') {
+        const script = clientScript();
+        if (script !== null) return serveClientScript(script, req.headers['if-none-match'], res);
+        return sendError(res, new WeftError('NotFound', 'weft-client.js was not built: run npm run build'), this.#retryAfterSeconds);
+      }
     }
     if (this.#draining) {
       res.setHeader('connection', 'close');
