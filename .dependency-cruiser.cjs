@@ -19,7 +19,7 @@ const LAYERS = [
   // defaults.ts and options-doc.ts gather every role's option schema, so they sit with the index.
   { name: 'top', paths: ['src/cli/', 'src/index\\.ts$', 'src/defaults\\.ts$', 'src/options-doc\\.ts$'] },
   { name: 'gateway', paths: ['src/gateway/'] },
-  { name: 'host-websocket', paths: ['src/host/', 'src/websocket/'] },
+  { name: 'host-websocket', paths: ['src/host/', 'src/websocket/', 'src/cluster-client/'] },
   { name: 'push', paths: ['src/push/'] },
   { name: 'node', paths: ['src/node/'] },
   { name: 'rpc', paths: ['src/rpc/'] },

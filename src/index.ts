@@ -31,6 +31,9 @@ export { createHost, implement } from './host/host.js';
 export type { Host, HostOptions, ServiceBinding, ServiceContext } from './host/host.js';
 export type { HostContext, HostedService, ModuleInstance, WeftModule } from './host/module.js';
 
+export { createClient } from './cluster-client/cluster-client.js';
+export type { ClusterClient } from './cluster-client/cluster-client.js';
+
 export { createGateway } from './gateway/gateway.js';
 export type { Gateway, GatewayOptions } from './gateway/gateway.js';
 export type { AuthRequest, Authenticate, Identity } from './gateway/auth/auth-request.js';

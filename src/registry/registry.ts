@@ -6,7 +6,8 @@
  */
 import type { ContractDescriptor } from '../contract/contract.js';
 
-export type NodeRole = 'host' | 'gateway';
+/** `client`: a process that calls and pushes but serves nothing (createClient). */
+export type NodeRole = 'host' | 'gateway' | 'client';
 
 export interface ServiceRecord {
   contract: ContractDescriptor;

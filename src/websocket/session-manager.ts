@@ -54,8 +54,12 @@ export interface BoundSessions {
 /** What a SessionManager is built from (by WebSocketModule). */
 export interface SessionManagerDeps {
   push: PushClient;
-  /** Where pushes to a businessId are kept, and how many; undefined: the service keeps none. */
-  history: { store: HistoryStore; limits: HistoryLimits } | undefined;
+  /**
+   * Where pushes to a businessId are kept, and how many: undefined when the
+   * service keeps none; a WeftError when it cannot be told now (a process
+   * that does not host the service and sees no host of it).
+   */
+  history: () => { store: HistoryStore; limits: HistoryLimits } | undefined | WeftError;
   directory: SessionDirectory;
   liveNodes: LiveNodes;
   bound: BoundSessions;
@@ -138,7 +142,8 @@ export class SessionManager {
       const bytes = this.#payload(message);
       const text = typeof message === 'string';
       const receiptTimeoutMs = receiptTimeoutOf(options);
-      const history = this.#history;
+      const history = this.#history();
+      if (history instanceof WeftError) return rejected(history);
       if (history === undefined) return this.#sendToBusiness(businessId, bytes, text, undefined, options?.ack, receiptTimeoutMs);
       return history.store.append(this.service, businessId, bytes, text, history.limits).then(
         // The directory is read after the push is kept: a session it does not list yet reads

@@ -51,6 +51,10 @@ interface OpeningSession {
   timer: NodeJS.Timeout;
 }
 
+function constant<T>(value: T): () => T {
+  return () => value;
+}
+
 function overridesAHook(instance: WsAppServiceBase): boolean {
   const base = WsAppServiceBase.prototype as unknown as Record<string, unknown>;
   const own = instance as unknown as Record<string, unknown>;
@@ -78,7 +82,7 @@ class WebSocketRuntime implements ModuleInstance {
       hosted.record.websocket = { path: hosted.contract.basePath, hooks: hasHooks, ...(limits === undefined ? {} : { history: limits }) };
       const manager = new SessionManager(name, {
         push,
-        history: limits === undefined ? undefined : { store: ctx.history!, limits },
+        history: limits === undefined ? () => undefined : constant({ store: ctx.history!, limits }),
         directory: ctx.directory,
         liveNodes: ctx.liveNodes,
         bound: this.#boundOf(name),
