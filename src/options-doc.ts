@@ -10,6 +10,7 @@ import { GATEWAY_OWN_OPTION_PROPERTIES } from './gateway/gateway-options.js';
 import { HOST_OWN_OPTION_PROPERTIES } from './host/host-options.js';
 import { NODE_OPTION_PROPERTIES } from './node/node-options.js';
 import { REDIS_CLUSTER_OPTION_PROPERTIES } from './node/redis-cluster-options.js';
+import { WS_HISTORY_OPTION_PROPERTIES } from './websocket/history-options.js';
 import { isGroup, isOptional, optionDefault, optionInfo, type Unit } from './options/schema.js';
 
 const KIB = 1024;
@@ -92,6 +93,7 @@ export function optionsDocTables(): { heading: string; table: string }[] {
     { heading: 'createHost', table: optionsTable(HOST_OWN_OPTION_PROPERTIES) },
     { heading: 'createGateway', table: optionsTable(GATEWAY_OWN_OPTION_PROPERTIES) },
     { heading: 'redisCluster', table: optionsTable(REDIS_CLUSTER_OPTION_PROPERTIES) },
+    { heading: 'WebSocket service history', table: optionsTable(WS_HISTORY_OPTION_PROPERTIES) },
     { heading: 'All defaults', table: defaultsTable() },
   ];
 }

@@ -25,6 +25,7 @@ test('the package exports exactly these values', () => {
     'WeftError',
     'WsAppServiceBase',
     'WsHostModule',
+    'createClient',
     'createGateway',
     'createHost',
     'currentContext',

@@ -313,3 +313,13 @@ test('pushes from two hosts at once reach a weft/client in offset order, every o
   );
   assert.equal(new Set(client.texts()).size, 1 + 2 * perHost);
 });
+
+test('a service whose static history is not { maxEntries, ttlMs } or false is refused at createHost, naming the option', () => {
+  class Bad extends NewsService {
+    static override history = { maxEntries: 0 };
+  }
+  assert.throws(
+    () => createHost({ logger: quietLogger(), modules: [WebSocketModule], services: [implement(INewsService, new Bad())] }),
+    (e: Error & { code?: string }) => e.code === 'InvalidOption' && /INewsAppService\.history/.test(e.message) && /maxEntries/.test(e.message),
+  );
+});

@@ -9,7 +9,7 @@
  * }
  */
 import type { Static } from '@sinclair/typebox';
-import { invalidOption } from '../errors.js';
+import { WeftError, invalidOption } from '../errors.js';
 import type { HistoryLimits } from '../history/history-store.js';
 import { defineOptions, positiveInteger, positiveNumber, resolveOptions } from '../options/schema.js';
 
@@ -37,6 +37,13 @@ export function historyLimitsOf(serviceName: string, value: unknown): HistoryLim
   if (value !== undefined && (typeof value !== 'object' || value === null)) {
     throw invalidOption(`${serviceName}.history`, 'must be false or { maxEntries, ttlMs }');
   }
-  const { maxEntries, ttlMs } = resolveOptions(WS_HISTORY_OPTIONS, value, `${serviceName}.history`);
-  return { maxEntries, ttlMs };
+  try {
+    const { maxEntries, ttlMs } = resolveOptions(WS_HISTORY_OPTIONS, value, `${serviceName}.history`);
+    return { maxEntries, ttlMs };
+  } catch (e) {
+    // Named from the class down, so the message says which service to fix.
+    if (e instanceof WeftError && e.code === 'InvalidOption')
+      throw new WeftError('InvalidOption', e.message.replace('option "', `option "${serviceName}.history.`));
+    throw e;
+  }
 }
