@@ -107,6 +107,8 @@ export class WeftNode {
       linkWarningIntervalMs: LIMITS.linkWarningIntervalMs,
     });
     this.links = this.#peers;
+    // A host that cannot be dialed leaves the hash rings at once (new sessions, hashed calls go to live ones).
+    this.#peers.onReachability((nodeId, reachable) => this.endpoints.setReachable(nodeId, reachable));
     this.rpc = new RpcClient(
       { links: this.links, endpoints: this.endpoints, frames: this.frames },
       {

@@ -13,6 +13,13 @@
  * succeeds, in either direction; a probe dials it every backoffMaxMs to
  * find out. That is logged once per peer, not per attempt.
  *
+ * A peer that cannot be dialed (a dial failed, or its last link closed and
+ * was not dialed again yet) is "unreachable" until a link to it opens, in
+ * either direction: `onReachability` tells the parts that build hash rings,
+ * so new work goes to live nodes at once instead of after the registry
+ * drops the dead one. It is dialed again at once when its link closes, then
+ * with backoff while it stays in the registry.
+ *
  * Inbound connections still in handshake are capped (`maxHandshakingLinks`);
  * one over the cap is closed at once. The warnings a peer can cause at will
  * are rate-limited per node (warn-limiter.ts).
@@ -74,6 +81,11 @@ export class Peers implements NodeLinks {
   readonly #all = new Set<PeerLink>();
   readonly #closedListeners: ((link: PeerLink) => void)[] = [];
   readonly #refused = new Map<string, Refusal>();
+  /** Peers that cannot be dialed now, with the timer of the next dial. */
+  readonly #unreachable = new Map<string, NodeJS.Timeout | undefined>();
+  readonly #reachabilityListeners: ((nodeId: string, reachable: boolean) => void)[] = [];
+  /** Links that completed their handshake. */
+  readonly #everOpened = new WeakSet<PeerLink>();
   readonly #warnings: WarnLimiter;
   /** What each TCP link is built with: the node's options and its one warning limiter. */
   readonly #linkOptions: LinkOptions;
@@ -89,6 +101,16 @@ export class Peers implements NodeLinks {
 
   onLinkClosed(listener: (link: PeerLink) => void): void {
     this.#closedListeners.push(listener);
+  }
+
+  /** Called when a peer becomes unreachable (false) and when a link to it opens again (true). */
+  onReachability(listener: (nodeId: string, reachable: boolean) => void): void {
+    this.#reachabilityListeners.push(listener);
+  }
+
+  /** Did the last dial of `nodeId` fail, or its last link close, with no link opening since? */
+  isUnreachable(nodeId: string): boolean {
+    return this.#unreachable.has(nodeId);
   }
 
   /** From now on, nodes of this process reach this one by direct links. */
@@ -132,6 +154,11 @@ export class Peers implements NodeLinks {
   forgetAllBut(live: (nodeId: string) => boolean): void {
     for (const nodeId of this.#backoff.keys()) if (!live(nodeId)) this.#backoff.delete(nodeId);
     for (const nodeId of this.#refused.keys()) if (!live(nodeId)) this.#unrefuse(nodeId);
+    for (const [nodeId, probe] of this.#unreachable) {
+      if (live(nodeId)) continue;
+      clearTimeout(probe);
+      this.#unreachable.delete(nodeId);
+    }
   }
 
   /** Did the last link to `nodeId` fail authentication, with none succeeding since? */
@@ -191,6 +218,8 @@ export class Peers implements NodeLinks {
     this.#closed = true;
     if (inProcess.get(this.#o.nodeId) === this) inProcess.delete(this.#o.nodeId);
     for (const refusal of this.#refused.values()) clearTimeout(refusal.probe);
+    for (const probe of this.#unreachable.values()) clearTimeout(probe);
+    this.#unreachable.clear();
     for (const link of [...this.#all]) link.close();
     this.#warnings.flush();
   }
@@ -210,6 +239,8 @@ export class Peers implements NodeLinks {
   }
 
   #opened(link: PeerLink): void {
+    this.#everOpened.add(link);
+    this.#reachable(link.peerNodeId);
     // A link that authenticated, in either direction, ends a refusal.
     if (this.#refused.has(link.peerNodeId)) {
       this.#unrefuse(link.peerNodeId);
@@ -228,6 +259,8 @@ export class Peers implements NodeLinks {
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) this.#links.delete(link.peerNodeId);
     }
+    // Its last link is gone: out of the rings until it is dialed again (before the listeners, which may choose a node).
+    if (this.#everOpened.has(link) && this.get(link.peerNodeId) === undefined) this.#markUnreachable(link.peerNodeId, 0);
     if (link.peerNodeId !== '') for (const listener of this.#closedListeners) listener(link);
   }
 
@@ -250,6 +283,7 @@ export class Peers implements NodeLinks {
         clearTimeout(timer);
         this.#recordFailure(nodeId);
         if (error.code === 'LinkUnauthenticated') this.#refuse(nodeId, error.message);
+        else this.#markUnreachable(nodeId, this.#backoff.get(nodeId)?.remainingMs() ?? 0);
         reject(error);
       };
       const link = new Link(socket, 'dialer', this.#linkOptions);
@@ -264,6 +298,7 @@ export class Peers implements NodeLinks {
             // The address now belongs to another node (a restart on the same port).
             opened.close();
             this.#recordFailure(nodeId);
+            this.#markUnreachable(nodeId, this.#backoff.get(nodeId)?.remainingMs() ?? 0);
             reject(new WeftError('CommunicationError', `expected node ${nodeId} at ${address.host}:${address.port}, found ${opened.peerNodeId}`));
             return;
           }
@@ -307,6 +342,38 @@ export class Peers implements NodeLinks {
       this.connect(nodeId).then(again, again);
     }, this.#o.backoffMaxMs);
     refusal.probe.unref();
+  }
+
+  /** `nodeId` cannot be dialed now: say so once, and dial it again in `delayMs` (and then with backoff). */
+  #markUnreachable(nodeId: string, delayMs: number): void {
+    if (this.#closed || this.#o.resolve(nodeId) === undefined) return;
+    const known = this.#unreachable.has(nodeId);
+    clearTimeout(this.#unreachable.get(nodeId));
+    const probe = setTimeout(() => this.#probeUnreachable(nodeId), delayMs);
+    probe.unref();
+    this.#unreachable.set(nodeId, probe);
+    if (!known) for (const listener of this.#reachabilityListeners) listener(nodeId, false);
+  }
+
+  /** Nothing chooses an unreachable peer, so this is what finds out that it is back. */
+  #probeUnreachable(nodeId: string): void {
+    if (this.#closed || !this.#unreachable.has(nodeId)) return;
+    this.#unreachable.set(nodeId, undefined);
+    // A failed dial schedules the next probe itself (#markUnreachable); a peer that left the registry is forgotten.
+    this.connect(nodeId).catch(() => {
+      if (this.#unreachable.get(nodeId) === undefined && this.#unreachable.has(nodeId) && !this.#dialing.has(nodeId)) {
+        const wait = this.#backoff.get(nodeId)?.remainingMs() ?? this.#o.backoffMaxMs;
+        if (this.#o.resolve(nodeId) === undefined) this.#unreachable.delete(nodeId);
+        else this.#markUnreachable(nodeId, wait > 0 ? wait : this.#o.backoffInitialMs);
+      }
+    });
+  }
+
+  #reachable(nodeId: string): void {
+    if (!this.#unreachable.has(nodeId)) return;
+    clearTimeout(this.#unreachable.get(nodeId));
+    this.#unreachable.delete(nodeId);
+    for (const listener of this.#reachabilityListeners) listener(nodeId, true);
   }
 
   #unrefuse(nodeId: string): void {
