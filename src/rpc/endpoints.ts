@@ -52,6 +52,12 @@ export class Endpoints {
     for (const entry of this.#byService.values()) if (entry.nodeIds.includes(nodeId)) entry.ring = undefined;
   }
 
+  /** Does `nodeId` serve some service (so it is on a hash ring when reachable)? */
+  inRing(nodeId: string): boolean {
+    for (const entry of this.#byService.values()) if (entry.nodeIds.includes(nodeId)) return true;
+    return false;
+  }
+
   nodeIds(service: string): readonly string[] {
     return this.#byService.get(service)?.nodeIds ?? EMPTY;
   }

@@ -17,8 +17,10 @@
  * was not dialed again yet) is "unreachable" until a link to it opens, in
  * either direction: `onReachability` tells the parts that build hash rings,
  * so new work goes to live nodes at once instead of after the registry
- * drops the dead one. It is dialed again at once when its link closes, then
- * with backoff while it stays in the registry.
+ * drops the dead one. A peer work is chosen for (`redialUnreachable`: hosts
+ * that serve something) is dialed again at once when its last link closes,
+ * then every backoffMaxMs while it stays unreachable and in the registry;
+ * nothing else would dial it, since nothing chooses it.
  *
  * Inbound connections still in handshake are capped (`maxHandshakingLinks`);
  * one over the cap is closed at once. The warnings a peer can cause at will
@@ -54,6 +56,8 @@ export interface PeersOptions extends LinkOptions {
   maxHandshakingLinks: number;
   /** Warnings peers can cause at will are logged at most once per this (a count of the rest follows). */
   linkWarningIntervalMs: number;
+  /** Should an unreachable peer be dialed again until it is back? Default: never. */
+  redialUnreachable?: (nodeId: string) => boolean;
 }
 
 /** What is known of a peer whose link failed authentication. */
@@ -283,7 +287,7 @@ export class Peers implements NodeLinks {
         clearTimeout(timer);
         this.#recordFailure(nodeId);
         if (error.code === 'LinkUnauthenticated') this.#refuse(nodeId, error.message);
-        else this.#markUnreachable(nodeId, this.#backoff.get(nodeId)?.remainingMs() ?? 0);
+        else this.#markUnreachable(nodeId, this.#o.backoffMaxMs);
         reject(error);
       };
       const link = new Link(socket, 'dialer', this.#linkOptions);
@@ -298,7 +302,7 @@ export class Peers implements NodeLinks {
             // The address now belongs to another node (a restart on the same port).
             opened.close();
             this.#recordFailure(nodeId);
-            this.#markUnreachable(nodeId, this.#backoff.get(nodeId)?.remainingMs() ?? 0);
+            this.#markUnreachable(nodeId, this.#o.backoffMaxMs);
             reject(new WeftError('CommunicationError', `expected node ${nodeId} at ${address.host}:${address.port}, found ${opened.peerNodeId}`));
             return;
           }
@@ -344,13 +348,16 @@ export class Peers implements NodeLinks {
     refusal.probe.unref();
   }
 
-  /** `nodeId` cannot be dialed now: say so once, and dial it again in `delayMs` (and then with backoff). */
+  /** `nodeId` cannot be dialed now: say so once, and (if it is one to redial) dial it again in `delayMs`. */
   #markUnreachable(nodeId: string, delayMs: number): void {
     if (this.#closed || this.#o.resolve(nodeId) === undefined) return;
     const known = this.#unreachable.has(nodeId);
     clearTimeout(this.#unreachable.get(nodeId));
-    const probe = setTimeout(() => this.#probeUnreachable(nodeId), delayMs);
-    probe.unref();
+    let probe: NodeJS.Timeout | undefined;
+    if (this.#o.redialUnreachable?.(nodeId) === true) {
+      probe = setTimeout(() => this.#probeUnreachable(nodeId), delayMs);
+      probe.unref();
+    }
     this.#unreachable.set(nodeId, probe);
     if (!known) for (const listener of this.#reachabilityListeners) listener(nodeId, false);
   }
@@ -359,13 +366,10 @@ export class Peers implements NodeLinks {
   #probeUnreachable(nodeId: string): void {
     if (this.#closed || !this.#unreachable.has(nodeId)) return;
     this.#unreachable.set(nodeId, undefined);
-    // A failed dial schedules the next probe itself (#markUnreachable); a peer that left the registry is forgotten.
     this.connect(nodeId).catch(() => {
-      if (this.#unreachable.get(nodeId) === undefined && this.#unreachable.has(nodeId) && !this.#dialing.has(nodeId)) {
-        const wait = this.#backoff.get(nodeId)?.remainingMs() ?? this.#o.backoffMaxMs;
-        if (this.#o.resolve(nodeId) === undefined) this.#unreachable.delete(nodeId);
-        else this.#markUnreachable(nodeId, wait > 0 ? wait : this.#o.backoffInitialMs);
-      }
+      // A failed dial scheduled the next probe itself (#markUnreachable); one refused at once (backing off) did not.
+      if (!this.#unreachable.has(nodeId) || this.#unreachable.get(nodeId) !== undefined) return;
+      this.#markUnreachable(nodeId, Math.max(this.#backoff.get(nodeId)?.remainingMs() ?? 0, this.#o.backoffInitialMs));
     });
   }
 
