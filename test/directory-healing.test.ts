@@ -16,7 +16,17 @@ import { RedisSessionDirectory, type ReplicaState } from '../src/directory/redis
 import { PROTOCOL_VERSION } from '../src/protocol/frames.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
 import { dropPrefix, startPrivateRedis } from './fixtures/node-control.js';
-import { REDIS_URL, captureLogger, connectWs, eventually, quietLogger, redisTest, testSecret, uniquePrefix, type OpenedClient } from './helpers/index.js';
+import {
+  REDIS_URL,
+  captureLogger,
+  connectWs,
+  eventually,
+  quietLogger,
+  redisTest,
+  testSecret,
+  uniquePrefix,
+  type OpenedClient,
+} from './helpers/index.js';
 
 const SERVICE = 'IHealAppService';
 
@@ -78,7 +88,14 @@ async function directoryNode(
   });
   await registry.start();
   await directory.start();
-  await registry.register({ nodeId, role: 'gateway', address: { host: '127.0.0.1', port: 1 }, services: [], startedAt: Date.now(), protocol: PROTOCOL_VERSION });
+  await registry.register({
+    nodeId,
+    role: 'gateway',
+    address: { host: '127.0.0.1', port: 1 },
+    services: [],
+    startedAt: Date.now(),
+    protocol: PROTOCOL_VERSION,
+  });
   t.after(async () => {
     await directory.close();
     await registry.close();
@@ -103,34 +120,42 @@ async function setup(t: TestContext, replicaOptions: { redis?: RedisConnection; 
   await replica.directory.watch(SERVICE);
   /** What a lost publish leaves behind: the entry and the version in Redis, and no update on the channel. */
   const writeWithoutPublishing = async (sessionId: string, businessId: string): Promise<void> => {
-    await raw.multi().hset(`${prefix}:sessions:${SERVICE}`, sessionId, `${gateway.nodeId}\n${businessId}`).incr(`${prefix}:sessions-version:${SERVICE}`).exec();
+    await raw
+      .multi()
+      .hset(`${prefix}:sessions:${SERVICE}`, sessionId, `${gateway.nodeId}\n${businessId}`)
+      .incr(`${prefix}:sessions-version:${SERVICE}`)
+      .exec();
   };
   return { prefix, raw, gateway, replica, writeWithoutPublishing };
 }
 
-test('a replica whose load failed keeps taking updates, loads again with backoff, and counts the sessions opened afterwards', await redisTest(), async (t) => {
-  const flaky = new FlakyRedis({ url: REDIS_URL, logger: quietLogger() });
-  const { gateway, replica, writeWithoutPublishing } = await setup(t, { redis: flaky });
-  gateway.directory.add(SERVICE, 'before', 'gw-1.s1');
-  await eventually(() => replica.count('before') === 1, 5000, 'the first session listed');
+test(
+  'a replica whose load failed keeps taking updates, loads again with backoff, and counts the sessions opened afterwards',
+  await redisTest(),
+  async (t) => {
+    const flaky = new FlakyRedis({ url: REDIS_URL, logger: quietLogger() });
+    const { gateway, replica, writeWithoutPublishing } = await setup(t, { redis: flaky });
+    gateway.directory.add(SERVICE, 'before', 'gw-1.s1');
+    await eventually(() => replica.count('before') === 1, 5000, 'the first session listed');
 
-  // Redis "goes away" for every load from now on, and the replica has reason to load (an update it missed).
-  flaky.failScans = Number.MAX_SAFE_INTEGER;
-  await writeWithoutPublishing('gw-1.missed', 'missed');
-  await eventually(() => flaky.scanFailures >= 2, 10_000, 'a load that failed, tried again');
-  assert.equal(replica.state().loading, false, 'a failed load leaves the replica taking updates');
+    // Redis "goes away" for every load from now on, and the replica has reason to load (an update it missed).
+    flaky.failScans = Number.MAX_SAFE_INTEGER;
+    await writeWithoutPublishing('gw-1.missed', 'missed');
+    await eventually(() => flaky.scanFailures >= 2, 10_000, 'a load that failed, tried again');
+    assert.equal(replica.state().loading, false, 'a failed load leaves the replica taking updates');
 
-  gateway.directory.add(SERVICE, 'after', 'gw-1.s2');
-  await eventually(() => replica.count('after') === 1, 5000, 'a session opened after the failed load listed');
-  assert.equal(replica.count('before'), 1);
+    gateway.directory.add(SERVICE, 'after', 'gw-1.s2');
+    await eventually(() => replica.count('after') === 1, 5000, 'a session opened after the failed load listed');
+    assert.equal(replica.count('before'), 1);
 
-  // Redis is back: the next try loads, and finds what was missed.
-  flaky.failScans = 0;
-  await eventually(() => replica.count('missed') === 1, 15_000, 'the missed session listed once a load succeeds');
-  assert.equal(replica.count('after'), 1);
-  assert.equal(replica.count('before'), 1);
-  assert.equal(replica.state().loading, false);
-});
+    // Redis is back: the next try loads, and finds what was missed.
+    flaky.failScans = 0;
+    await eventually(() => replica.count('missed') === 1, 15_000, 'the missed session listed once a load succeeds');
+    assert.equal(replica.count('after'), 1);
+    assert.equal(replica.count('before'), 1);
+    assert.equal(replica.state().loading, false);
+  },
+);
 
 test('a replica holds a bounded buffer of updates while it loads, and past the bound loads again', await redisTest(), async (t) => {
   const flaky = new FlakyRedis({ url: REDIS_URL, logger: quietLogger() });
@@ -230,7 +255,11 @@ test(
     raw.on('error', () => {});
     cleanups.push(() => raw.disconnect());
     const hashKey = `${prefix}:sessions:IChatAppService`;
-    await eventually(async () => (await chat.push('r1', 'warm')) === 3 && (await chat.push('r2', 'warm')) === 1, 5000, 'pushes counting every session');
+    await eventually(
+      async () => (await chat.push('r1', 'warm')) === 3 && (await chat.push('r2', 'warm')) === 1,
+      5000,
+      'pushes counting every session',
+    );
 
     await redis.kill();
     await redis.start();

@@ -18,12 +18,15 @@ test(
     const procs: NodeProcess[] = [];
     const clients: OpenedClient[] = [];
     const blackhole = new Set<net.Socket>();
-    let server: net.Server | undefined;
     const raw = new Redis(REDIS_URL);
+    const server = net.createServer((socket) => {
+      blackhole.add(socket);
+      socket.on('error', () => {});
+    });
     t.after(async () => {
       for (const c of clients) c.ws.terminate();
       for (const s of blackhole) s.destroy();
-      server?.close();
+      server.close();
       await Promise.all(procs.map((p) => p.kill()));
       await dropPrefix(prefix);
       raw.disconnect();
@@ -36,7 +39,7 @@ test(
       spawnNode({ ...env, WEFT_ROLE: 'gateway', WEFT_NAME: 'gw', WEFT_CONNECT_TIMEOUT_MS: '60000' }),
     ]);
     procs.push(...spawned);
-    const [hA, hB, gw] = spawned as [NodeProcess, NodeProcess, NodeProcess];
+    const [hA, hB, gw] = spawned;
     const [statsA, statsB] = [controlNode(hA), controlNode(hB)];
     const wsUrl = (businessId: string) => `ws://127.0.0.1:${gw.info.httpPort}/api/chat?businessId=${businessId}`;
     const opensOn = async (stats: ReturnType<typeof controlNode>) => (await stats.stats()).framesReceived['SessionOpen'] ?? 0;
@@ -63,13 +66,9 @@ test(
 
     await hA.kill();
     // Its port now takes connections and never answers, as a host whose machine is gone.
-    server = net.createServer((socket) => {
-      blackhole.add(socket);
-      socket.on('error', () => {});
-    });
     await new Promise<void>((resolve, reject) => {
-      server!.once('error', reject);
-      server!.listen(record.address.port, '127.0.0.1', resolve);
+      server.once('error', reject);
+      server.listen(record.address.port, '127.0.0.1', resolve);
     });
     await eventually(() => sessions.filter((s) => s.closed !== undefined).length === onA, 15_000, "the gateway closing the dead host's sessions");
 

@@ -491,10 +491,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     watched.version = update.version;
     if (update.version !== expected) {
       // A gap: an update was lost (or the counter was reset). Load again to find out what.
-      this.#o.logger.info(
-        { service: watched.service, expected, got: update.version },
-        'session directory replica missed updates; loading it again',
-      );
+      this.#o.logger.info({ service: watched.service, expected, got: update.version }, 'session directory replica missed updates; loading it again');
       this.#requestLoad(watched);
     }
   }
@@ -558,9 +555,10 @@ export class RedisSessionDirectory implements SessionDirectory {
         .eval(EPOCH_SCRIPT, 1, this.#epochKey, this.#newEpoch(), DIRECTORY_KEY_TTL_MS)
         .get(this.#versionKey(service))
         .exec();
-      epoch = String(results?.[0]?.[1] ?? '');
+      const read = results?.[0]?.[1];
+      if (typeof read !== 'string' || results?.some(([err]) => err !== null) === true) throw new Error('could not read the directory version');
+      epoch = read;
       version = Number(results?.[1]?.[1] ?? 0);
-      if (epoch === '' || results?.some(([err]) => err !== null) === true) throw new Error('could not read the directory version');
       // From here on, every update that arrives was published after the version was read.
       await this.#redis.subscriberCaughtUp();
       watched.barrier = watched.buffered.length;
@@ -629,7 +627,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     if (before === undefined || this.#closed) return;
     this.#o.logger.warn(
       { healMs: this.#o.staleAfterMs },
-      'redis lost the session directory; writing this node’s sessions again and answering from the last good view meanwhile',
+      'redis lost the session directory; writing the sessions this node holds again and answering from the last good view meanwhile',
     );
     this.#rewriteHeld();
     for (const watched of this.#watched.values()) this.#heal(watched);
@@ -671,7 +669,8 @@ export class RedisSessionDirectory implements SessionDirectory {
       for (const w of watched) multi.get(this.#versionKey(w.service));
       const results = await multi.exec();
       if (results === null || results.some(([err]) => err !== null)) return false;
-      const epoch = String(results[0]![1]);
+      const epoch = results[0]![1];
+      if (typeof epoch !== 'string') return false;
       if (watched.length > 0) await this.#redis.subscriberCaughtUp();
       this.#epochSeen(epoch);
       watched.forEach((w, i) => {
@@ -679,7 +678,10 @@ export class RedisSessionDirectory implements SessionDirectory {
         const remote = Number(results[i + 1]![1] ?? 0);
         // Updates up to `remote` were published before the read and have all arrived by now: behind means lost.
         if (w.version < remote) {
-          this.#o.logger.info({ service: w.service, version: w.version, redis: remote }, 'session directory replica is behind Redis; loading it again');
+          this.#o.logger.info(
+            { service: w.service, version: w.version, redis: remote },
+            'session directory replica is behind Redis; loading it again',
+          );
           this.#requestLoad(w);
         }
       });
