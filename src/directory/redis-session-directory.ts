@@ -28,6 +28,7 @@
  */
 import { Packr } from 'msgpackr';
 import { randomBytes } from 'node:crypto';
+import { LIMITS } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
 import type { Registry, RegistryView } from '../registry/registry.js';
@@ -46,7 +47,7 @@ export interface RedisSessionDirectoryOptions {
   staleAfterMs: number;
   /** How often the epoch and the versions of watched services are compared with Redis. */
   checkIntervalMs: number;
-  /** Updates a replica holds while it loads, in bytes; past it they are dropped and it loads again. */
+  /** Updates a replica holds while it loads, in bytes; past it they are dropped and it loads again. Default LIMITS.directoryLoadBufferMaxBytes. */
   maxLoadBufferBytes?: number;
   logger: Logger;
 }
@@ -56,9 +57,6 @@ export interface RedisSessionDirectoryOptions {
  * touched them: when a whole cluster dies at once, Redis forgets it.
  */
 export const DIRECTORY_KEY_TTL_MS = 10 * 60 * 1000; // 10 min
-
-/** Default of `maxLoadBufferBytes`: some thousands of batches, far more than a load of a busy service sees. */
-export const LOAD_BUFFER_MAX_BYTES = 8 * 1024 * 1024;
 
 const OP_ADD = 0;
 const OP_DEL = 1;
@@ -198,7 +196,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#redis = redis;
     this.#registry = registry;
     this.#o = options;
-    this.#maxBufferBytes = options.maxLoadBufferBytes ?? LOAD_BUFFER_MAX_BYTES;
+    this.#maxBufferBytes = options.maxLoadBufferBytes ?? LIMITS.directoryLoadBufferMaxBytes;
   }
 
   #hashKey(service: string): string {
