@@ -512,6 +512,7 @@ export class RedisSessionDirectory implements SessionDirectory {
         else retryInMs = watched.retry.nextDelayMs();
       } catch (err) {
         watched.lastError = err as Error;
+        if (this.#closed) return;
         retryInMs = watched.retry.nextDelayMs();
         this.#o.logger.warn(
           { err: (err as Error).message, service: watched.service, retryInMs: Math.round(retryInMs) },
