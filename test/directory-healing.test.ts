@@ -143,7 +143,7 @@ test(
     await writeWithoutPublishing('gw-1.missed', 'missed');
     await eventually(() => flaky.scanFailures >= 2, 10_000, 'a load that failed, tried again');
     // (A retry may be under way this instant; between tries the replica is not loading.)
-  await eventually(() => !replica.state().loading, 10_000, 'the replica taking updates between tries');
+    await eventually(() => !replica.state().loading, 10_000, 'the replica taking updates between tries');
 
     gateway.directory.add(SERVICE, 'after', 'gw-1.s2');
     await eventually(() => replica.count('after') === 1, 5000, 'a session opened after the failed load listed');
