@@ -83,6 +83,11 @@ export const DEFAULT_ENTRIES = {
   retryAfterSeconds: fromOption(gateway.retryAfterSeconds, 'retryAfterSeconds', 'gateway'),
   authTimeoutMs: fromOption(gateway.authTimeoutMs, 'authTimeoutMs', 'gateway'),
   pushAckTimeoutMs: fixed(LIMITS.pushAckTimeoutMs, 'ms', 'a push waits at most this long for gateways to say how many sessions they reached'),
+  directoryLoadBufferMaxBytes: fixed(
+    LIMITS.directoryLoadBufferMaxBytes,
+    'bytes',
+    'session directory updates a replica holds while it loads a service (Redis); past it they are dropped and the service is loaded again',
+  ),
 };
 
 type Defaults = { readonly [K in keyof typeof DEFAULT_ENTRIES]: (typeof DEFAULT_ENTRIES)[K]['value'] };

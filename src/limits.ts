@@ -18,4 +18,6 @@ export const LIMITS = Object.freeze({
   maxLinkQueuedBytes: 64 * 1024 * 1024,
   /** A push waits at most this long for gateways to say how many sessions they reached. */
   pushAckTimeoutMs: 5_000,
+  /** Directory updates a replica holds while it loads a service; past it they are dropped and the service is loaded again. */
+  directoryLoadBufferMaxBytes: 8 * 1024 * 1024,
 });

@@ -226,6 +226,7 @@ test('DEFAULTS keeps every public key and value', () => {
       retryAfterSeconds: 2,
       authTimeoutMs: 5_000,
       pushAckTimeoutMs: 5_000,
+      directoryLoadBufferMaxBytes: 8 * 1024 * 1024,
     },
   );
   // Hosts and gateways share the stop timeout default.

@@ -96,7 +96,13 @@ export function redisCluster(options: RedisClusterOptions): Cluster {
       }
       const redis = new RedisConnection({ url, logger });
       const registry = new RedisRegistry(redis, { prefix, ttlMs, heartbeatMs, logger });
-      const directory = new RedisSessionDirectory(redis, registry, { prefix, nodeId, staleAfterMs: ttlMs + heartbeatMs, logger });
+      const directory = new RedisSessionDirectory(redis, registry, {
+        prefix,
+        nodeId,
+        staleAfterMs: ttlMs + heartbeatMs,
+        checkIntervalMs: heartbeatMs,
+        logger,
+      });
       return { registry, directory, history: new RedisHistory(redis, { prefix }) };
     },
   });

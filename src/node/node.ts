@@ -108,8 +108,12 @@ export class WeftNode {
       directInProcess: options.directInProcess,
       maxHandshakingLinks: LIMITS.maxHandshakingLinks,
       linkWarningIntervalMs: LIMITS.linkWarningIntervalMs,
+      // Hosts in a hash ring: nothing else dials one that left the ring, so the links find out when it is back.
+      redialUnreachable: (nodeId) => this.endpoints.inRing(nodeId),
     });
     this.links = this.#peers;
+    // A host that cannot be dialed leaves the hash rings at once (new sessions, hashed calls go to live ones).
+    this.#peers.onReachability((nodeId, reachable) => this.endpoints.setReachable(nodeId, reachable));
     this.rpc = new RpcClient(
       { links: this.links, endpoints: this.endpoints, frames: this.frames },
       {

@@ -56,7 +56,8 @@ export const REDIS_CLUSTER_OPTION_PROPERTIES = {
   heartbeatMs: positiveNumber({
     unit: 'ms',
     default: 2_000,
-    description: 'Record refresh and view reload; at most `ttlMs / 2`. A dead node leaves every view within `ttlMs + heartbeatMs`.',
+    description:
+      'Record refresh and view reload, and how often session directory replicas compare their version with Redis; at most `ttlMs / 2`. A dead node leaves every view within `ttlMs + heartbeatMs`.',
   }),
 };
 

@@ -118,6 +118,16 @@ export class RedisConnection {
     set.add(handler);
   }
 
+  /**
+   * Resolves once every message Redis published before this call has reached
+   * the handlers: a PING on the subscriber is answered after what it queued.
+   * Read something on the command connection, then await this, and no message
+   * older than what was read is still on its way.
+   */
+  async subscriberCaughtUp(): Promise<void> {
+    await this.#sub.ping();
+  }
+
   /** Called each time the command connection is ready again after losing Redis. */
   onReconnect(handler: () => void): void {
     this.#reconnectHandlers.add(handler);

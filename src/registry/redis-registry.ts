@@ -128,6 +128,9 @@ export class RedisRegistry implements Registry {
         // The record was gone (a stall longer than the TTL, or Redis lost it): others may have
         // reaped this node. Say it is back at once, and let its parts write their state again.
         this.#options.logger.warn('this node had dropped out of the registry; registering again');
+        // Redis may have lost every record (a restart that this heartbeat reached before the reconnect
+        // handler did): the same grace, so the others are not dropped from the view before they write again.
+        this.#graceUntil = Math.max(this.#graceUntil, Date.now() + this.#options.ttlMs);
         await this.#redis.command.publish(this.#channel, `up ${this.#record.nodeId}`);
         for (const listener of this.#recoveredListeners) listener();
       }

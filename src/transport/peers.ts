@@ -13,6 +13,15 @@
  * succeeds, in either direction; a probe dials it every backoffMaxMs to
  * find out. That is logged once per peer, not per attempt.
  *
+ * A peer that cannot be dialed (a dial failed, or its last link closed and
+ * was not dialed again yet) is "unreachable" until a link to it opens, in
+ * either direction: `onReachability` tells the parts that build hash rings,
+ * so new work goes to live nodes at once instead of after the registry
+ * drops the dead one. A peer work is chosen for (`redialUnreachable`: hosts
+ * that serve something) is dialed again at once when its last link closes,
+ * then every backoffMaxMs while it stays unreachable and in the registry;
+ * nothing else would dial it, since nothing chooses it.
+ *
  * Inbound connections still in handshake are capped (`maxHandshakingLinks`);
  * one over the cap is closed at once. The warnings a peer can cause at will
  * are rate-limited per node (warn-limiter.ts).
@@ -47,6 +56,8 @@ export interface PeersOptions extends LinkOptions {
   maxHandshakingLinks: number;
   /** Warnings peers can cause at will are logged at most once per this (a count of the rest follows). */
   linkWarningIntervalMs: number;
+  /** Should an unreachable peer be dialed again until it is back? Default: never. */
+  redialUnreachable?: (nodeId: string) => boolean;
 }
 
 /** What is known of a peer whose link failed authentication. */
@@ -74,6 +85,11 @@ export class Peers implements NodeLinks {
   readonly #all = new Set<PeerLink>();
   readonly #closedListeners: ((link: PeerLink) => void)[] = [];
   readonly #refused = new Map<string, Refusal>();
+  /** Peers that cannot be dialed now, with the timer of the next dial. */
+  readonly #unreachable = new Map<string, NodeJS.Timeout | undefined>();
+  readonly #reachabilityListeners: ((nodeId: string, reachable: boolean) => void)[] = [];
+  /** Links that completed their handshake. */
+  readonly #everOpened = new WeakSet<PeerLink>();
   readonly #warnings: WarnLimiter;
   /** What each TCP link is built with: the node's options and its one warning limiter. */
   readonly #linkOptions: LinkOptions;
@@ -89,6 +105,16 @@ export class Peers implements NodeLinks {
 
   onLinkClosed(listener: (link: PeerLink) => void): void {
     this.#closedListeners.push(listener);
+  }
+
+  /** Called when a peer becomes unreachable (false) and when a link to it opens again (true). */
+  onReachability(listener: (nodeId: string, reachable: boolean) => void): void {
+    this.#reachabilityListeners.push(listener);
+  }
+
+  /** Did the last dial of `nodeId` fail, or its last link close, with no link opening since? */
+  isUnreachable(nodeId: string): boolean {
+    return this.#unreachable.has(nodeId);
   }
 
   /** From now on, nodes of this process reach this one by direct links. */
@@ -132,6 +158,11 @@ export class Peers implements NodeLinks {
   forgetAllBut(live: (nodeId: string) => boolean): void {
     for (const nodeId of this.#backoff.keys()) if (!live(nodeId)) this.#backoff.delete(nodeId);
     for (const nodeId of this.#refused.keys()) if (!live(nodeId)) this.#unrefuse(nodeId);
+    for (const [nodeId, probe] of this.#unreachable) {
+      if (live(nodeId)) continue;
+      clearTimeout(probe);
+      this.#unreachable.delete(nodeId);
+    }
   }
 
   /** Did the last link to `nodeId` fail authentication, with none succeeding since? */
@@ -191,6 +222,8 @@ export class Peers implements NodeLinks {
     this.#closed = true;
     if (inProcess.get(this.#o.nodeId) === this) inProcess.delete(this.#o.nodeId);
     for (const refusal of this.#refused.values()) clearTimeout(refusal.probe);
+    for (const probe of this.#unreachable.values()) clearTimeout(probe);
+    this.#unreachable.clear();
     for (const link of [...this.#all]) link.close();
     this.#warnings.flush();
   }
@@ -210,6 +243,8 @@ export class Peers implements NodeLinks {
   }
 
   #opened(link: PeerLink): void {
+    this.#everOpened.add(link);
+    this.#reachable(link.peerNodeId);
     // A link that authenticated, in either direction, ends a refusal.
     if (this.#refused.has(link.peerNodeId)) {
       this.#unrefuse(link.peerNodeId);
@@ -228,6 +263,8 @@ export class Peers implements NodeLinks {
       if (i >= 0) list.splice(i, 1);
       if (list.length === 0) this.#links.delete(link.peerNodeId);
     }
+    // Its last link is gone: out of the rings until it is dialed again (before the listeners, which may choose a node).
+    if (this.#everOpened.has(link) && this.get(link.peerNodeId) === undefined) this.#markUnreachable(link.peerNodeId, 0);
     if (link.peerNodeId !== '') for (const listener of this.#closedListeners) listener(link);
   }
 
@@ -250,6 +287,7 @@ export class Peers implements NodeLinks {
         clearTimeout(timer);
         this.#recordFailure(nodeId);
         if (error.code === 'LinkUnauthenticated') this.#refuse(nodeId, error.message);
+        else this.#markUnreachable(nodeId, this.#o.backoffMaxMs);
         reject(error);
       };
       const link = new Link(socket, 'dialer', this.#linkOptions);
@@ -264,6 +302,7 @@ export class Peers implements NodeLinks {
             // The address now belongs to another node (a restart on the same port).
             opened.close();
             this.#recordFailure(nodeId);
+            this.#markUnreachable(nodeId, this.#o.backoffMaxMs);
             reject(new WeftError('CommunicationError', `expected node ${nodeId} at ${address.host}:${address.port}, found ${opened.peerNodeId}`));
             return;
           }
@@ -307,6 +346,38 @@ export class Peers implements NodeLinks {
       this.connect(nodeId).then(again, again);
     }, this.#o.backoffMaxMs);
     refusal.probe.unref();
+  }
+
+  /** `nodeId` cannot be dialed now: say so once, and (if it is one to redial) dial it again in `delayMs`. */
+  #markUnreachable(nodeId: string, delayMs: number): void {
+    if (this.#closed || this.#o.resolve(nodeId) === undefined) return;
+    const known = this.#unreachable.has(nodeId);
+    clearTimeout(this.#unreachable.get(nodeId));
+    let probe: NodeJS.Timeout | undefined;
+    if (this.#o.redialUnreachable?.(nodeId) === true) {
+      probe = setTimeout(() => this.#probeUnreachable(nodeId), delayMs);
+      probe.unref();
+    }
+    this.#unreachable.set(nodeId, probe);
+    if (!known) for (const listener of this.#reachabilityListeners) listener(nodeId, false);
+  }
+
+  /** Nothing chooses an unreachable peer, so this is what finds out that it is back. */
+  #probeUnreachable(nodeId: string): void {
+    if (this.#closed || !this.#unreachable.has(nodeId)) return;
+    this.#unreachable.set(nodeId, undefined);
+    this.connect(nodeId).catch(() => {
+      // A failed dial scheduled the next probe itself (#markUnreachable); one refused at once (backing off) did not.
+      if (!this.#unreachable.has(nodeId) || this.#unreachable.get(nodeId) !== undefined) return;
+      this.#markUnreachable(nodeId, Math.max(this.#backoff.get(nodeId)?.remainingMs() ?? 0, this.#o.backoffInitialMs));
+    });
+  }
+
+  #reachable(nodeId: string): void {
+    if (!this.#unreachable.has(nodeId)) return;
+    clearTimeout(this.#unreachable.get(nodeId));
+    this.#unreachable.delete(nodeId);
+    for (const listener of this.#reachabilityListeners) listener(nodeId, true);
   }
 
   #unrefuse(nodeId: string): void {
