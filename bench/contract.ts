@@ -2,7 +2,7 @@
  * The contracts the benchmarks serve. IBenchWsAppService is a WebSocket
  * service (path /api/benchws); IBenchRpcAppService a plain one (/api/benchrpc).
  */
-import { Type, WsAppServiceBase, defineContract, param, type Implementation } from '../src/index.js';
+import { Type, WsAppServiceBase, defineContract, param, type Implementation, type WsHistoryOptions } from '../src/index.js';
 
 export const IBenchWsAppService = defineContract({
   name: 'IBenchWsAppService',
@@ -26,6 +26,11 @@ export class BenchWsService extends WsAppServiceBase implements Implementation<t
   count(): Promise<number> {
     return this.sessionManager.count();
   }
+}
+
+/** The same service keeping no history (`static history = false`): pushes skip the history write. */
+export class BenchWsNoHistoryService extends BenchWsService {
+  static override history: Partial<WsHistoryOptions> | false = false;
 }
 
 export const BenchItem = Type.Object({ id: Type.String(), name: Type.String(), qty: Type.Integer(), ok: Type.Boolean() });

@@ -10,7 +10,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuText, evaluateTargets, fmt, mergeRuns, type ScenarioResult, type Target } from './lib/result.js';
+import { cpuText, evaluateTargets, fmt, mergeRuns, rowGroups, type ScenarioResult, type Target } from './lib/result.js';
 
 interface RunFile {
   startedAt: string;
@@ -65,6 +65,20 @@ const COLUMNS: Record<string, [string, string, number][]> = {
     ['redisBytesPerSession', 'Redis B/session', 0],
   ],
 };
+COLUMNS['history'] = [
+  ['pushesPerSec', 'pushes/s', 0],
+  ['deliveriesPerSec', 'deliveries/s', 0],
+  ['deliveriesVsOff', 'x of history off', 2],
+  ['p50Ms', 'p50 ms', 2],
+  ['p99Ms', 'p99 ms', 2],
+  ['lost', 'lost', 0],
+  ['cpuUsPerDelivery', 'CPU µs/delivery', 0],
+  ['welcomeMs', 'resume: to welcome ms', 2],
+  ['resumeMs', 'resume: to last replayed ms', 2],
+  ['historyBytesPerBusinessId', 'Redis B/businessId', 0],
+  ['streamBytesPerBusinessId', '(stream)', 0],
+  ['metaBytesPerBusinessId', '(meta)', 0],
+];
 COLUMNS['push-http'] = [...COLUMNS['push']!.slice(0, 5), ['httpP99Ms', 'HTTP p99 ms', 2], ...COLUMNS['push']!.slice(5)];
 
 /** The workload of each scenario, from the options of the run. */
@@ -84,6 +98,8 @@ function describe(scenario: string, o: Record<string, unknown>): string {
       return `${n('idleSessions')} idle sessions; memory after GC.`;
     case 'fan-out':
       return `${n('fanout')} sessions on one businessId, at most ${n('fanoutWindow')} pushes in flight, ${n('durationS')} s.`;
+    case 'history':
+      return `Two gateways, one WebSocket host, a pusher; ${n('sessions')} sessions, ${n('businessIds')} businessIds (each businessId's sessions split over both gateways), ${n('payloadBytes')}-byte payloads; \`max\`: ${n('durationS')} s with at most ${n('historyWindow')} pushes in flight; \`rate\`: ${n('rate')} pushes/s. Resume: median of ${n('reconnects')} reconnects to the other gateway. Memory: Redis MEMORY USAGE of the stream and meta keys.`;
     default:
       return '';
   }
@@ -160,14 +176,18 @@ function main(): void {
 
   for (const s of merged) {
     const cols = COLUMNS[s.scenario] ?? [];
-    const present = cols.filter(([key]) => s.rows.some((r) => r.metrics[key] !== undefined));
     lines.push(`## ${s.scenario}`, '', describe(s.scenario, runs[0]!.options), '');
-    lines.push(`| system | phase | ${present.map(([, label]) => label).join(' | ')} | CPU s per process (median) |`);
-    lines.push(`|---|---|${present.map(() => '---:|').join('')}---|`);
-    for (const r of s.rows) {
-      lines.push(
-        `| ${r.system} | ${r.phase} | ${present.map(([key, , d]) => cell(r.values?.[key], r.metrics[key], d)).join(' | ')} | ${cpuText(r.cpu)} |`,
-      );
+    // One table per kind of row (history: pushes, resume, memory).
+    for (const [i, rows] of rowGroups(s.rows).entries()) {
+      const present = cols.filter(([key]) => rows.some((r) => r.metrics[key] !== undefined));
+      const withCpu = rows.some((r) => Object.keys(r.cpu).length > 0);
+      if (i > 0) lines.push('');
+      lines.push(`| system | phase | ${present.map(([, label]) => label).join(' | ')} |${withCpu ? ' CPU s per process (median) |' : ''}`);
+      lines.push(`|---|---|${present.map(() => '---:|').join('')}${withCpu ? '---|' : ''}`);
+      for (const r of rows) {
+        const cpu = withCpu ? ` ${cpuText(r.cpu)} |` : '';
+        lines.push(`| ${r.system} | ${r.phase} | ${present.map(([key, , d]) => cell(r.values?.[key], r.metrics[key], d)).join(' | ')} |${cpu}`);
+      }
     }
     const notes = s.rows.flatMap((r) => r.notes.map((n) => `- ${r.system} ${r.phase}: ${n}`));
     if (notes.length > 0) lines.push('', ...notes);

@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fanOut, push, pushHttp } from './scenarios/push-scenarios.js';
 import { httpRpc, rpc, sessions } from './scenarios/other-scenarios.js';
+import { history } from './scenarios/history-scenario.js';
 import type { BenchOptions } from './lib/options.js';
 import { RedisWatch } from './lib/redis.js';
 import { evaluateTargets, machineInfo, mergeRuns, scenarioTable, targetsTable, type Row, type ScenarioResult, type Target } from './lib/result.js';
@@ -16,6 +17,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   rpc,
   sessions,
   'fan-out': fanOut,
+  history,
 };
 
 export const log = (s: string): void => {
@@ -30,6 +32,7 @@ const TARGETS_OF: Record<string, string[]> = {
   sessions: ['gateway-rss', 'host-rss'],
   'fan-out': ['nothing-lost'],
   rpc: [],
+  history: ['history-on-vs-off', 'nothing-lost'],
 };
 
 export async function runScenario(name: string, o: BenchOptions, redis: RedisWatch): Promise<{ merged: ScenarioResult; perRun: ScenarioResult[] }> {

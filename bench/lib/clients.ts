@@ -39,7 +39,7 @@ export class ClientGroup {
    * Starts `count` client processes. With `spreadAddresses`, process i binds
    * its sockets to 127.0.0.(i+1), so no source address runs out of ports.
    */
-  static async start(group: ProcGroup, kind: 'ws' | 'sio', count: number, spreadAddresses = false): Promise<ClientGroup> {
+  static async start(group: ProcGroup, kind: 'ws' | 'sio' | 'weft', count: number, spreadAddresses = false): Promise<ClientGroup> {
     const procs: Proc[] = [];
     for (let i = 0; i < count; i++) {
       const args: Record<string, unknown> = { kind };

@@ -39,13 +39,20 @@ export interface BenchOptions {
   clientProcs: number;
   /** Runs per scenario; the summary is the median. */
   runs: number;
-  /** Only these systems (weft, weft-colocated, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio); all when undefined. */
+  /**
+   * Only these systems (weft, weft-colocated, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio;
+   * history: "history off", "history on", "history on (weft/client)", resume, memory); all when undefined.
+   */
   systems: string[] | undefined;
   redisUrl: string;
   /** Where run-all writes <timestamp>.json; empty for nowhere. */
   outDir: string;
   /** Most seconds to wait for deliveries still under way after a phase. */
   drainS: number;
+  /** history: most pushes in flight (both phases, and the memory fill). */
+  historyWindow: number;
+  /** history: reconnects timed for each resume figure (median). */
+  reconnects: number;
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = {
@@ -69,6 +76,8 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   redisUrl: process.env['WEFT_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
   outDir: '',
   drainS: 10,
+  historyWindow: 500,
+  reconnects: 20,
 };
 
 const FLAGS: Record<string, keyof BenchOptions> = {
@@ -92,6 +101,8 @@ const FLAGS: Record<string, keyof BenchOptions> = {
   redis: 'redisUrl',
   out: 'outDir',
   drain: 'drainS',
+  'history-window': 'historyWindow',
+  reconnects: 'reconnects',
 };
 
 export const USAGE = `options:
@@ -109,10 +120,13 @@ export const USAGE = `options:
   --client-procs N      WebSocket client processes (2)
   --host-max-calls N    maxConcurrentCalls of weft's hosts (default: weft's own, 10000)
   --runs N              runs per scenario, median reported (1)
-  --systems a,b         only these: weft, weft-colocated, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio
+  --systems a,b         only these: weft, weft-colocated, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio;
+                        history: "history off", "history on", "history on (weft/client)", resume, memory
   --redis URL           (redis://127.0.0.1:6379)
   --out DIR             write <timestamp>.json there
-  --drain S             most seconds to wait for late deliveries (10)`;
+  --drain S             most seconds to wait for late deliveries (10)
+  --history-window N    history: most pushes in flight (500)
+  --reconnects N        history: reconnects per resume figure, median reported (20)`;
 
 /** Parses `--name value` flags; the rest are positional. */
 export function parseArgs(argv: string[], defaults: Partial<BenchOptions> = {}): { options: BenchOptions; positional: string[] } {

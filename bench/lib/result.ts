@@ -40,6 +40,7 @@ const COLUMNS: [key: string, label: string, decimals: number][] = [
   ['sessions', 'sessions', 0],
   ['pushesPerSec', 'pushes/s', 0],
   ['deliveriesPerSec', 'deliveries/s', 0],
+  ['deliveriesVsOff', 'x of off', 2],
   ['requestsPerSec', 'req/s', 0],
   ['callsPerSec', 'calls/s', 0],
   ['connectsPerSec', 'connects/s', 0],
@@ -57,6 +58,14 @@ const COLUMNS: [key: string, label: string, decimals: number][] = [
   ['serverBytesPerSession', 'server B/session', 0],
   ['serverHeapBytesPerSession', '(heap)', 0],
   ['redisBytesPerSession', 'redis B/session', 0],
+  ['reconnects', 'reconnects', 0],
+  ['welcomeMs', 'to welcome ms', 2],
+  ['resumeMs', 'to last replayed ms', 2],
+  ['resumeMaxMs', '(max)', 2],
+  ['businessIds', 'businessIds', 0],
+  ['historyBytesPerBusinessId', 'redis B/businessId', 0],
+  ['streamBytesPerBusinessId', '(stream)', 0],
+  ['metaBytesPerBusinessId', '(meta)', 0],
   ['cpuUsPerDelivery', 'CPU µs/delivery', 0],
 ];
 
@@ -86,16 +95,38 @@ export function cpuText(cpu: Record<string, number>): string {
     .join(', ');
 }
 
-/** The rows of one scenario as a table (CPU seconds per process in the last column). */
+/**
+ * Consecutive rows that measure the same kind of thing (they share a metric), so a scenario with
+ * rows of different kinds (history: pushes, resume, memory) prints one table for each kind.
+ * A row with no metrics (a failed system) stays with the rows before it.
+ */
+export function rowGroups(rows: Row[]): Row[][] {
+  const groups: Row[][] = [];
+  for (const row of rows) {
+    const group = groups[groups.length - 1];
+    const keys = Object.keys(row.metrics);
+    if (group !== undefined && (keys.length === 0 || keys.some((k) => group[0]!.metrics[k] !== undefined))) group.push(row);
+    else groups.push([row]);
+  }
+  return groups;
+}
+
+/** Rows as a table: the known metrics any of them has, and CPU seconds per process in the last column unless none has them. */
+function rowsTable(rows: Row[]): string[] {
+  const present = COLUMNS.filter(([key]) => rows.some((r) => r.metrics[key] !== undefined));
+  const withCpu = rows.some((r) => Object.keys(r.cpu).length > 0);
+  const header = ['system', 'phase', ...present.map(([, label]) => label), ...(withCpu ? ['CPU s per process'] : [])];
+  const body = rows.map((r) => [r.system, r.phase, ...present.map(([key, , d]) => fmt(r.metrics[key], d)), ...(withCpu ? [cpuText(r.cpu)] : [])]);
+  // The CPU column is left-aligned text.
+  return renderTable(header, body, 2, withCpu ? header.length - 1 : header.length).split('\n');
+}
+
+/** The rows of one scenario as a table (CPU seconds per process in the last column); one table per kind of row. */
 export function scenarioTable(result: ScenarioResult): string {
-  const present = COLUMNS.filter(([key]) => result.rows.some((r) => r.metrics[key] !== undefined));
-  const header = ['system', 'phase', ...present.map(([, label]) => label), 'CPU s per process'];
-  const body = result.rows.map((r) => [r.system, r.phase, ...present.map(([key, , d]) => fmt(r.metrics[key], d)), cpuText(r.cpu)]);
+  const tables = rowGroups(result.rows).flatMap((rows, i) => [...(i > 0 ? [''] : []), ...rowsTable(rows)]);
   const notes = result.rows.flatMap((r) => r.notes.map((n) => `  note (${r.system} ${r.phase}): ${n}`));
   const title = `== ${result.scenario} (${result.runs} run${result.runs === 1 ? '' : 's'}${result.runs > 1 ? ', medians' : ''}, ${result.seconds.toFixed(0)} s)`;
-  // The CPU column is left-aligned text.
-  const table = renderTable(header, body, 2, header.length - 1).split('\n');
-  return [title, ...table, ...notes].join('\n');
+  return [title, ...tables, ...notes].join('\n');
 }
 
 export function median(values: number[]): number {
@@ -180,6 +211,14 @@ export function evaluateTargets(results: ScenarioResult[]): Target[] {
       (v) => v >= 0.5,
     ),
     target(
+      'history-on-vs-off',
+      'push deliveries/s (max), history on / history off',
+      '>= 0.70',
+      metric(results, 'history', 'history on', 'max', 'deliveriesPerSec') / metric(results, 'history', 'history off', 'max', 'deliveriesPerSec'),
+      'x',
+      (v) => v >= 0.7,
+    ),
+    target(
       'gateway-rss',
       'gateway RSS per idle session',
       '<= 8 KiB',
@@ -196,8 +235,10 @@ export function evaluateTargets(results: ScenarioResult[]): Target[] {
       (v) => v <= 1,
     ),
   ];
-  // Nothing lost: every weft row that counts deliveries.
-  const weftRows = results.flatMap((r) => r.rows.filter((x) => x.system.startsWith('weft') && x.metrics['lost'] !== undefined));
+  // Nothing lost: every weft row that counts deliveries (all of history's are weft).
+  const weftRows = results.flatMap((r) =>
+    r.rows.filter((x) => (x.system.startsWith('weft') || r.scenario === 'history') && x.metrics['lost'] !== undefined),
+  );
   const lost = weftRows.length === 0 ? Number.NaN : weftRows.reduce((s, x) => s + Math.max(0, x.metrics['lost']!), 0);
   targets.push(target('nothing-lost', `weft messages lost, all scenarios (${weftRows.length} phases)`, '= 0', lost, 'messages', (v) => v === 0));
   return targets;

@@ -164,6 +164,66 @@ export async function startWeftPush(
   }
 }
 
+/** weft as the history scenario runs it: two gateways, one WebSocket host, a pusher, and the clients. */
+export interface WeftHistorySystem extends PushSystem {
+  /** The gateways' HTTP ports, in order. */
+  ports: number[];
+  /** The cluster's Redis prefix (the history keys start with it). */
+  prefix: string;
+}
+
+/**
+ * Two gateways, a WebSocket host serving BenchWsService (`history` false:
+ * BenchWsNoHistoryService, the same with `static history = false`), a pusher
+ * (typed proxy), and client processes of `clientKind` (`ws` bare, `weft`
+ * weft/client). Session i belongs to businessId i mod `businessIds` and goes
+ * to gateway floor(i / businessIds) mod 2, so with 2 sessions per businessId
+ * each businessId has one session on each gateway.
+ */
+export async function startWeftHistory(
+  o: BenchOptions,
+  redis: RedisWatch,
+  name: string,
+  history: boolean,
+  clientKind: 'ws' | 'weft',
+  sessions: number,
+  businessIds: number,
+): Promise<WeftHistorySystem> {
+  const group = new ProcGroup();
+  const prefix = uniqueKey('weft-bench');
+  const common = { redisUrl: o.redisUrl, prefix, secret: randomBytes(16).toString('hex') };
+  const forget = onInterrupt(() => redis.deletePrefix(prefix));
+  const close = async (): Promise<void> => {
+    await group.stopAll();
+    await redis.deletePrefix(prefix);
+    forget();
+  };
+  try {
+    const gateways = [
+      await group.start('gateway-1', 'weft-node', { ...common, role: 'gateway', maxBufferedBytes: 16 * 1024 * 1024 }),
+      await group.start('gateway-2', 'weft-node', { ...common, role: 'gateway', maxBufferedBytes: 16 * 1024 * 1024 }),
+    ];
+    const host = await group.start('ws-host', 'weft-node', { ...common, role: 'ws-host', history, maxConcurrentCalls: o.hostMaxCalls });
+    const ports = gateways.map((g) => g.info['port'] as number);
+    for (const port of ports) await waitForService(port, 'IBenchWsAppService');
+    const generator = await group.start('pusher', 'weft-node', { ...common, role: 'pusher' });
+    const clients = await ClientGroup.start(group, clientKind, o.clientProcs);
+    await clients.connect(
+      sessionPlan(sessions, businessIds, (i, bid) => {
+        const base = `ws://127.0.0.1:${ports[Math.floor(i / businessIds) % 2]!}${WS_PATH}`;
+        // weft/client adds the businessId itself.
+        return clientKind === 'weft' ? base : `${base}?businessId=${bid}`;
+      }),
+    );
+    await waitCount('sessions the WebSocket host sees', () => host.call<number>('count'), sessions);
+    await generator.call('waitSessions', { sessions, timeoutMs: 30_000 });
+    return { name, group, clients, generator, command: 'generate', argsFor: (spec) => spec, feedback: false, close, ports, prefix };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
 /** The raw ws server fed in-process, over one TCP link, or over HTTP. */
 export async function startRawPush(o: BenchOptions, sessions: number, businessIds: number, feed: 'inproc' | 'tcp' | 'http'): Promise<PushSystem> {
   const group = new ProcGroup();

@@ -1,24 +1,28 @@
 /**
  * WebSocket clients, as cheap as they can be: each message costs a parse of
  * the send time at its start, one histogram increment and a counter.
- * `kind` is `ws` (plain WebSocket: weft and the raw ws baselines) or `sio`
- * (socket.io-client, websocket transport only).
+ * `kind` is `ws` (plain WebSocket: weft and the raw ws baselines), `sio`
+ * (socket.io-client, websocket transport only) or `weft` (weft/client over
+ * ws: the weft.v1 subprotocol, each push with its position).
  *
- * Commands: connect, reset, report, feedback, close, count.
+ * Commands: connect, reset, report, feedback, close, count; and for the
+ * history scenario's resume part (weft/client whatever the kind):
+ * resumePrepare, resumeTime.
  */
 import { WebSocket } from 'ws';
+import { connectSession, type ClientSession, type Position } from '../../src/client/index.js';
 import { childArgs, emit, failStart, serve } from '../lib/child.js';
 import { nowUs, sentUsOfBytes, sentUsOfString } from '../lib/clock.js';
 import { Histogram } from '../lib/histogram.js';
 
 interface Args {
-  kind: 'ws' | 'sio';
+  kind: 'ws' | 'sio' | 'weft';
   /** Source address for this process's sockets (127.0.0.x), so ephemeral ports do not run out. */
   localAddress?: string;
 }
 
 interface ConnectArgs {
-  /** One entry per session: the URL to open (ws) or the server URL (sio), and its businessId. */
+  /** One entry per session: the URL to open (ws), the server URL (sio) or the service URL (weft), and its businessId. */
   sessions: { url: string; businessId: string }[];
   concurrency: number;
   timeoutMs?: number;
@@ -75,6 +79,124 @@ function openWs(url: string): Promise<Closable> {
   });
 }
 
+/** ws as weft/client constructs it (url, protocols), with this process's socket options. */
+class ClientWebSocket extends WebSocket {
+  constructor(url: string, protocols?: string | string[]) {
+    super(url, protocols, { perMessageDeflate: false, ...(args.localAddress === undefined ? {} : { localAddress: args.localAddress }) });
+  }
+}
+
+function onWeftMessage(data: unknown): void {
+  record(typeof data === 'string' ? sentUsOfString(data) : sentUsOfBytes(data as Uint8Array));
+}
+
+/** A weft/client session that does not reconnect (as the bare ones): a close after the open counts as closed early. */
+function openWeft(url: string, businessId: string): Promise<Closable> {
+  return new Promise((resolve, reject) => {
+    let opened = false;
+    const session = connectSession(url, {
+      businessId,
+      WebSocket: ClientWebSocket,
+      maxRetries: 0,
+      onMessage: onWeftMessage,
+      onOpen: () => {
+        opened = true;
+        resolve(session);
+      },
+      onClose: (code, reason) => {
+        if (opened) closedEarly += 1;
+        else reject(new Error(`closed before it opened: ${code} ${reason}`));
+      },
+    });
+  });
+}
+
+/** Where each businessId's stream stood when resumePrepare's session closed. */
+const stoodAt = new Map<string, Position>();
+
+/**
+ * Opens a weft/client session, takes the position its welcome gives (the top of the stream),
+ * and closes it: what the pushes that follow are missed from.
+ */
+function resumePrepare(a: { url: string; businessId: string; timeoutMs?: number }): Promise<Position> {
+  return new Promise((resolve, reject) => {
+    let position: Position | undefined;
+    const session: ClientSession = connectSession(a.url, {
+      businessId: a.businessId,
+      WebSocket: ClientWebSocket,
+      maxRetries: 0,
+      onOpen: () => {
+        position = session.position;
+        session.close();
+      },
+      onClose: (code, reason) => {
+        clearTimeout(timer);
+        if (position === undefined) return reject(new Error(`resumePrepare ${a.businessId}: no position (${code} ${reason})`));
+        stoodAt.set(a.businessId, position);
+        resolve(position);
+      },
+    });
+    const timer = setTimeout(() => {
+      session.close();
+      reject(new Error(`resumePrepare ${a.businessId}: no open within ${a.timeoutMs ?? 10_000} ms`));
+    }, a.timeoutMs ?? 10_000);
+  });
+}
+
+/**
+ * Reconnects (to `url`, another gateway) from the position resumePrepare took, and times it:
+ * from the call that connects to the welcome, and to the `expect`-th message (the last replayed).
+ */
+function resumeTime(a: {
+  url: string;
+  businessId: string;
+  expect: number;
+  timeoutMs?: number;
+}): Promise<{ ms: number; welcomeMs: number; received: number; replayed: number; recovered: boolean; reason: string | undefined }> {
+  const since = stoodAt.get(a.businessId);
+  if (since === undefined) return Promise.reject(new Error(`resumeTime ${a.businessId}: no resumePrepare first`));
+  return new Promise((resolve, reject) => {
+    let welcomeUs = 0;
+    let got = 0;
+    let replayed = 0;
+    let recovered = false;
+    let reason: string | undefined;
+    const t0 = nowUs();
+    const done = (): void => {
+      clearTimeout(timer);
+      const ms = (nowUs() - t0) / 1000;
+      session.close();
+      resolve({ ms, welcomeMs: (welcomeUs - t0) / 1000, received: got, replayed, recovered, reason });
+    };
+    // The callbacks below run on later turns, once `session` and `timer` are set.
+    const session: ClientSession = connectSession(a.url, {
+      businessId: a.businessId,
+      WebSocket: ClientWebSocket,
+      maxRetries: 0,
+      since,
+      onOpen: (info) => {
+        welcomeUs = nowUs();
+        replayed = info.replayed;
+        recovered = info.recovered;
+        reason = info.reason;
+        if (a.expect === 0) done();
+      },
+      onMessage: () => {
+        got += 1;
+        if (got === a.expect) done();
+      },
+    });
+    const timer = setTimeout(() => {
+      session.close();
+      reject(
+        new Error(
+          `resumeTime ${a.businessId}: ${got} of ${a.expect} messages within ${a.timeoutMs ?? 10_000} ms (welcome: replayed ${replayed}, ${reason ?? 'recovered'})`,
+        ),
+      );
+    }, a.timeoutMs ?? 10_000);
+  });
+}
+
 let sioIo: typeof import('socket.io-client').io | undefined;
 
 async function openSio(url: string, businessId: string): Promise<Closable> {
@@ -97,7 +219,7 @@ async function openSio(url: string, businessId: string): Promise<Closable> {
 }
 
 async function connect(a: ConnectArgs): Promise<{ opened: number; failed: number; errors: string[]; ms: number }> {
-  const open: Opener = args.kind === 'sio' ? openSio : openWs;
+  const open: Opener = args.kind === 'sio' ? openSio : args.kind === 'weft' ? openWeft : openWs;
   const started = Date.now();
   let next = 0;
   let opened = 0;
@@ -147,6 +269,8 @@ try {
         return n;
       },
       sockets: () => sockets.length,
+      resumePrepare,
+      resumeTime,
     },
     { kind: args.kind },
   );

@@ -3,15 +3,15 @@
  * - gateway: createGateway (HTTP and WebSocket front door);
  * - gateway-ws: a gateway and the WebSocket host in one process (colocated: pushes reach the
  *   gateway by a direct call, not over a link);
- * - ws-host: createHost with WebSocketModule and BenchWsService;
+ * - ws-host: createHost with WebSocketModule and BenchWsService (`history: false`: BenchWsNoHistoryService);
  * - rpc-host: createHost serving IBenchRpcAppService;
  * - pusher: createHost with no services, pushing through the typed proxy of IBenchWsAppService;
  * - rpc-caller: createHost with no services, calling IBenchRpcAppService.
  */
 import { WebSocketModule, createGateway, createHost, implement, redisCluster, type Gateway, type Host } from '../../src/index.js';
-import { BenchWsService, IBenchRpcAppService, IBenchWsAppService, benchItem } from '../contract.js';
+import { BenchWsNoHistoryService, BenchWsService, IBenchRpcAppService, IBenchWsAppService, benchItem } from '../contract.js';
 import { benchLogger, childArgs, failStart, onParentMessage, serve, type Handler } from '../lib/child.js';
-import { nowUs, sleep } from '../lib/clock.js';
+import { nowUs, payloadMaker, sleep } from '../lib/clock.js';
 import { Generator, type GenSpec } from '../lib/generator.js';
 import { Histogram } from '../lib/histogram.js';
 
@@ -23,6 +23,8 @@ interface Args {
   maxBufferedBytes?: number;
   maxConcurrentCalls?: number;
   callTimeoutMs?: number;
+  /** ws-host: false serves the service class that keeps no history. */
+  history?: boolean;
 }
 
 const args = childArgs<Args>();
@@ -53,7 +55,7 @@ async function startGateway(): Promise<Gateway> {
 }
 
 async function startWsHost(): Promise<{ host: Host; service: BenchWsService }> {
-  const service = new BenchWsService();
+  const service = args.history === false ? new BenchWsNoHistoryService() : new BenchWsService();
   const host = await createHost({
     cluster,
     logger,
@@ -115,6 +117,31 @@ try {
         throw new Error(`the WebSocket service saw ${last} of ${a.sessions} sessions (${lastErr})`);
       };
       handlers['generate'] = (spec: GenSpec) => gen.run(spec, (bid, payload) => ws.push(bid, payload));
+      /**
+       * `perBid` pushes to each of `bids` (businessId by businessId, in order), at most `window`
+       * in flight; resolves when every push has. The history scenario's resume and memory parts.
+       */
+      handlers['pushEach'] = async (a: { bids: string[]; perBid: number; window: number; payloadBytes: number }) => {
+        const makePayload = payloadMaker(a.payloadBytes);
+        const errors: Record<string, number> = {};
+        const total = a.bids.length * a.perBid;
+        let next = 0;
+        let reached = 0;
+        const t0 = nowUs();
+        const worker = async (): Promise<void> => {
+          while (next < total) {
+            const i = next++;
+            try {
+              reached += await ws.push(a.bids[Math.floor(i / a.perBid)]!, makePayload(i));
+            } catch (err) {
+              const code = (err as { code?: string }).code ?? 'error';
+              errors[code] = (errors[code] ?? 0) + 1;
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(a.window, total) }, worker));
+        return { pushes: total, reached, errors, ms: (nowUs() - t0) / 1000 };
+      };
     } else {
       const rpc = host.proxy(IBenchRpcAppService);
       handlers['waitReady'] = async (a: { timeoutMs: number }) => {

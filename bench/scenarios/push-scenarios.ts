@@ -16,7 +16,7 @@ interface Candidate {
   start: () => Promise<PushSystem>;
 }
 
-function perPushOf(sessions: number, businessIds: number): number {
+export function perPushOf(sessions: number, businessIds: number): number {
   if (sessions % businessIds !== 0) throw new Error(`--sessions (${sessions}) must be a multiple of --business-ids (${businessIds})`);
   return sessions / businessIds;
 }
