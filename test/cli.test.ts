@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
@@ -367,5 +367,24 @@ test(
 
     gw.stop();
     assert.equal(await gw.exited, 0);
+
+    // --host 0.0.0.0 alone: links listen on every interface too, and the record carries an interface address, not 127.0.0.1.
+    const open = await startGateway(
+      t,
+      ['--redis', REDIS_URL, '--prefix', prefix, '--host', '0.0.0.0', '--port', '0'],
+      cliEnv({ WEFT_SECRET: secret }),
+    );
+    const listed = await runCli(['nodes', '--json', '--redis', REDIS_URL, '--prefix', prefix], cliEnv({ WEFT_SECRET: secret }));
+    const gateways = (JSON.parse(listed.stdout) as { role: string; address: string }[]).filter((r) => r.role === 'gateway');
+    assert.equal(gateways.length, 1, listed.stdout);
+    assert.equal(gateways[0]!.address.replace(/:\d+$/, ''), firstExternalIPv4());
+    open.stop();
+    assert.equal(await open.exited, 0);
   },
 );
+
+/** The address a node listening on 0.0.0.0 publishes: its first external IPv4 interface (127.0.0.1 when it has none). */
+function firstExternalIPv4(): string {
+  for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  return '127.0.0.1';
+}

@@ -11,7 +11,7 @@ import { createGateway, createHost, memoryCluster, redisCluster, type Host } fro
 import { testService } from './fixtures/services.js';
 import { startStack } from './fixtures/stack.js';
 import { startPrivateRedis } from './fixtures/node-control.js';
-import { eventually, getHealth, quietLogger, redisTest, testSecret, uniquePrefix } from './helpers/index.js';
+import { eventually, getHealth, quietLogger, redisTest, rejection, testSecret, uniquePrefix } from './helpers/index.js';
 
 /** What a gateway's GET /readyz answers. */
 interface ReadyBody {
@@ -152,4 +152,9 @@ test('a gateway whose cluster cannot reach Redis at start says where and why, ne
   assert.match(err.message, /is the cluster's "url" right\?/);
   assert.doesNotMatch(err.message, /hunter2/);
   assert.doesNotMatch(err.message, /Connection is closed/);
+  // A host starts the same way and says the same.
+  const hostErr = await rejection(createHost({ cluster, logger: quietLogger() }).start());
+  assert.equal(hostErr.code, 'CommunicationError');
+  assert.match(hostErr.message, /cannot reach Redis at redis:\/\/ops:\*\*\*@127\.0\.0\.1:\d+: connect ECONNREFUSED/);
+  assert.deepEqual(hostErr.data, { option: 'url' });
 });

@@ -88,7 +88,9 @@ test('with auth.jwt, /swagger.json declares bearer JWT (header or ?token=) on ev
   const result = await validate(doc);
   assert.deepEqual(result.errors, undefined);
   assert.equal(result.valid, true);
-  // What the document says is what the gateway does.
+  // What the document says is what the gateway does; the health endpoints are outside it and need no token.
+  assert.equal((await fetch(`${stack.url}/readyz`)).status, 200);
+  assert.equal((await fetch(`${stack.url}/healthz`)).status, 200);
   assert.equal((await httpJson(`${stack.url}/api/shapes/ping`)).status, 401);
   const token = await tokenFor('100');
   assert.equal((await httpJson(`${stack.url}/api/shapes/ping`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
