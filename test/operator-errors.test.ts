@@ -5,7 +5,7 @@
  * otherwise.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
@@ -140,4 +140,43 @@ test('weft gateway logs human lines with WEFT_LOG_FORMAT=pretty and JSON lines w
     .map((l) => JSON.parse(l) as { msg: string; node: string });
   assert.ok(entries.some((e) => e.msg === 'gateway listening'));
   assert.match(json.stdout, /^weft gateway on http:\/\/127\.0\.0\.1:\d+ /, 'the banner stays on stdout, apart from the logs');
+});
+
+/** util-linux `script`, which runs a command on a pseudo-terminal: how a test gets a real terminal. */
+const SCRIPT =
+  spawnSync('script', ['--version'], { encoding: 'utf8' }).status === 0 ? {} : { skip: 'no `script` (util-linux) to give the CLI a terminal' };
+
+test('weft gateway on a real terminal logs coloured human lines with no setting at all, plain ones with NO_COLOR', SCRIPT, async () => {
+  const onTerminal = (extra: Record<string, string>): Promise<string> =>
+    new Promise((resolve) => {
+      const env = cliEnv({ WEFT_LOG_LEVEL: 'info', ...extra });
+      // `timeout` sends SIGTERM after 2 s: the gateway drains, logs that it stopped, and exits.
+      const child = spawn('script', ['-qec', `timeout -s TERM 2 '${process.execPath}' '${CLI}' gateway --port 0`, '/dev/null'], {
+        env,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.once('exit', () => resolve(out));
+    });
+  // eslint-disable-next-line no-control-regex
+  const ANSI = /\u001b\[[0-9;]*m/g;
+  const coloured = await onTerminal({});
+  assert.ok(coloured.includes('\u001b[32mINFO \u001b[0m'), JSON.stringify(coloured.slice(0, 300)));
+  const lines = coloured
+    .replace(ANSI, '')
+    .split(/\r?\n/)
+    .filter((l) => l !== '');
+  assert.ok(
+    lines.some((l) => /^\d\d:\d\d:\d\d\.\d{3} INFO {2}gateway-[0-9a-f]{10} {2}gateway listening {2}url=http:\/\/127\.0\.0\.1:\d+$/.test(l)),
+    lines.join('\n'),
+  );
+  assert.ok(
+    lines.some((l) => l.startsWith('weft gateway on http://127.0.0.1:')),
+    'the banner',
+  );
+  assert.ok(!lines.some((l) => l.startsWith('{')), 'no JSON line on a terminal');
+  const plain = await onTerminal({ NO_COLOR: '1' });
+  assert.doesNotMatch(plain, ANSI);
+  assert.match(plain, / INFO {2}gateway-[0-9a-f]{10} {2}gateway listening/);
 });
