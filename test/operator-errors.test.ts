@@ -150,13 +150,16 @@ test('weft gateway on a real terminal logs coloured human lines with no setting 
   const onTerminal = (extra: Record<string, string>): Promise<string> =>
     new Promise((resolve) => {
       const env = cliEnv({ WEFT_LOG_LEVEL: 'info', ...extra });
-      // `timeout` sends SIGTERM after 2 s: the gateway drains, logs that it stopped, and exits.
-      const child = spawn('script', ['-qec', `timeout -s TERM 2 '${process.execPath}' '${CLI}' gateway --port 0`, '/dev/null'], {
+      const child = spawn('script', ['-qefc', `'${process.execPath}' '${CLI}' gateway --port 0`, '/dev/null'], {
         env,
-        stdio: ['ignore', 'pipe', 'ignore'],
+        stdio: ['pipe', 'pipe', 'ignore'], // stdin left open: script may end the session at its end of file
       });
+      // Stopped once its banner is out (script passes the signal on); a start that never comes ends with the test's timeout.
       let out = '';
-      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString();
+        if (out.includes('weft gateway on') && child.exitCode === null) child.kill('SIGTERM');
+      });
       child.once('exit', () => resolve(out));
     });
   // eslint-disable-next-line no-control-regex
@@ -179,4 +182,16 @@ test('weft gateway on a real terminal logs coloured human lines with no setting 
   const plain = await onTerminal({ NO_COLOR: '1' });
   assert.doesNotMatch(plain, ANSI);
   assert.match(plain, / INFO {2}gateway-[0-9a-f]{10} {2}gateway listening/);
+});
+
+test('weft gateway of a memory cluster keeps its link server on 127.0.0.1, whatever --host says', async () => {
+  const run = await runCli(['gateway', '--host', '0.0.0.0', '--port', '0'], cliEnv({ WEFT_LOG_LEVEL: 'info', WEFT_LOG_FORMAT: 'json' }), 50);
+  assert.equal(run.code, 0);
+  const started = run.stderr
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as { msg: string; link?: string })
+    .find((e) => e.msg === 'node started');
+  assert.match(started?.link ?? '', /^127\.0\.0\.1:\d+$/);
+  assert.match(run.stdout, /^weft gateway on http:\/\/0\.0\.0\.0:\d+ \(memory cluster/);
 });

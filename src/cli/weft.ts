@@ -79,7 +79,7 @@ const GATEWAY_FLAGS: FlagSpec[] = [
     kind: 'listen',
     value: '<host:port>',
     env: 'WEFT_LISTEN',
-    help: 'link server address, where hosts connect to push (default: --host, any free port)',
+    help: 'link server address, where hosts connect to push (default: --host with --redis, else 127.0.0.1; any free port)',
   },
   {
     name: 'advertise',
@@ -222,8 +222,9 @@ async function gateway(argv: string[]): Promise<void> {
     cluster,
     name: flags.string('name')!.value,
     http: { host, port },
-    // Links listen where HTTP does unless told otherwise: a gateway open to the network is reachable by hosts too.
-    listen: { host: listen?.host ?? host, port: listen?.port ?? 0 },
+    // In a Redis cluster, links listen where HTTP does unless told otherwise: a gateway open to the network is
+    // reachable by hosts too. A memory cluster has no other process to hear from.
+    listen: { host: listen?.host ?? (cluster.kind === 'redis' ? host : '127.0.0.1'), port: listen?.port ?? 0 },
     ...(advertise === undefined ? {} : { advertiseHost: advertise }),
     ...(jwt === undefined ? {} : { auth: { jwt } }),
     ...(origins === undefined ? {} : { allowedOrigins: origins.length === 1 && origins[0] === '*' ? '*' : origins }),
