@@ -61,6 +61,12 @@ export const ERRORS = {
     retryable: false,
     description: 'The HTTP request could not be read: malformed JSON, a parameter of the wrong shape, a missing businessId on a WebSocket handshake.',
   },
+  UpgradeRequired: {
+    status: 426,
+    httpStatus: 426,
+    retryable: false,
+    description: 'A plain HTTP request on a WebSocket path; the answer names the ws:// URL to connect to.',
+  },
   Unauthenticated: {
     status: 401,
     httpStatus: 401,

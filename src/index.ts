@@ -40,7 +40,7 @@ export type { AuthRequest, Authenticate, Identity } from './gateway/auth/auth-re
 export { currentIdentity } from './gateway/auth/identity-header.js';
 
 export { memoryCluster, redisCluster } from './node/cluster.js';
-export type { Cluster, ClusterMembership, RedisClusterOptions } from './node/cluster.js';
+export type { Cluster, ClusterBackend, ClusterMembership, RedisClusterOptions } from './node/cluster.js';
 export type { NodeOptions, NodeStats } from './node/node.js';
 
 // What a third-party cluster backend implements: a registry and a session directory.

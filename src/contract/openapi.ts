@@ -1,6 +1,8 @@
 /**
- * OpenAPI 3 document of the routes a gateway serves, built from contract
+ * OpenAPI 3.1 document of the routes a gateway serves, built from contract
  * descriptors (the gateway has descriptors from the registry, not the code).
+ * 3.1 because its schemas are JSON Schema (2020-12), as the contracts' are:
+ * `type: 'null'`, `const` and the rest need no translation.
  */
 import { ERRORS } from '../errors.js';
 import type { ContractDescriptor, MethodDescriptor } from './contract.js';
@@ -8,6 +10,14 @@ import type { ContractDescriptor, MethodDescriptor } from './contract.js';
 export interface OpenApiInfo {
   title: string;
   version: string;
+}
+
+/** How the gateway's routes are secured, for the document's security schemes. */
+export interface OpenApiSecurity {
+  /** Every route needs a JWT (the gateway's `auth.jwt`): as a Bearer header or a `token` query parameter. */
+  bearerJwt: boolean;
+  /** What the token is, for the scheme's description (e.g. which claim is the businessId). */
+  description?: string;
 }
 
 const ERROR_BODY = {
@@ -33,7 +43,7 @@ const ERROR_BODY = {
   required: ['result', 'status', 'code', 'errorMessage', 'validErrors'],
 };
 
-function operation(contract: ContractDescriptor, method: MethodDescriptor): Record<string, unknown> {
+function operation(contract: ContractDescriptor, method: MethodDescriptor, secured: boolean): Record<string, unknown> {
   const parameters = method.params
     .filter((p) => p.from !== 'body')
     .map((p) => ({
@@ -67,6 +77,7 @@ function operation(contract: ContractDescriptor, method: MethodDescriptor): Reco
         },
       },
       400: { $ref: '#/components/responses/Error' },
+      ...(secured ? { 401: { $ref: '#/components/responses/Error' }, 403: { $ref: '#/components/responses/Error' } } : {}),
       404: { $ref: '#/components/responses/Error' },
       503: { $ref: '#/components/responses/Error' },
       504: { $ref: '#/components/responses/Error' },
@@ -81,25 +92,40 @@ function operation(contract: ContractDescriptor, method: MethodDescriptor): Reco
 }
 
 /** Builds the document; paths use OpenAPI's `{param}` form, which is also ours. */
-export function buildOpenApi(contracts: Iterable<ContractDescriptor>, info: OpenApiInfo): Record<string, unknown> {
+export function buildOpenApi(
+  contracts: Iterable<ContractDescriptor>,
+  info: OpenApiInfo,
+  security: OpenApiSecurity = { bearerJwt: false },
+): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   const tags: { name: string; description?: string }[] = [];
   for (const contract of contracts) {
     tags.push(contract.description === undefined ? { name: contract.name } : { name: contract.name, description: contract.description });
     for (const method of contract.methods) {
       const item = (paths[method.path] ??= {});
-      item[method.verb.toLowerCase()] = operation(contract, method);
+      item[method.verb.toLowerCase()] = operation(contract, method, security.bearerJwt);
     }
   }
+  const description = security.description ?? 'A JWT signed with the key the gateway was given.';
   return {
-    openapi: '3.0.3',
+    openapi: '3.1.0',
     info,
     tags,
     paths,
+    // Either scheme will do: the header, or the query parameter browsers use for WebSockets.
+    ...(security.bearerJwt ? { security: [{ bearerAuth: [] }, { tokenQuery: [] }] } : {}),
     components: {
       responses: {
         Error: { description: 'weft error wrapper', content: { 'application/json': { schema: ERROR_BODY } } },
       },
+      ...(security.bearerJwt
+        ? {
+            securitySchemes: {
+              bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description },
+              tokenQuery: { type: 'apiKey', in: 'query', name: 'token', description: `${description} Passed as \`?token=\`.` },
+            },
+          }
+        : {}),
     },
   };
 }

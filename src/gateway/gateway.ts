@@ -1,14 +1,15 @@
 /**
  * The gateway: HTTP routes to services and the WebSocket front door, both
- * built from the registry, plus /healthz and /swagger.json.
+ * built from the registry, plus /healthz (alive), /readyz (ready, or what
+ * is missing) and /swagger.json.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WeftError } from '../errors.js';
-import { buildOpenApi } from '../contract/openapi.js';
+import { buildOpenApi, type OpenApiSecurity } from '../contract/openapi.js';
 import type { Logger } from '../logger.js';
 import { resolveOptions } from '../options/schema.js';
-import { WeftNode, type NodeStats } from '../node/node.js';
+import { WeftNode, listenOrExplain, type NodeStats } from '../node/node.js';
 import type { RegistryView } from '../registry/registry.js';
 import { GATEWAY_OPTIONS, type GatewayOptions } from './gateway-options.js';
 import { AuthGate } from './auth/auth-gate.js';
@@ -58,6 +59,7 @@ class GatewayImpl implements Gateway {
   /** The key demo tokens are signed with (`demo.issueTokens`). */
   readonly #demoTokens: JwtSettings | undefined;
   readonly #openApiInfo: { title: string; version: string };
+  readonly #openApiSecurity: OpenApiSecurity;
   #openApiJson: string | undefined;
   #port = 0;
   #draining = false;
@@ -133,6 +135,13 @@ class GatewayImpl implements Gateway {
       if (demo.issueTokens) this.#demoTokens = jwt;
     }
     this.#openApiInfo = options.openApi;
+    this.#openApiSecurity =
+      jwt === undefined
+        ? { bearerJwt: false }
+        : {
+            bearerJwt: true,
+            description: `A JWT (${jwt.algorithms?.join(', ') ?? 'signed with the key the gateway was given'}) whose \`${jwt.businessIdClaim}\` claim is the businessId.`,
+          };
     this.#node.onView((view) => this.#updateRoutes(view));
     this.#server = http.createServer((req, res) => this.#onRequest(req, res));
     this.#server.on('upgrade', (req, socket, head) => this.#door.handleUpgrade(req, socket, head));
@@ -176,13 +185,7 @@ class GatewayImpl implements Gateway {
       try {
         await this.#node.start([]);
         this.#updateRoutes(this.#node.view);
-        await new Promise<void>((resolve, reject) => {
-          this.#server.once('error', reject);
-          this.#server.listen(this.#httpPort, this.#httpHost, () => {
-            this.#server.off('error', reject);
-            resolve();
-          });
-        });
+        await listenOrExplain(this.#server, this.#httpHost, this.#httpPort, { host: 'http.host', port: 'http.port' }, 'gateway (HTTP)');
       } catch (err) {
         await this.#node.close();
         throw err;
@@ -261,6 +264,7 @@ class GatewayImpl implements Gateway {
     }
     if (method === 'GET') {
       if (path === '/healthz') return this.#health(res);
+      if (path === '/readyz') return void this.#ready(res);
       if (path === '/swagger.json') return this.#openApi(res);
       if (path === '/demo' && this.#demoHtml !== undefined) {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(this.#demoHtml) });
@@ -288,6 +292,7 @@ class GatewayImpl implements Gateway {
     const query = parseQuery(q < 0 ? '' : url.slice(q + 1));
     if (match === undefined) {
       req.resume();
+      if ((method === 'GET' || method === 'HEAD') && this.#routes.websocketService(path) !== undefined) return this.#upgradeRequired(req, res, url);
       return sendError(res, new WeftError('NotFound', `no route for ${method} ${path}`), this.#retryAfterSeconds);
     }
     this.#api.handle(req, res, match, query, path);
@@ -317,6 +322,21 @@ class GatewayImpl implements Gateway {
     );
   }
 
+  /** A plain GET on a WebSocket path: 426, with the URL to open a WebSocket on. */
+  #upgradeRequired(req: http.IncomingMessage, res: http.ServerResponse, url: string): void {
+    const host = req.headers.host ?? new URL(this.url).host;
+    const wsUrl = `ws://${host}${url}`;
+    sendError(
+      res,
+      new WeftError('UpgradeRequired', `this is a WebSocket endpoint: open a WebSocket to ${wsUrl} (a plain HTTP GET has nothing to answer here)`, {
+        data: { url: wsUrl },
+      }),
+      this.#retryAfterSeconds,
+      { upgrade: 'websocket', connection: 'Upgrade' },
+    );
+  }
+
+  /** Liveness: the process answers. 200 while it serves at all, draining included (see /readyz for routing). */
   #health(res: http.ServerResponse): void {
     const body = JSON.stringify({
       status: this.#draining ? 'draining' : 'ok',
@@ -325,11 +345,61 @@ class GatewayImpl implements Gateway {
       services: this.#routes.contracts().map((c) => c.name),
       sessions: this.#door.sessionCount,
     });
-    sendJson(res, this.#draining ? 503 : 200, body);
+    sendJson(res, 200, body, { 'cache-control': 'no-store' });
+  }
+
+  /**
+   * Readiness: 200 when this gateway can do its work now, 503 with what is
+   * missing otherwise: Redis reachable (when the cluster uses it), at least
+   * one host known and one live host for every service it routes, not draining.
+   */
+  async #ready(res: http.ServerResponse): Promise<void> {
+    const missing: string[] = [];
+    if (this.#draining) missing.push('the gateway is draining (shutting down)');
+    const backend = this.#node.backend;
+    let backendProblem: string | undefined;
+    if (backend !== undefined) {
+      backendProblem = await backend.check();
+      if (backendProblem !== undefined) missing.push(`${backend.name} is not reachable: ${backendProblem}`);
+    }
+    const hostsByService: Record<string, number> = {};
+    let hosts = 0;
+    for (const record of this.#node.view.values()) {
+      if (record.role !== 'host') continue;
+      hosts += 1;
+      for (const s of record.services) hostsByService[s.contract.name] = (hostsByService[s.contract.name] ?? 0) + 1;
+    }
+    const unavailable = this.#routes.unavailable();
+    for (const name of unavailable) hostsByService[name] = 0;
+    if (hosts === 0) missing.push('no host is known: no service has registered with this cluster yet');
+    for (const name of unavailable) missing.push(`service ${name} has no live host (its routes answer 503)`);
+    const ready = missing.length === 0;
+    const body = JSON.stringify({
+      status: ready ? 'ready' : 'not ready',
+      ready,
+      nodeId: this.#node.nodeId,
+      cluster: this.#node.cluster.kind,
+      missing,
+      checks: {
+        draining: this.#draining,
+        ...(backend === undefined
+          ? {}
+          : {
+              backend: {
+                name: backend.name,
+                reachable: backendProblem === undefined,
+                ...(backendProblem === undefined ? {} : { problem: backendProblem }),
+              },
+            }),
+        hosts,
+        services: hostsByService,
+      },
+    });
+    sendJson(res, ready ? 200 : 503, body, { 'cache-control': 'no-store' });
   }
 
   #openApi(res: http.ServerResponse): void {
-    this.#openApiJson ??= JSON.stringify(buildOpenApi(this.#routes.contracts(), this.#openApiInfo));
+    this.#openApiJson ??= JSON.stringify(buildOpenApi(this.#routes.contracts(), this.#openApiInfo, this.#openApiSecurity));
     sendJson(res, 200, this.#openApiJson);
   }
 }

@@ -193,6 +193,13 @@ export class RouteTable {
     return this.#websocket.get(normalized) ?? this.#goneWebsocket.get(normalized)?.route;
   }
 
+  /** Services whose routes still answer (503) though no live host serves them: in their grace period. */
+  unavailable(): string[] {
+    const names = new Set<string>(this.#goneContracts.keys());
+    for (const { route } of this.#goneWebsocket.values()) if (!this.#live.has(route.service)) names.add(route.service);
+    return [...names].sort();
+  }
+
   contracts(): readonly ContractDescriptor[] {
     return this.#contracts;
   }

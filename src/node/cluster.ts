@@ -9,6 +9,7 @@ import { REDIS_CLUSTER_OPTIONS, weakSecret, type RedisClusterOptions } from './r
 import { resolveOptions } from '../options/schema.js';
 import { MemoryRegistry, MemoryRegistryHub } from '../registry/memory-registry.js';
 import { RedisConnection } from '../redis/redis-connection.js';
+import { redactUrl } from '../util/redact-url.js';
 import { RedisRegistry } from '../registry/redis-registry.js';
 import type { Registry } from '../registry/registry.js';
 import { MemorySessionDirectory, MemorySessionHub } from '../directory/memory-session-directory.js';
@@ -24,6 +25,52 @@ export interface ClusterMembership {
   directory: SessionDirectory;
   /** Push history for resume; a backend without one has no history (clients are told so when they resume). */
   history?: HistoryStore;
+  /**
+   * The outside service the membership depends on, when there is one (Redis):
+   * what a failed start names, and what a gateway's `/readyz` checks.
+   */
+  backend?: ClusterBackend;
+}
+
+/** A cluster's outside service, as messages and readiness see it. */
+export interface ClusterBackend {
+  /** What it is and where, with no password: `Redis at redis://127.0.0.1:6379`. */
+  readonly name: string;
+  /** The option that says where it is, for messages (`url` of `redisCluster`). */
+  readonly option: string;
+  /** The last connection error it reported (`connect ECONNREFUSED 127.0.0.1:6379`), if any. */
+  lastError(): string | undefined;
+  /** Undefined when it is reachable now; otherwise why not. */
+  check(): Promise<string | undefined>;
+}
+
+/** How long a readiness check waits for Redis to answer a PING. */
+const BACKEND_CHECK_TIMEOUT_MS = 1000;
+
+function redisBackend(redis: RedisConnection, url: string): ClusterBackend {
+  return {
+    name: `Redis at ${redactUrl(url)}`,
+    option: 'url',
+    lastError: () => redis.lastError,
+    async check() {
+      if (!redis.ready) return `not connected${redis.lastError === undefined ? '' : ` (${redis.lastError})`}`;
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve(`no answer to PING within ${BACKEND_CHECK_TIMEOUT_MS} ms`), BACKEND_CHECK_TIMEOUT_MS);
+      });
+      try {
+        return await Promise.race([
+          redis.command.ping().then(
+            () => undefined,
+            (e: unknown) => `PING failed: ${(e as Error).message}`,
+          ),
+          late,
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
 }
 
 export interface Cluster {
@@ -103,7 +150,7 @@ export function redisCluster(options: RedisClusterOptions): Cluster {
         checkIntervalMs: heartbeatMs,
         logger,
       });
-      return { registry, directory, history: new RedisHistory(redis, { prefix }) };
+      return { registry, directory, history: new RedisHistory(redis, { prefix }), backend: redisBackend(redis, url) };
     },
   });
 }

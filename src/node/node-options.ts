@@ -60,7 +60,8 @@ export const NODE_OPTION_PROPERTIES = {
     is: isLogger,
     docType: 'pino `Logger`',
     expected: 'a pino Logger',
-    defaultNote: 'JSON lines to stderr at `WEFT_LOG_LEVEL` (default `info`)',
+    defaultNote:
+      'stderr at `WEFT_LOG_LEVEL` (default `info`): human lines when stderr is a terminal or `WEFT_LOG_FORMAT=pretty`, JSON lines otherwise or with `WEFT_LOG_FORMAT=json`',
     description: 'Every line carries the node id.',
   }),
   tls: custom({

@@ -20,7 +20,7 @@ import { RpcClient } from '../rpc/rpc-client.js';
 import type { FrameRoutes, NodeLinks } from '../transport/peer-link.js';
 import { Peers } from '../transport/peers.js';
 import { FrameRouter } from './frame-router.js';
-import { defaultCluster, type Cluster, type ClusterMembership } from './cluster.js';
+import { defaultCluster, type Cluster, type ClusterBackend, type ClusterMembership } from './cluster.js';
 
 export type { NodeOptions, ResolvedNodeOptions } from './node-options.js';
 
@@ -42,6 +42,40 @@ function firstExternalAddress(): string {
     for (const a of list ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
   return '127.0.0.1';
+}
+
+/**
+ * `server.listen`, with the errors a person can act on said in words: a port
+ * in use or not allowed names the option that changes it (`option` is put in
+ * the error's `data`, so a command line can name its own flag instead).
+ */
+export function listenOrExplain(
+  server: net.Server,
+  host: string,
+  port: number,
+  options: { host: string; port: string },
+  what: string,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+      const [option, why] =
+        err.code === 'EADDRINUSE'
+          ? [options.port, `${where} is already in use by another process; choose another port, or 0 for any free one`]
+          : err.code === 'EACCES'
+            ? [options.port, `${where} may not be opened by this user (ports below 1024 need privileges); choose another port`]
+            : err.code === 'EADDRNOTAVAIL'
+              ? [options.host, `${host} is not an address of this machine`]
+              : [undefined, undefined];
+      if (option === undefined) return reject(err);
+      reject(new WeftError('InvalidOption', `option "${option}": the ${what} cannot listen: ${why} (${err.code})`, { cause: err, data: { option } }));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
 }
 
 /**
@@ -129,6 +163,11 @@ export class WeftNode {
     this.history = this.#membership.history;
   }
 
+  /** The cluster's outside service (Redis), if it has one: for readiness. */
+  get backend(): ClusterBackend | undefined {
+    return this.#membership.backend;
+  }
+
   get view(): RegistryView {
     return this.#view;
   }
@@ -145,25 +184,30 @@ export class WeftNode {
   async start(services: ServiceRecord[], beforeRegister?: () => Promise<void>): Promise<void> {
     const server = this.#tls ? tls.createServer(this.#tls.server) : net.createServer();
     server.on(this.#tls ? 'secureConnection' : 'connection', (socket: net.Socket) => this.#peers.accept(socket));
+    await listenOrExplain(server, this.#listenHost, this.#listenPort, { host: 'listen.host', port: 'listen.port' }, 'link server');
     server.on('error', (err) => this.logger.error({ err }, 'link server error'));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#listenPort, this.#listenHost, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
     this.#server = server;
     const port = (server.address() as net.AddressInfo).port;
     const wildcard = this.#listenHost === '0.0.0.0' || this.#listenHost === '::';
     const host = this.#advertiseHost ?? (wildcard ? firstExternalAddress() : this.#listenHost);
 
-    const { registry, directory } = this.#membership;
+    const { registry, directory, backend } = this.#membership;
     this.#joined = true;
-    await registry.start();
-    registry.onChange((view) => this.#setView(view));
-    this.#setView(registry.view());
-    await directory.start();
+    try {
+      await registry.start();
+      registry.onChange((view) => this.#setView(view));
+      this.#setView(registry.view());
+      await directory.start();
+    } catch (err) {
+      if (backend === undefined) throw err;
+      // ioredis says only "Connection is closed."; the cause is in the error it reported before.
+      const cause = backend.lastError() ?? (err as Error).message;
+      throw new WeftError(
+        'CommunicationError',
+        `cannot reach ${backend.name}: ${cause} (is it running? is the cluster's "${backend.option}" right?)`,
+        { cause: err, data: { option: backend.option } },
+      );
+    }
     await beforeRegister?.();
     this.#record = {
       nodeId: this.nodeId,

@@ -27,11 +27,22 @@ export class RedisConnection {
   readonly #everReady = new Set<Redis>();
   #reconnectPending = false;
   #lastErrorLogAt = 0;
+  #lastError: string | undefined;
   #users = 0;
 
   constructor(options: RedisConnectionOptions) {
     this.#url = options.url;
     this.#logger = options.logger;
+  }
+
+  /** The last error either connection reported (`connect ECONNREFUSED 127.0.0.1:6379`), for messages and readiness. */
+  get lastError(): string | undefined {
+    return this.#lastError;
+  }
+
+  /** Are both connections ready (connected, subscriptions restored)? */
+  get ready(): boolean {
+    return this.#command?.status === 'ready' && this.#subscriber?.status === 'ready';
   }
 
   /** The command connection; there is none before `open()` resolves. */
@@ -145,6 +156,7 @@ export class RedisConnection {
   }
 
   #logError(err: Error): void {
+    this.#lastError = err.message;
     const now = Date.now();
     if (now - this.#lastErrorLogAt < 5000) return;
     this.#lastErrorLogAt = now;
