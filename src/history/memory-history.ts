@@ -46,9 +46,15 @@ export class MemoryHistoryHub {
   }
 }
 
-/** A fresh epoch: random, short, URL-safe. */
+// Random per process, then a counter: unique across processes without a randomBytes call per push
+// (Redis appends pass a candidate each time; it is used only when a stream has no epoch yet).
+const EPOCH_BASE = randomBytes(6).toString('base64url');
+let epochCount = 0;
+
+/** A fresh epoch: unique, short, URL-safe. */
 export function newEpoch(): string {
-  return randomBytes(6).toString('base64url');
+  epochCount += 1;
+  return `${EPOCH_BASE}${epochCount.toString(36)}`;
 }
 
 function keyOf(service: string, businessId: string): string {
