@@ -253,6 +253,11 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
     title: anyString({ default: 'weft gateway', description: 'Title of the document at `/swagger.json`.' }),
     version: anyString({ default: '1.0.0', description: 'Version of the document at `/swagger.json`.' }),
   }),
+  metrics: flag({
+    default: true,
+    description:
+      'Serve the Prometheus metrics of this process at `GET /metrics` (docs/metrics.md): counts and durations, service and method names, no businessId or payload.',
+  }),
 };
 
 export const GATEWAY_OPTIONS = defineOptions({ ...NODE_OPTION_PROPERTIES, ...GATEWAY_OWN_OPTION_PROPERTIES }, (options) => {

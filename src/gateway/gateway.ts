@@ -18,6 +18,7 @@ import { Cors } from './cors.js';
 import type { JwtSettings } from './auth/jwt-keys.js';
 import { JwtVerifier } from './auth/jwt-verifier.js';
 import { clientScript, serveClientScript } from './client-script.js';
+import { serveMetrics } from '../metrics/metrics-server.js';
 import { demoPage } from './demo-page.js';
 import { demoToken } from './demo-token.js';
 import { HttpApi, parseQuery } from './http-api.js';
@@ -55,6 +56,7 @@ class GatewayImpl implements Gateway {
   readonly #httpPort: number;
   readonly #stopTimeoutMs: number;
   readonly #retryAfterSeconds: number;
+  readonly #metrics: boolean;
   readonly #demoHtml: string | undefined;
   /** The key demo tokens are signed with (`demo.issueTokens`). */
   readonly #demoTokens: JwtSettings | undefined;
@@ -78,6 +80,7 @@ class GatewayImpl implements Gateway {
     this.#httpPort = options.http.port;
     this.#stopTimeoutMs = options.stopTimeoutMs;
     this.#retryAfterSeconds = options.retryAfterSeconds;
+    this.#metrics = options.metrics;
     const jwt = options.auth?.jwt;
     const addresses = new ClientAddresses(options.trustedProxies);
     const handshakePolicy: HandshakePolicy = Object.freeze({
@@ -264,6 +267,7 @@ class GatewayImpl implements Gateway {
     }
     if (method === 'GET') {
       if (path === '/healthz') return this.#health(res);
+      if (path === '/metrics' && this.#metrics) return serveMetrics(res);
       if (path === '/readyz') return void this.#ready(res);
       if (path === '/swagger.json') return this.#openApi(res);
       if (path === '/demo' && this.#demoHtml !== undefined) {

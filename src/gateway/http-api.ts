@@ -3,6 +3,7 @@
  * headers and JSON body to the method's parameters, calls the service and
  * answers with the wrapper.
  */
+import { observeHttp } from '../metrics/metrics.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WeftError, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -99,6 +100,10 @@ export class HttpApi {
 
   /** Serves a request that matched a route. */
   handle(req: IncomingMessage, res: ServerResponse, match: RouteMatch, query: Record<string, string>, path: string): void {
+    // By route template, never by path: a label per URL would grow without bound.
+    const startedAt = performance.now();
+    const { path: template, verb } = match.route.method;
+    res.once('finish', () => observeHttp(template, verb, res.statusCode, (performance.now() - startedAt) / 1000));
     const fail = (e: unknown): void => {
       const error = toWeftError(e);
       if (error.code === 'ServerError') this.#o.logger.error({ err: e, path }, 'unexpected error serving a request');

@@ -8,6 +8,7 @@
  */
 import { WeftError } from '../errors.js';
 import { LIMITS } from '../limits.js';
+import { counts, observePushAck } from '../metrics/metrics.js';
 import { FrameType, type PushAckFrame, type PushFrame } from '../protocol/frames.js';
 import type { LiveNodes } from '../registry/registry.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
@@ -32,7 +33,22 @@ interface PendingPush {
   /** Gateways still being dialed. */
   dialing: number;
   deadline: number;
+  /** performance.now() at the call, for weft_push_ack_seconds. */
+  startedAt: number;
+  kind: PushKind;
   resolve: (delivered: number) => void;
+}
+
+type PushKind = 'session' | 'business' | 'service';
+
+function kindOf(frame: PushFrame): PushKind {
+  return frame[0] === FrameType.PushSession ? 'session' : frame[0] === FrameType.PushBusiness ? 'business' : 'service';
+}
+
+function countPush(kind: PushKind): void {
+  if (kind === 'business') counts.pushBusiness += 1;
+  else if (kind === 'session') counts.pushSession += 1;
+  else counts.pushService += 1;
 }
 
 const SWEEP_INTERVAL_MS = 1000;
@@ -70,6 +86,8 @@ export class PushClient {
    * `extraWaitMs`: how much longer than usual the gateways may take (client receipts).
    */
   push(gateways: Iterable<string>, frame: PushFrame, extraWaitMs = 0): Promise<number> {
+    const kind = kindOf(frame);
+    countPush(kind);
     let pending: PendingPush | undefined;
     let ackId = 0;
     let resolveOuter: (n: number) => void = () => {};
@@ -80,7 +98,15 @@ export class PushClient {
         ackId = this.#nextAckId++;
         if (this.#nextAckId > 0x7fffffff) this.#nextAckId = 1;
         frame[1] = ackId;
-        pending = { delivered: 0, waiting: [], dialing: 0, deadline: Date.now() + LIMITS.pushAckTimeoutMs + extraWaitMs, resolve: resolveOuter };
+        pending = {
+          delivered: 0,
+          waiting: [],
+          dialing: 0,
+          deadline: Date.now() + LIMITS.pushAckTimeoutMs + extraWaitMs,
+          startedAt: performance.now(),
+          kind,
+          resolve: resolveOuter,
+        };
         this.#pending.set(ackId, pending);
         this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS).unref();
       }
@@ -116,6 +142,7 @@ export class PushClient {
    */
   pushUnacknowledged(gateways: Iterable<string>, frame: PushFrame): void {
     frame[1] = 0;
+    countPush(kindOf(frame));
     for (const gateway of gateways) {
       if (!this.#live.isLive(gateway)) continue;
       const link = this.#links.get(gateway);
@@ -187,6 +214,7 @@ export class PushClient {
   #finishIfDone(ackId: number, pending: PendingPush): void {
     if (pending.dialing === 0 && pending.waiting.length === 0) {
       this.#pending.delete(ackId);
+      observePushAck(pending.kind, (performance.now() - pending.startedAt) / 1000);
       pending.resolve(pending.delivered);
     }
   }
@@ -197,6 +225,7 @@ export class PushClient {
     for (const [ackId, pending] of this.#pending) {
       if (pending.deadline > now) continue;
       this.#pending.delete(ackId);
+      observePushAck(pending.kind, (performance.now() - pending.startedAt) / 1000);
       pending.resolve(pending.delivered);
     }
     if (this.#pending.size === 0 && this.#sweeper !== undefined) {

@@ -3,6 +3,7 @@
  * the answer within the timeout, and fails over to another instance when the
  * transport fails (never on a business or validation error).
  */
+import { observeRpcClient } from '../metrics/metrics.js';
 import { WeftError, fromWire, isWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { FrameType, type ErrorFrame, type ResultFrame, type WireCallContext } from '../protocol/frames.js';
@@ -326,6 +327,8 @@ export class RpcClient {
     if (call.settled) return;
     call.settled = true;
     if (call.timer !== undefined) clearTimeout(call.timer);
+    // The call began timeoutMs before its deadline.
+    observeRpcClient(call.target.service, call.target.method, error?.code ?? 'Success', (Date.now() - call.deadline + call.timeoutMs) / 1000);
     if (error !== undefined) call.reject(error);
     else call.resolve(value);
   }

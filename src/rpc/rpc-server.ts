@@ -3,6 +3,7 @@
  * the contract, keeps to the concurrency limit, runs the method in its call
  * context and answers. Errors cross as {code, message, data}, never a stack.
  */
+import { observeRpcServer } from '../metrics/metrics.js';
 import { WeftError, isWeftError, toWire, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AnyContract, MethodMap } from '../contract/contract.js';
@@ -132,28 +133,36 @@ export class RpcServer {
       deadline: Date.now() + (wireCtx.d ?? 0),
     };
     this.#inFlight += 1;
+    const startedAt = performance.now();
+    const seconds = (): number => (performance.now() - startedAt) / 1000;
     let result: unknown;
     try {
       result = runInContext(ctx, m.fn, entry.instance, args);
     } catch (e) {
       this.#done();
-      this.#reply(link, id, this.#errorOf(e, service, method, ctx));
+      const error = this.#errorOf(e, service, method, ctx);
+      observeRpcServer(service, method, error.code, seconds());
+      this.#reply(link, id, error);
       return;
     }
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
       (result as PromiseLike<unknown>).then(
         (value) => {
           this.#done();
+          observeRpcServer(service, method, 'Success', seconds());
           this.#reply(link, id, undefined, value);
         },
         (e: unknown) => {
           this.#done();
-          this.#reply(link, id, this.#errorOf(e, service, method, ctx));
+          const error = this.#errorOf(e, service, method, ctx);
+          observeRpcServer(service, method, error.code, seconds());
+          this.#reply(link, id, error);
         },
       );
       return;
     }
     this.#done();
+    observeRpcServer(service, method, 'Success', seconds());
     this.#reply(link, id, undefined, result);
   }
 

@@ -21,6 +21,7 @@ import type { Duplex } from 'node:stream';
 import type { HistoryRead, Position } from '../../history/history-store.js';
 import { FrameType, type PushFrame } from '../../protocol/frames.js';
 import type { PeerLink } from '../../transport/peer-link.js';
+import { counts } from '../../metrics/metrics.js';
 import { AckTally, type SendAck } from './ack-tally.js';
 import { SessionState, type GatewaySession, type GatewaySessions, type QueuedPush, type V1State } from './gateway-sessions.js';
 import { dataFrame, unsentBytes, v1PushFrame, writeFrame } from './raw-frames.js';
@@ -125,7 +126,7 @@ export class Delivery {
 
   /** Writes a control message (weft.v1, JSON) to a session; false if it could not be. */
   control(session: GatewaySession, message: object): boolean {
-    return this.#write(session, dataFrame(Buffer.from(JSON.stringify(message)), true));
+    return this.#writeFrame(session, dataFrame(Buffer.from(JSON.stringify(message)), true));
   }
 
   /** The client confirmed receipt of these pushes. */
@@ -348,7 +349,8 @@ export class Delivery {
       if (read.recovered && read.top.epoch === v1.epoch) {
         for (const entry of read.entries) {
           if (entry.offset <= v1.offset) continue;
-          if (!this.#write(session, v1PushFrame(entry.payload, entry.text, v1.epoch, entry.offset, 0))) break;
+          if (!this.#writeFrame(session, v1PushFrame(entry.payload, entry.text, v1.epoch, entry.offset, 0))) break;
+          counts.deliveredReplay += 1;
           v1.offset = entry.offset;
         }
       }
@@ -374,8 +376,15 @@ export class Delivery {
     for (const item of queue) this.#settleQueued(session, session.v1, item);
   }
 
-  /** Writes one prepared frame to an open session's socket. Returns whether it was written. */
+  /** Writes one push to an open session's socket (counted as a live delivery). Returns whether it was written. */
   #write(session: GatewaySession, frame: Buffer): boolean {
+    if (!this.#writeFrame(session, frame)) return false;
+    counts.deliveredLive += 1;
+    return true;
+  }
+
+  /** Writes one prepared frame to an open session's socket. Returns whether it was written. */
+  #writeFrame(session: GatewaySession, frame: Buffer): boolean {
     // readyState guards the moment between a close frame and the 'close' event.
     if (session.state !== SessionState.Open || session.ws!.readyState !== 1) return false;
     const socket = session.socket;

@@ -26,6 +26,7 @@ import type { HashRing } from '../../rpc/hash-ring.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../../transport/peer-link.js';
 import type { Admission, AuthGate } from '../auth/auth-gate.js';
 import { selectSubprotocol } from '../auth/token-source.js';
+import { addSessionSource, countClose, countHandshake } from '../../metrics/metrics.js';
 import { writeSocketError } from '../responses.js';
 import { CountLimiter, RateLimiter } from './admission-limits.js';
 import { Delivery } from './delivery.js';
@@ -95,6 +96,7 @@ export class FrontDoor {
   readonly #delivery: Delivery;
   readonly #keepalive: Keepalive;
   #draining = false;
+  #stopCounting: (() => void) | undefined;
   readonly #handshakesPerIp: RateLimiter;
   readonly #sessionsPerIp: CountLimiter;
   readonly #sessionsPerBusinessId: CountLimiter;
@@ -209,6 +211,7 @@ export class FrontDoor {
 
   start(): void {
     this.#keepalive.start();
+    this.#stopCounting = addSessionSource(() => this.#sessions.countsByService());
     const sessions = this.#sessions;
     this.#d.directory.setHeldSessions(function* () {
       for (const s of sessions.values()) if (s.state === SessionState.Open) yield [s.service, s.businessId, s.id] as const;
@@ -313,6 +316,7 @@ export class FrontDoor {
     socket.off('close', this.#onUpgradingClose);
     delete socket[SESSION];
     this.#sessions.opened(session, ws);
+    countHandshake(101);
     (ws as SessionSocket)[SESSION] = session;
     this.#d.directory.add(session.service, session.businessId, session.id);
     ws.on('message', this.#onWsMessage);
@@ -423,6 +427,7 @@ export class FrontDoor {
   #closed(session: GatewaySession, code: number, reason: string): void {
     if (session.state === SessionState.Closed) return;
     session.state = SessionState.Closed;
+    countClose(code);
     if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
     this.#sessions.remove(session);
     this.#delivery.dropQueue(session);
@@ -501,6 +506,7 @@ export class FrontDoor {
   async drain(timeoutMs: number): Promise<void> {
     this.#draining = true;
     this.#keepalive.stop();
+    this.#stopCounting?.();
     this.#opening.failAll(new WeftError('Draining', 'gateway is shutting down'));
     const sockets: WebSocket[] = [];
     for (const session of this.#sessions.snapshot()) {

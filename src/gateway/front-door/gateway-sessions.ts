@@ -163,6 +163,11 @@ export class GatewaySessions {
     this.#byService.get(service)?.forEach(fn);
   }
 
+  /** How many sessions each service has here, opening ones included. */
+  *countsByService(): Iterable<readonly [string, number]> {
+    for (const [service, index] of this.#byService) yield [service, index.size] as const;
+  }
+
   /** Every listed session, opening ones included. */
   values(): IterableIterator<GatewaySession> {
     return this.#byId.values();
