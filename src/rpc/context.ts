@@ -14,6 +14,8 @@ export interface CallContext {
   readonly headers: Readonly<Record<string, string>>;
   /** Epoch ms after which the caller has given up; nested calls get what is left. */
   readonly deadline: number;
+  /** W3C `traceparent` of the span serving this call, for nested calls (OpenTelemetry); absent without one. */
+  readonly traceparent?: string;
 }
 
 const storage = new AsyncLocalStorage<CallContext>();
@@ -39,7 +41,8 @@ function callWith(fn: (...args: unknown[]) => unknown, self: unknown, args: unkn
 
 // A random prefix per process and a counter: unique across the cluster in
 // practice, and far cheaper than random bytes on every call.
-const traceIdPrefix = randomBytes(6).toString('hex');
+// 24 hex characters and 8 of counter: a W3C trace id (32 lower-case hex).
+const traceIdPrefix = randomBytes(12).toString('hex');
 let traceIdCounter = 0;
 
 export function newTraceId(): string {

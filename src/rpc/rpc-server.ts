@@ -3,6 +3,7 @@
  * the contract, keeps to the concurrency limit, runs the method in its call
  * context and answers. Errors cross as {code, message, data}, never a stack.
  */
+import { SpanKind, contextFrom, endSpan, startSpan, traceparentOf, withContext } from '../tracing/tracing.js';
 import { observeRpcServer } from '../metrics/metrics.js';
 import { WeftError, isWeftError, toWire, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -126,22 +127,30 @@ export class RpcServer {
       this.#reply(link, id, new WeftError('ValidateError', `invalid arguments for ${service}.${method}`, { validErrors }));
       return;
     }
+    const traced = startSpan(`${service}/${method}`, SpanKind.SERVER, contextFrom(wireCtx.p), {
+      'rpc.system': 'weft',
+      'rpc.service': service,
+      'rpc.method': method,
+    });
+    const traceparent = traceparentOf(traced.ctx) || wireCtx.p;
     const ctx: CallContext = {
       traceId: wireCtx.t,
       callerNodeId: wireCtx.c,
       headers: wireCtx.h ?? EMPTY_HEADERS,
       deadline: Date.now() + (wireCtx.d ?? 0),
+      ...(traceparent === undefined || traceparent === '' ? {} : { traceparent }),
     };
     this.#inFlight += 1;
     const startedAt = performance.now();
     const seconds = (): number => (performance.now() - startedAt) / 1000;
     let result: unknown;
     try {
-      result = runInContext(ctx, m.fn, entry.instance, args);
+      result = withContext(traced.ctx, () => runInContext(ctx, m.fn, entry.instance, args));
     } catch (e) {
       this.#done();
       const error = this.#errorOf(e, service, method, ctx);
       observeRpcServer(service, method, error.code, seconds());
+      endSpan(traced.span, error.code);
       this.#reply(link, id, error);
       return;
     }
@@ -150,12 +159,14 @@ export class RpcServer {
         (value) => {
           this.#done();
           observeRpcServer(service, method, 'Success', seconds());
+          endSpan(traced.span);
           this.#reply(link, id, undefined, value);
         },
         (e: unknown) => {
           this.#done();
           const error = this.#errorOf(e, service, method, ctx);
           observeRpcServer(service, method, error.code, seconds());
+          endSpan(traced.span, error.code);
           this.#reply(link, id, error);
         },
       );
@@ -163,6 +174,7 @@ export class RpcServer {
     }
     this.#done();
     observeRpcServer(service, method, 'Success', seconds());
+    endSpan(traced.span);
     this.#reply(link, id, undefined, result);
   }
 

@@ -118,7 +118,7 @@ export class SessionManager {
       const bytes = this.#payload(message);
       const gateway = gatewayOfSession(sessionId);
       if (gateway === '') return RESOLVED_FALSE;
-      return this.#push.push([gateway], [FrameType.PushSession, 0, sessionId, bytes, typeof message === 'string']).then(isPositive);
+      return this.#push.push([gateway], [FrameType.PushSession, 0, sessionId, bytes, typeof message === 'string', '']).then(isPositive);
     } catch (e) {
       return rejected(e as Error);
     }
@@ -179,6 +179,7 @@ export class SessionManager {
       position?.epoch ?? '',
       position?.offset ?? 0,
       ack === 'client' ? receiptTimeoutMs : 0,
+      '',
     ];
     if (ack === false) {
       this.#push.pushUnacknowledged(gateways, frame);
@@ -196,7 +197,7 @@ export class SessionManager {
   broadcast(message: PushMessage): Promise<number> {
     try {
       const bytes = this.#payload(message);
-      return this.#push.push(this.#index().gateways(), [FrameType.PushService, 0, this.service, bytes, typeof message === 'string']);
+      return this.#push.push(this.#index().gateways(), [FrameType.PushService, 0, this.service, bytes, typeof message === 'string', '']);
     } catch (e) {
       return rejected(e as Error);
     }

@@ -17,6 +17,7 @@
  * When every session of a push is settled the gateway acknowledges it
  * (ack-tally.ts); when all were settled at once, without any allocation.
  */
+import { SpanKind, contextFrom, endSpan, startSpan } from '../../tracing/tracing.js';
 import type { Duplex } from 'node:stream';
 import type { HistoryRead, Position } from '../../history/history-store.js';
 import { FrameType, type PushFrame } from '../../protocol/frames.js';
@@ -120,6 +121,12 @@ export class Delivery {
     const tally = this.#tally as AckTally | undefined;
     this.#payload = EMPTY;
     this.#link = undefined;
+    const traceparent = frame[frame.length - 1] as string;
+    if (traceparent !== '') {
+      // A child of the push's span; only traced pushes pay for a span here.
+      const traced = startSpan('weft.push.deliver', SpanKind.CONSUMER, contextFrom(traceparent), { 'weft.push.written': this.#reached });
+      endSpan(traced.span);
+    }
     if (tally !== undefined) tally.arm(this.#reached);
     else if (this.#ackId !== 0) this.#o.ack(link, this.#ackId, this.#reached);
   }
