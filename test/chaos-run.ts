@@ -1,0 +1,22 @@
+/**
+ * `npm run chaos`: the chaos scenario of test/chaos.test.ts, longer (three
+ * rounds of every fault by default), printing its figures. Exits 1 when a
+ * rule was broken. WEFT_CHAOS_ROUNDS, WEFT_CHAOS_CLIENTS and WEFT_CHAOS_RATE
+ * (pushes per second) change its size.
+ */
+import { formatReport, runChaos } from './fixtures/chaos.js';
+
+const env = process.env;
+const options = {
+  clients: Number(env['WEFT_CHAOS_CLIENTS'] ?? 200),
+  businessIds: 50,
+  inFlight: 50,
+  pushesPerSecond: Number(env['WEFT_CHAOS_RATE'] ?? 150),
+  rounds: Number(env['WEFT_CHAOS_ROUNDS'] ?? 3),
+  settleMs: 4000,
+  backWithinMs: 15_000,
+};
+console.log(`chaos: ${JSON.stringify(options)}`);
+const report = await runChaos({ ...options, log: (line) => console.log(`  ${line}`) });
+console.log(formatReport(report));
+process.exit(report.violations.length === 0 ? 0 : 1);
