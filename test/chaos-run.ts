@@ -2,7 +2,8 @@
  * `npm run chaos`: the chaos scenario of test/chaos.test.ts, longer (three
  * rounds of every fault by default), printing its figures. Exits 1 when a
  * rule was broken. WEFT_CHAOS_ROUNDS, WEFT_CHAOS_CLIENTS and WEFT_CHAOS_RATE
- * (pushes per second) change its size.
+ * (pushes per second) change its size; WEFT_CHAOS_METHOD=push pushes through
+ * the method that is idempotent by default (see ChaosOptions.method).
  */
 import { formatReport, runChaos } from './fixtures/chaos.js';
 
@@ -15,6 +16,7 @@ const options = {
   rounds: Number(env['WEFT_CHAOS_ROUNDS'] ?? 3),
   settleMs: 4000,
   backWithinMs: 15_000,
+  method: env['WEFT_CHAOS_METHOD'] === 'push' ? ('push' as const) : ('pushOnce' as const),
 };
 console.log(`chaos: ${JSON.stringify(options)}`);
 const report = await runChaos({ ...options, log: (line) => console.log(`  ${line}`) });

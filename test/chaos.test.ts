@@ -20,6 +20,7 @@ test('chaos: no acknowledged push missing after resume, no duplicate, every clie
     rounds: 1,
     settleMs: 1500,
     backWithinMs: 15_000,
+    method: 'pushOnce',
     ...(process.env['WEFT_CHAOS_LOG'] === undefined ? {} : { log: (line: string) => console.log(line) }),
   });
   const figures = formatReport(report);
