@@ -18,7 +18,7 @@ test('chaos: no acknowledged push missing after resume, no duplicate, every clie
     inFlight: 50,
     pushesPerSecond: 100,
     rounds: 1,
-    settleMs: 1500,
+    settleMs: 1000,
     backWithinMs: 15_000,
     method: 'pushOnce',
     ...(process.env['WEFT_CHAOS_LOG'] === undefined ? {} : { log: (line: string) => console.log(line) }),
