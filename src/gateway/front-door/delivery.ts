@@ -199,6 +199,17 @@ export class Delivery {
       return written && this.#receiptTimeoutMs === 0 ? REACHED : MISSED;
     }
     const epoch = this.#epoch;
+    // A late push of the epoch the stream had before its history was lost: written, but the session stays in the new one.
+    const late = epoch !== '' && epoch === v1.leftEpoch;
+    if (epoch !== '' && v1.epoch !== '' && v1.epoch !== epoch && !late) {
+      // The history was lost while the session was open (Redis restarted empty) and the stream
+      // started again with a new epoch, from offset 0. Pushes of the new epoch before this one
+      // that did not reach this gateway live (the directory was being rebuilt) are a gap like
+      // any other: held, then read from history. Before, the session jumped to this offset.
+      v1.leftEpoch = v1.epoch;
+      v1.epoch = epoch;
+      v1.offset = 0;
+    }
     if (epoch !== '' && v1.epoch === epoch) {
       // Replayed from history already, or a late copy.
       if (this.#offset <= v1.offset) return REACHED;
@@ -206,12 +217,12 @@ export class Delivery {
     }
     if (this.#receiptTimeoutMs > 0) {
       const outcome = this.#writeForReceipt(session, this.#payload, this.#text, epoch, this.#offset, this.#receiptTimeoutMs, this.#tallyOfCurrent());
-      if (outcome !== MISSED) this.#advance(session, v1, epoch, this.#offset);
+      if (outcome !== MISSED && !late) this.#advance(session, v1, epoch, this.#offset);
       return outcome;
     }
     this.#v1Frame ??= v1PushFrame(this.#payload, this.#text, epoch === '' ? undefined : epoch, this.#offset, 0);
     if (!this.#write(session, this.#v1Frame)) return MISSED;
-    this.#advance(session, v1, epoch, this.#offset);
+    if (!late) this.#advance(session, v1, epoch, this.#offset);
     return REACHED;
   }
 

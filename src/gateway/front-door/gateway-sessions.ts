@@ -48,6 +48,8 @@ export interface V1State {
   catchingUp: boolean;
   /** Set while pushes wait for one that is missing before them. */
   gapTimer: NodeJS.Timeout | undefined;
+  /** The epoch the stream had before its history was lost while this session was open ('' none). */
+  leftEpoch: string;
 }
 
 export interface GatewaySession {
@@ -103,7 +105,15 @@ export function newSession(
     v1:
       v1 === undefined
         ? undefined
-        : { epoch: '', offset: 0, since: v1.since, historyTtlMs: v1.historyTtlMs, catchingUp: v1.historyTtlMs > 0, gapTimer: undefined },
+        : {
+            epoch: '',
+            offset: 0,
+            since: v1.since,
+            historyTtlMs: v1.historyTtlMs,
+            catchingUp: v1.historyTtlMs > 0,
+            gapTimer: undefined,
+            leftEpoch: '',
+          },
     alive: true,
     corkTick: 0,
     tickBytes: 0,
