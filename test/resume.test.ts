@@ -29,6 +29,7 @@ import {
 import { Redis } from 'ioredis';
 import { RedisHistory } from '../src/history/redis-history.js';
 import { RedisConnection } from '../src/redis/redis-connection.js';
+import { runInContext } from '../src/rpc/context.js';
 import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, testSecret, uniquePrefix } from './helpers/index.js';
 
 const INewsService = defineContract({
@@ -374,3 +375,27 @@ test(
     assert.equal(client.opens.length, 1);
   },
 );
+
+test('a push method run again for the same call (a failover) is kept once: the client gets it once, at one position', async (t) => {
+  const stack = await newsStack(t, { gateways: 1 });
+  const client = watch(t, stack.ws(0), 'dup');
+  await eventually(() => client.opens.length === 1);
+  const service = new NewsService();
+  // The service instance the stack's host runs is not reachable here; one started on the same cluster is.
+  const host = createHost({
+    cluster: stack.cluster,
+    logger: quietLogger(),
+    modules: [WebSocketModule],
+    services: [implement(INewsService, service)],
+  });
+  await host.start();
+  t.after(() => host.stop());
+  // The same call context on both runs, as a caller failing over sends the same call key to the next host.
+  const ctx = { traceId: 't', callerNodeId: 'caller', headers: {}, deadline: Date.now() + 5000, callKey: 'k-failover' };
+  // A fresh context per run, as each host builds its own from the same call.
+  const run = (): Promise<unknown> => runInContext({ ...ctx }, () => service.notify('dup', 'exactly once'), service, []) as Promise<unknown>;
+  await eventually(async () => (await run()) === 1);
+  await run();
+  await sleep(200);
+  assert.deepEqual(client.texts(), ['exactly once']);
+});

@@ -51,6 +51,8 @@ export interface WireCallContext {
   d?: number;
   /** W3C traceparent of the caller's span (OpenTelemetry) */
   p?: string;
+  /** the call's key, the same on every attempt of it (failover): what a push made by the call is deduplicated by */
+  k?: string;
 }
 
 /** What a WebSocket host learns of a session's handshake. */

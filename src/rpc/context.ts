@@ -16,6 +16,11 @@ export interface CallContext {
   readonly deadline: number;
   /** W3C `traceparent` of the span serving this call, for nested calls (OpenTelemetry); absent without one. */
   readonly traceparent?: string;
+  /**
+   * The same on every attempt of this call: when a caller fails over and the
+   * method runs again on another host, a push it makes is kept once.
+   */
+  readonly callKey?: string;
 }
 
 const storage = new AsyncLocalStorage<CallContext>();
@@ -48,4 +53,12 @@ let traceIdCounter = 0;
 export function newTraceId(): string {
   traceIdCounter = (traceIdCounter + 1) % 0x7fffffff;
   return traceIdPrefix + traceIdCounter.toString(16).padStart(8, '0');
+}
+
+let callKeyCounter = 0;
+
+/** A key for one call, unique across the cluster in practice (the process's random prefix and a counter). */
+export function newCallKey(): string {
+  callKeyCounter += 1;
+  return `${traceIdPrefix.slice(0, 12)}${callKeyCounter.toString(36)}`;
 }

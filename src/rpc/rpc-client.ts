@@ -11,7 +11,7 @@ import { FrameType, type ErrorFrame, type ResultFrame, type WireCallContext } fr
 import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
 import type { SelectStrategy } from '../contract/contract.js';
 import { CircuitBreakers } from './circuit-breaker.js';
-import { currentContext, newTraceId } from './context.js';
+import { currentContext, newCallKey, newTraceId } from './context.js';
 import type { Endpoints } from './endpoints.js';
 
 export interface RpcClientOptions {
@@ -120,6 +120,7 @@ export class RpcClient {
       t: options.traceId ?? parent?.traceId ?? traceIdOf(traced.ctx) ?? newTraceId(),
       c: this.#o.nodeId,
       d: timeoutMs,
+      k: newCallKey(),
     };
     // Without an SDK the span has no traceparent: the caller's goes on as it came.
     const traceparent = traceparentOf(traced.ctx) || parent?.traceparent;

@@ -139,6 +139,7 @@ export class RpcServer {
       headers: wireCtx.h ?? EMPTY_HEADERS,
       deadline: Date.now() + (wireCtx.d ?? 0),
       ...(traceparent === undefined || traceparent === '' ? {} : { traceparent }),
+      ...(wireCtx.k === undefined ? {} : { callKey: wireCtx.k }),
     };
     this.#inFlight += 1;
     const startedAt = performance.now();

@@ -209,10 +209,12 @@ export class Delivery {
       v1.leftEpoch = v1.epoch;
       v1.epoch = epoch;
       v1.offset = 0;
+      v1.base = 0;
     }
     if (epoch !== '' && v1.epoch === epoch) {
-      // Replayed from history already, or a late copy.
-      if (this.#offset <= v1.offset) return REACHED;
+      // Written already (replayed, or a late copy): reached. At or below where the session
+      // started (a push kept just before a fresh session read the top): not written here, not counted.
+      if (this.#offset <= v1.offset) return this.#offset > v1.base ? REACHED : MISSED;
       if (this.#offset > v1.offset + 1) return this.#enqueue(session, true);
     }
     if (this.#receiptTimeoutMs > 0) {
@@ -289,7 +291,7 @@ export class Delivery {
   /** Writes a queued push to a session that is ready for it, and settles its tally. */
   #settleQueued(session: GatewaySession, v1: V1State | undefined, item: QueuedPush): void {
     if (v1 !== undefined && item.epoch !== '' && item.epoch === v1.epoch && item.offset <= v1.offset) {
-      item.tally?.settle(true);
+      item.tally?.settle(item.offset > v1.base);
       return;
     }
     if (item.receiptTimeoutMs > 0) {
@@ -363,6 +365,7 @@ export class Delivery {
         // First read, at open: start from the client's position when it was recovered, else at the top.
         v1.epoch = read.top.epoch;
         v1.offset = resuming ? v1.since.offset : read.top.offset;
+        v1.base = v1.offset;
       }
       if (read.recovered && read.top.epoch === v1.epoch) {
         for (const entry of read.entries) {

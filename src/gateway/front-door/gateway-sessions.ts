@@ -50,6 +50,12 @@ export interface V1State {
   gapTimer: NodeJS.Timeout | undefined;
   /** The epoch the stream had before its history was lost while this session was open ('' none). */
   leftEpoch: string;
+  /**
+   * Offsets up to this one (in `epoch`) were never written to this socket:
+   * the session started after them (a fresh one at the top, a resumed one
+   * at its `since`). A push at or below it is not counted as reached.
+   */
+  base: number;
 }
 
 export interface GatewaySession {
@@ -113,6 +119,7 @@ export function newSession(
             catchingUp: v1.historyTtlMs > 0,
             gapTimer: undefined,
             leftEpoch: '',
+            base: 0,
           },
     alive: true,
     corkTick: 0,
