@@ -35,6 +35,19 @@ import { NO_HANDSHAKE, checkHandshake, handshakeOf, type FindWebSocketService } 
 import { Keepalive } from './keepalive.js';
 import { SessionOpening } from './session-opening.js';
 
+/** What a gateway holds of sessions, for the dashboard. */
+export interface SessionSummary {
+  /** Sessions listed here, opening ones included. */
+  total: number;
+  /** Of those, the ones whose WebSocket is open. */
+  open: number;
+  /** Distinct businessIds among them. */
+  businessIds: number;
+  byService: Record<string, number>;
+  /** The businessIds with the most sessions here, most first. */
+  topBusinessIds: { businessId: string; sessions: number; services: string[] }[];
+}
+
 export interface FrontDoorOptions {
   maxMessageBytes: number;
   maxBufferedBytes: number;
@@ -207,6 +220,30 @@ export class FrontDoor {
   /** Sessions whose WebSocket is open here. */
   get sessionCount(): number {
     return this.#sessions.openCount;
+  }
+
+  /**
+   * Sessions held here (opening ones included) by service, and the `top`
+   * businessIds holding the most of them: for the dashboard. Walks every
+   * session, so it is read at most once a second.
+   */
+  sessionSummary(top: number): SessionSummary {
+    const byService: Record<string, number> = {};
+    for (const [service, n] of this.#sessions.countsByService()) byService[service] = n;
+    const byBusiness = new Map<string, { sessions: number; services: Set<string> }>();
+    let total = 0;
+    for (const s of this.#sessions.values()) {
+      total += 1;
+      let entry = byBusiness.get(s.businessId);
+      if (entry === undefined) byBusiness.set(s.businessId, (entry = { sessions: 0, services: new Set() }));
+      entry.sessions += 1;
+      entry.services.add(s.service);
+    }
+    const topBusinessIds = [...byBusiness]
+      .sort((a, b) => b[1].sessions - a[1].sessions || (a[0] < b[0] ? -1 : 1))
+      .slice(0, top)
+      .map(([businessId, e]) => ({ businessId, sessions: e.sessions, services: [...e.services].sort() }));
+    return { total, open: this.#sessions.openCount, businessIds: byBusiness.size, byService, topBusinessIds };
   }
 
   start(): void {
