@@ -242,15 +242,15 @@ export class WeftError extends Error {
   }
 }
 
+// On the prototype, not the instance: not enumerable, not copied by a spread, not in JSON.
+Object.defineProperty(WeftError.prototype, WEFT_ERROR_MARK, { value: true });
+
 /**
  * The seed's `BusinessException`: a refusal the caller should show or handle.
  *
  * @example
  * throw new BusinessException(`no session exists for businessId ${businessId}`);
  */
-// On the prototype, not the instance: not enumerable, not copied by a spread, not in JSON.
-Object.defineProperty(WeftError.prototype, WEFT_ERROR_MARK, { value: true });
-
 export class BusinessException extends WeftError {
   constructor(message: string, options: WeftErrorOptions = {}) {
     super('BusinessError', message, options);
@@ -291,7 +291,12 @@ function isErrorCode(value: unknown): value is ErrorCode {
  * with a `code` that happens to be a catalogue name is not one.
  *
  * @example
- * try { await users.get('42') } catch (e) { if (isWeftError(e, 'NotFound')) return null; throw e }
+ * try {
+ *   console.log(await host.proxy(IGreeterAppService).greet('ann'));
+ * } catch (e) {
+ *   if (!isWeftError(e, 'ServiceUnavailable')) throw e;
+ *   console.log('no greeter is up:', e.message);
+ * }
  */
 export function isWeftError(error: unknown, code?: ErrorCode): error is WeftError {
   if (typeof error !== 'object' || error === null) return false;

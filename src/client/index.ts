@@ -154,15 +154,31 @@ export interface ClientSession {
   readonly isOpen: boolean;
   /** The position of the last push received (what the next reconnect resumes from). */
   readonly position: Position | undefined;
-  /** Sends when connected; returns false otherwise (nothing is queued). */
+  /**
+   * Sends when connected; returns false otherwise (nothing is queued).
+   *
+   * @example
+   * const session = connectSession('ws://127.0.0.1:5000/api/wstest', { businessId: '100' });
+   * if (!session.send(JSON.stringify({ type: 'typing' }))) console.log('offline: not sent');
+   */
   send(data: string | ArrayBufferLike | ArrayBufferView): boolean;
   /**
    * Drops the current connection and connects again after `afterMs`
    * (default 0), resuming from `position`: what a network drop does, on
    * purpose (moving to another network, a demo of resume).
+   *
+   * @example
+   * const session = connectSession('ws://127.0.0.1:5000/api/wstest', { businessId: '100' });
+   * window.addEventListener('online', () => session.reconnect());
    */
   reconnect(afterMs?: number): void;
-  /** Closes for good (1000). */
+  /**
+   * Closes for good (1000).
+   *
+   * @example
+   * const session = connectSession('ws://127.0.0.1:5000/api/wstest', { businessId: '100' });
+   * window.addEventListener('pagehide', () => session.close());
+   */
   close(): void;
 }
 
@@ -172,7 +188,14 @@ const OPEN = 1;
 /** The gateway closed the session because its token expired (weft's protocol/close-codes.ts). */
 export const TOKEN_EXPIRED_CLOSE_CODE = 4001;
 
-/** Close codes after which the client reconnects; 4001 (token expired) only when it can get a fresh token. */
+/**
+ * Close codes after which the client reconnects; 4001 (token expired) only when it can get a fresh token.
+ *
+ * @example
+ * shouldReconnect(1006); // true: the connection dropped
+ * shouldReconnect(1008); // false: a policy close (slow consumer, revoked)
+ * shouldReconnect(4001, true); // true: the token expired and getToken can give a fresh one
+ */
 export function shouldReconnect(code: number, canRefreshToken = false): boolean {
   return RETRY_CODES.has(code) || (canRefreshToken && code === TOKEN_EXPIRED_CLOSE_CODE);
 }
@@ -198,6 +221,20 @@ function checkPosition(since: Position | undefined): Position | undefined {
   return { epoch, offset };
 }
 
+/**
+ * Connects a session and keeps it connected (see the module's description).
+ *
+ * @example
+ * import { WebSocket } from 'ws'; // Node 20; browsers and Node 22+ have a global WebSocket
+ * const session = connectSession('ws://127.0.0.1:5000/api/wstest', {
+ *   businessId: '100',
+ *   WebSocket,
+ *   onMessage: (data, info) => console.log(data, info.position),
+ *   onOpen: (info) => {
+ *     if (info.resumed && !info.recovered) console.log('missed too much, reload:', info.reason);
+ *   },
+ * });
+ */
 export function connectSession(url: string, options: SessionOptions): ClientSession {
   const Ctor = (options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket) as
     (new (url: string, protocols?: string | string[], socketOptions?: Record<string, unknown>) => WebSocketLike) | undefined;

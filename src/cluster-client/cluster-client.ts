@@ -27,16 +27,42 @@ import { SessionManager, type BoundSessions, type SessionManagerDeps } from '../
 export interface ClusterClient {
   readonly nodeId: string;
   readonly logger: Logger;
-  /** Joins the cluster; resolves with this client. */
+  /**
+   * Joins the cluster; resolves with this client.
+   *
+   * @example
+   * const client = await createClient({ cluster }).start();
+   */
   start(): Promise<ClusterClient>;
-  /** Leaves the cluster and closes its links. */
+  /**
+   * Leaves the cluster and closes its links.
+   *
+   * @example
+   * const client = await createClient({ cluster }).start();
+   * try {
+   *   await (await client.sessions(IWsTestAppService)).pushToBusiness(businessId, 'report ready');
+   * } finally {
+   *   await client.stop();
+   * }
+   */
   stop(): Promise<void>;
-  /** A typed proxy for calling any service of the cluster. */
+  /**
+   * A typed proxy for calling any service of the cluster.
+   *
+   * @example
+   * const client = await createClient({ cluster }).start();
+   * console.log(await client.proxy(IGreeterAppService).greet('ann'));
+   */
   proxy<C extends AnyContract>(contract: C, options?: CallOptions): Proxy<C>;
   /**
    * The sessions of a WebSocket service, cluster-wide, from this process:
    * push to a businessId, a session or all, close them (revocation), count
    * and list them. Resolves once this process has the service's directory.
+   *
+   * @example
+   * const client = await createClient({ cluster }).start();
+   * const sessions = await client.sessions(IWsTestAppService);
+   * console.log(await sessions.count(businessId), 'sessions;', await sessions.pushToBusiness(businessId, 'hello'), 'reached');
    */
   sessions(contract: AnyContract): Promise<SessionManager>;
 }

@@ -143,7 +143,13 @@ export type AnyContract = Contract<any>;
 
 const SIMPLE_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null']);
 
-/** A schema binds to a query string or header when it is a scalar, a literal, or a union of them. */
+/**
+ * A schema binds to a query string or header when it is a scalar, a literal, or a union of them.
+ *
+ * @example
+ * isSimpleSchema(Type.Integer()); // true: a parameter of this type comes from ?page=2
+ * isSimpleSchema(Type.Object({ name: Type.String() })); // false: it comes in the body
+ */
 export function isSimpleSchema(schema: unknown): boolean {
   if (typeof schema !== 'object' || schema === null) return false;
   const s = schema as { type?: unknown; anyOf?: unknown; const?: unknown; enum?: unknown };

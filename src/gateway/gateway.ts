@@ -39,10 +39,29 @@ export interface Gateway {
   readonly port: number;
   /** Sessions held by this gateway. */
   readonly sessionCount: number;
+  /**
+   * Listens and joins the cluster; resolves with this gateway.
+   *
+   * @example
+   * const gateway = await createGateway({ cluster, http: { port: 5000 } }).start();
+   * console.log(`listening on ${gateway.url}`);
+   */
   start(): Promise<Gateway>;
-  /** Drains (503 to new requests and handshakes, 1001 to sessions) and stops. */
+  /**
+   * Drains (503 to new requests and handshakes, 1001 to sessions) and stops.
+   *
+   * @example
+   * const gateway = await createGateway({ cluster }).start();
+   * process.once('SIGTERM', () => void gateway.stop());
+   */
   stop(): Promise<void>;
-  /** Counters for monitoring and tests. */
+  /**
+   * Counters for monitoring and tests.
+   *
+   * @example
+   * const gateway = await createGateway({ cluster }).start();
+   * console.log(`${gateway.stats().sessions} sessions, ${gateway.stats().callsInFlight} calls in flight`);
+   */
   stats(): NodeStats;
 }
 

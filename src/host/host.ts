@@ -28,12 +28,34 @@ export interface Host {
   readonly linkAddress: { host: string; port: number } | undefined;
   /** `http://host:port/metrics` when started with the `metrics` option. */
   readonly metricsUrl: string | undefined;
+  /**
+   * Joins the cluster and serves its services; resolves with this host.
+   *
+   * @example
+   * const host = await createHost({ cluster, services: [implement(IGreeterAppService, { greet: (name) => `hello ${name}` })] }).start();
+   */
   start(): Promise<Host>;
-  /** Drains and stops; resolves when closed. */
+  /**
+   * Drains and stops; resolves when closed.
+   *
+   * @example
+   * process.once('SIGTERM', () => void host.stop());
+   */
   stop(): Promise<void>;
-  /** A typed proxy for calling any service of the cluster. */
+  /**
+   * A typed proxy for calling any service of the cluster.
+   *
+   * @example
+   * const greeting = await host.proxy(IGreeterAppService, { timeoutMs: 2000 }).greet('ann');
+   */
   proxy<C extends AnyContract>(contract: C, options?: CallOptions): Proxy<C>;
-  /** Counters for monitoring and tests. */
+  /**
+   * Counters for monitoring and tests.
+   *
+   * @example
+   * const { callsInFlight, links } = host.stats();
+   * console.log(`${callsInFlight} calls in flight, ${links.tcp} TCP links`);
+   */
   stats(): NodeStats;
 }
 

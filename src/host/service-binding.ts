@@ -23,8 +23,16 @@ export interface ServiceBinding {
  * or a factory that receives proxies to other services.
  *
  * @example
- * implement(IGreeterAppService, { greet: (name) => `hello ${name}` })
- * implement(ICallerAppService, ({ proxy }) => ({ hi: (n) => proxy(IGreeterAppService).greet(n) }))
+ * implement(IGreeterAppService, { greet: (name) => `hello ${name}` });
+ *
+ * // A factory: it gets proxies to the services it calls.
+ * const ICallerAppService = defineContract({
+ *   name: 'ICallerAppService',
+ *   methods: { greetTwice: { params: [param('name', Type.String())], returns: Type.String() } },
+ * });
+ * implement(ICallerAppService, ({ proxy }) => ({
+ *   greetTwice: async (name) => `${await proxy(IGreeterAppService).greet(name)}, twice`,
+ * }));
  */
 export function implement<C extends AnyContract>(
   contract: C,

@@ -89,8 +89,8 @@ export interface Cluster {
  *
  * @example
  * const cluster = memoryCluster();
- * const host = createHost({ cluster, services: [...] });
- * const gateway = createGateway({ cluster, http: { port: 5000 } });
+ * await createHost({ cluster, services: [implement(IGreeterAppService, { greet: (name) => `hello ${name}` })] }).start();
+ * await createGateway({ cluster, http: { port: 5000 } }).start();
  */
 export function memoryCluster(): Cluster {
   const registryHub = new MemoryRegistryHub();
@@ -122,7 +122,7 @@ export type { RedisClusterOptions } from './redis-cluster-options.js';
  *
  * @example
  * // export WEFT_SECRET=$(openssl rand -base64 32), the same on every node
- * const cluster = redisCluster({ url: 'redis://127.0.0.1:6379', secret: process.env.WEFT_SECRET });
+ * const cluster = redisCluster({ url: 'redis://127.0.0.1:6379', secret: process.env['WEFT_SECRET'] ?? '' }); // '' is refused
  */
 export function redisCluster(options: RedisClusterOptions): Cluster {
   const { url, secret, insecure, prefix, ttlMs, heartbeatMs } = resolveOptions(REDIS_CLUSTER_OPTIONS, options, 'redisCluster');

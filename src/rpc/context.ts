@@ -29,7 +29,9 @@ const storage = new AsyncLocalStorage<CallContext>();
  * The context of the call being served, or undefined outside a call.
  *
  * @example
- * greet(name) { const lang = currentContext()?.headers['accept-language']; ... }
+ * implement(IGreeterAppService, {
+ *   greet: (name) => (currentContext()?.headers['accept-language']?.startsWith('fr') ? `bonjour ${name}` : `hello ${name}`),
+ * });
  */
 export function currentContext(): CallContext | undefined {
   return storage.getStore();

@@ -112,7 +112,7 @@ export class SessionManager {
    * Sends to one session, wherever it is. Resolves true if it was delivered.
    *
    * @example
-   * await this.sessionManager.sendTo(`message:${msg},sessionId:${id}`, id);
+   * const delivered = await this.sessionManager.sendTo(JSON.stringify({ type: 'welcome' }), sessionId);
    */
   sendTo(message: PushMessage, sessionId: string): Promise<boolean> {
     try {
@@ -235,7 +235,12 @@ export class SessionManager {
     return told.filter(Boolean).length;
   }
 
-  /** Session ids of a businessId across the cluster (empty when none). */
+  /**
+   * Session ids of a businessId across the cluster (empty when none).
+   *
+   * @example
+   * const ids = await this.sessionManager.sessionIds(businessId);
+   */
   sessionIds(businessId: string): Promise<string[]> {
     try {
       return Promise.resolve(this.#index().sessionIdsOf(businessId, this.#isLive));
@@ -244,18 +249,33 @@ export class SessionManager {
     }
   }
 
-  /** Does a businessId have at least one session anywhere? One lookup, no question to every node. */
+  /**
+   * Does a businessId have at least one session anywhere? One lookup, no question to every node.
+   *
+   * @example
+   * if (!(await this.sessionManager.hasSessions(businessId))) throw new BusinessException(`no session exists for businessId ${businessId}`);
+   */
   async hasSessions(businessId: string): Promise<boolean> {
     return (await this.sessionIds(businessId)).length > 0;
   }
 
-  /** How many sessions a businessId has, or (no argument) the whole service has. */
+  /**
+   * How many sessions a businessId has, or (no argument) the whole service has.
+   *
+   * @example
+   * console.log(await this.sessionManager.count(businessId), 'of', await this.sessionManager.count());
+   */
   async count(businessId?: string): Promise<number> {
     if (businessId !== undefined) return (await this.sessionIds(businessId)).length;
     return this.#index().size;
   }
 
-  /** Every session of this service across the cluster. */
+  /**
+   * Every session of this service across the cluster.
+   *
+   * @example
+   * for (const { sessionId, businessId, gatewayNodeId } of await this.sessionManager.list()) console.log(sessionId, businessId, gatewayNodeId);
+   */
   list(): Promise<SessionInfo[]> {
     const out: SessionInfo[] = [];
     try {
@@ -268,12 +288,23 @@ export class SessionManager {
     return Promise.resolve(out);
   }
 
-  /** A session bound to this host (its hooks run here), if it is. */
+  /**
+   * A session bound to this host (its hooks run here), if it is.
+   *
+   * @example
+   * const session = this.sessionManager.local(sessionId);
+   * if (session !== undefined) session.state = { room: session.query['room'] };
+   */
   local(sessionId: string): WsSession | undefined {
     return this.#bound.get(sessionId);
   }
 
-  /** Sessions bound to this host (those of a service with hooks). */
+  /**
+   * Sessions bound to this host (those of a service with hooks).
+   *
+   * @example
+   * for (const session of this.sessionManager.localSessions()) if (Date.now() - session.openedAt > 3_600_000) await session.close(4000, 'an hour');
+   */
   localSessions(): Iterable<WsSession> {
     return this.#bound.values();
   }

@@ -280,7 +280,7 @@ export const WebSocketModule: WeftModule = Object.freeze({
  * A ready startup module for a WebSocket host (the seed's `WsHostModule`).
  *
  * @example
- * createHost({ modules: [WsHostModule], services: [...] })
+ * createHost({ cluster, modules: [WsHostModule], services: [implement(IWsTestAppService, new WsTestAppService())] });
  */
 export const WsHostModule: WeftModule = Object.freeze({
   name: 'WsHost',

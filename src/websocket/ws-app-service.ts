@@ -25,7 +25,8 @@ export interface WsServiceRuntime {
  *   async echo(businessId: string, msg: string) {
  *     const ids = await this.businessSessionIds.get(businessId);
  *     if (ids.length === 0) throw new BusinessException(`no session exists for businessId ${businessId}`);
- *     await Promise.all(ids.map((id) => this.sessionManager.sendTo(`message:${msg},sessionId:${id}`, id)));
+ *     const sent = await Promise.all(ids.map((id) => this.sessionManager.sendTo(`message:${msg},sessionId:${id}`, id)));
+ *     return sent.filter(Boolean).length;
  *   }
  * }
  */
@@ -57,16 +58,51 @@ export abstract class WsAppServiceBase {
    * A client is connecting. Runs before the gateway completes the handshake:
    * throw a WeftError (Unauthenticated, Unauthorized, BusinessError...) to
    * refuse it with that error's HTTP status.
+   *
+   * @example
+   * class ChatService extends WsAppServiceBase {
+   *   override onOpen(session: WsSession) {
+   *     if (session.query['room'] === undefined) throw new BusinessException('say which room: ?room=');
+   *     session.state = { room: session.query['room'] };
+   *   }
+   * }
    */
   onOpen(_session: WsSession): void | Promise<void> {}
 
-  /** A message from the client: a string for a text frame, a Buffer for a binary one. */
+  /**
+   * A message from the client: a string for a text frame, a Buffer for a binary one.
+   *
+   * @example
+   * class EchoService extends WsAppServiceBase {
+   *   override async onMessage(session: WsSession, message: string | Buffer) {
+   *     await session.send(typeof message === 'string' ? `echo: ${message}` : message);
+   *   }
+   * }
+   */
   onMessage(_session: WsSession, _message: string | Buffer): void | Promise<void> {}
 
-  /** The session ended (client left, gateway or this host going away). */
+  /**
+   * The session ended (client left, gateway or this host going away).
+   *
+   * @example
+   * class ChatService extends WsAppServiceBase {
+   *   override onClose(session: WsSession, code: number, reason: string) {
+   *     console.log(`${session.businessId} left (${code} ${reason})`);
+   *   }
+   * }
+   */
   onClose(_session: WsSession, _code: number, _reason: string): void | Promise<void> {}
 
-  /** A hook of this session threw. */
+  /**
+   * A hook of this session threw.
+   *
+   * @example
+   * class ChatService extends WsAppServiceBase {
+   *   override onError(session: WsSession, error: unknown) {
+   *     console.error(`a hook of session ${session.id} threw`, error);
+   *   }
+   * }
+   */
   onError(_session: WsSession, _error: unknown): void | Promise<void> {}
 
   #need(): WsServiceRuntime {

@@ -20,7 +20,9 @@ export function encodeIdentity(identity: Identity): string {
  * or undefined outside a call or when the gateway verified no token.
  *
  * @example
- * getOrders() { const businessId = currentIdentity()?.['sub']; ... }
+ * implement(IGreeterAppService, {
+ *   greet: (name) => `hello ${name}, signed in as ${String(currentIdentity()?.['sub'] ?? 'nobody')}`,
+ * });
  */
 export function currentIdentity(): Identity | undefined {
   const header = currentContext()?.headers[IDENTITY_HEADER];
