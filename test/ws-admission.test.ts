@@ -81,15 +81,16 @@ test('an onOpen that never settles: the client gets 504, the host forgets the se
   assert.equal(chat.local.length, 1);
 });
 
-test('60 handshakes from one address at once: some get 429 with Retry-After, the others open, and the gateway keeps serving', async (t) => {
-  const stack = await startStack(t);
-  const attempts = await Promise.allSettled(Array.from({ length: 60 }, (_, i) => connectWs(`${stack.wsUrl}/api/chat?businessId=b${i}`)));
+test('a burst of handshakes from one address over its rate: some get 429 with Retry-After, the others open, and the gateway keeps serving', async (t) => {
+  // A rate of 5 a second against 20 at once: the bucket cannot refill 15 handshakes' worth however slowly they arrive.
+  const stack = await startStack(t, { gateway: { websocket: { maxHandshakesPerIpPerSecond: 5 } } });
+  const attempts = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => connectWs(`${stack.wsUrl}/api/chat?businessId=b${i}`)));
   const opened = attempts.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
   t.after(() => closeAll(opened));
   const refusals = attempts.flatMap((a) =>
     a.status === 'rejected' ? [a.reason as { status: number; headers: Record<string, string>; body: string }] : [],
   );
-  assert.ok(opened.length >= 50, `the burst of 50 opens (${opened.length} did)`);
+  assert.ok(opened.length >= 5, `the burst of 5 opens (${opened.length} did)`);
   assert.ok(refusals.length > 0, 'some handshakes are over the rate');
   for (const refusal of refusals) {
     assert.equal(refusal.status, 429);
