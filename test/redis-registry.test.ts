@@ -49,7 +49,7 @@ async function privateRedis(defer: Defer): Promise<PrivateRedis> {
 /** A registry that only watches (it registers nothing), as any node's view is kept. */
 async function observer(defer: Defer, url: string, prefix: string, ttlMs: number, heartbeatMs: number): Promise<RedisRegistry> {
   const logger = quietLogger();
-  const registry = new RedisRegistry(new RedisConnection({ url, logger }), { prefix, ttlMs, heartbeatMs, logger });
+  const registry = new RedisRegistry(new RedisConnection({ target: url, logger }), { prefix, ttlMs, heartbeatMs, logger });
   await registry.start();
   defer(() => registry.close());
   return registry;

@@ -1,15 +1,18 @@
 /**
  * Redis session directory.
  *
- * Per service, a hash `sessions:<service>` maps sessionId to
- * "gatewayNodeId\nbusinessId"; per gateway, a set lists what it holds so the
- * entries of a dead gateway can be removed. Every change is published on the
+ * Per service, a hash maps sessionId to "gatewayNodeId\nbusinessId"; per
+ * service and gateway, a set lists what the gateway holds, and per gateway a
+ * set lists its services, so the entries of a dead gateway can be removed.
+ * Key names are in redis/keys.ts: a service's keys and channel share one
+ * hash tag, so each MULTI below stays in one slot on a Redis Cluster. Every change is published on the
  * service's channel, so each host that watches a service keeps a replica and
  * answers lookups from memory. Gateways batch their writes per tick.
  */
 import { Packr } from 'msgpackr';
 import type { Logger } from '../logger.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
+import { registryKeys, serviceKeys, type ServiceKeys } from '../redis/keys.js';
 import type { Registry, RegistryView } from '../registry/registry.js';
 import { SessionIndex } from './session-index.js';
 import type { HeldSessions, SessionDirectory } from './session-directory.js';
@@ -65,16 +68,21 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#o = options;
   }
 
-  #hashKey(service: string): string {
-    return `${this.#o.prefix}:sessions:${service}`;
+  #keys(service: string): ServiceKeys {
+    return serviceKeys(this.#o.prefix, service);
   }
 
-  #gatewayKey(gatewayNodeId: string): string {
-    return `${this.#o.prefix}:gateway-sessions:${gatewayNodeId}`;
+  #hashKey(service: string): string {
+    return this.#keys(service).sessions;
+  }
+
+  /** The services a gateway wrote sessions of. */
+  #gatewayServicesKey(gatewayNodeId: string): string {
+    return registryKeys(this.#o.prefix).gatewayServices(gatewayNodeId);
   }
 
   #channel(service: string): string {
-    return `${this.#o.prefix}:sessions:${service}`;
+    return this.#keys(service).channel;
   }
 
   async start(): Promise<void> {
@@ -91,11 +99,17 @@ export class RedisSessionDirectory implements SessionDirectory {
   }
 
   async #refreshTtls(): Promise<void> {
-    const multi = this.#redis.command.multi();
-    for (const service of this.#services) multi.pexpire(this.#hashKey(service), DIRECTORY_KEY_TTL_MS);
-    if (this.#heldCount > 0) multi.pexpire(this.#gatewayKey(this.#o.nodeId), DIRECTORY_KEY_TTL_MS);
+    // Keys of many slots: one PEXPIRE each (pipelined), not one MULTI.
+    const c = this.#redis.command;
+    const me = this.#o.nodeId;
+    const keys: string[] = [];
+    for (const service of this.#services) {
+      keys.push(this.#hashKey(service));
+      if (this.#heldCount > 0) keys.push(this.#keys(service).gateway(me));
+    }
+    if (this.#heldCount > 0) keys.push(this.#gatewayServicesKey(me));
     try {
-      await multi.exec();
+      await Promise.all(keys.map((k) => c.pexpire(k, DIRECTORY_KEY_TTL_MS)));
     } catch (err) {
       this.#o.logger.debug({ err: (err as Error).message }, 'could not refresh session directory TTLs');
     }
@@ -173,37 +187,55 @@ export class RedisSessionDirectory implements SessionDirectory {
     if (pending.size === 0) return;
     this.#pending = new Map();
     const me = this.#o.nodeId;
-    const multi = this.#redis.command.multi();
+    const c = this.#redis.command;
+    // One MULTI per service: its keys and channel share a hash tag (one slot on a Redis Cluster).
+    const writes: { service: string; done: Promise<unknown> }[] = [];
+    const added: string[] = [];
     for (const [service, { adds, dels }] of pending) {
+      const keys = this.#keys(service);
+      const multi = c.multi();
       const ops: Op[] = [];
       if (adds.size > 0) {
         const fields: string[] = [];
-        const members: string[] = [];
         for (const [sessionId, businessId] of adds) {
           fields.push(sessionId, `${me}\n${businessId}`);
-          members.push(`${service}\n${sessionId}`);
           ops.push([OP_ADD, sessionId, me, businessId]);
         }
         multi
-          .hset(this.#hashKey(service), ...fields)
-          .pexpire(this.#hashKey(service), DIRECTORY_KEY_TTL_MS)
-          .sadd(this.#gatewayKey(me), ...members)
-          .pexpire(this.#gatewayKey(me), DIRECTORY_KEY_TTL_MS);
+          .hset(keys.sessions, ...fields)
+          .pexpire(keys.sessions, DIRECTORY_KEY_TTL_MS)
+          .sadd(keys.gateway(me), ...adds.keys())
+          .pexpire(keys.gateway(me), DIRECTORY_KEY_TTL_MS);
+        added.push(service);
       }
       if (dels.size > 0) {
         const ids = [...dels.keys()];
-        multi.hdel(this.#hashKey(service), ...ids).srem(this.#gatewayKey(me), ...ids.map((id) => `${service}\n${id}`));
+        multi.hdel(keys.sessions, ...ids).srem(keys.gateway(me), ...ids);
         for (const [id, businessId] of dels) ops.push([OP_DEL, id, businessId]);
       }
-      if (ops.length > 0) multi.publish(this.#channel(service), packr.pack(ops));
+      if (ops.length > 0) this.#redis.publishIn(multi, keys.channel, packr.pack(ops));
+      writes.push({ service, done: multi.exec() });
     }
-    try {
-      await multi.exec();
-    } catch (err) {
+    // The services this gateway has sessions of, for whoever removes them when it dies (another slot).
+    let servicesWritten: Promise<unknown> = Promise.resolve();
+    if (added.length > 0) {
+      const key = this.#gatewayServicesKey(me);
+      servicesWritten = c.multi().sadd(key, ...added).pexpire(key, DIRECTORY_KEY_TTL_MS).exec();
+    }
+    const [servicesResult, ...results] = await Promise.allSettled([servicesWritten, ...writes.map((w) => w.done)]);
+    const failedServices = new Set<string>();
+    writes.forEach((w, i) => {
+      const r = results[i];
+      // Without the list of its services, a gateway's sessions of those could not be removed when it dies.
+      if (r?.status === 'rejected' || (servicesResult?.status === 'rejected' && added.includes(w.service))) failedServices.add(w.service);
+    });
+    if (failedServices.size > 0) {
+      const reason = [servicesResult, ...results].find((r) => r?.status === 'rejected') as PromiseRejectedResult | undefined;
       // Redis is away: keep the batch for the next flush (at the latest #restore(), when it is back),
       // so removals are not lost. A session removed since is not added back.
-      this.#o.logger.debug({ err: (err as Error).message }, 'session directory write failed; kept for later');
+      this.#o.logger.debug({ err: (reason?.reason as Error | undefined)?.message }, 'session directory write failed; kept for later');
       for (const [service, failed] of pending) {
+        if (!failedServices.has(service)) continue;
         const now = this.#pendingFor(service);
         for (const [id, businessId] of failed.adds) if (!now.dels.has(id) && !now.adds.has(id)) now.adds.set(id, businessId);
         for (const [id, businessId] of failed.dels) now.dels.set(id, businessId);
@@ -280,23 +312,22 @@ export class RedisSessionDirectory implements SessionDirectory {
     for (const gateway of gatewayIds) {
       for (const { index } of this.#watched.values()) index.removeGateway(gateway);
       try {
-        const members = await c.smembers(this.#gatewayKey(gateway));
-        const byService = new Map<string, string[]>();
-        for (const m of members) {
-          const cut = m.indexOf('\n');
-          const service = m.slice(0, cut);
-          let ids = byService.get(service);
-          if (ids === undefined) byService.set(service, (ids = []));
-          ids.push(m.slice(cut + 1));
+        // Per service, one MULTI in that service's slot; then the list of services goes.
+        const services = await c.smembers(this.#gatewayServicesKey(gateway));
+        let removed = 0;
+        for (const service of services) {
+          const keys = this.#keys(service);
+          const ids = await c.smembers(keys.gateway(gateway));
+          removed += ids.length;
+          const multi = c.multi();
+          if (ids.length > 0) multi.hdel(keys.sessions, ...ids);
+          multi.del(keys.gateway(gateway));
+          this.#redis.publishIn(multi, keys.channel, packr.pack([[OP_DROP_GATEWAY, gateway]]));
+          await multi.exec();
         }
-        const multi = c.multi();
-        for (const [service, ids] of byService) {
-          multi.hdel(this.#hashKey(service), ...ids).publish(this.#channel(service), packr.pack([[OP_DROP_GATEWAY, gateway]]));
-        }
-        multi.del(this.#gatewayKey(gateway));
-        await multi.exec();
-        if (members.length > 0) {
-          this.#o.logger.info({ gateway, sessions: members.length }, 'removed the sessions of a gateway that left');
+        await c.del(this.#gatewayServicesKey(gateway));
+        if (removed > 0) {
+          this.#o.logger.info({ gateway, sessions: removed }, 'removed the sessions of a gateway that left');
         }
       } catch (err) {
         this.#o.logger.warn({ err: (err as Error).message, gateway }, 'could not remove the sessions of a dead gateway');

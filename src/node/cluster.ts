@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.js';
-import { REDIS_CLUSTER_OPTIONS, weakSecret, type RedisClusterOptions } from './redis-cluster-options.js';
+import { REDIS_CLUSTER_OPTIONS, redisTargetOf, weakSecret, type RedisClusterOptions } from './redis-cluster-options.js';
 import { resolveOptions } from '../options/schema.js';
 import { MemoryRegistry, MemoryRegistryHub } from '../registry/memory-registry.js';
 import { RedisConnection } from '../redis/redis-connection.js';
@@ -57,7 +57,10 @@ export type { RedisClusterOptions } from './redis-cluster-options.js';
 
 /**
  * Many processes sharing a Redis: registry with TTL and heartbeat, session
- * directory with a replica on each WebSocket host.
+ * directory with a replica on each WebSocket host. One Redis server, a Redis
+ * Cluster (`redis-cluster://host:port,host:port` or `cluster: {...}`) or a
+ * master behind Sentinel (`redis-sentinel://host:port,.../<master-name>` or
+ * `sentinel: {...}`).
  *
  * Refuses (`InvalidOption` naming `secret`) to build a cluster without a real
  * secret: none, one under 16 bytes, or an example value from documentation.
@@ -68,7 +71,9 @@ export type { RedisClusterOptions } from './redis-cluster-options.js';
  * const cluster = redisCluster({ url: 'redis://127.0.0.1:6379', secret: process.env.WEFT_SECRET });
  */
 export function redisCluster(options: RedisClusterOptions): Cluster {
-  const { url, secret, insecure, prefix, ttlMs, heartbeatMs } = resolveOptions(REDIS_CLUSTER_OPTIONS, options, 'redisCluster');
+  const resolved = resolveOptions(REDIS_CLUSTER_OPTIONS, options, 'redisCluster');
+  const { secret, insecure, prefix, ttlMs, heartbeatMs } = resolved;
+  const target = redisTargetOf(resolved);
   const weak = weakSecret(secret);
   return Object.freeze({
     kind: 'redis' as const,
@@ -84,7 +89,7 @@ export function redisCluster(options: RedisClusterOptions): Cluster {
             : `redisCluster is insecure: its secret ${weak}, so any process that can reach a node can call it; set a random "secret" of at least 16 bytes and remove "insecure"`,
         );
       }
-      const redis = new RedisConnection({ url, logger });
+      const redis = new RedisConnection({ target, logger });
       const registry = new RedisRegistry(redis, { prefix, ttlMs, heartbeatMs, logger });
       const directory = new RedisSessionDirectory(redis, registry, { prefix, nodeId, staleAfterMs: ttlMs + heartbeatMs, logger });
       return { registry, directory };
