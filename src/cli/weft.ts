@@ -20,7 +20,9 @@ const USAGE = `usage: weft <command> [options]
 
 commands:
   gateway     run a gateway (HTTP routes and WebSocket front door from the registry)
-    --redis <url>          Redis URL (env WEFT_REDIS_URL); without it, a lone in-memory cluster
+    --redis <url>          Redis URL (env WEFT_REDIS_URL); without it, a lone in-memory cluster.
+                           redis://host:port, redis-cluster://host:port,host:port (a Redis Cluster),
+                           redis-sentinel://host:port,host:port/<master-name> (Sentinel)
     --secret-file <path>   file holding the cluster secret (trimmed); otherwise env WEFT_SECRET.
                            Required with --redis: at least 16 bytes, e.g. openssl rand -base64 32
     --prefix <p>           Redis key prefix (default weft)

@@ -220,7 +220,11 @@ export class RedisSessionDirectory implements SessionDirectory {
     let servicesWritten: Promise<unknown> = Promise.resolve();
     if (added.length > 0) {
       const key = this.#gatewayServicesKey(me);
-      servicesWritten = c.multi().sadd(key, ...added).pexpire(key, DIRECTORY_KEY_TTL_MS).exec();
+      servicesWritten = c
+        .multi()
+        .sadd(key, ...added)
+        .pexpire(key, DIRECTORY_KEY_TTL_MS)
+        .exec();
     }
     const [servicesResult, ...results] = await Promise.allSettled([servicesWritten, ...writes.map((w) => w.done)]);
     const failedServices = new Set<string>();
@@ -230,7 +234,7 @@ export class RedisSessionDirectory implements SessionDirectory {
       if (r?.status === 'rejected' || (servicesResult?.status === 'rejected' && added.includes(w.service))) failedServices.add(w.service);
     });
     if (failedServices.size > 0) {
-      const reason = [servicesResult, ...results].find((r) => r?.status === 'rejected') as PromiseRejectedResult | undefined;
+      const reason = [servicesResult, ...results].find((r): r is PromiseRejectedResult => r?.status === 'rejected');
       // Redis is away: keep the batch for the next flush (at the latest #restore(), when it is back),
       // so removals are not lost. A session removed since is not added back.
       this.#o.logger.debug({ err: (reason?.reason as Error | undefined)?.message }, 'session directory write failed; kept for later');

@@ -83,7 +83,7 @@ export const REDIS_CLUSTER_OPTION_PROPERTIES = {
   }),
   prefix: nonEmptyString({
     default: 'weft',
-    description: 'Key and channel prefix, so several clusters can share one Redis; no `{` or `}` (it is part of the keys\' hash tags).',
+    description: "Key and channel prefix, so several clusters can share one Redis; no `{` or `}` (it is part of the keys' hash tags).",
   }),
   ttlMs: positiveNumber({ unit: 'ms', default: 6_000, description: 'Node record TTL.' }),
   heartbeatMs: positiveNumber({
@@ -104,7 +104,8 @@ export function weakSecret(secret: string | undefined): string | undefined {
 
 export const REDIS_CLUSTER_OPTIONS = defineOptions(REDIS_CLUSTER_OPTION_PROPERTIES, (options) => {
   redisTargetOf(options);
-  if (/[{}]/.test(options.prefix)) throw invalidOption('prefix', `must not contain "{" or "}" (weft puts it in hash tags), got ${JSON.stringify(options.prefix)}`);
+  if (/[{}]/.test(options.prefix))
+    throw invalidOption('prefix', `must not contain "{" or "}" (weft puts it in hash tags), got ${JSON.stringify(options.prefix)}`);
   // No cluster is open by default: a missing or guessable secret is refused unless asked for.
   const weak = weakSecret(options.secret);
   if (weak !== undefined && !options.insecure) {

@@ -24,11 +24,11 @@ export interface RegistryKeys {
   /** Set of the ids of registered nodes. */
   readonly nodes: string;
   /** A node's record (JSON), with the record TTL. */
-  node(nodeId: string): string;
+  readonly node: (nodeId: string) => string;
   /** Where joins and leaves are announced. */
   readonly channel: string;
   /** Set of the services a gateway has written sessions of (so they can be removed when it dies). */
-  gatewayServices(gatewayNodeId: string): string;
+  readonly gatewayServices: (gatewayNodeId: string) => string;
 }
 
 export function registryKeys(prefix: string): RegistryKeys {
@@ -48,7 +48,7 @@ export interface ServiceKeys {
   /** Hash sessionId -> `gatewayNodeId\nbusinessId`. */
   readonly sessions: string;
   /** Set of the sessionIds of this service one gateway holds. */
-  gateway(gatewayNodeId: string): string;
+  readonly gateway: (gatewayNodeId: string) => string;
   /** Where changes to the sessions are published. */
   readonly channel: string;
 }

@@ -137,7 +137,8 @@ export function parseRedisUrl(url: string): RedisTarget {
 
 /** For logs: where the target is, without credentials. */
 export function describeTarget(target: RedisTarget): string {
-  const list = (hosts: readonly HostPort[]): string => hosts.map((h) => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`)).join(',');
+  const list = (hosts: readonly HostPort[]): string =>
+    hosts.map((h) => (h.host.includes(':') ? `[${h.host}]:${h.port}` : `${h.host}:${h.port}`)).join(',');
   if (target.kind === 'cluster') return `redis-cluster://${list(target.nodes)}`;
   if (target.kind === 'sentinel') return `redis-sentinel://${list(target.sentinels)}/${target.name}`;
   try {
