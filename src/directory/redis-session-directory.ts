@@ -4,10 +4,11 @@
  * Per service, a hash maps sessionId to "gatewayNodeId\nbusinessId"; per
  * service and gateway, a set lists what the gateway holds, and per gateway a
  * set lists its services, so the entries of a dead gateway can be removed.
- * Key names are in redis/keys.ts: a service's keys and channel share one
- * hash tag, so each MULTI below stays in one slot on a Redis Cluster. Every change is published on the
- * service's channel, so each host that watches a service keeps a replica and
- * answers lookups from memory. Gateways batch their writes per tick.
+ * Every change is published on the service's channel, so each host that
+ * watches a service keeps a replica and answers lookups from memory.
+ * Gateways batch their writes per tick. Key names are in redis/keys.ts: a
+ * service's keys and channel share one hash tag, so each MULTI below stays
+ * in one slot on a Redis Cluster.
  */
 import { Packr } from 'msgpackr';
 import type { Logger } from '../logger.js';
