@@ -3,7 +3,9 @@
  * without a word, nodes stopped gracefully, and a Redis that restarts empty
  * or fails over. On each kind of Redis but for the graceful stop: one server
  * (restarts empty), a Redis Cluster (the masters of the test's slots restart
- * empty), Sentinel (the master dies and a replica takes over).
+ * empty), Sentinel (the master dies and a replica takes over), and for the
+ * Redis failover tests a Cluster with replicas (the masters of the test's
+ * slots die and their replicas take over).
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
@@ -14,7 +16,7 @@ import { RedisConnection } from '../src/redis/redis-connection.js';
 import { RedisRegistry } from '../src/registry/redis-registry.js';
 import { ChatAppService, IChatAppService, ITestAppService, testService } from './fixtures/services.js';
 import { dropPrefix, rawClient } from './fixtures/node-control.js';
-import { ENGINE_KINDS, engineLabel, engineTest, engines } from './fixtures/redis-engines.js';
+import { ENGINE_KINDS, FAILOVER_ENGINE_KINDS, engineLabel, engineTest, engines } from './fixtures/redis-engines.js';
 import {
   REDIS_URL,
   connectWs,
@@ -150,9 +152,9 @@ test('a gracefully stopped node leaves the registry at once, long before its TTL
   await eventually(async () => !(await healthServices(gateway.url)).includes('ITestAppService'), 10000, 'the gateway to drop its routes');
 });
 
-for (const kind of ENGINE_KINDS) {
+for (const kind of FAILOVER_ENGINE_KINDS) {
   test(
-    `every live node is registered again after Redis restarts empty, without restarting itself ${engineLabel(kind)}`,
+    `every live node is registered again after Redis restarts empty or fails over, without restarting itself ${engineLabel(kind)}`,
     await engineTest(kind),
     async (t) => {
       const defer = cleanupStack(t);
@@ -193,38 +195,42 @@ for (const kind of ENGINE_KINDS) {
     },
   );
 
-  test(`a gateway's open session is listed again after Redis restarts empty ${engineLabel(kind)}`, await engineTest(kind), async (t) => {
-    const defer = cleanupStack(t);
-    const engine = await redis.get(kind, { disruptable: true });
-    const prefix = uniquePrefix();
-    defer(() => dropPrefix(prefix, engine.url));
-    const cluster = redisCluster({ url: engine.url, prefix, secret: testSecret(), ttlMs: 1500, heartbeatMs: 300 });
-    const chatHost = await startHost(defer, cluster, 'chat');
-    const gateway = await startGateway(defer, cluster);
-    const raw = rawRedis(defer, engine.url);
-    const client = await connectWs(`ws://127.0.0.1:${gateway.port}/api/chat?businessId=r1`);
-    defer(() => client.ws.terminate());
-    const hashKey = serviceKeys(prefix, 'IChatAppService').sessions;
-    const listed = async (): Promise<boolean> => Object.values(await raw.hgetall(hashKey)).includes(`${gateway.nodeId}\nr1`);
-    await eventually(listed, 5000, 'the session in the directory');
-    await eventually(async () => (await chatHost.proxy(IChatAppService).count('r1')) === 1, 5000, 'the host counting the session');
+  test(
+    `a gateway's open session is listed again after Redis restarts empty or fails over ${engineLabel(kind)}`,
+    await engineTest(kind),
+    async (t) => {
+      const defer = cleanupStack(t);
+      const engine = await redis.get(kind, { disruptable: true });
+      const prefix = uniquePrefix();
+      defer(() => dropPrefix(prefix, engine.url));
+      const cluster = redisCluster({ url: engine.url, prefix, secret: testSecret(), ttlMs: 1500, heartbeatMs: 300 });
+      const chatHost = await startHost(defer, cluster, 'chat');
+      const gateway = await startGateway(defer, cluster);
+      const raw = rawRedis(defer, engine.url);
+      const client = await connectWs(`ws://127.0.0.1:${gateway.port}/api/chat?businessId=r1`);
+      defer(() => client.ws.terminate());
+      const hashKey = serviceKeys(prefix, 'IChatAppService').sessions;
+      const listed = async (): Promise<boolean> => Object.values(await raw.hgetall(hashKey)).includes(`${gateway.nodeId}\nr1`);
+      await eventually(listed, 5000, 'the session in the directory');
+      await eventually(async () => (await chatHost.proxy(IChatAppService).count('r1')) === 1, 5000, 'the host counting the session');
 
-    await engine.disrupt([registryKeys(prefix).tag, serviceKeys(prefix, 'IChatAppService').tag]);
+      await engine.disrupt([registryKeys(prefix).tag, serviceKeys(prefix, 'IChatAppService').tag]);
 
-    await eventually(listed, 15000, 'the session listed again in the restarted Redis');
-    // A host that starts after the restart knows only what Redis holds; with the old host, both count the session.
-    const freshHost = await startHost(defer, cluster, 'chat');
-    const proxy = freshHost.proxy(IChatAppService);
-    await eventually(
-      async () => {
-        const counts = await Promise.all([proxy.count('r1'), proxy.count('r1'), proxy.count('r1'), proxy.count('r1')]);
-        return counts.every((n) => n === 1);
-      },
-      15000,
-      'every host counting the session again',
-    );
-    assert.equal(await proxy.push('r1', 'after the restart'), 1);
-    await client.waitFor(1);
-    assert.deepEqual(client.messages, ['after the restart']);
-  });
+      await eventually(listed, 15000, 'the session listed again in the restarted Redis');
+      // A host that starts after the restart knows only what Redis holds; with the old host, both count the session.
+      const freshHost = await startHost(defer, cluster, 'chat');
+      const proxy = freshHost.proxy(IChatAppService);
+      await eventually(
+        async () => {
+          const counts = await Promise.all([proxy.count('r1'), proxy.count('r1'), proxy.count('r1'), proxy.count('r1')]);
+          return counts.every((n) => n === 1);
+        },
+        15000,
+        'every host counting the session again',
+      );
+      assert.equal(await proxy.push('r1', 'after the restart'), 1);
+      await client.waitFor(1);
+      assert.deepEqual(client.messages, ['after the restart']);
+    },
+  );
 }
