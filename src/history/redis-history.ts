@@ -2,9 +2,10 @@
  * History in Redis: per (service, businessId) a stream of the last pushes
  * and a small hash with the stream's epoch and last offset.
  *
- * Keys (one hash tag, so both are in one slot of a Redis Cluster):
- *   <prefix>:history:{<service>:<businessId>}:m  hash  e = epoch, o = last offset
- *   <prefix>:history:{<service>:<businessId>}:s  stream, entry id `<offset>-0`,
+ * Keys (redis/keys.ts `historyKeys`: one hash tag, so both are in one slot
+ * of a Redis Cluster, and a script touches that slot only):
+ *   {<prefix>:history:<service>:<businessId>}:m  hash  e = epoch, o = last offset
+ *   {<prefix>:history:<service>:<businessId>}:s  stream, entry id `<offset>-0`,
  *                                                fields d = payload, t = text, a = ms
  *
  * Each append is one script: the offset is taken and the entry written in
@@ -14,8 +15,8 @@
  * so a client back after the window hears "window-passed", and only a
  * Redis that lost the keys makes a new epoch.
  */
-import type { Redis } from 'ioredis';
-import type { RedisConnection } from '../redis/redis-connection.js';
+import { historyKeys } from '../redis/keys.js';
+import type { RedisCommands, RedisConnection } from '../redis/redis-connection.js';
 import type { HistoryLimits, HistoryRead, HistoryStore, Position } from './history-store.js';
 import { newEpoch, readFrom } from './memory-history.js';
 
@@ -63,7 +64,7 @@ export interface RedisHistoryOptions {
 export class RedisHistory implements HistoryStore {
   readonly #redis: RedisConnection;
   readonly #prefix: string;
-  #opening: Promise<Redis & HistoryCommands> | undefined;
+  #opening: Promise<RedisCommands & HistoryCommands> | undefined;
 
   constructor(redis: RedisConnection, options: RedisHistoryOptions) {
     this.#redis = redis;
@@ -71,19 +72,19 @@ export class RedisHistory implements HistoryStore {
   }
 
   /** The command connection with the scripts defined; opened on first use. */
-  #command(): Promise<Redis & HistoryCommands> {
+  #command(): Promise<RedisCommands & HistoryCommands> {
     this.#opening ??= this.#redis.open().then(() => {
       const c = this.#redis.command;
       c.defineCommand('weftHistoryAppend', { numberOfKeys: 2, lua: APPEND });
       c.defineCommand('weftHistoryRead', { numberOfKeys: 2, lua: READ });
-      return c as Redis & HistoryCommands;
+      return c as RedisCommands & HistoryCommands;
     });
     return this.#opening;
   }
 
   #keys(service: string, businessId: string): [string, string] {
-    const base = `${this.#prefix}:history:{${service}:${businessId}}`;
-    return [`${base}:m`, `${base}:s`];
+    const keys = historyKeys(this.#prefix, service, businessId);
+    return [keys.meta, keys.stream];
   }
 
   async append(service: string, businessId: string, payload: Uint8Array, text: boolean, limits: HistoryLimits): Promise<Position> {
