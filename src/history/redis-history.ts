@@ -15,6 +15,7 @@
  * so a client back after the window hears "window-passed", and only a
  * Redis that lost the keys makes a new epoch.
  */
+import { createHash } from 'node:crypto';
 import { historyKeys } from '../redis/keys.js';
 import type { RedisCommands, RedisConnection } from '../redis/redis-connection.js';
 import type { HistoryLimits, HistoryRead, HistoryStore, Position } from './history-store.js';
@@ -52,9 +53,34 @@ return {epoch, offset, redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+'
 
 type Reply = [Buffer, Buffer | number, ([Buffer, Buffer[]][] | undefined)?];
 
-interface HistoryCommands {
-  weftHistoryAppend(meta: string, stream: string, ...args: (string | Uint8Array | number)[]): Promise<[string, number]>;
-  weftHistoryReadBuffer(meta: string, stream: string, ...args: string[]): Promise<Reply>;
+/** A script and its SHA1, run with EVALSHA and loaded by EVAL on the node that lacks it (NOSCRIPT). */
+interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
+const APPEND_SCRIPT = script(APPEND);
+const READ_SCRIPT = script(READ);
+
+interface BufferScripts {
+  evalshaBuffer(sha: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  evalBuffer(lua: string, numKeys: number, ...args: string[]): Promise<unknown>;
+}
+
+/**
+ * EVALSHA, then EVAL when the server does not have the script yet. Not
+ * ioredis `defineCommand`: with auto-pipelining, a command defined after
+ * the connection's first commands can land in a pipeline built before it
+ * was defined, which lacks it (`pipeline[functionName] is not a function`).
+ */
+async function runScript<T>(sha: () => Promise<T>, lua: () => Promise<T>): Promise<T> {
+  try {
+    return await sha();
+  } catch (e) {
+    if (e instanceof Error && e.message.startsWith('NOSCRIPT')) return lua();
+    throw e;
+  }
 }
 
 export interface RedisHistoryOptions {
@@ -64,21 +90,16 @@ export interface RedisHistoryOptions {
 export class RedisHistory implements HistoryStore {
   readonly #redis: RedisConnection;
   readonly #prefix: string;
-  #opening: Promise<RedisCommands & HistoryCommands> | undefined;
+  #opening: Promise<RedisCommands> | undefined;
 
   constructor(redis: RedisConnection, options: RedisHistoryOptions) {
     this.#redis = redis;
     this.#prefix = options.prefix;
   }
 
-  /** The command connection with the scripts defined; opened on first use. */
-  #command(): Promise<RedisCommands & HistoryCommands> {
-    this.#opening ??= this.#redis.open().then(() => {
-      const c = this.#redis.command;
-      c.defineCommand('weftHistoryAppend', { numberOfKeys: 2, lua: APPEND });
-      c.defineCommand('weftHistoryRead', { numberOfKeys: 2, lua: READ });
-      return c as RedisCommands & HistoryCommands;
-    });
+  /** The command connection; opened on first use. */
+  #command(): Promise<RedisCommands> {
+    this.#opening ??= this.#redis.open().then(() => this.#redis.command);
     return this.#opening;
   }
 
@@ -90,7 +111,7 @@ export class RedisHistory implements HistoryStore {
   async append(service: string, businessId: string, payload: Uint8Array, text: boolean, limits: HistoryLimits): Promise<Position> {
     const c = await this.#command();
     const [meta, stream] = this.#keys(service, businessId);
-    const [epoch, offset] = await c.weftHistoryAppend(
+    const args = [
       meta,
       stream,
       Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
@@ -100,21 +121,32 @@ export class RedisHistory implements HistoryStore {
       Date.now(),
       newEpoch(),
       Math.max(limits.ttlMs, META_TTL_MS),
-    );
+    ];
+    const [epoch, offset] = (await runScript(
+      () => c.evalsha(APPEND_SCRIPT.sha, 2, ...args),
+      () => c.eval(APPEND_SCRIPT.lua, 2, ...args),
+    )) as [string, number];
     return { epoch, offset: Number(offset) };
   }
 
   async read(service: string, businessId: string, since: Position | undefined, ttlMs: number): Promise<HistoryRead> {
     const c = await this.#command();
     const [meta, stream] = this.#keys(service, businessId);
-    const reply = await c.weftHistoryReadBuffer(
+    const args = [
       meta,
       stream,
       since === undefined ? '' : String(since.offset),
       since?.epoch ?? '',
       newEpoch(),
       String(Math.max(ttlMs, META_TTL_MS)),
-    );
+    ];
+    // Buffer replies (the payloads): ioredis has evalshaBuffer / evalBuffer but does not type them, and
+    // callBuffer drops its command name under auto-pipelining.
+    const b = c as unknown as BufferScripts;
+    const reply = (await runScript(
+      () => b.evalshaBuffer(READ_SCRIPT.sha, 2, ...args),
+      () => b.evalBuffer(READ_SCRIPT.lua, 2, ...args),
+    )) as Reply;
     const top: Position = { epoch: reply[0].toString(), offset: Number(reply[1].toString()) };
     const entries = (reply[2] ?? []).map(([id, fields]) => entryOf(id, fields));
     return readFrom(entries, top, since, ttlMs);
