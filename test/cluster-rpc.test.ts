@@ -1,28 +1,35 @@
 /**
  * RPC across processes sharing Redis: hosts, a gateway and callers each in
- * their own process, with real SIGKILLs and graceful stops.
+ * their own process, with real SIGKILLs and graceful stops. The failover
+ * tests run on each kind of Redis: one server, a Redis Cluster, Sentinel.
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import { REDIS_URL, eventually, httpJson, redisTest, spawnNode, uniquePrefix, type NodeProcess } from './helpers/index.js';
-import { controlNode, dropPrefix, type CallOutcome, type NodeControl } from './fixtures/node-control.js';
+import { registryKeys } from '../src/redis/keys.js';
+import { eventually, httpJson, redisTest, spawnNode, uniquePrefix, type NodeProcess } from './helpers/index.js';
+import { controlNode, dropPrefix, rawClient, type CallOutcome, type NodeControl } from './fixtures/node-control.js';
+import { ENGINE_KINDS, engineLabel, engineTest, engines, type EngineKind } from './fixtures/redis-engines.js';
+
+const redis = engines();
 
 /** Short TTLs keep a dead node's stay in the views short; the heartbeat keeps live ones well inside theirs. */
 const FAST = { WEFT_TTL_MS: '2000', WEFT_HEARTBEAT_MS: '500' };
 
-/** One test's prefix and processes: after the test every process is killed, then the prefix's keys go. */
+/** One test's Redis, prefix and processes: after the test every process is killed, then the prefix's keys go. */
 interface Scope {
   prefix: string;
+  /** WEFT_REDIS_URL of the test's Redis. */
+  url: string;
   procs: NodeProcess[];
 }
 
-function scope(t: TestContext): Scope {
-  const sc: Scope = { prefix: uniquePrefix(), procs: [] };
+async function scope(t: TestContext, kind: EngineKind = 'redis'): Promise<Scope> {
+  const engine = await redis.get(kind);
+  const sc: Scope = { prefix: uniquePrefix(), url: engine.url, procs: [] };
   t.after(async () => {
     await Promise.all(sc.procs.map((p) => p.kill()));
-    await dropPrefix(sc.prefix);
+    await dropPrefix(sc.prefix, sc.url);
   });
   return sc;
 }
@@ -35,7 +42,7 @@ interface Started {
 
 /** Hosts of ITestAppService and a gateway, each its own process; killed after the test. */
 async function startCluster(sc: Scope, hostCount: number, hostEnv: Record<string, string> = {}): Promise<Started> {
-  const env = { ...FAST, WEFT_PREFIX: sc.prefix };
+  const env = { ...FAST, WEFT_PREFIX: sc.prefix, WEFT_REDIS_URL: sc.url };
   const spawned = await Promise.all([
     ...Array.from({ length: hostCount }, (_, i) =>
       spawnNode({ ...env, ...hostEnv, WEFT_ROLE: 'host', WEFT_SERVICES: 'test', WEFT_NAME: `h${i + 1}` }),
@@ -49,7 +56,15 @@ async function startCluster(sc: Scope, hostCount: number, hostEnv: Record<string
 
 /** A process with no services that calls through its typed proxy; killed after the test. */
 async function startCaller(sc: Scope, extra: Record<string, string> = {}): Promise<{ proc: NodeProcess; control: NodeControl }> {
-  const proc = await spawnNode({ ...FAST, WEFT_PREFIX: sc.prefix, WEFT_ROLE: 'host', WEFT_SERVICES: '', WEFT_NAME: 'caller', ...extra });
+  const proc = await spawnNode({
+    ...FAST,
+    WEFT_PREFIX: sc.prefix,
+    WEFT_REDIS_URL: sc.url,
+    WEFT_ROLE: 'host',
+    WEFT_SERVICES: '',
+    WEFT_NAME: 'caller',
+    ...extra,
+  });
   sc.procs.push(proc);
   return { proc, control: controlNode(proc) };
 }
@@ -118,25 +133,27 @@ function failuresOf(result: StreamResult): string[] {
   return result.outcomes.flatMap((o, i) => (o.ok ? [] : [`call ${i}: ${o.detail}`]));
 }
 
-test('answers HTTP calls through the gateway from both hosts of a service', await redisTest(), async (t) => {
-  const { hosts, url } = await startCluster(scope(t), 2);
-  const ids = hosts.map((h) => h.info.nodeId);
-  await waitForAll(() => whoamiHttp(url), ids, 'both hosts answering through the gateway');
-  // Round-robin: a run of calls is shared by both hosts.
-  const answered = new Map<string, number>();
-  for (let i = 0; i < 20; i++) {
-    const who = await whoamiHttp(url);
-    assert.ok(who !== undefined && ids.includes(who), `answered by ${who}`);
-    answered.set(who, (answered.get(who) ?? 0) + 1);
-  }
-  // And every answer is the right one, whichever host gave it.
-  for (let i = 0; i < 10; i++) {
-    const r = await httpJson(`${url}/api/test/echo?value=v${i}`);
-    assert.equal(r.status, 200, JSON.stringify(r.body));
-    assert.equal(r.body.result, `v${i}`);
-  }
-  assert.deepEqual([...answered.keys()].sort(), [...ids].sort());
-});
+for (const kind of ENGINE_KINDS) {
+  test(`answers HTTP calls through the gateway from both hosts of a service ${engineLabel(kind)}`, await engineTest(kind), async (t) => {
+    const { hosts, url } = await startCluster(await scope(t, kind), 2);
+    const ids = hosts.map((h) => h.info.nodeId);
+    await waitForAll(() => whoamiHttp(url), ids, 'both hosts answering through the gateway');
+    // Round-robin: a run of calls is shared by both hosts.
+    const answered = new Map<string, number>();
+    for (let i = 0; i < 20; i++) {
+      const who = await whoamiHttp(url);
+      assert.ok(who !== undefined && ids.includes(who), `answered by ${who}`);
+      answered.set(who, (answered.get(who) ?? 0) + 1);
+    }
+    // And every answer is the right one, whichever host gave it.
+    for (let i = 0; i < 10; i++) {
+      const r = await httpJson(`${url}/api/test/echo?value=v${i}`);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.result, `v${i}`);
+    }
+    assert.deepEqual([...answered.keys()].sort(), [...ids].sort());
+  });
+}
 
 /** Every one of 300 calls succeeded; the killed host answered some before it died, the live one every call after. */
 function assertFailedOver(t: TestContext, result: Awaited<ReturnType<typeof streamWithKill>>, killed: NodeProcess, live: NodeProcess): void {
@@ -156,49 +173,59 @@ function assertFailedOver(t: TestContext, result: Awaited<ReturnType<typeof stre
   );
 }
 
-test('keeps every HTTP call through the gateway succeeding when a host is killed mid-stream', await redisTest(), async (t) => {
-  const { hosts, url } = await startCluster(scope(t), 2);
-  const [h1, h2] = hosts as [NodeProcess, NodeProcess];
-  await waitForAll(() => whoamiHttp(url), [h1.info.nodeId, h2.info.nodeId], 'both hosts answering through the gateway');
+for (const kind of ENGINE_KINDS) {
+  test(
+    `keeps every HTTP call through the gateway succeeding when a host is killed mid-stream ${engineLabel(kind)}`,
+    await engineTest(kind),
+    async (t) => {
+      const { hosts, url } = await startCluster(await scope(t, kind), 2);
+      const [h1, h2] = hosts as [NodeProcess, NodeProcess];
+      await waitForAll(() => whoamiHttp(url), [h1.info.nodeId, h2.info.nodeId], 'both hosts answering through the gateway');
 
-  const result = await streamWithKill(300, 4, 60, h1, async (i) => {
-    try {
-      const r = await httpJson(`${url}/api/test/slow?ms=2`);
-      if (r.status !== 200) return { ok: false, detail: `HTTP ${r.status} ${JSON.stringify(r.body)}` };
-      return { ok: true, who: r.body.result as string };
-    } catch (e) {
-      return { ok: false, detail: `request ${i} failed: ${(e as Error).message}` };
-    }
-  });
+      const result = await streamWithKill(300, 4, 60, h1, async (i) => {
+        try {
+          const r = await httpJson(`${url}/api/test/slow?ms=2`);
+          if (r.status !== 200) return { ok: false, detail: `HTTP ${r.status} ${JSON.stringify(r.body)}` };
+          return { ok: true, who: r.body.result as string };
+        } catch (e) {
+          return { ok: false, detail: `request ${i} failed: ${(e as Error).message}` };
+        }
+      });
 
-  assertFailedOver(t, result, h1, h2);
-});
+      assertFailedOver(t, result, h1, h2);
+    },
+  );
 
-test('keeps every proxy call from another process succeeding when a host is killed mid-stream', await redisTest(), async (t) => {
-  const sc = scope(t);
-  const { hosts } = await startCluster(sc, 2);
-  const [h1, h2] = hosts as [NodeProcess, NodeProcess];
-  const { control } = await startCaller(sc);
-  await waitForAll(() => whoamiProxy(control), [h1.info.nodeId, h2.info.nodeId], 'both hosts answering the caller');
+  test(
+    `keeps every proxy call from another process succeeding when a host is killed mid-stream ${engineLabel(kind)}`,
+    await engineTest(kind),
+    async (t) => {
+      const sc = await scope(t, kind);
+      const { hosts } = await startCluster(sc, 2);
+      const [h1, h2] = hosts as [NodeProcess, NodeProcess];
+      const { control } = await startCaller(sc);
+      await waitForAll(() => whoamiProxy(control), [h1.info.nodeId, h2.info.nodeId], 'both hosts answering the caller');
 
-  const result = await streamWithKill(300, 4, 60, h1, async (i) => {
-    const r: CallOutcome = await control.call('ITestAppService', 'slow', [2]);
-    return r.ok ? { ok: true, who: r.value as string } : { ok: false, detail: `call ${i}: ${r.code} ${r.message}` };
-  });
+      const result = await streamWithKill(300, 4, 60, h1, async (i) => {
+        const r: CallOutcome = await control.call('ITestAppService', 'slow', [2]);
+        return r.ok ? { ok: true, who: r.value as string } : { ok: false, detail: `call ${i}: ${r.code} ${r.message}` };
+      });
 
-  assertFailedOver(t, result, h1, h2);
-});
+      assertFailedOver(t, result, h1, h2);
+    },
+  );
+}
 
 test('finishes the calls in flight on a gracefully stopped host and sends later calls to the other host', await redisTest(), async (t) => {
-  const sc = scope(t);
+  const sc = await scope(t);
   const prefix = sc.prefix;
   const { hosts, url } = await startCluster(sc, 2, { WEFT_STOP_MS: '15000' });
   const [h1, h2] = hosts as [NodeProcess, NodeProcess];
   const c1 = controlNode(h1);
   const c2 = controlNode(h2);
   await waitForAll(() => whoamiHttp(url), [h1.info.nodeId, h2.info.nodeId], 'both hosts answering through the gateway');
-  const redis = new Redis(REDIS_URL);
-  t.after(() => redis.quit());
+  const raw = rawClient(sc.url);
+  t.after(() => raw.disconnect());
 
   // Slow calls, shared by the two hosts; wait until every one is running somewhere.
   const SLOW = 8;
@@ -217,7 +244,7 @@ test('finishes the calls in flight on a gracefully stopped host and sends later 
 
   const stopped = h1.stop();
   // The host tells its peers it drains, then leaves the registry; from then on calls go elsewhere.
-  await eventually(async () => (await redis.exists(`${prefix}:node:${h1.info.nodeId}`)) === 0, 10000, 'the stopping host to leave the registry');
+  await eventually(async () => (await raw.exists(registryKeys(prefix).node(h1.info.nodeId))) === 0, 10000, 'the stopping host to leave the registry');
   // Its Draining frame left just before; a moment lets it land on a loaded machine (a wait, not a measurement).
   await sleep(200);
   const during: string[] = [];
@@ -245,7 +272,7 @@ test('finishes the calls in flight on a gracefully stopped host and sends later 
 });
 
 test('refuses calls from a process that does not hold the cluster secret', await redisTest(), async (t) => {
-  const sc = scope(t);
+  const sc = await scope(t);
   const { hosts } = await startCluster(sc, 1);
   const host = controlNode(hosts[0]!);
   const [intruder, member] = await Promise.all([startCaller(sc, { WEFT_SECRET: 'not-the-cluster-secret' }), startCaller(sc)]);
@@ -272,7 +299,7 @@ test(
   'a call that may not run twice (POST) in flight on a host that dies fails with OutcomeUnknown; it is not run again elsewhere',
   await redisTest(),
   async (t) => {
-    const { hosts, url } = await startCluster(scope(t), 2);
+    const { hosts, url } = await startCluster(await scope(t), 2);
     const ids = hosts.map((h) => h.info.nodeId);
     await waitForAll(() => whoamiHttp(url), ids, 'both hosts answering through the gateway');
     const [victim, survivor] = hosts as [NodeProcess, NodeProcess];

@@ -1,24 +1,18 @@
 /**
  * Cluster-wide WebSocket push across processes sharing Redis: two gateways,
  * two WebSocket hosts and a service process with no services of its own,
- * with real SIGKILLs of hosts and gateways.
+ * with real SIGKILLs of hosts and gateways; on each kind of Redis (one
+ * server, a Redis Cluster, Sentinel) except the frame-count test.
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { Redis } from 'ioredis';
 import type { NodeStats } from '../src/index.js';
-import { controlNode, dropPrefix, type NodeControl } from './fixtures/node-control.js';
-import {
-  REDIS_URL,
-  connectWs,
-  eventually,
-  httpJson,
-  redisTest,
-  spawnNode,
-  uniquePrefix,
-  type NodeProcess,
-  type OpenedClient,
-} from './helpers/index.js';
+import { serviceKeys } from '../src/redis/keys.js';
+import { controlNode, dropPrefix, rawClient, type NodeControl } from './fixtures/node-control.js';
+import { ENGINE_KINDS, engineLabel, engineTest, engines, type EngineKind } from './fixtures/redis-engines.js';
+import { connectWs, eventually, httpJson, redisTest, spawnNode, uniquePrefix, type NodeProcess, type OpenedClient } from './helpers/index.js';
+
+const redis = engines();
 
 /** Short TTLs keep a dead node's stay in the views short; the heartbeat keeps live ones well inside theirs. */
 const FAST = { WEFT_TTL_MS: '2000', WEFT_HEARTBEAT_MS: '500' };
@@ -32,6 +26,8 @@ interface Gw {
 
 interface WsCluster {
   prefix: string;
+  /** WEFT_REDIS_URL of the test's Redis. */
+  url: string;
   hosts: [NodeProcess, NodeProcess];
   hostControls: [NodeControl, NodeControl];
   gw1: Gw;
@@ -42,16 +38,17 @@ interface WsCluster {
   connect(gw: Gw, businessId: string): Promise<OpenedClient>;
 }
 
-async function startWsCluster(t: TestContext): Promise<WsCluster> {
+async function startWsCluster(t: TestContext, kind: EngineKind = 'redis'): Promise<WsCluster> {
+  const { url } = await redis.get(kind);
   const prefix = uniquePrefix();
   const procs: NodeProcess[] = [];
   const clients: OpenedClient[] = [];
   t.after(async () => {
     for (const c of clients) c.ws.terminate();
     await Promise.all(procs.map((p) => p.kill()));
-    await dropPrefix(prefix);
+    await dropPrefix(prefix, url);
   });
-  const env = { ...FAST, WEFT_PREFIX: prefix };
+  const env = { ...FAST, WEFT_PREFIX: prefix, WEFT_REDIS_URL: url };
   const spawned = await Promise.all([
     spawnNode({ ...env, WEFT_ROLE: 'host', WEFT_SERVICES: 'test,chat', WEFT_NAME: 'hA' }),
     spawnNode({ ...env, WEFT_ROLE: 'host', WEFT_SERVICES: 'test,chat', WEFT_NAME: 'hB' }),
@@ -69,6 +66,7 @@ async function startWsCluster(t: TestContext): Promise<WsCluster> {
   });
   const cluster: WsCluster = {
     prefix,
+    url,
     hosts: [hA, hB],
     hostControls: [controlNode(hA), controlNode(hB)],
     gw1: gw(g1),
@@ -148,118 +146,128 @@ function pushFrames(stats: NodeStats): { business: number; session: number; all:
   return { business, session, all: business + session + (f['PushService'] ?? 0) };
 }
 
-test('delivers a push to every session of a businessId on both gateways, whichever node pushes', await redisTest(), async (t) => {
-  const c = await startWsCluster(t);
-  const mine = [await c.connect(c.gw1, 'b'), await c.connect(c.gw1, 'b'), await c.connect(c.gw2, 'b')];
-  const other = await c.connect(c.gw1, 'other');
-  await countsSettle([c.gw1, c.gw2, c.caller], 'b', 3, 'every host counting the three sessions of b');
+for (const kind of ENGINE_KINDS) {
+  test(
+    `delivers a push to every session of a businessId on both gateways, whichever node pushes ${engineLabel(kind)}`,
+    await engineTest(kind),
+    async (t) => {
+      const c = await startWsCluster(t, kind);
+      const mine = [await c.connect(c.gw1, 'b'), await c.connect(c.gw1, 'b'), await c.connect(c.gw2, 'b')];
+      const other = await c.connect(c.gw1, 'other');
+      await countsSettle([c.gw1, c.gw2, c.caller], 'b', 3, 'every host counting the three sessions of b');
 
-  // (a) through gateway 1's HTTP routes, (b) through gateway 2's, (c) from a service process's proxy;
-  // two pushes in a row from one place are run by the two hosts in turn.
-  assert.equal(await chatHttp(c.gw1, 'echo', { businessId: 'b', msg: 'e1' }), 3);
-  assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'b', msg: 'p1a' }), 3);
-  assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'b', msg: 'p1b' }), 3);
-  assert.equal(await chatHttp(c.gw2, 'echo', { businessId: 'b', msg: 'e2' }), 3);
-  assert.equal(await chatHttp(c.gw2, 'push', { businessId: 'b', msg: 'p2a' }), 3);
-  assert.equal(await chatHttp(c.gw2, 'push', { businessId: 'b', msg: 'p2b' }), 3);
-  assert.equal(await chatProxy(c.caller, 'push', ['b', 'p3a']), 3);
-  assert.equal(await chatProxy(c.caller, 'push', ['b', 'p3b']), 3);
+      // (a) through gateway 1's HTTP routes, (b) through gateway 2's, (c) from a service process's proxy;
+      // two pushes in a row from one place are run by the two hosts in turn.
+      assert.equal(await chatHttp(c.gw1, 'echo', { businessId: 'b', msg: 'e1' }), 3);
+      assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'b', msg: 'p1a' }), 3);
+      assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'b', msg: 'p1b' }), 3);
+      assert.equal(await chatHttp(c.gw2, 'echo', { businessId: 'b', msg: 'e2' }), 3);
+      assert.equal(await chatHttp(c.gw2, 'push', { businessId: 'b', msg: 'p2a' }), 3);
+      assert.equal(await chatHttp(c.gw2, 'push', { businessId: 'b', msg: 'p2b' }), 3);
+      assert.equal(await chatProxy(c.caller, 'push', ['b', 'p3a']), 3);
+      assert.equal(await chatProxy(c.caller, 'push', ['b', 'p3b']), 3);
 
-  const echoIds = new Set<string>();
-  for (const client of mine) {
-    const got = await client.waitFor(8);
-    assert.deepEqual(
-      got.filter((m) => m.startsWith('p')),
-      ['p1a', 'p1b', 'p2a', 'p2b', 'p3a', 'p3b'],
-    );
-    const echoes = got.filter((m) => m.startsWith('message:'));
-    assert.equal(echoes.length, 2, JSON.stringify(got));
-    const [e1, e2] = echoes.map((m) => /^message:(e[12]),sessionId:(.+)$/.exec(m));
-    assert.equal(e1?.[1], 'e1');
-    assert.equal(e2?.[1], 'e2');
-    assert.equal(e1?.[2], e2?.[2], "both echoes name the same session: this client's");
-    echoIds.add(e1[2]!);
-  }
-  assert.equal(echoIds.size, 3, 'each client got the echo for its own session');
-  // A session of another businessId got none of it (checked after a push of its own has arrived).
-  assert.equal(await chatProxy(c.caller, 'push', ['other', 'yours']), 1);
-  await other.waitFor(1);
-  assert.deepEqual(other.messages, ['yours']);
-});
+      const echoIds = new Set<string>();
+      for (const client of mine) {
+        const got = await client.waitFor(8);
+        assert.deepEqual(
+          got.filter((m) => m.startsWith('p')),
+          ['p1a', 'p1b', 'p2a', 'p2b', 'p3a', 'p3b'],
+        );
+        const echoes = got.filter((m) => m.startsWith('message:'));
+        assert.equal(echoes.length, 2, JSON.stringify(got));
+        const [e1, e2] = echoes.map((m) => /^message:(e[12]),sessionId:(.+)$/.exec(m));
+        assert.equal(e1?.[1], 'e1');
+        assert.equal(e2?.[1], 'e2');
+        assert.equal(e1?.[2], e2?.[2], "both echoes name the same session: this client's");
+        echoIds.add(e1[2]!);
+      }
+      assert.equal(echoIds.size, 3, 'each client got the echo for its own session');
+      // A session of another businessId got none of it (checked after a push of its own has arrived).
+      assert.equal(await chatProxy(c.caller, 'push', ['other', 'yours']), 1);
+      await other.waitFor(1);
+      assert.deepEqual(other.messages, ['yours']);
+    },
+  );
 
-test(
-  'closes the sessions of a killed host with 1011 or 1012, drops them from the directory, and lets clients reconnect',
-  await redisTest(),
-  async (t) => {
-    const c = await startWsCluster(t);
-    const [hA] = c.hosts;
-    const [statsA, statsB] = c.hostControls;
-    // One session per gateway for each businessId, until both hosts hold some (a businessId's sessions share a host).
-    const sessions: { businessId: string; gw: Gw; client: OpenedClient; closed?: number }[] = [];
-    let openedOnA = 0;
-    for (let i = 0; i < 40; i++) {
-      const businessId = `k${i}`;
-      for (const gw of [c.gw1, c.gw2]) sessions.push({ businessId, gw, client: await c.connect(gw, businessId) });
-      const [a, b] = await Promise.all([statsA.stats(), statsB.stats()]);
-      openedOnA = a.framesReceived['SessionOpen'] ?? 0;
-      if (openedOnA > 0 && (b.framesReceived['SessionOpen'] ?? 0) > 0) break;
-    }
-    assert.ok(openedOnA > 0 && openedOnA < sessions.length, 'both hosts hold sessions');
-    t.diagnostic(`${openedOnA} of ${sessions.length} sessions on the host to be killed`);
-    for (const s of sessions) void s.client.closed.then(({ code }) => (s.closed = code));
-    const total = sessions.length;
-    await countsSettle([c.gw1, c.gw2], undefined, total, 'every host listing every session');
+  test(
+    `closes the sessions of a killed host with 1011 or 1012, drops them from the directory, and lets clients reconnect ${engineLabel(kind)}`,
+    await engineTest(kind),
+    async (t) => {
+      const c = await startWsCluster(t, kind);
+      const [hA] = c.hosts;
+      const [statsA, statsB] = c.hostControls;
+      // One session per gateway for each businessId, until both hosts hold some (a businessId's sessions share a host).
+      const sessions: { businessId: string; gw: Gw; client: OpenedClient; closed?: number }[] = [];
+      let openedOnA = 0;
+      for (let i = 0; i < 40; i++) {
+        const businessId = `k${i}`;
+        for (const gw of [c.gw1, c.gw2]) sessions.push({ businessId, gw, client: await c.connect(gw, businessId) });
+        const [a, b] = await Promise.all([statsA.stats(), statsB.stats()]);
+        openedOnA = a.framesReceived['SessionOpen'] ?? 0;
+        if (openedOnA > 0 && (b.framesReceived['SessionOpen'] ?? 0) > 0) break;
+      }
+      assert.ok(openedOnA > 0 && openedOnA < sessions.length, 'both hosts hold sessions');
+      t.diagnostic(`${openedOnA} of ${sessions.length} sessions on the host to be killed`);
+      for (const s of sessions) void s.client.closed.then(({ code }) => (s.closed = code));
+      const total = sessions.length;
+      await countsSettle([c.gw1, c.gw2], undefined, total, 'every host listing every session');
 
-    await hA.kill();
+      await hA.kill();
 
-    await eventually(
-      () => sessions.filter((s) => s.closed !== undefined).length === openedOnA,
-      15000,
-      "the gateways closing the dead host's sessions",
-    );
-    const lost = sessions.filter((s) => s.closed !== undefined);
-    for (const s of lost) assert.ok(s.closed === 1011 || s.closed === 1012, `closed with ${s.closed}`);
-    await countsSettle([c.gw1, c.gw2, c.caller], undefined, total - openedOnA, "the directory dropping the dead host's sessions");
-    assert.ok(
-      sessions.every((s) => s.closed !== undefined || s.client.ws.readyState === s.client.ws.OPEN),
-      'sessions on the live host stay open',
-    );
+      await eventually(
+        () => sessions.filter((s) => s.closed !== undefined).length === openedOnA,
+        15000,
+        "the gateways closing the dead host's sessions",
+      );
+      const lost = sessions.filter((s) => s.closed !== undefined);
+      for (const s of lost) assert.ok(s.closed === 1011 || s.closed === 1012, `closed with ${s.closed}`);
+      await countsSettle([c.gw1, c.gw2, c.caller], undefined, total - openedOnA, "the directory dropping the dead host's sessions");
+      assert.ok(
+        sessions.every((s) => s.closed !== undefined || s.client.ws.readyState === s.client.ws.OPEN),
+        'sessions on the live host stay open',
+      );
 
-    // The clients reconnect (the dead host may still be in the views: a refused handshake is retried) and get pushes again.
-    const back: OpenedClient[] = [];
-    for (const s of lost) back.push(await eventually(() => c.connect(s.gw, s.businessId), 15000, `reconnecting ${s.businessId}`));
-    await countsSettle([c.gw1, c.gw2, c.caller], undefined, total, 'the reconnected sessions listed');
-    const lostIds = [...new Set(lost.map((s) => s.businessId))];
-    for (const businessId of lostIds) assert.equal(await chatProxy(c.caller, 'push', [businessId, `again ${businessId}`]), 2);
-    for (const [i, client] of back.entries()) {
-      await client.waitFor(1);
-      assert.deepEqual(client.messages, [`again ${lost[i]!.businessId}`]);
-    }
-  },
-);
+      // The clients reconnect (the dead host may still be in the views: a refused handshake is retried) and get pushes again.
+      const back: OpenedClient[] = [];
+      for (const s of lost) back.push(await eventually(() => c.connect(s.gw, s.businessId), 15000, `reconnecting ${s.businessId}`));
+      await countsSettle([c.gw1, c.gw2, c.caller], undefined, total, 'the reconnected sessions listed');
+      const lostIds = [...new Set(lost.map((s) => s.businessId))];
+      for (const businessId of lostIds) assert.equal(await chatProxy(c.caller, 'push', [businessId, `again ${businessId}`]), 2);
+      for (const [i, client] of back.entries()) {
+        await client.waitFor(1);
+        assert.deepEqual(client.messages, [`again ${lost[i]!.businessId}`]);
+      }
+    },
+  );
 
-test('drops the sessions of a killed gateway from the directory and counts only live sessions as delivered', await redisTest(), async (t) => {
-  const c = await startWsCluster(t);
-  const redis = new Redis(REDIS_URL);
-  t.after(() => redis.quit());
-  const live = [await c.connect(c.gw1, 'g'), await c.connect(c.gw1, 'g')];
-  const doomed = await c.connect(c.gw2, 'g');
-  await countsSettle([c.gw1, c.gw2, c.caller], 'g', 3, 'every host counting the three sessions');
-  const gw2Id = c.gw2.proc.info.nodeId;
-  const gw2Entries = async (): Promise<number> =>
-    Object.values(await redis.hgetall(`${c.prefix}:sessions:IChatAppService`)).filter((v) => v.startsWith(`${gw2Id}\n`)).length;
-  assert.equal(await gw2Entries(), 1);
+  test(
+    `drops the sessions of a killed gateway from the directory and counts only live sessions as delivered ${engineLabel(kind)}`,
+    await engineTest(kind),
+    async (t) => {
+      const c = await startWsCluster(t, kind);
+      const raw = rawClient(c.url);
+      t.after(() => raw.disconnect());
+      const live = [await c.connect(c.gw1, 'g'), await c.connect(c.gw1, 'g')];
+      const doomed = await c.connect(c.gw2, 'g');
+      await countsSettle([c.gw1, c.gw2, c.caller], 'g', 3, 'every host counting the three sessions');
+      const gw2Id = c.gw2.proc.info.nodeId;
+      const gw2Entries = async (): Promise<number> =>
+        Object.values(await raw.hgetall(serviceKeys(c.prefix, 'IChatAppService').sessions)).filter((v) => v.startsWith(`${gw2Id}\n`)).length;
+      assert.equal(await gw2Entries(), 1);
 
-  await c.gw2.proc.kill();
-  await doomed.closed;
+      await c.gw2.proc.kill();
+      await doomed.closed;
 
-  await countsSettle([c.gw1, c.caller], 'g', 2, "the directory counting only the live gateway's sessions");
-  await eventually(async () => (await gw2Entries()) === 0, 15000, "the dead gateway's entries removed from Redis");
-  assert.equal(await chatProxy(c.caller, 'push', ['g', 'still here']), 2);
-  assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'g', msg: 'still here, 2' }), 2);
-  assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'g', msg: 'still here, 3' }), 2);
-  for (const client of live) assert.deepEqual(await client.waitFor(3), ['still here', 'still here, 2', 'still here, 3']);
-});
+      await countsSettle([c.gw1, c.caller], 'g', 2, "the directory counting only the live gateway's sessions");
+      await eventually(async () => (await gw2Entries()) === 0, 15000, "the dead gateway's entries removed from Redis");
+      assert.equal(await chatProxy(c.caller, 'push', ['g', 'still here']), 2);
+      assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'g', msg: 'still here, 2' }), 2);
+      assert.equal(await chatHttp(c.gw1, 'push', { businessId: 'g', msg: 'still here, 3' }), 2);
+      for (const client of live) assert.deepEqual(await client.waitFor(3), ['still here', 'still here, 2', 'still here, 3']);
+    },
+  );
+}
 
 test(
   'sends a push for one businessId only to the gateway that holds its sessions, and none for a businessId without sessions',

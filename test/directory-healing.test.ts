@@ -10,12 +10,14 @@ import { test, type TestContext } from 'node:test';
 import { setImmediate as nextTick } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { WebSocketModule, createGateway, createHost, implement, redisCluster, type Gateway } from '../src/index.js';
-import { RedisConnection } from '../src/redis/redis-connection.js';
+import { RedisConnection, type RedisCommands } from '../src/redis/redis-connection.js';
+import { serviceKeys } from '../src/redis/keys.js';
 import { RedisRegistry } from '../src/registry/redis-registry.js';
 import { RedisSessionDirectory, type ReplicaState } from '../src/directory/redis-session-directory.js';
 import { PROTOCOL_VERSION } from '../src/protocol/frames.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
-import { dropPrefix, startPrivateRedis } from './fixtures/node-control.js';
+import { dropPrefix, rawClient, startPrivateRedis } from './fixtures/node-control.js';
+import { engineTest, engines } from './fixtures/redis-engines.js';
 import {
   REDIS_URL,
   captureLogger,
@@ -38,7 +40,7 @@ class FlakyRedis extends RedisConnection {
   /** While set, HSCAN waits for it. */
   gate: Promise<void> | undefined;
 
-  override get command(): Redis {
+  override get command(): RedisCommands {
     const real = super.command;
     return new Proxy(real, {
       get: (target, prop) => {
@@ -76,7 +78,7 @@ async function directoryNode(
   options: { redis?: RedisConnection; checkIntervalMs?: number; maxLoadBufferBytes?: number } = {},
 ): Promise<DirectoryNode> {
   const logger = quietLogger();
-  const redis = options.redis ?? new RedisConnection({ url: REDIS_URL, logger });
+  const redis = options.redis ?? new RedisConnection({ target: REDIS_URL, logger });
   const registry = new RedisRegistry(redis, { prefix, ttlMs: 3000, heartbeatMs: 1000, logger });
   const directory = new RedisSessionDirectory(redis, registry, {
     prefix,
@@ -122,8 +124,8 @@ async function setup(t: TestContext, replicaOptions: { redis?: RedisConnection; 
   const writeWithoutPublishing = async (sessionId: string, businessId: string): Promise<void> => {
     await raw
       .multi()
-      .hset(`${prefix}:sessions:${SERVICE}`, sessionId, `${gateway.nodeId}\n${businessId}`)
-      .incr(`${prefix}:sessions-version:${SERVICE}`)
+      .hset(serviceKeys(prefix, SERVICE).sessions, sessionId, `${gateway.nodeId}\n${businessId}`)
+      .incr(serviceKeys(prefix, SERVICE).version)
       .exec();
   };
   return { prefix, raw, gateway, replica, writeWithoutPublishing };
@@ -133,7 +135,7 @@ test(
   'a replica whose load failed keeps taking updates, loads again with backoff, and counts the sessions opened afterwards',
   await redisTest(),
   async (t) => {
-    const flaky = new FlakyRedis({ url: REDIS_URL, logger: quietLogger() });
+    const flaky = new FlakyRedis({ target: REDIS_URL, logger: quietLogger() });
     const { gateway, replica, writeWithoutPublishing } = await setup(t, { redis: flaky });
     gateway.directory.add(SERVICE, 'before', 'gw-1.s1');
     await eventually(() => replica.count('before') === 1, 5000, 'the first session listed');
@@ -159,7 +161,7 @@ test(
 );
 
 test('a replica holds a bounded buffer of updates while it loads, and past the bound loads again', await redisTest(), async (t) => {
-  const flaky = new FlakyRedis({ url: REDIS_URL, logger: quietLogger() });
+  const flaky = new FlakyRedis({ target: REDIS_URL, logger: quietLogger() });
   const maxLoadBufferBytes = 2048;
   const { gateway, replica, writeWithoutPublishing } = await setup(t, { redis: flaky, maxLoadBufferBytes });
   let release: () => void = () => {};
@@ -255,7 +257,7 @@ test(
     const raw = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     raw.on('error', () => {});
     cleanups.push(() => raw.disconnect());
-    const hashKey = `${prefix}:sessions:IChatAppService`;
+    const hashKey = serviceKeys(prefix, 'IChatAppService').sessions;
     await eventually(
       async () => (await chat.push('r1', 'warm')) === 3 && (await chat.push('r2', 'warm')) === 1,
       5000,
@@ -285,5 +287,80 @@ test(
     await open(gateways[0]!, 'r2');
     await eventually(async () => (await chat.push('r2', 'new')) === 2, 5000, 'the new session counted');
     assert.equal(await raw.hlen(hashKey), 5);
+  },
+);
+
+const redisEngines = engines();
+
+/** The chat service without history: a push is then the directory's answer alone, even while the history's master is away. */
+class PlainChatService extends ChatAppService {
+  static override history = false as const;
+}
+
+test(
+  'on a Redis Cluster whose master of a service restarts empty, every push to an open session keeps its count, and Redis lists the sessions again [redis cluster]',
+  await engineTest('cluster'),
+  async (t) => {
+    // The epoch is per service, in the service's slot: the master that lost the service's keys lost its epoch with them,
+    // whichever master holds the registry. (No history: its businessIds may live on the master that restarts.)
+    const engine = await redisEngines.get('cluster', { disruptable: true });
+    const cleanups: (() => unknown)[] = [];
+    const prefix = uniquePrefix();
+    t.after(async () => {
+      for (const c of cleanups.reverse()) await c();
+      await dropPrefix(prefix, engine.url);
+    });
+    const secret = testSecret();
+    const cluster = () => redisCluster({ url: engine.url, prefix, secret, ttlMs: 1500, heartbeatMs: 300 });
+    const capture = captureLogger();
+    const host = await createHost({
+      cluster: cluster(),
+      logger: capture.logger,
+      modules: [WebSocketModule],
+      services: [implement(IChatAppService, new PlainChatService())],
+    }).start();
+    cleanups.push(() => host.stop());
+    const gateways: Gateway[] = [];
+    for (let i = 0; i < 2; i++) {
+      const gateway = await createGateway({ cluster: cluster(), logger: quietLogger(), http: { host: '127.0.0.1', port: 0 } }).start();
+      cleanups.push(() => gateway.stop());
+      gateways.push(gateway);
+    }
+    const open = async (gateway: Gateway, businessId: string): Promise<void> => {
+      const client = await connectWs(`ws://127.0.0.1:${gateway.port}/api/chat?businessId=${businessId}`);
+      cleanups.push(() => client.ws.terminate());
+    };
+    await open(gateways[0]!, 'r1');
+    await open(gateways[1]!, 'r1');
+    await open(gateways[1]!, 'r2');
+    const chat = host.proxy(IChatAppService);
+    const raw = rawClient(engine.url);
+    cleanups.push(() => raw.disconnect());
+    const keys = serviceKeys(prefix, 'IChatAppService');
+    await eventually(
+      async () => (await chat.push('r1', 'warm')) === 2 && (await chat.push('r2', 'warm')) === 1,
+      5000,
+      'pushes counting every session',
+    );
+    const epochBefore = await raw.get(keys.epoch);
+    assert.ok(epochBefore !== null, 'the service has an epoch');
+
+    await engine.disrupt([keys.tag]);
+
+    const answers: string[] = [];
+    const healed = (): boolean => capture.lines().some((l) => String(l['msg']).startsWith('session directory rewritten'));
+    let after = 0;
+    for (let round = 0; after < 5; round++) {
+      if (round > 3000) assert.fail(`the directory did not heal; answers so far: ${answers.slice(-20).join(' ')}`);
+      const [r1, r2] = await Promise.all([chat.push('r1', `p${round}`), chat.push('r2', `p${round}`)]);
+      answers.push(`${r1}/${r2}`);
+      if (healed() && (await raw.hlen(keys.sessions).catch(() => 0)) === 3) after += 1;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(
+      answers.every((a) => a === '2/1'),
+      `every push counted every open session: ${answers.join(' ')}`,
+    );
+    assert.notEqual(await raw.get(keys.epoch), epochBefore, 'a new epoch for the service');
   },
 );

@@ -136,7 +136,7 @@ test('nested option objects refuse unknown keys too, so a typo in http or listen
 
 test('redisCluster refuses unknown options and bad values and names the option', () => {
   assertRefused(() => redisCluster({ url: REDIS, ttl: 5000 } as unknown as RedisClusterOptions), 'ttl');
-  assertRefused(() => redisCluster({ secret: testSecret() } as RedisClusterOptions), 'url');
+  assertRefused(() => redisCluster({ secret: testSecret() }), 'url');
   assertRefused(redis({ url: '' }), 'url');
   assertRefused(redis({ prefix: '' }), 'prefix');
   assertRefused(redis({ ttlMs: 0 }), 'ttlMs');

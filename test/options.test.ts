@@ -102,8 +102,13 @@ test('an unknown key is refused at any depth, named by its path', () => {
 
 test('a required option that is missing is refused, also inside an optional object', () => {
   assert.equal(
+    refusal(() => resolveOptions(REDIS_CLUSTER_OPTIONS, { cluster: {} }, 'redisCluster')),
+    'option "cluster.nodes" is required: an array of strings',
+  );
+  // One of url, cluster, sentinel: checked across options, with its own message.
+  assert.match(
     refusal(() => resolveOptions(REDIS_CLUSTER_OPTIONS, {}, 'redisCluster')),
-    'option "url" is required: a non-empty string',
+    /^option "url" is required: say where Redis is/,
   );
   assert.equal(
     refusal(() => resolveOptions(GATEWAY_OPTIONS, { demo: { wsPath: '/a' } }, 'createGateway')),
@@ -137,7 +142,19 @@ test('options not given get their defaults, and an option given as undefined cou
   assert.deepEqual([host.services, host.modules, host.maxConcurrentCalls, host.stopTimeoutMs], [[], [], 10_000, 10_000]);
   const secret = testSecret();
   const redis = resolveOptions(REDIS_CLUSTER_OPTIONS, { url: 'redis://127.0.0.1:6379', secret }, 'redisCluster');
-  assert.deepEqual({ ...redis }, { url: 'redis://127.0.0.1:6379', secret, insecure: false, prefix: 'weft', ttlMs: 6_000, heartbeatMs: 2_000 });
+  assert.deepEqual(
+    { ...redis },
+    {
+      url: 'redis://127.0.0.1:6379',
+      cluster: undefined,
+      sentinel: undefined,
+      secret,
+      insecure: false,
+      prefix: 'weft',
+      ttlMs: 6_000,
+      heartbeatMs: 2_000,
+    },
+  );
 });
 
 test('given values are normalized: header names lower-cased, the node name made safe for ids', () => {

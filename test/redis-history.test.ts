@@ -17,7 +17,7 @@ import { PROCESS_SECRET, REDIS_URL, eventually, quietLogger, redisTest, uniquePr
 const LIMITS = { maxEntries: 5, ttlMs: 60_000 };
 
 function history(t: TestContext, url: string, prefix: string): RedisHistory {
-  const store = new RedisHistory(new RedisConnection({ url, logger: quietLogger() }), { prefix });
+  const store = new RedisHistory(new RedisConnection({ target: url, logger: quietLogger() }), { prefix });
   t.after(() => store.close());
   return store;
 }

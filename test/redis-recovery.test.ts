@@ -6,6 +6,7 @@ import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { WebSocketModule, createGateway, createHost, implement, redisCluster } from '../src/index.js';
+import { registryKeys, serviceKeys } from '../src/redis/keys.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
 import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, testSecret, uniquePrefix } from './helpers/index.js';
 
@@ -35,9 +36,11 @@ test('a gateway whose registry record lapsed registers again and writes its sess
   // gateway's sessions (done here directly, so the test does not race the peer's reload).
   const redis = new Redis(REDIS_URL);
   t.after(() => redis.disconnect());
-  await redis.multi().del(`${prefix}:node:${gateway.nodeId}`).del(`${prefix}:sessions:IChatAppService`).exec();
-  await eventually(async () => (await redis.exists(`${prefix}:node:${gateway.nodeId}`)) === 1, 10_000, 'the gateway registered again');
-  await eventually(async () => (await redis.hlen(`${prefix}:sessions:IChatAppService`)) === 1, 10_000, 'its session written again');
+  const nodeKey = registryKeys(prefix).node(gateway.nodeId);
+  const sessionsKey = serviceKeys(prefix, 'IChatAppService').sessions;
+  await redis.multi().del(nodeKey).del(sessionsKey).exec();
+  await eventually(async () => (await redis.exists(nodeKey)) === 1, 10_000, 'the gateway registered again');
+  await eventually(async () => (await redis.hlen(sessionsKey)) === 1, 10_000, 'its session written again');
   await eventually(async () => (await chat.push('lapse', 'after')) === 1, 10_000, 'a push after the lapse');
   await client.waitFor(2);
 });

@@ -1,16 +1,22 @@
 /**
  * The Redis registry and session directory under failure: nodes killed
- * without a word, nodes stopped gracefully, and a Redis that restarts empty.
+ * without a word, nodes stopped gracefully, and a Redis that restarts empty
+ * or fails over. On each kind of Redis but for the graceful stop: one server
+ * (restarts empty), a Redis Cluster (the masters of the test's slots restart
+ * empty), Sentinel (the master dies and a replica takes over), and for the
+ * Redis failover tests a Cluster with replicas (the masters of the test's
+ * slots die and their replicas take over).
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { WebSocketModule, createGateway, createHost, implement, redisCluster, type Cluster, type Gateway, type Host } from '../src/index.js';
+import { registryKeys, serviceKeys } from '../src/redis/keys.js';
 import { RedisConnection } from '../src/redis/redis-connection.js';
 import { RedisRegistry } from '../src/registry/redis-registry.js';
 import { ChatAppService, IChatAppService, ITestAppService, testService } from './fixtures/services.js';
-import { dropPrefix, startPrivateRedis, type PrivateRedis } from './fixtures/node-control.js';
+import { dropPrefix, rawClient } from './fixtures/node-control.js';
+import { ENGINE_KINDS, FAILOVER_ENGINE_KINDS, engineLabel, engineTest, engines } from './fixtures/redis-engines.js';
 import {
   REDIS_URL,
   connectWs,
@@ -25,6 +31,8 @@ import {
   type NodeProcess,
 } from './helpers/index.js';
 
+const redis = engines();
+
 type Defer = (cleanup: () => unknown) => void;
 
 /** Cleanups run last-in first-out (t.after runs in order), so a private Redis outlives the nodes that use it. */
@@ -36,31 +44,20 @@ function cleanupStack(t: TestContext): Defer {
   return (cleanup) => void stack.push(cleanup);
 }
 
-/** A redis-server of the test's own (it is killed and restarted), removed at the end. */
-async function privateRedis(defer: Defer): Promise<PrivateRedis> {
-  const redis = await startPrivateRedis();
-  defer(async () => {
-    await redis.kill();
-    redis.remove();
-  });
-  return redis;
-}
-
 /** A registry that only watches (it registers nothing), as any node's view is kept. */
 async function observer(defer: Defer, url: string, prefix: string, ttlMs: number, heartbeatMs: number): Promise<RedisRegistry> {
   const logger = quietLogger();
-  const registry = new RedisRegistry(new RedisConnection({ url, logger }), { prefix, ttlMs, heartbeatMs, logger });
+  const registry = new RedisRegistry(new RedisConnection({ target: url, logger }), { prefix, ttlMs, heartbeatMs, logger });
   await registry.start();
   defer(() => registry.close());
   return registry;
 }
 
-function rawRedis(defer: Defer, url: string): Redis {
+function rawRedis(defer: Defer, url: string): ReturnType<typeof rawClient> {
   // Few retries: after a private Redis is gone for good, this client must not keep the test alive.
-  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
-  redis.on('error', () => {});
-  defer(() => redis.disconnect());
-  return redis;
+  const raw = rawClient(url);
+  defer(() => raw.disconnect());
+  return raw;
 }
 
 async function startHost(defer: Defer, cluster: Cluster, kind: 'test' | 'chat'): Promise<Host> {
@@ -91,133 +88,149 @@ async function healthServices(url: string): Promise<string[]> {
   return r.body.services;
 }
 
-test('a node killed with SIGKILL leaves every other view and the registry once its TTL runs out', await redisTest(), async (t) => {
-  const defer = cleanupStack(t);
-  const prefix = uniquePrefix();
-  defer(() => dropPrefix(prefix));
-  const env = { WEFT_PREFIX: prefix, WEFT_TTL_MS: '1500', WEFT_HEARTBEAT_MS: '500' };
-  const procs: NodeProcess[] = [];
-  defer(() => Promise.all(procs.map((p) => p.kill())));
-  const victim = await spawnNode({ ...env, WEFT_ROLE: 'host', WEFT_SERVICES: 'test', WEFT_NAME: 'victim' });
-  procs.push(victim);
-  const gw = await spawnNode({ ...env, WEFT_ROLE: 'gateway' });
-  procs.push(gw);
-  const url = `http://127.0.0.1:${gw.info.httpPort}`;
-  const view = await observer(defer, REDIS_URL, prefix, 1500, 500);
-  const redis = rawRedis(defer, REDIS_URL);
-  const id = victim.info.nodeId;
+for (const kind of ENGINE_KINDS) {
+  test(
+    `a node killed with SIGKILL leaves every other view and the registry once its TTL runs out ${engineLabel(kind)}`,
+    await engineTest(kind),
+    async (t) => {
+      const { url: redisUrl } = await redis.get(kind);
+      const defer = cleanupStack(t);
+      const prefix = uniquePrefix();
+      const keys = registryKeys(prefix);
+      defer(() => dropPrefix(prefix, redisUrl));
+      const env = { WEFT_PREFIX: prefix, WEFT_REDIS_URL: redisUrl, WEFT_TTL_MS: '1500', WEFT_HEARTBEAT_MS: '500' };
+      const procs: NodeProcess[] = [];
+      defer(() => Promise.all(procs.map((p) => p.kill())));
+      const victim = await spawnNode({ ...env, WEFT_ROLE: 'host', WEFT_SERVICES: 'test', WEFT_NAME: 'victim' });
+      procs.push(victim);
+      const gw = await spawnNode({ ...env, WEFT_ROLE: 'gateway' });
+      procs.push(gw);
+      const url = `http://127.0.0.1:${gw.info.httpPort}`;
+      const view = await observer(defer, redisUrl, prefix, 1500, 500);
+      const raw = rawRedis(defer, redisUrl);
+      const id = victim.info.nodeId;
 
-  // It is there first: in the watching node's view, in the gateway's routes, in Redis.
-  await eventually(() => view.view().has(id), 10000, 'the victim in the view');
-  await eventually(async () => (await healthServices(url)).includes('ITestAppService'), 10000, 'the gateway routing to the victim');
-  assert.equal((await httpJson(`${url}/api/test/whoami`)).body.result, id);
-  assert.ok((await redis.smembers(`${prefix}:nodes`)).includes(id));
+      // It is there first: in the watching node's view, in the gateway's routes, in Redis.
+      await eventually(() => view.view().has(id), 10000, 'the victim in the view');
+      await eventually(async () => (await healthServices(url)).includes('ITestAppService'), 10000, 'the gateway routing to the victim');
+      assert.equal((await httpJson(`${url}/api/test/whoami`)).body.result, id);
+      assert.ok((await raw.smembers(keys.nodes)).includes(id));
 
-  await victim.kill();
+      await victim.kill();
 
-  await eventually(() => !view.view().has(id), 15000, 'the killed node to leave the view');
-  await eventually(async () => !(await healthServices(url)).includes('ITestAppService'), 15000, "the gateway to drop the dead node's routes");
-  const after = await httpJson(`${url}/api/test/whoami`);
-  assert.ok(after.status === 404 || after.status === 503, `no route to a dead node: HTTP ${after.status}`);
-  await eventually(async () => (await redis.exists(`${prefix}:node:${id}`)) === 0, 15000, 'the record to expire');
-  await eventually(async () => !(await redis.smembers(`${prefix}:nodes`)).includes(id), 15000, 'the node set to be reaped');
-});
+      await eventually(() => !view.view().has(id), 15000, 'the killed node to leave the view');
+      await eventually(async () => !(await healthServices(url)).includes('ITestAppService'), 15000, "the gateway to drop the dead node's routes");
+      const after = await httpJson(`${url}/api/test/whoami`);
+      assert.ok(after.status === 404 || after.status === 503, `no route to a dead node: HTTP ${after.status}`);
+      await eventually(async () => (await raw.exists(keys.node(id))) === 0, 15000, 'the record to expire');
+      await eventually(async () => !(await raw.smembers(keys.nodes)).includes(id), 15000, 'the node set to be reaped');
+    },
+  );
+}
 
 test('a gracefully stopped node leaves the registry at once, long before its TTL', await redisTest(), async (t) => {
   const defer = cleanupStack(t);
   const prefix = uniquePrefix();
+  const keys = registryKeys(prefix);
   defer(() => dropPrefix(prefix));
   // A TTL far longer than the test: only the node's own deregistration can take it out.
   const cluster = redisCluster({ url: REDIS_URL, prefix, secret: testSecret(), ttlMs: 120000, heartbeatMs: 30000 });
   const view = await observer(defer, REDIS_URL, prefix, 120000, 30000);
-  const redis = rawRedis(defer, REDIS_URL);
+  const raw = rawRedis(defer, REDIS_URL);
   const gateway = await startGateway(defer, cluster);
   const host = await startHost(defer, cluster, 'test');
 
   await eventually(() => view.view().has(host.nodeId), 5000, 'the host in the view');
   await eventually(async () => (await healthServices(gateway.url)).includes('ITestAppService'), 5000, 'the gateway routing to the host');
-  assert.equal(await redis.exists(`${prefix}:node:${host.nodeId}`), 1);
+  assert.equal(await raw.exists(keys.node(host.nodeId)), 1);
 
   await host.stop();
 
-  assert.equal(await redis.exists(`${prefix}:node:${host.nodeId}`), 0, 'the record is deleted by stop()');
-  assert.ok(!(await redis.smembers(`${prefix}:nodes`)).includes(host.nodeId));
+  assert.equal(await raw.exists(keys.node(host.nodeId)), 0, 'the record is deleted by stop()');
+  assert.ok(!(await raw.smembers(keys.nodes)).includes(host.nodeId));
   await eventually(() => !view.view().has(host.nodeId), 10000, 'the stopped node to leave the view');
   await eventually(async () => !(await healthServices(gateway.url)).includes('ITestAppService'), 10000, 'the gateway to drop its routes');
 });
 
-/** Kills a private Redis and starts it again on the same port; it saves nothing, so it comes back empty. */
-async function restartRedis(redis: PrivateRedis): Promise<void> {
-  await redis.kill();
-  await redis.start();
+for (const kind of FAILOVER_ENGINE_KINDS) {
+  test(
+    `every live node is registered again after Redis restarts empty or fails over, without restarting itself ${engineLabel(kind)}`,
+    await engineTest(kind),
+    async (t) => {
+      const defer = cleanupStack(t);
+      const engine = await redis.get(kind, { disruptable: true });
+      const prefix = uniquePrefix();
+      const keys = registryKeys(prefix);
+      defer(() => dropPrefix(prefix, engine.url));
+      const ttlMs = 1500;
+      const heartbeatMs = 300;
+      const cluster = redisCluster({ url: engine.url, prefix, secret: testSecret(), ttlMs, heartbeatMs });
+      const testHost = await startHost(defer, cluster, 'test');
+      const chatHost = await startHost(defer, cluster, 'chat');
+      const raw = rawRedis(defer, engine.url);
+      // Each node reaches the other only through its view: the test host serves only ITestAppService, the chat host only IChatAppService.
+      const callEachOther = async (): Promise<boolean> =>
+        (await chatHost.proxy(ITestAppService).whoami()) === testHost.nodeId && (await testHost.proxy(IChatAppService).count()) === 0;
+      await eventually(callEachOther, 5000, 'the two nodes calling each other');
+
+      await engine.disrupt([keys.tag]);
+
+      // Both write their records again on their own.
+      await eventually(
+        async () => {
+          const ids = await raw.smembers(keys.nodes);
+          const records = await raw.exists(keys.node(testHost.nodeId), keys.node(chatHost.nodeId));
+          return ids.includes(testHost.nodeId) && ids.includes(chatHost.nodeId) && records === 2;
+        },
+        15000,
+        'both nodes registered in the restarted Redis',
+      );
+      // A node that knew nothing before the restart sees both.
+      const fresh = await observer(defer, engine.url, prefix, ttlMs, heartbeatMs);
+      assert.ok(fresh.view().has(testHost.nodeId) && fresh.view().has(chatHost.nodeId));
+      // Past the grace a reconnecting node gives the others, the views hold only what Redis holds: they still reach each other.
+      await sleep(ttlMs + 2 * heartbeatMs);
+      assert.ok(await callEachOther(), 'the nodes reach each other after the restart');
+      assert.ok(fresh.view().has(testHost.nodeId) && fresh.view().has(chatHost.nodeId), 'both nodes stay registered');
+    },
+  );
+
+  test(
+    `a gateway's open session is listed again after Redis restarts empty or fails over ${engineLabel(kind)}`,
+    await engineTest(kind),
+    async (t) => {
+      const defer = cleanupStack(t);
+      const engine = await redis.get(kind, { disruptable: true });
+      const prefix = uniquePrefix();
+      defer(() => dropPrefix(prefix, engine.url));
+      const cluster = redisCluster({ url: engine.url, prefix, secret: testSecret(), ttlMs: 1500, heartbeatMs: 300 });
+      const chatHost = await startHost(defer, cluster, 'chat');
+      const gateway = await startGateway(defer, cluster);
+      const raw = rawRedis(defer, engine.url);
+      const client = await connectWs(`ws://127.0.0.1:${gateway.port}/api/chat?businessId=r1`);
+      defer(() => client.ws.terminate());
+      const hashKey = serviceKeys(prefix, 'IChatAppService').sessions;
+      const listed = async (): Promise<boolean> => Object.values(await raw.hgetall(hashKey)).includes(`${gateway.nodeId}\nr1`);
+      await eventually(listed, 5000, 'the session in the directory');
+      await eventually(async () => (await chatHost.proxy(IChatAppService).count('r1')) === 1, 5000, 'the host counting the session');
+
+      await engine.disrupt([registryKeys(prefix).tag, serviceKeys(prefix, 'IChatAppService').tag]);
+
+      await eventually(listed, 15000, 'the session listed again in the restarted Redis');
+      // A host that starts after the restart knows only what Redis holds; with the old host, both count the session.
+      const freshHost = await startHost(defer, cluster, 'chat');
+      const proxy = freshHost.proxy(IChatAppService);
+      await eventually(
+        async () => {
+          const counts = await Promise.all([proxy.count('r1'), proxy.count('r1'), proxy.count('r1'), proxy.count('r1')]);
+          return counts.every((n) => n === 1);
+        },
+        15000,
+        'every host counting the session again',
+      );
+      assert.equal(await proxy.push('r1', 'after the restart'), 1);
+      await client.waitFor(1);
+      assert.deepEqual(client.messages, ['after the restart']);
+    },
+  );
 }
-
-test('every live node is registered again after Redis restarts empty, without restarting itself', await redisTest(), async (t) => {
-  const defer = cleanupStack(t);
-  const redis = await privateRedis(defer);
-  const prefix = uniquePrefix();
-  const ttlMs = 1500;
-  const heartbeatMs = 300;
-  const cluster = redisCluster({ url: redis.url, prefix, secret: testSecret(), ttlMs, heartbeatMs });
-  const testHost = await startHost(defer, cluster, 'test');
-  const chatHost = await startHost(defer, cluster, 'chat');
-  const raw = rawRedis(defer, redis.url);
-  // Each node reaches the other only through its view: the test host serves only ITestAppService, the chat host only IChatAppService.
-  const callEachOther = async (): Promise<boolean> =>
-    (await chatHost.proxy(ITestAppService).whoami()) === testHost.nodeId && (await testHost.proxy(IChatAppService).count()) === 0;
-  await eventually(callEachOther, 5000, 'the two nodes calling each other');
-
-  await restartRedis(redis);
-
-  // Both write their records again on their own.
-  await eventually(
-    async () => {
-      const ids = await raw.smembers(`${prefix}:nodes`);
-      const keys = await raw.exists(`${prefix}:node:${testHost.nodeId}`, `${prefix}:node:${chatHost.nodeId}`);
-      return ids.includes(testHost.nodeId) && ids.includes(chatHost.nodeId) && keys === 2;
-    },
-    15000,
-    'both nodes registered in the restarted Redis',
-  );
-  // A node that knew nothing before the restart sees both.
-  const fresh = await observer(defer, redis.url, prefix, ttlMs, heartbeatMs);
-  assert.ok(fresh.view().has(testHost.nodeId) && fresh.view().has(chatHost.nodeId));
-  // Past the grace a reconnecting node gives the others, the views hold only what Redis holds: they still reach each other.
-  await sleep(ttlMs + 2 * heartbeatMs);
-  assert.ok(await callEachOther(), 'the nodes reach each other after the restart');
-  assert.ok(fresh.view().has(testHost.nodeId) && fresh.view().has(chatHost.nodeId), 'both nodes stay registered');
-});
-
-test("a gateway's open session is listed again after Redis restarts empty", await redisTest(), async (t) => {
-  const defer = cleanupStack(t);
-  const redis = await privateRedis(defer);
-  const prefix = uniquePrefix();
-  const cluster = redisCluster({ url: redis.url, prefix, secret: testSecret(), ttlMs: 1500, heartbeatMs: 300 });
-  const chatHost = await startHost(defer, cluster, 'chat');
-  const gateway = await startGateway(defer, cluster);
-  const raw = rawRedis(defer, redis.url);
-  const client = await connectWs(`ws://127.0.0.1:${gateway.port}/api/chat?businessId=r1`);
-  defer(() => client.ws.terminate());
-  const hashKey = `${prefix}:sessions:IChatAppService`;
-  const listed = async (): Promise<boolean> => Object.values(await raw.hgetall(hashKey)).includes(`${gateway.nodeId}\nr1`);
-  await eventually(listed, 5000, 'the session in the directory');
-  await eventually(async () => (await chatHost.proxy(IChatAppService).count('r1')) === 1, 5000, 'the host counting the session');
-
-  await restartRedis(redis);
-
-  await eventually(listed, 15000, 'the session listed again in the restarted Redis');
-  // A host that starts after the restart knows only what Redis holds; with the old host, both count the session.
-  const freshHost = await startHost(defer, cluster, 'chat');
-  const proxy = freshHost.proxy(IChatAppService);
-  await eventually(
-    async () => {
-      const counts = await Promise.all([proxy.count('r1'), proxy.count('r1'), proxy.count('r1'), proxy.count('r1')]);
-      return counts.every((n) => n === 1);
-    },
-    15000,
-    'every host counting the session again',
-  );
-  assert.equal(await proxy.push('r1', 'after the restart'), 1);
-  await client.waitFor(1);
-  assert.deepEqual(client.messages, ['after the restart']);
-});

@@ -30,6 +30,7 @@ import { Redis } from 'ioredis';
 import { RedisHistory } from '../src/history/redis-history.js';
 import { RedisConnection } from '../src/redis/redis-connection.js';
 import { runInContext } from '../src/rpc/context.js';
+import { historyKeys } from '../src/redis/keys.js';
 import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, testSecret, uniquePrefix } from './helpers/index.js';
 
 const INewsService = defineContract({
@@ -352,10 +353,10 @@ test(
     // The history is lost (as when Redis restarts empty) ...
     const redis = new Redis(REDIS_URL);
     t.after(() => redis.disconnect());
-    const base = `${prefix}:history:{INewsAppService:lost}`;
-    await redis.del(`${base}:m`, `${base}:s`);
+    const keys = historyKeys(prefix, 'INewsAppService', 'lost');
+    await redis.del(keys.meta, keys.stream, keys.dedupe);
     // ... a push of the new epoch is kept but does not reach this gateway live ...
-    const connection = new RedisConnection({ url: REDIS_URL, logger: quietLogger() });
+    const connection = new RedisConnection({ target: REDIS_URL, logger: quietLogger() });
     const history = new RedisHistory(connection, { prefix });
     t.after(() => history.close());
     const missed = await history.append('INewsAppService', 'lost', Buffer.from('new-1'), true, { maxEntries: 20, ttlMs: 60_000 });

@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { controlNode, dropPrefix } from './fixtures/node-control.js';
+import { registryKeys } from '../src/redis/keys.js';
 import { REDIS_URL, connectWs, redisTest, spawnNode, uniquePrefix, eventually, type NodeProcess, type OpenedClient } from './helpers/index.js';
 
 test(
@@ -62,7 +63,7 @@ test(
     const onA = await opensOn(statsA);
     // Links that die young are backed off anyway (transport/peers.ts LINK_HEALTHY_AFTER_MS): let these live past that.
     await sleep(2500);
-    const record = JSON.parse((await raw.get(`${prefix}:node:${hA.info.nodeId}`)) ?? '{}') as { address: { port: number } };
+    const record = JSON.parse((await raw.get(registryKeys(prefix).node(hA.info.nodeId))) ?? '{}') as { address: { port: number } };
 
     await hA.kill();
     // Its port now takes connections and never answers, as a host whose machine is gone.
@@ -73,7 +74,7 @@ test(
     await eventually(() => sessions.filter((s) => s.closed !== undefined).length === onA, 15_000, "the gateway closing the dead host's sessions");
 
     // The dead host is still in the registry (its record has not expired): only the ring can keep it out.
-    assert.ok(await raw.exists(`${prefix}:node:${hA.info.nodeId}`), 'the dead host is still registered');
+    assert.ok(await raw.exists(registryKeys(prefix).node(hA.info.nodeId)), 'the dead host is still registered');
     const lost = sessions.filter((s) => s.closed !== undefined);
     const bBefore = await opensOn(statsB);
     const failures: string[] = [];

@@ -37,15 +37,17 @@ export class RedisWatch {
     return this.#pid === 0 ? Number.NaN : Math.round((cpuSecondsOf(this.#pid) - this.#cpuMark) * 100) / 100;
   }
 
-  /** Deletes every key that starts with `prefix`; returns how many went. */
+  /** Deletes every key that starts with `prefix` or `{prefix` (weft's keys are hash-tagged); returns how many went. */
   async deletePrefix(prefix: string): Promise<number> {
-    let cursor = '0';
     let deleted = 0;
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await this.redis.del(...keys);
-    } while (cursor !== '0');
+    for (const pattern of [`${prefix}*`, `{${prefix}*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) deleted += await this.redis.del(...keys);
+      } while (cursor !== '0');
+    }
     return deleted;
   }
 
@@ -55,13 +57,13 @@ export class RedisWatch {
    */
   async sweepStale(maxAgeMs = 1_800_000): Promise<number> {
     let deleted = 0;
-    for (const what of ['weft-bench', 'sio-bench']) {
+    for (const what of ['weft-bench', 'sio-bench', '{weft-bench']) {
       let cursor = '0';
       do {
         const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${what}-*`, 'COUNT', 1000);
         cursor = next;
         const stale = keys.filter((k) => {
-          const started = parseInt(k.slice(what.length + 1).split('-')[0] ?? '', 36);
+          const started = parseInt(k.slice(what.length + 1).split(/[-:}]/)[0] ?? '', 36);
           return Number.isFinite(started) && Date.now() - started > maxAgeMs;
         });
         if (stale.length > 0) deleted += await this.redis.del(...stale);

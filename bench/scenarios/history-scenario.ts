@@ -22,8 +22,9 @@ import type { RedisWatch } from '../lib/redis.js';
 import { median, type Row } from '../lib/result.js';
 import { WS_PATH, pushPhase, specFor, startWeftHistory, type WeftHistorySystem } from '../lib/stacks.js';
 import { perPushOf } from './push-scenarios.js';
+import { historyKeys } from '../../src/redis/keys.js';
 
-/** The service's name: the history keys are `<prefix>:history:{<service>:<businessId>}:s` and `:m`. */
+/** The service's name: the history keys are `{<prefix>:history:<service>:<businessId>}:s` and `:m` (src/redis/keys.ts). */
 const SERVICE = 'IBenchWsAppService';
 /** Pushes a resuming client missed. */
 const MISSED = 100;
@@ -132,16 +133,16 @@ async function memoryRows(system: WeftHistorySystem, redis: RedisWatch, o: Bench
       window: o.historyWindow,
       payloadBytes: o.payloadBytes,
     });
-    const base = bids.map((b) => `${system.prefix}:history:{${SERVICE}:${b}}`);
+    const keys = bids.map((b) => historyKeys(system.prefix, SERVICE, b));
     const streams = await memoryUsage(
       redis,
-      base.map((k) => `${k}:s`),
+      keys.map((k) => k.stream),
     );
     const metas = await memoryUsage(
       redis,
-      base.map((k) => `${k}:m`),
+      keys.map((k) => k.meta),
     );
-    const lengths = await Promise.all(base.slice(0, 3).map((k) => redis.redis.xlen(`${k}:s`)));
+    const lengths = await Promise.all(keys.slice(0, 3).map((k) => redis.redis.xlen(k.stream)));
     const notes: string[] = [];
     const note = errorNote('fill', r.errors);
     if (note !== undefined) notes.push(note);

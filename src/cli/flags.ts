@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { parseRedisUrl } from '../redis/redis-target.js';
 
 /** A command line that cannot be used: printed with how to get help, exit code 2. */
 export class UsageError extends Error {
@@ -156,6 +157,22 @@ function parseUrl(raw: string, source: string, schemes: readonly string[]): stri
   return raw;
 }
 
+const REDIS_SCHEMES = ['redis:', 'rediss:', 'redis-cluster:', 'redis-sentinel:'];
+
+/** A Redis URL of any kind (one server, a Redis Cluster, Sentinel); what is wrong is said without echoing it. */
+function parseRedis(raw: string, source: string): string {
+  const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(raw)?.[0]?.toLowerCase();
+  if (scheme === undefined)
+    throw new UsageError(`${source} must be a URL (${REDIS_SCHEMES.map((s) => `${s}//...`).join(' or ')}), got something that is not one`);
+  if (!REDIS_SCHEMES.includes(scheme)) throw new UsageError(`${source} must be a ${REDIS_SCHEMES.join(', ')} URL, got one starting with ${scheme}`);
+  try {
+    parseRedisUrl(raw);
+  } catch (e) {
+    throw new UsageError(`${source} ${(e as Error).message}`);
+  }
+  return raw;
+}
+
 /**
  * Parses `argv` for a command with these flags. `--help` is always there;
  * `--config` (WEFT_CONFIG) too. Unknown flags and missing values are usage errors.
@@ -245,7 +262,7 @@ export function parseFlags(command: string, argv: readonly string[], flags: read
       parsed(name, (text, source) => {
         const kind = kindOf(name);
         if (kind === 'url') return parseUrl(text, source, ['https:', 'http:']);
-        if (kind === 'redis-url') return parseUrl(text, source, ['redis:', 'rediss:']);
+        if (kind === 'redis-url') return parseRedis(text, source);
         if (text.trim() === '') throw new UsageError(`${source} must not be empty`);
         return text;
       }),

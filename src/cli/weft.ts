@@ -33,7 +33,15 @@ function version(): string {
 }
 
 const REDIS_FLAGS: FlagSpec[] = [
-  { name: 'redis', kind: 'redis-url', value: '<url>', env: 'WEFT_REDIS_URL', help: 'Redis URL of the cluster; without it, a lone in-memory cluster' },
+  {
+    name: 'redis',
+    kind: 'redis-url',
+    value: '<url>',
+    env: 'WEFT_REDIS_URL',
+    help:
+      'Redis URL of the cluster: redis://host:port (one server), redis-cluster://host:port,host:port (a Redis Cluster), ' +
+      'redis-sentinel://host:port,host:port/<master-name> (Sentinel); without it, a lone in-memory cluster',
+  },
   {
     name: 'secret-file',
     kind: 'string',

@@ -1,27 +1,41 @@
 /**
  * Redis session directory.
  *
- * Per service, a hash `sessions:<service>` maps sessionId to
- * "gatewayNodeId\nbusinessId"; per gateway, a set lists what it holds so the
- * entries of a dead gateway can be removed. Every change is published on the
- * service's channel, so each host that watches a service keeps a replica and
- * answers lookups from memory. Gateways batch their writes per tick.
+ * Per service, a hash maps sessionId to "gatewayNodeId\nbusinessId"; per
+ * service and gateway, a set lists what the gateway holds, and per gateway a
+ * set lists its services, so the entries of a dead gateway can be removed.
+ * Every change is published on the service's channel, so each host that
+ * watches a service keeps a replica and answers lookups from memory.
+ * Gateways batch their writes per tick. Key names are in redis/keys.ts: a
+ * service's keys and channel share one hash tag, so each MULTI and script
+ * below stays in one slot on a Redis Cluster (where the channel is a shard
+ * channel: SPUBLISH).
  *
  * How a replica stays right (docs/architecture.md, "Directory healing"):
  *
- * - Versions. Each batch of changes to a service bumps `sessions-version:<service>`
- *   in the script that publishes it, and the message carries the version. A
- *   replica that sees a gap, or whose periodic check finds Redis ahead of it,
- *   lost an update and loads the service again.
- * - Epoch. `directory-epoch` is a random value written by whoever finds it
- *   missing. A different one means Redis lost the directory (it restarted
- *   empty, or was flushed): gateways write every session they hold again, and
- *   replicas keep answering from their last good view, adding what they learn,
- *   until every live gateway has had time to write again; only then do they
- *   replace their view with what Redis holds. A push to a session that stayed
- *   open must not be answered 0 because Redis forgot it; a replica may list a
- *   session that closed meanwhile a little longer, and a push to it is counted
- *   by the gateway, which knows it is gone.
+ * - Versions. Each batch of changes to a service bumps the service's
+ *   `version` key in the script that publishes it, and the message carries
+ *   the version. A replica that sees a gap, or whose periodic check finds
+ *   Redis ahead of it, lost an update and loads the service again.
+ * - Epoch. Each service has an `epoch` key, in its own slot: a random value
+ *   written by whoever finds it missing. A different one means Redis lost
+ *   that service's directory (it restarted empty, was flushed, or on a Redis
+ *   Cluster the master of that slot came back empty): gateways write every
+ *   session of it they hold again, and replicas keep answering from their
+ *   last good view, adding what they learn, until every live gateway has had
+ *   time to write again; only then do they replace their view with what
+ *   Redis holds. A push to a session that stayed open must not be answered 0
+ *   because Redis forgot it; a replica may list a session that closed
+ *   meanwhile a little longer, and a push to it is counted by the gateway,
+ *   which knows it is gone.
+ *
+ *   Why per service and not one key for the directory: the script that
+ *   publishes a batch reads the epoch, bumps the version and publishes in
+ *   one step, so the three must be in one slot, and a service's slot is the
+ *   only one they share. It is also what a Redis Cluster needs: a master
+ *   that restarts empty loses the services of its slots and no other, so a
+ *   global epoch on another master would not change, and the replicas of
+ *   the lost services would replace their view with an empty one.
  * - Loads retry with backoff and never leave a replica stuck loading; the
  *   updates held while one runs are bounded, and past the bound they are
  *   dropped and the service is loaded again.
@@ -32,6 +46,7 @@ import { randomBytes } from 'node:crypto';
 import { LIMITS } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
+import { registryKeys, serviceKeys, type ServiceKeys } from '../redis/keys.js';
 import type { Registry, RegistryView } from '../registry/registry.js';
 import { Backoff } from '../util/backoff.js';
 import { SessionIndex } from './session-index.js';
@@ -46,7 +61,7 @@ export interface RedisSessionDirectoryOptions {
    * lost the directory (every live gateway writes again well within it).
    */
   staleAfterMs: number;
-  /** How often the epoch and the versions of watched services are compared with Redis. */
+  /** How often the epochs and versions of the services this node writes or watches are compared with Redis. */
   checkIntervalMs: number;
   /** Updates a replica holds while it loads, in bytes; past it they are dropped and it loads again. Default LIMITS.directoryLoadBufferMaxBytes. */
   maxLoadBufferBytes?: number;
@@ -65,23 +80,27 @@ const OP_DROP_GATEWAY = 2;
 type Op = [typeof OP_ADD, string, string, string] | [typeof OP_DEL, string, string] | [typeof OP_DROP_GATEWAY, string];
 
 /**
- * The epoch, or a new one (ARGV[1]) when Redis has none.
- * KEYS[1] epoch; ARGV[1] candidate epoch, ARGV[2] TTL ms.
+ * A service's epoch, or a new one (ARGV[1]) when Redis has none.
+ * KEYS[1] the service's epoch; ARGV[1] candidate epoch, ARGV[2] TTL ms.
  */
 const EPOCH_SCRIPT = `local e = redis.call('GET', KEYS[1])
 if not e then e = ARGV[1] redis.call('SET', KEYS[1], e, 'PX', ARGV[2]) end
 return e`;
 
 /**
- * Publishes a batch with the epoch and the service's next version, so that a
+ * Publishes a batch with the service's epoch and next version, so that a
  * replica can tell it missed one. Runs in the same MULTI as the writes.
- * KEYS[1] epoch, KEYS[2] version; ARGV[1] channel, ARGV[2] packed ops, ARGV[3] TTL ms, ARGV[4] candidate epoch.
+ * Every key, and the channel, is the service's (one hash tag, one slot); the
+ * channel is passed as a key so a Redis Cluster checks it is in that slot.
+ * KEYS[1] epoch, KEYS[2] version, KEYS[3] channel;
+ * ARGV[1] packed ops, ARGV[2] TTL ms, ARGV[3] candidate epoch, ARGV[4] PUBLISH or SPUBLISH (a Redis Cluster).
  */
 const PUBLISH_SCRIPT = `local e = redis.call('GET', KEYS[1])
-if not e then e = ARGV[4] redis.call('SET', KEYS[1], e, 'PX', ARGV[3]) end
+if not e then e = ARGV[3] redis.call('SET', KEYS[1], e, 'PX', ARGV[2]) end
 local v = redis.call('INCR', KEYS[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-redis.call('PUBLISH', ARGV[1], e .. ' ' .. v .. '\\n' .. ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+local message = e .. ' ' .. v .. '\\n' .. ARGV[1]
+if ARGV[4] == 'SPUBLISH' then redis.call('SPUBLISH', KEYS[3], message) else redis.call('PUBLISH', KEYS[3], message) end
 return e`;
 
 interface Update {
@@ -185,8 +204,8 @@ export class RedisSessionDirectory implements SessionDirectory {
   #keepAlive: NodeJS.Timeout | undefined;
   #checkTimer: NodeJS.Timeout | undefined;
   #checking = false;
-  /** The directory epoch this node last saw; undefined before the first. */
-  #epoch: string | undefined;
+  /** Per service, the epoch this node last saw of it (none before the first). */
+  readonly #epochs = new Map<string, string>();
   /** A new epoch this node proposes when it finds none: unique per proposal. */
   readonly #epochBase = randomBytes(6).toString('hex');
   #epochCount = 0;
@@ -200,24 +219,13 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#maxBufferBytes = options.maxLoadBufferBytes ?? LIMITS.directoryLoadBufferMaxBytes;
   }
 
-  #hashKey(service: string): string {
-    return `${this.#o.prefix}:sessions:${service}`;
+  #keys(service: string): ServiceKeys {
+    return serviceKeys(this.#o.prefix, service);
   }
 
-  #versionKey(service: string): string {
-    return `${this.#o.prefix}:sessions-version:${service}`;
-  }
-
-  get #epochKey(): string {
-    return `${this.#o.prefix}:directory-epoch`;
-  }
-
-  #gatewayKey(gatewayNodeId: string): string {
-    return `${this.#o.prefix}:gateway-sessions:${gatewayNodeId}`;
-  }
-
-  #channel(service: string): string {
-    return `${this.#o.prefix}:sessions:${service}`;
+  /** The services a gateway wrote sessions of. */
+  #gatewayServicesKey(gatewayNodeId: string): string {
+    return registryKeys(this.#o.prefix).gatewayServices(gatewayNodeId);
   }
 
   #newEpoch(): string {
@@ -241,15 +249,18 @@ export class RedisSessionDirectory implements SessionDirectory {
   }
 
   async #refreshTtls(): Promise<void> {
-    if (this.#services.size === 0) return;
-    const multi = this.#redis.command.multi();
+    // Keys of many slots: one PEXPIRE each (pipelined), not one MULTI.
+    const c = this.#redis.command;
+    const me = this.#o.nodeId;
+    const keys: string[] = [];
     for (const service of this.#services) {
-      multi.pexpire(this.#hashKey(service), DIRECTORY_KEY_TTL_MS).pexpire(this.#versionKey(service), DIRECTORY_KEY_TTL_MS);
+      const k = this.#keys(service);
+      keys.push(k.sessions, k.version, k.epoch);
+      if (this.#heldCount > 0) keys.push(k.gateway(me));
     }
-    multi.pexpire(this.#epochKey, DIRECTORY_KEY_TTL_MS);
-    if (this.#heldCount > 0) multi.pexpire(this.#gatewayKey(this.#o.nodeId), DIRECTORY_KEY_TTL_MS);
+    if (this.#heldCount > 0) keys.push(this.#gatewayServicesKey(me));
     try {
-      await multi.exec();
+      await Promise.all(keys.map((k) => c.pexpire(k, DIRECTORY_KEY_TTL_MS)));
     } catch (err) {
       this.#o.logger.debug({ err: (err as Error).message }, 'could not refresh session directory TTLs');
     }
@@ -299,7 +310,7 @@ export class RedisSessionDirectory implements SessionDirectory {
       healTimer: undefined,
     };
     this.#watched.set(service, watched);
-    await this.#redis.subscribe(this.#channel(service), (message) => this.#onMessage(watched, message));
+    await this.#redis.subscribe(this.#keys(service).channel, (message) => this.#onMessage(watched, message));
     this.#requestLoad(watched);
     await watched.running;
     // A first load that failed is retried in the background, but the caller learns of it now.
@@ -376,69 +387,91 @@ export class RedisSessionDirectory implements SessionDirectory {
     if (pending.size === 0) return;
     this.#pending = new Map();
     const me = this.#o.nodeId;
-    const multi = this.#redis.command.multi();
-    let commands = 0;
-    const epochAt: number[] = [];
+    const c = this.#redis.command;
+    // One MULTI per service: its keys, its version and epoch and its channel share a hash tag (one slot on a Redis Cluster).
+    const writes: { service: string; done: Promise<[Error | null, unknown][] | null>; epochAt: number }[] = [];
+    const added: string[] = [];
     for (const [service, { adds, dels }] of pending) {
+      const keys = this.#keys(service);
+      const multi = c.multi();
       const ops: Op[] = [];
+      let commands = 0;
       if (adds.size > 0) {
         const fields: string[] = [];
-        const members: string[] = [];
         for (const [sessionId, businessId] of adds) {
           fields.push(sessionId, `${me}\n${businessId}`);
-          members.push(`${service}\n${sessionId}`);
           ops.push([OP_ADD, sessionId, me, businessId]);
         }
         multi
-          .hset(this.#hashKey(service), ...fields)
-          .pexpire(this.#hashKey(service), DIRECTORY_KEY_TTL_MS)
-          .sadd(this.#gatewayKey(me), ...members)
-          .pexpire(this.#gatewayKey(me), DIRECTORY_KEY_TTL_MS);
+          .hset(keys.sessions, ...fields)
+          .pexpire(keys.sessions, DIRECTORY_KEY_TTL_MS)
+          .sadd(keys.gateway(me), ...adds.keys())
+          .pexpire(keys.gateway(me), DIRECTORY_KEY_TTL_MS);
         commands += 4;
+        added.push(service);
       }
       if (dels.size > 0) {
         const ids = [...dels.keys()];
-        multi.hdel(this.#hashKey(service), ...ids).srem(this.#gatewayKey(me), ...ids.map((id) => `${service}\n${id}`));
+        multi.hdel(keys.sessions, ...ids).srem(keys.gateway(me), ...ids);
         commands += 2;
         for (const [id, businessId] of dels) ops.push([OP_DEL, id, businessId]);
       }
+      let epochAt = -1;
       if (ops.length > 0) {
-        this.#publishIn(multi, service, ops);
-        epochAt.push(commands);
-        commands += 1;
+        this.#publishIn(multi, keys, ops);
+        epochAt = commands;
       }
+      writes.push({ service, done: multi.exec(), epochAt });
     }
-    let results: [Error | null, unknown][] | null;
-    try {
-      results = await multi.exec();
-    } catch (err) {
+    // The services this gateway has sessions of, for whoever removes them when it dies (another slot).
+    let servicesWritten: Promise<unknown> = Promise.resolve();
+    if (added.length > 0) {
+      const key = this.#gatewayServicesKey(me);
+      servicesWritten = c
+        .multi()
+        .sadd(key, ...added)
+        .pexpire(key, DIRECTORY_KEY_TTL_MS)
+        .exec();
+    }
+    const [servicesResult, ...results] = await Promise.allSettled([servicesWritten, ...writes.map((w) => w.done)]);
+    const failedServices = new Set<string>();
+    writes.forEach((w, i) => {
+      const r = results[i];
+      // Without the list of its services, a gateway's sessions of those could not be removed when it dies.
+      if (r?.status === 'rejected' || (servicesResult?.status === 'rejected' && added.includes(w.service))) failedServices.add(w.service);
+      if (r?.status !== 'fulfilled') return;
+      const refused = r.value?.find(([err]) => err !== null)?.[0];
+      if (refused) this.#o.logger.warn({ err: refused.message, service: w.service }, 'a session directory write was refused by redis');
+      // The epoch the writes went under: a new one means Redis had lost what this gateway wrote of the service before.
+      const epoch = r.value?.[w.epochAt]?.[1];
+      if (typeof epoch === 'string') this.#epochSeen(w.service, epoch);
+    });
+    if (failedServices.size > 0) {
+      const reason = [servicesResult, ...results].find((r): r is PromiseRejectedResult => r?.status === 'rejected');
       // Redis is away: keep the batch for the next flush (at the latest #restore(), when it is back),
       // so removals are not lost. A session removed since is not added back.
-      this.#o.logger.debug({ err: (err as Error).message }, 'session directory write failed; kept for later');
+      this.#o.logger.debug({ err: (reason?.reason as Error | undefined)?.message }, 'session directory write failed; kept for later');
       for (const [service, failed] of pending) {
+        if (!failedServices.has(service)) continue;
         const now = this.#pendingFor(service);
         for (const [id, businessId] of failed.adds) if (!now.dels.has(id) && !now.adds.has(id)) now.adds.set(id, businessId);
         for (const [id, businessId] of failed.dels) now.dels.set(id, businessId);
       }
-      return;
     }
-    const failed = results?.find(([err]) => err !== null)?.[0];
-    if (failed) this.#o.logger.warn({ err: failed.message }, 'a session directory write was refused by redis');
-    // The epoch the writes went under: a new one means Redis had lost what this gateway wrote before.
-    const epoch = results?.[epochAt[0] ?? -1]?.[1];
-    if (typeof epoch === 'string') this.#epochSeen(epoch);
   }
 
-  #publishIn(multi: ReturnType<RedisConnection['command']['multi']>, service: string, ops: Op[]): void {
+  /** Queues in `multi` the script that bumps the service's version and publishes `ops` with its epoch and version. */
+  #publishIn(multi: ReturnType<RedisConnection['command']['multi']>, keys: ServiceKeys, ops: Op[]): void {
     multi.eval(
       PUBLISH_SCRIPT,
-      2,
-      this.#epochKey,
-      this.#versionKey(service),
-      this.#channel(service),
+      3,
+      keys.epoch,
+      keys.version,
+      keys.channel,
       packr.pack(ops),
       DIRECTORY_KEY_TTL_MS,
       this.#newEpoch(),
+      this.#redis.publishCommand,
     );
   }
 
@@ -473,10 +506,10 @@ export class RedisSessionDirectory implements SessionDirectory {
     applyOps(watched.index, update.ops);
     if (update.epoch === undefined) return;
     if (update.epoch !== watched.epoch) {
-      // Redis lost the directory since this view was loaded (a load's barrier rules out an older epoch here).
+      // Redis lost the service's directory since this view was loaded (a load's barrier rules out an older epoch here).
       watched.epoch = update.epoch;
       watched.version = update.version;
-      this.#epochSeen(update.epoch);
+      this.#epochSeen(watched.service, update.epoch);
       // Its first updates may have come before this node listened again: pick them up without dropping the view.
       if (update.version !== 1) this.#requestLoad(watched);
       return;
@@ -538,6 +571,7 @@ export class RedisSessionDirectory implements SessionDirectory {
    */
   async #load(watched: Watched): Promise<boolean> {
     const { service } = watched;
+    const keys = this.#keys(service);
     this.#loads += 1;
     // Every load after a replica's first is a resync (a gap, a check, a failed load, Redis lost it).
     if (watched.loaded || watched.lastError !== undefined) counts.directoryResyncs += 1;
@@ -554,21 +588,21 @@ export class RedisSessionDirectory implements SessionDirectory {
     try {
       const results = await this.#redis.command
         .multi()
-        .eval(EPOCH_SCRIPT, 1, this.#epochKey, this.#newEpoch(), DIRECTORY_KEY_TTL_MS)
-        .get(this.#versionKey(service))
+        .eval(EPOCH_SCRIPT, 1, keys.epoch, this.#newEpoch(), DIRECTORY_KEY_TTL_MS)
+        .get(keys.version)
         .exec();
       const read = results?.[0]?.[1];
       if (typeof read !== 'string' || results?.some(([err]) => err !== null) === true) throw new Error('could not read the directory version');
       epoch = read;
       version = Number(results?.[1]?.[1] ?? 0);
       // From here on, every update that arrives was published after the version was read.
-      await this.#redis.subscriberCaughtUp();
+      await this.#redis.subscriberCaughtUp(keys.channel);
       watched.barrier = watched.buffered.length;
-      this.#epochSeen(epoch);
+      this.#epochSeen(service, epoch);
       const view = this.#registry.view();
       let cursor = '0';
       do {
-        const [next, flat] = await this.#redis.command.hscan(this.#hashKey(service), cursor, 'COUNT', 1000);
+        const [next, flat] = await this.#redis.command.hscan(keys.sessions, cursor, 'COUNT', 1000);
         cursor = next;
         for (let i = 0; i + 1 < flat.length; i += 2) {
           const value = flat[i + 1]!;
@@ -621,18 +655,19 @@ export class RedisSessionDirectory implements SessionDirectory {
     watched.barrier = Number.MAX_SAFE_INTEGER;
   }
 
-  /** An epoch read from Redis or from an update; a change means Redis lost the directory. */
-  #epochSeen(epoch: string): void {
-    const before = this.#epoch;
+  /** An epoch of `service` read from Redis or from an update; a change means Redis lost the service's directory. */
+  #epochSeen(service: string, epoch: string): void {
+    const before = this.#epochs.get(service);
     if (before === epoch) return;
-    this.#epoch = epoch;
+    this.#epochs.set(service, epoch);
     if (before === undefined || this.#closed) return;
     this.#o.logger.warn(
-      { healMs: this.#o.staleAfterMs },
+      { service, healMs: this.#o.staleAfterMs },
       'redis lost the session directory; writing the sessions this node holds again and answering from the last good view meanwhile',
     );
-    this.#rewriteHeld();
-    for (const watched of this.#watched.values()) this.#heal(watched);
+    this.#rewriteHeld(service);
+    const watched = this.#watched.get(service);
+    if (watched !== undefined) this.#heal(watched);
   }
 
   /** Keeps the last good view of `watched` for a while, adding what is written meanwhile; then loads what Redis holds. */
@@ -647,10 +682,11 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#requestLoad(watched);
   }
 
-  /** Queues every session this node holds to be written again. */
-  #rewriteHeld(): void {
+  /** Queues every session this node holds (of `only`, when given) to be written again. */
+  #rewriteHeld(only?: string): void {
     let any = false;
     for (const [service, businessId, sessionId] of this.#held()) {
+      if (only !== undefined && service !== only) continue;
       this.#pendingFor(service).adds.set(sessionId, businessId);
       any = true;
     }
@@ -658,41 +694,50 @@ export class RedisSessionDirectory implements SessionDirectory {
   }
 
   /**
-   * Compares the epoch and the versions of watched services with Redis:
-   * catches an update lost with none after it, and a Redis that forgot the
-   * directory without this node's connection dropping.
+   * Compares the epoch and version of each service this node writes or
+   * watches with Redis: catches an update lost with none after it, and a
+   * Redis that forgot a service's directory without this node's connection
+   * dropping. One MULTI per service (its slot); resolves with the services
+   * whose check could not be made.
    */
-  async #check(): Promise<boolean> {
-    if (this.#closed || this.#checking || this.#services.size === 0) return true;
+  async #check(): Promise<string[]> {
+    if (this.#closed || this.#checking || this.#services.size === 0) return [];
     this.#checking = true;
     try {
-      const watched = [...this.#watched.values()];
-      const multi = this.#redis.command.multi().eval(EPOCH_SCRIPT, 1, this.#epochKey, this.#newEpoch(), DIRECTORY_KEY_TTL_MS);
-      for (const w of watched) multi.get(this.#versionKey(w.service));
-      const results = await multi.exec();
+      const services = [...this.#services];
+      const ok = await Promise.all(services.map((service) => this.#checkService(service)));
+      return services.filter((_, i) => !ok[i]);
+    } finally {
+      this.#checking = false;
+    }
+  }
+
+  async #checkService(service: string): Promise<boolean> {
+    const keys = this.#keys(service);
+    try {
+      const results = await this.#redis.command
+        .multi()
+        .eval(EPOCH_SCRIPT, 1, keys.epoch, this.#newEpoch(), DIRECTORY_KEY_TTL_MS)
+        .get(keys.version)
+        .exec();
       if (results === null || results.some(([err]) => err !== null)) return false;
       const epoch = results[0]![1];
       if (typeof epoch !== 'string') return false;
-      if (watched.length > 0) await this.#redis.subscriberCaughtUp();
-      this.#epochSeen(epoch);
-      watched.forEach((w, i) => {
-        if (w.loading || w.running !== undefined || w.epoch !== epoch) return;
-        const remote = Number(results[i + 1]![1] ?? 0);
-        // Updates up to `remote` were published before the read and have all arrived by now: behind means lost.
-        if (w.version < remote) {
-          this.#o.logger.info(
-            { service: w.service, version: w.version, redis: remote },
-            'session directory replica is behind Redis; loading it again',
-          );
-          this.#requestLoad(w);
-        }
-      });
+      const w = this.#watched.get(service);
+      if (w !== undefined) await this.#redis.subscriberCaughtUp(keys.channel);
+      if (this.#closed) return true;
+      this.#epochSeen(service, epoch);
+      if (w === undefined || w.loading || w.running !== undefined || w.epoch !== epoch) return true;
+      const remote = Number(results[1]![1] ?? 0);
+      // Updates up to `remote` were published before the read and have all arrived by now: behind means lost.
+      if (w.version < remote) {
+        this.#o.logger.info({ service, version: w.version, redis: remote }, 'session directory replica is behind Redis; loading it again');
+        this.#requestLoad(w);
+      }
       return true;
     } catch (err) {
-      this.#o.logger.debug({ err: (err as Error).message }, 'session directory check failed');
+      this.#o.logger.debug({ err: (err as Error).message, service }, 'session directory check failed');
       return false;
-    } finally {
-      this.#checking = false;
     }
   }
 
@@ -719,24 +764,22 @@ export class RedisSessionDirectory implements SessionDirectory {
     for (const gateway of gatewayIds) {
       for (const { index } of this.#watched.values()) index.removeGateway(gateway);
       try {
-        const members = await c.smembers(this.#gatewayKey(gateway));
-        const byService = new Map<string, string[]>();
-        for (const m of members) {
-          const cut = m.indexOf('\n');
-          const service = m.slice(0, cut);
-          let ids = byService.get(service);
-          if (ids === undefined) byService.set(service, (ids = []));
-          ids.push(m.slice(cut + 1));
+        // Per service, one MULTI in that service's slot (its version bumped, the drop published); then the list of services goes.
+        const services = await c.smembers(this.#gatewayServicesKey(gateway));
+        let removed = 0;
+        for (const service of services) {
+          const keys = this.#keys(service);
+          const ids = await c.smembers(keys.gateway(gateway));
+          removed += ids.length;
+          const multi = c.multi();
+          if (ids.length > 0) multi.hdel(keys.sessions, ...ids);
+          multi.del(keys.gateway(gateway));
+          this.#publishIn(multi, keys, [[OP_DROP_GATEWAY, gateway]]);
+          await multi.exec();
         }
-        const multi = c.multi();
-        for (const [service, ids] of byService) {
-          multi.hdel(this.#hashKey(service), ...ids);
-          this.#publishIn(multi, service, [[OP_DROP_GATEWAY, gateway]]);
-        }
-        multi.del(this.#gatewayKey(gateway));
-        await multi.exec();
-        if (members.length > 0) {
-          this.#o.logger.info({ gateway, sessions: members.length }, 'removed the sessions of a gateway that left');
+        await c.del(this.#gatewayServicesKey(gateway));
+        if (removed > 0) {
+          this.#o.logger.info({ gateway, sessions: removed }, 'removed the sessions of a gateway that left');
         }
       } catch (err) {
         this.#o.logger.warn({ err: (err as Error).message, gateway }, 'could not remove the sessions of a dead gateway');
@@ -753,7 +796,10 @@ export class RedisSessionDirectory implements SessionDirectory {
     if (this.#closed) return;
     this.#rewriteHeld();
     await this.#flush();
-    // Could not tell what was missed: load everything (retried with backoff until Redis answers).
-    if (!(await this.#check())) for (const watched of this.#watched.values()) this.#requestLoad(watched);
+    // Could not tell what was missed: load those services (retried with backoff until Redis answers).
+    for (const service of await this.#check()) {
+      const watched = this.#watched.get(service);
+      if (watched !== undefined) this.#requestLoad(watched);
+    }
   }
 }

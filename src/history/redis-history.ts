@@ -2,11 +2,12 @@
  * History in Redis: per (service, businessId) a stream of the last pushes
  * and a small hash with the stream's epoch and last offset.
  *
- * Keys (one hash tag, so both are in one slot of a Redis Cluster):
- *   <prefix>:history:{<service>:<businessId>}:m  hash  e = epoch, o = last offset,
+ * Keys (redis/keys.ts `historyKeys`: one hash tag, so both are in one slot
+ * of a Redis Cluster, and a script touches that slot only):
+ *   {<prefix>:history:<service>:<businessId>}:m  hash  e = epoch, o = last offset,
  *                                                k:<key> = offset of the push a call made (dedupe)
- *   <prefix>:history:{<service>:<businessId>}:k  list  the dedupe keys, oldest first (bounded to maxEntries)
- *   <prefix>:history:{<service>:<businessId>}:s  stream, entry id `<offset>-0`,
+ *   {<prefix>:history:<service>:<businessId>}:k  list  those dedupe keys, oldest first (at most maxEntries)
+ *   {<prefix>:history:<service>:<businessId>}:s  stream, entry id `<offset>-0`,
  *                                                fields d = payload, t = text, a = ms
  *
  * Each append is one script: the offset is taken and the entry written in
@@ -16,8 +17,9 @@
  * so a client back after the window hears "window-passed", and only a
  * Redis that lost the keys makes a new epoch.
  */
-import type { Redis } from 'ioredis';
-import type { RedisConnection } from '../redis/redis-connection.js';
+import { createHash } from 'node:crypto';
+import { historyKeys } from '../redis/keys.js';
+import type { RedisCommands, RedisConnection } from '../redis/redis-connection.js';
 import type { HistoryLimits, HistoryRead, HistoryStore, Position } from './history-store.js';
 import { newEpoch, readFrom } from './memory-history.js';
 
@@ -36,11 +38,11 @@ if ARGV[8] ~= '' then
 end
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
 if ARGV[8] ~= '' then
-  -- Kept while the entry could be: the dedupe fields of older entries go after maxEntries more pushes.
+  -- Kept while its entry could be: the dedupe field of an older push goes after maxEntries more.
   redis.call('HSET', KEYS[1], 'k:' .. ARGV[8], offset)
   redis.call('RPUSH', KEYS[3], ARGV[8])
   if redis.call('LLEN', KEYS[3]) > tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], 'k:' .. redis.call('LPOP', KEYS[3])) end
-  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+  redis.call('PEXPIRE', KEYS[3], ARGV[7])
 end
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'd', ARGV[1], 't', ARGV[2], 'a', ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
@@ -64,9 +66,34 @@ return {epoch, offset, redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+'
 
 type Reply = [Buffer, Buffer | number, ([Buffer, Buffer[]][] | undefined)?];
 
-interface HistoryCommands {
-  weftHistoryAppend(meta: string, stream: string, keys: string, ...args: (string | Uint8Array | number)[]): Promise<[string, number]>;
-  weftHistoryReadBuffer(meta: string, stream: string, ...args: string[]): Promise<Reply>;
+/** A script and its SHA1, run with EVALSHA and loaded by EVAL on the node that lacks it (NOSCRIPT). */
+interface Script {
+  readonly lua: string;
+  readonly sha: string;
+}
+
+const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
+const APPEND_SCRIPT = script(APPEND);
+const READ_SCRIPT = script(READ);
+
+interface BufferScripts {
+  evalshaBuffer(sha: string, numKeys: number, ...args: string[]): Promise<unknown>;
+  evalBuffer(lua: string, numKeys: number, ...args: string[]): Promise<unknown>;
+}
+
+/**
+ * EVALSHA, then EVAL when the server does not have the script yet. Not
+ * ioredis `defineCommand`: with auto-pipelining, a command defined after
+ * the connection's first commands can land in a pipeline built before it
+ * was defined, which lacks it (`pipeline[functionName] is not a function`).
+ */
+async function runScript<T>(sha: () => Promise<T>, lua: () => Promise<T>): Promise<T> {
+  try {
+    return await sha();
+  } catch (e) {
+    if (e instanceof Error && e.message.startsWith('NOSCRIPT')) return lua();
+    throw e;
+  }
 }
 
 export interface RedisHistoryOptions {
@@ -76,27 +103,22 @@ export interface RedisHistoryOptions {
 export class RedisHistory implements HistoryStore {
   readonly #redis: RedisConnection;
   readonly #prefix: string;
-  #opening: Promise<Redis & HistoryCommands> | undefined;
+  #opening: Promise<RedisCommands> | undefined;
 
   constructor(redis: RedisConnection, options: RedisHistoryOptions) {
     this.#redis = redis;
     this.#prefix = options.prefix;
   }
 
-  /** The command connection with the scripts defined; opened on first use. */
-  #command(): Promise<Redis & HistoryCommands> {
-    this.#opening ??= this.#redis.open().then(() => {
-      const c = this.#redis.command;
-      c.defineCommand('weftHistoryAppend', { numberOfKeys: 3, lua: APPEND });
-      c.defineCommand('weftHistoryRead', { numberOfKeys: 2, lua: READ });
-      return c as Redis & HistoryCommands;
-    });
+  /** The command connection; opened on first use. */
+  #command(): Promise<RedisCommands> {
+    this.#opening ??= this.#redis.open().then(() => this.#redis.command);
     return this.#opening;
   }
 
-  #keys(service: string, businessId: string): [string, string, string] {
-    const base = `${this.#prefix}:history:{${service}:${businessId}}`;
-    return [`${base}:m`, `${base}:s`, `${base}:k`];
+  #keys(service: string, businessId: string): [string, string] {
+    const keys = historyKeys(this.#prefix, service, businessId);
+    return [keys.meta, keys.stream];
   }
 
   async append(
@@ -108,11 +130,11 @@ export class RedisHistory implements HistoryStore {
     dedupeKey?: string,
   ): Promise<Position> {
     const c = await this.#command();
-    const [meta, stream, keys] = this.#keys(service, businessId);
-    const [epoch, offset] = await c.weftHistoryAppend(
-      meta,
-      stream,
-      keys,
+    const keys = historyKeys(this.#prefix, service, businessId);
+    const args = [
+      keys.meta,
+      keys.stream,
+      keys.dedupe,
       Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
       text ? '1' : '0',
       limits.maxEntries,
@@ -121,21 +143,32 @@ export class RedisHistory implements HistoryStore {
       newEpoch(),
       Math.max(limits.ttlMs, META_TTL_MS),
       dedupeKey ?? '',
-    );
+    ];
+    const [epoch, offset] = (await runScript(
+      () => c.evalsha(APPEND_SCRIPT.sha, 3, ...args),
+      () => c.eval(APPEND_SCRIPT.lua, 3, ...args),
+    )) as [string, number];
     return { epoch, offset: Number(offset) };
   }
 
   async read(service: string, businessId: string, since: Position | undefined, ttlMs: number): Promise<HistoryRead> {
     const c = await this.#command();
     const [meta, stream] = this.#keys(service, businessId);
-    const reply = await c.weftHistoryReadBuffer(
+    const args = [
       meta,
       stream,
       since === undefined ? '' : String(since.offset),
       since?.epoch ?? '',
       newEpoch(),
       String(Math.max(ttlMs, META_TTL_MS)),
-    );
+    ];
+    // Buffer replies (the payloads): ioredis has evalshaBuffer / evalBuffer but does not type them, and
+    // callBuffer drops its command name under auto-pipelining.
+    const b = c as unknown as BufferScripts;
+    const reply = (await runScript(
+      () => b.evalshaBuffer(READ_SCRIPT.sha, 2, ...args),
+      () => b.evalBuffer(READ_SCRIPT.lua, 2, ...args),
+    )) as Reply;
     const top: Position = { epoch: reply[0].toString(), offset: Number(reply[1].toString()) };
     const entries = (reply[2] ?? []).map(([id, fields]) => entryOf(id, fields));
     return readFrom(entries, top, since, ttlMs);

@@ -5,11 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../logger.js';
-import { REDIS_CLUSTER_OPTIONS, weakSecret, type RedisClusterOptions } from './redis-cluster-options.js';
+import { REDIS_CLUSTER_OPTIONS, redisTargetOf, weakSecret, type RedisClusterOptions } from './redis-cluster-options.js';
 import { resolveOptions } from '../options/schema.js';
 import { MemoryRegistry, MemoryRegistryHub } from '../registry/memory-registry.js';
 import { RedisConnection } from '../redis/redis-connection.js';
 import { redactUrl } from '../util/redact-url.js';
+import { describeTarget, type RedisTarget } from '../redis/redis-target.js';
 import { RedisRegistry } from '../registry/redis-registry.js';
 import type { Registry } from '../registry/registry.js';
 import { MemorySessionDirectory, MemorySessionHub } from '../directory/memory-session-directory.js';
@@ -36,7 +37,7 @@ export interface ClusterMembership {
 export interface ClusterBackend {
   /** What it is and where, with no password: `Redis at redis://127.0.0.1:6379`. */
   readonly name: string;
-  /** The option that says where it is, for messages (`url` of `redisCluster`). */
+  /** The option that says where it is, for messages (`url`, `cluster` or `sentinel` of `redisCluster`). */
   readonly option: string;
   /** The last connection error it reported (`connect ECONNREFUSED 127.0.0.1:6379`), if any. */
   lastError(): string | undefined;
@@ -47,10 +48,11 @@ export interface ClusterBackend {
 /** How long a readiness check waits for Redis to answer a PING. */
 const BACKEND_CHECK_TIMEOUT_MS = 1000;
 
-function redisBackend(redis: RedisConnection, url: string): ClusterBackend {
+/** `option`: the one of `url`, `cluster`, `sentinel` that named the target. */
+function redisBackend(redis: RedisConnection, target: RedisTarget, option: string): ClusterBackend {
   return {
-    name: `Redis at ${redactUrl(url)}`,
-    option: 'url',
+    name: `Redis at ${target.kind === 'standalone' ? redactUrl(target.url) : describeTarget(target)}`,
+    option,
     lastError: () => redis.lastError,
     async check() {
       if (!redis.ready) return `not connected${redis.lastError === undefined ? '' : ` (${redis.lastError})`}`;
@@ -114,7 +116,10 @@ export type { RedisClusterOptions } from './redis-cluster-options.js';
 
 /**
  * Many processes sharing a Redis: registry with TTL and heartbeat, session
- * directory with a replica on each WebSocket host.
+ * directory with a replica on each WebSocket host. One Redis server, a Redis
+ * Cluster (`redis-cluster://host:port,host:port` or `cluster: {...}`) or a
+ * master behind Sentinel (`redis-sentinel://host:port,.../<master-name>` or
+ * `sentinel: {...}`).
  *
  * Refuses (`InvalidOption` naming `secret`) to build a cluster without a real
  * secret: none, one under 16 bytes, or an example value from documentation.
@@ -125,7 +130,10 @@ export type { RedisClusterOptions } from './redis-cluster-options.js';
  * const cluster = redisCluster({ url: 'redis://127.0.0.1:6379', secret: process.env['WEFT_SECRET'] ?? '' }); // '' is refused
  */
 export function redisCluster(options: RedisClusterOptions): Cluster {
-  const { url, secret, insecure, prefix, ttlMs, heartbeatMs } = resolveOptions(REDIS_CLUSTER_OPTIONS, options, 'redisCluster');
+  const resolved = resolveOptions(REDIS_CLUSTER_OPTIONS, options, 'redisCluster');
+  const { secret, insecure, prefix, ttlMs, heartbeatMs } = resolved;
+  const target = redisTargetOf(resolved);
+  const option = resolved.url !== undefined ? 'url' : resolved.cluster !== undefined ? 'cluster' : 'sentinel';
   const weak = weakSecret(secret);
   return Object.freeze({
     kind: 'redis' as const,
@@ -141,7 +149,7 @@ export function redisCluster(options: RedisClusterOptions): Cluster {
             : `redisCluster is insecure: its secret ${weak}, so any process that can reach a node can call it; set a random "secret" of at least 16 bytes and remove "insecure"`,
         );
       }
-      const redis = new RedisConnection({ url, logger });
+      const redis = new RedisConnection({ target, logger });
       const registry = new RedisRegistry(redis, { prefix, ttlMs, heartbeatMs, logger });
       const directory = new RedisSessionDirectory(redis, registry, {
         prefix,
@@ -150,7 +158,7 @@ export function redisCluster(options: RedisClusterOptions): Cluster {
         checkIntervalMs: heartbeatMs,
         logger,
       });
-      return { registry, directory, history: new RedisHistory(redis, { prefix }), backend: redisBackend(redis, url) };
+      return { registry, directory, history: new RedisHistory(redis, { prefix }), backend: redisBackend(redis, target, option) };
     },
   });
 }

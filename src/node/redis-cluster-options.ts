@@ -3,7 +3,8 @@
  */
 import type { Static } from '@sinclair/typebox';
 import { invalidOption } from '../errors.js';
-import { anyString, defineOptions, flag, nonEmptyString, positiveNumber, type Resolved } from '../options/schema.js';
+import { anyString, defineOptions, flag, nonEmptyString, positiveNumber, record, stringList, type Resolved } from '../options/schema.js';
+import { parseHostPort, parseRedisUrl, type RedisTarget } from '../redis/redis-target.js';
 
 /** Fewest bytes (UTF-8) a cluster secret may have. */
 export const MIN_SECRET_BYTES = 16;
@@ -39,7 +40,36 @@ export const EXAMPLE_SECRETS: readonly string[] = Object.freeze([
 ]);
 
 export const REDIS_CLUSTER_OPTION_PROPERTIES = {
-  url: nonEmptyString({ required: true, description: 'Redis URL, e.g. `redis://127.0.0.1:6379`.' }),
+  url: nonEmptyString({
+    defaultNote: 'none: one of `url`, `cluster`, `sentinel`',
+    description:
+      'Where Redis is: `redis://host:port` (or `rediss://`, TLS) for one server, `redis-cluster://host:port,host:port` for a Redis Cluster ' +
+      '(any few of its nodes), `redis-sentinel://host:port,host:port/<master-name>` for a master found through Sentinel. ' +
+      'Credentials as `user:password@` before the hosts; for Sentinel, `?sentinelPassword=...` if the sentinels ask for one. ' +
+      '`WEFT_REDIS_URL` takes the same forms.',
+  }),
+  cluster: record(
+    {
+      nodes: stringList({ required: true, description: 'Seed nodes, `host:port` (port 6379 when left out); the rest of the cluster is discovered.' }),
+      username: nonEmptyString({ defaultNote: 'none', description: 'ACL user of the cluster nodes.' }),
+      password: nonEmptyString({ defaultNote: 'none', description: 'Password of the cluster nodes.' }),
+    },
+    {
+      description:
+        'A Redis Cluster (Redis 7 or later: pub/sub is sharded), instead of `url`. Keys that travel together share a hash tag, so every multi-key command stays in one slot (see docs/architecture.md, Redis).',
+    },
+  ),
+  sentinel: record(
+    {
+      sentinels: stringList({ required: true, description: 'The sentinels, `host:port` (port 26379 when left out).' }),
+      name: nonEmptyString({ required: true, description: "The master's name in the sentinels' configuration (`sentinel monitor <name> ...`)." }),
+      username: nonEmptyString({ defaultNote: 'none', description: 'ACL user of the master and its replicas.' }),
+      password: nonEmptyString({ defaultNote: 'none', description: 'Password of the master and its replicas.' }),
+      sentinelUsername: nonEmptyString({ defaultNote: 'none', description: 'ACL user of the sentinels.' }),
+      sentinelPassword: nonEmptyString({ defaultNote: 'none', description: 'Password of the sentinels.' }),
+    },
+    { description: 'A master and its replicas watched by Sentinel, instead of `url`: after a failover every node follows the new master.' },
+  ),
   secret: anyString({
     defaultNote: 'none: required unless `insecure`',
     description:
@@ -51,7 +81,10 @@ export const REDIS_CLUSTER_OPTION_PROPERTIES = {
     description:
       'Run without a real secret (none, short or an example one): any process that can reach a node can call it. A warning is logged each time a node joins. For a throwaway local setup only.',
   }),
-  prefix: nonEmptyString({ default: 'weft', description: 'Key and channel prefix, so several clusters can share one Redis.' }),
+  prefix: nonEmptyString({
+    default: 'weft',
+    description: "Key and channel prefix, so several clusters can share one Redis; no `{` or `}` (it is part of the keys' hash tags).",
+  }),
   ttlMs: positiveNumber({ unit: 'ms', default: 6_000, description: 'Node record TTL.' }),
   heartbeatMs: positiveNumber({
     unit: 'ms',
@@ -71,6 +104,9 @@ export function weakSecret(secret: string | undefined): string | undefined {
 }
 
 export const REDIS_CLUSTER_OPTIONS = defineOptions(REDIS_CLUSTER_OPTION_PROPERTIES, (options) => {
+  redisTargetOf(options);
+  if (/[{}]/.test(options.prefix))
+    throw invalidOption('prefix', `must not contain "{" or "}" (weft puts it in hash tags), got ${JSON.stringify(options.prefix)}`);
   // No cluster is open by default: a missing or guessable secret is refused unless asked for.
   const weak = weakSecret(options.secret);
   if (weak !== undefined && !options.insecure) {
@@ -86,6 +122,49 @@ export const REDIS_CLUSTER_OPTIONS = defineOptions(REDIS_CLUSTER_OPTION_PROPERTI
     throw invalidOption('heartbeatMs', `must be at most half of ttlMs (${options.ttlMs} ms), got ${options.heartbeatMs}`);
   }
 });
+
+/** The one Redis the options name (`url`, `cluster` or `sentinel`); throws `InvalidOption` naming the one to fix. */
+export function redisTargetOf(options: Pick<ResolvedRedisClusterOptions, 'url' | 'cluster' | 'sentinel'>): RedisTarget {
+  const given = (['url', 'cluster', 'sentinel'] as const).filter((k) => options[k] !== undefined);
+  if (given.length !== 1) {
+    throw invalidOption(
+      given[1] ?? 'url',
+      given.length === 0
+        ? 'is required: say where Redis is with `url` (redis://, redis-cluster://, redis-sentinel://), `cluster` or `sentinel`'
+        : `cannot be given with ${given[0]}: give one of url, cluster, sentinel`,
+    );
+  }
+  const hosts = (name: string, list: readonly string[], defaultPort: number) => {
+    if (list.length === 0) throw invalidOption(name, 'must name at least one host:port');
+    return list.map((h) => {
+      try {
+        return parseHostPort(h, defaultPort);
+      } catch (e) {
+        throw invalidOption(name, (e as Error).message);
+      }
+    });
+  };
+  const { url, cluster, sentinel } = options;
+  if (cluster !== undefined) {
+    return { kind: 'cluster', nodes: hosts('cluster.nodes', cluster.nodes, 6379), username: cluster.username, password: cluster.password };
+  }
+  if (sentinel !== undefined) {
+    return {
+      kind: 'sentinel',
+      sentinels: hosts('sentinel.sentinels', sentinel.sentinels, 26379),
+      name: sentinel.name,
+      username: sentinel.username,
+      password: sentinel.password,
+      sentinelUsername: sentinel.sentinelUsername,
+      sentinelPassword: sentinel.sentinelPassword,
+    };
+  }
+  try {
+    return parseRedisUrl(url ?? '');
+  } catch (e) {
+    throw invalidOption('url', `${(e as Error).message}, got ${JSON.stringify(url?.replace(/\/\/[^@/]*@/, '//***@'))}`);
+  }
+}
 
 /** Options of `redisCluster`; see docs/options.md. */
 export interface RedisClusterOptions extends Static<typeof REDIS_CLUSTER_OPTIONS> {}

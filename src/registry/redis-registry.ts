@@ -8,6 +8,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
+import { registryKeys } from '../redis/keys.js';
 import type { NodeRecord, Registry, RegistryListener, RegistryView } from './registry.js';
 
 const NODE_SET_TTL_MS = 10 * 60 * 1000; // 10 min
@@ -37,13 +38,14 @@ export class RedisRegistry implements Registry {
   constructor(redis: RedisConnection, options: RedisRegistryOptions) {
     this.#redis = redis;
     this.#options = options;
-    this.#channel = `${options.prefix}:registry`;
-    this.#setKey = `${options.prefix}:nodes`;
+    // One hash tag for all of them: the MULTIs and the MGET below stay in one slot on a Redis Cluster.
+    const keys = registryKeys(options.prefix);
+    this.#channel = keys.channel;
+    this.#setKey = keys.nodes;
+    this.#nodeKey = keys.node;
   }
 
-  #nodeKey(id: string): string {
-    return `${this.#options.prefix}:node:${id}`;
-  }
+  readonly #nodeKey: (id: string) => string;
 
   async start(): Promise<void> {
     await this.#redis.open();
@@ -62,7 +64,7 @@ export class RedisRegistry implements Registry {
   async register(record: NodeRecord): Promise<void> {
     this.#record = record;
     await this.#write();
-    await this.#redis.command.publish(this.#channel, `up ${record.nodeId}`);
+    await this.#redis.publish(this.#channel, `up ${record.nodeId}`);
   }
 
   async deregister(): Promise<void> {
@@ -71,7 +73,7 @@ export class RedisRegistry implements Registry {
     this.#record = undefined;
     const c = this.#redis.command;
     await c.multi().del(this.#nodeKey(record.nodeId)).srem(this.#setKey, record.nodeId).exec();
-    await c.publish(this.#channel, `down ${record.nodeId}`);
+    await this.#redis.publish(this.#channel, `down ${record.nodeId}`);
   }
 
   view(): RegistryView {
@@ -131,7 +133,7 @@ export class RedisRegistry implements Registry {
         // Redis may have lost every record (a restart that this heartbeat reached before the reconnect
         // handler did): the same grace, so the others are not dropped from the view before they write again.
         this.#graceUntil = Math.max(this.#graceUntil, Date.now() + this.#options.ttlMs);
-        await this.#redis.command.publish(this.#channel, `up ${this.#record.nodeId}`);
+        await this.#redis.publish(this.#channel, `up ${this.#record.nodeId}`);
         for (const listener of this.#recoveredListeners) listener();
       }
       await this.#reload();
@@ -170,7 +172,7 @@ export class RedisRegistry implements Registry {
     const removed = await Promise.all(ids.map((id) => c.srem(this.#setKey, id)));
     const mine = ids.filter((_, i) => removed[i] === 1);
     if (mine.length === 0) return;
-    for (const id of mine) await c.publish(this.#channel, `down ${id}`);
+    for (const id of mine) await this.#redis.publish(this.#channel, `down ${id}`);
     this.#options.logger.info({ nodes: mine }, 'nodes expired from the registry');
     for (const listener of this.#expiredListeners) listener(mine);
   }

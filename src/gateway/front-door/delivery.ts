@@ -162,8 +162,9 @@ export class Delivery {
       return this.#flush(session);
     }
     this.#o.readHistory(session, v1.since).then(
-      (read) => {
+      (found) => {
         if (session.state !== SessionState.Open) return this.dropQueue(session);
+        const read = startBeforeQueued(session, v1, found);
         welcome(read);
         this.#caughtUp(session, v1, read);
       },
@@ -432,4 +433,20 @@ export class Delivery {
     this.#tick += 1;
     for (const socket of corked) socket.uncork();
   }
+}
+
+/**
+ * Where a session that starts at the top (no `since`, or one the history
+ * could not recover) starts: before the first push queued for it when the
+ * top read at open already counts that push. The push was sent to this
+ * session, which was listed when it was pushed, but appended before the top
+ * was read: starting at the top would count it as reached and the client,
+ * told it stands at the top, would never see it.
+ */
+function startBeforeQueued(session: GatewaySession, v1: V1State, read: HistoryRead | undefined): HistoryRead | undefined {
+  if (read === undefined || (v1.since !== undefined && read.recovered)) return read;
+  let first = Number.POSITIVE_INFINITY;
+  for (const q of session.queue ?? []) if (q.epoch === read.top.epoch && q.offset < first) first = q.offset;
+  if (first > read.top.offset) return read;
+  return { ...read, top: { epoch: read.top.epoch, offset: first - 1 } };
 }

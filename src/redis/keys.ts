@@ -1,0 +1,103 @@
+/**
+ * Every Redis key and channel weft uses, in one place.
+ *
+ * Keys that one command or one MULTI touches together share a hash tag (the
+ * part in braces), so on a Redis Cluster they live in one slot:
+ *
+ * | key / channel | type | tag (slot) | who |
+ * |---|---|---|---|
+ * | `{<prefix>}:nodes` | set of node ids | `{<prefix>}` | registry |
+ * | `{<prefix>}:node:<nodeId>` | string (JSON record, TTL) | `{<prefix>}` | registry |
+ * | `{<prefix>}:registry` | channel | `{<prefix>}` | registry |
+ * | `{<prefix>}:gateway-services:<gatewayId>` | set of services | `{<prefix>}` | directory |
+ * | `{<prefix>:<service>}:sessions` | hash sessionId -> `gateway\nbusinessId` | `{<prefix>:<service>}` | directory |
+ * | `{<prefix>:<service>}:gateway:<gatewayId>` | set of sessionIds | `{<prefix>:<service>}` | directory |
+ * | `{<prefix>:<service>}:sessions` | channel | `{<prefix>:<service>}` | directory |
+ * | `{<prefix>:<service>}:version` | integer, bumped by each published batch | `{<prefix>:<service>}` | directory |
+ * | `{<prefix>:<service>}:epoch` | string, random (TTL) | `{<prefix>:<service>}` | directory |
+ * | `{<prefix>:<service>}:sessions:caught-up:<id>` | channel (markers to itself) | `{<prefix>:<service>}` | redis-connection, Cluster only |
+ * | `{<prefix>:history:<service>:<businessId>}:m` | hash: epoch, last offset | `{<prefix>:history:<service>:<businessId>}` | history |
+ * | `{<prefix>:history:<service>:<businessId>}:s` | stream of the last pushes | `{<prefix>:history:<service>:<businessId>}` | history |
+ *
+ * The directory's epoch is per service, in the service's slot, not one key
+ * for the whole directory: the flush's script reads it, bumps the version
+ * and publishes in one slot, and on a Redis Cluster a master that restarts
+ * empty loses exactly the epochs of the services it served, which is what
+ * the epoch must tell (docs/architecture.md, "Directory healing").
+ *
+ * History has a tag per (service, businessId): its two keys are in one slot,
+ * and the businessIds of a service spread over the Cluster.
+ */
+
+/** The registry's keys and channel, all in the `{<prefix>}` slot. */
+export interface RegistryKeys {
+  readonly tag: string;
+  /** Set of the ids of registered nodes. */
+  readonly nodes: string;
+  /** A node's record (JSON), with the record TTL. */
+  readonly node: (nodeId: string) => string;
+  /** Where joins and leaves are announced. */
+  readonly channel: string;
+  /** Set of the services a gateway has written sessions of (so they can be removed when it dies). */
+  readonly gatewayServices: (gatewayNodeId: string) => string;
+}
+
+export function registryKeys(prefix: string): RegistryKeys {
+  const tag = `{${prefix}}`;
+  return Object.freeze({
+    tag,
+    nodes: `${tag}:nodes`,
+    node: (nodeId: string) => `${tag}:node:${nodeId}`,
+    channel: `${tag}:registry`,
+    gatewayServices: (gatewayNodeId: string) => `${tag}:gateway-services:${gatewayNodeId}`,
+  });
+}
+
+/** One service's keys and channel, all in the `{<prefix>:<service>}` slot. */
+export interface ServiceKeys {
+  readonly tag: string;
+  /** Hash sessionId -> `gatewayNodeId\nbusinessId`. */
+  readonly sessions: string;
+  /** Set of the sessionIds of this service one gateway holds. */
+  readonly gateway: (gatewayNodeId: string) => string;
+  /** Where changes to the sessions are published. */
+  readonly channel: string;
+  /** The version of the service's directory: bumped by each batch published, carried by the message. */
+  readonly version: string;
+  /** A random value, written by whoever finds none: a new one says Redis lost the service's directory. */
+  readonly epoch: string;
+}
+
+export function serviceKeys(prefix: string, service: string): ServiceKeys {
+  const tag = `{${prefix}:${service}}`;
+  return Object.freeze({
+    tag,
+    sessions: `${tag}:sessions`,
+    gateway: (gatewayNodeId: string) => `${tag}:gateway:${gatewayNodeId}`,
+    channel: `${tag}:sessions`,
+    version: `${tag}:version`,
+    epoch: `${tag}:epoch`,
+  });
+}
+
+/** One businessId's push history, both keys in the `{<prefix>:history:<service>:<businessId>}` slot. */
+export interface HistoryKeys {
+  readonly tag: string;
+  /** Hash: `e` the stream's epoch, `o` its last offset. */
+  readonly meta: string;
+  /** Stream of the last pushes, entry id `<offset>-0`. */
+  readonly stream: string;
+  /** List of the dedupe keys of the last pushes made by calls (`k:<key>` fields of `meta`), oldest first. */
+  readonly dedupe: string;
+}
+
+export function historyKeys(prefix: string, service: string, businessId: string): HistoryKeys {
+  const tag = `{${prefix}:history:${service}:${businessId}}`;
+  return Object.freeze({ tag, meta: `${tag}:m`, stream: `${tag}:s`, dedupe: `${tag}:k` });
+}
+
+/** SCAN patterns that match every key of a prefix (`{<prefix>}` and every `{<prefix>:...}` tag). */
+export function prefixPatterns(prefix: string): string[] {
+  const glob = prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`);
+  return [`{${glob}}:*`, `{${glob}:*`];
+}
