@@ -6,14 +6,14 @@
  * (/api/wstest); the contract itself comes from the registry record of a
  * node that serves it.
  */
-import { createClient, type ClusterClient } from '../cluster-client/cluster-client.js';
+import type { ClusterClient } from '../cluster-client/cluster-client.js';
 import type { Contract, ContractDescriptor, MethodDescriptor, MethodMap } from '../contract/contract.js';
 import { WeftError, isWeftError } from '../errors.js';
 import { businessIdProblem } from '../gateway/auth/business-id.js';
 import type { Cluster } from '../node/cluster.js';
 import type { NodeRecord } from '../registry/registry.js';
 import type { PushOptions } from '../websocket/session-manager.js';
-import { clusterFrom, readRegistry, REDIS_FLAGS, type CliCommand } from './common.js';
+import { CLUSTER_FLAGS, clusterFrom, readRegistry, type CliCommand } from './common.js';
 import { UsageError, type ParsedFlags } from './flags.js';
 
 /** What the registry says of one service: its contract and whether it is a WebSocket service. */
@@ -60,6 +60,7 @@ function contractOf(descriptor: ContractDescriptor): Contract<MethodMap> {
 
 /** Joins the cluster as a client node, runs `fn`, and leaves, whatever `fn` did. */
 async function withClient<T>(cluster: Cluster, fn: (client: ClusterClient) => Promise<T>): Promise<T> {
+  const { createClient } = await import('../cluster-client/cluster-client.js');
   const client = await createClient({ cluster, name: 'weft-cli' }).start();
   try {
     return await fn(client);
@@ -71,7 +72,7 @@ async function withClient<T>(cluster: Cluster, fn: (client: ClusterClient) => Pr
 /** The registry and the cluster of a one-shot command: quiet logs unless WEFT_LOG_LEVEL says otherwise. */
 async function clusterAndRecords(command: string, flags: ParsedFlags): Promise<{ cluster: Cluster; records: NodeRecord[] }> {
   process.env['WEFT_LOG_LEVEL'] ??= 'warn';
-  const cluster = clusterFrom(command, flags, true);
+  const cluster = await clusterFrom(command, flags, true);
   return { cluster, records: await readRegistry(cluster, 'weft-cli') };
 }
 
@@ -122,7 +123,8 @@ export function callArgs(method: MethodDescriptor, service: string, text: string
 export const CALL_COMMAND: CliCommand = {
   synopsis: '<service.method> [json-args] [options]',
   about:
-    'call a method of a service of the Redis cluster and print its result as JSON; on failure print the error code and message, exit 1.\n' +
+    'call a method of a service in a Redis cluster and print its result as JSON.\n' +
+    'On failure it prints the error code and message and exits 1.\n' +
     'The service is its contract name (IGreeterAppService) or route segment (greeter). [json-args] is a JSON array of the arguments\n' +
     '(\'["ann"]\') or an object keyed by parameter name (\'{"name":"ann"}\'), matched with the contract in the registry.',
   positionals: [
@@ -130,7 +132,7 @@ export const CALL_COMMAND: CliCommand = {
     { name: 'json-args', required: false },
   ],
   flags: [
-    ...REDIS_FLAGS,
+    ...CLUSTER_FLAGS,
     {
       name: 'timeout',
       kind: 'duration',
@@ -193,8 +195,8 @@ const ACKS: Record<string, PushOptions['ack']> = { written: true, client: 'clien
 export const PUSH_COMMAND: CliCommand = {
   synopsis: '<service> <businessId> <message> [options]',
   about:
-    'push a message to every session of a businessId of a WebSocket service of the Redis cluster, on every gateway, and print how many\n' +
-    'sessions it was written to (--ack client: how many weft/client sessions confirmed receipt; --ack none: how many the directory lists).\n' +
+    'push a message to every session of a businessId, on every gateway, and print how many sessions it was written to.\n' +
+    'The service is a WebSocket service of a Redis cluster (--ack client: how many weft/client sessions confirmed receipt; --ack none: how many the directory lists).\n' +
     "The push goes with the service's history, as the service's own pushToBusiness would. The service is its contract name or path.",
   positionals: [
     { name: 'service', required: true },
@@ -202,7 +204,7 @@ export const PUSH_COMMAND: CliCommand = {
     { name: 'message', required: true },
   ],
   flags: [
-    ...REDIS_FLAGS,
+    ...CLUSTER_FLAGS,
     {
       name: 'ack',
       kind: 'string',
@@ -239,14 +241,14 @@ export const PUSH_COMMAND: CliCommand = {
 export const SESSIONS_COMMAND: CliCommand = {
   synopsis: '<service> [businessId] [options]',
   about:
-    'list the sessions of a WebSocket service of the Redis cluster, on every gateway (of one businessId if given): session id,\n' +
-    'businessId, gateway node. --count prints how many instead.',
+    'list the sessions of a WebSocket service, on every gateway of a Redis cluster, or count them.\n' +
+    "Each is a session id, its businessId and its gateway node; with [businessId], only that businessId's. --count prints how many.",
   positionals: [
     { name: 'service', required: true },
     { name: 'businessId', required: false },
   ],
   flags: [
-    ...REDIS_FLAGS,
+    ...CLUSTER_FLAGS,
     { name: 'count', kind: 'boolean', help: 'print only how many sessions there are' },
     { name: 'json', kind: 'boolean', help: 'print the sessions as JSON, one array of {sessionId, businessId, gatewayNodeId}' },
   ],

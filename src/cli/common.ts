@@ -5,7 +5,7 @@
  */
 import { WeftError } from '../errors.js';
 import { createDefaultLogger } from '../logger.js';
-import { memoryCluster, redisCluster, type Cluster } from '../node/cluster.js';
+import type { Cluster } from '../node/cluster.js';
 import { MIN_SECRET_BYTES, weakSecret } from '../node/redis-cluster-options.js';
 import type { NodeRecord } from '../registry/registry.js';
 import { readFlagFile, UsageError, type FlagSpec, type ParsedFlags, type PositionalSpec } from './flags.js';
@@ -21,6 +21,9 @@ export const REDIS_FLAGS: FlagSpec[] = [
   { name: 'prefix', kind: 'string', value: '<p>', env: 'WEFT_PREFIX', default: 'weft', help: 'Redis key prefix of the cluster' },
 ];
 
+/** The same flags for a command that needs a Redis cluster (nothing outside one process reaches a memory cluster). */
+export const CLUSTER_FLAGS: FlagSpec[] = REDIS_FLAGS.map((f) => (f.name === 'redis' ? { ...f, help: 'Redis URL of the cluster (required)' } : f));
+
 /** A command of `weft` declared in one place: its help comes from this, its flags are parsed before `run`. */
 export interface CliCommand {
   readonly synopsis: string;
@@ -30,8 +33,12 @@ export interface CliCommand {
   run(flags: ParsedFlags): Promise<void>;
 }
 
-/** The cluster of --redis (or a memory one), with the secret from --secret-file or WEFT_SECRET. */
-export function clusterFrom(command: string, flags: ParsedFlags, required: boolean): Cluster {
+/**
+ * The cluster of --redis (or a memory one), with the secret from --secret-file or WEFT_SECRET.
+ * The node code loads here, not when weft starts: `weft help` and a command line refused stay quick.
+ */
+export async function clusterFrom(command: string, flags: ParsedFlags, required: boolean): Promise<Cluster> {
+  const { memoryCluster, redisCluster } = await import('../node/cluster.js');
   const url = flags.string('redis');
   if (url === undefined) {
     if (required) throw new UsageError('a Redis URL is needed: --redis <url> or WEFT_REDIS_URL', command);

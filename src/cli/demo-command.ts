@@ -16,8 +16,8 @@ const DEMO_PROGRAM = new URL('../../examples/demo.js', import.meta.url);
 export const DEMO_COMMAND: CliCommand = {
   synopsis: '[--port 5000] [options]',
   about:
-    'run the demo (what npm start runs): one process, no Redis, a host with the greeter and the WebSocket test service and a gateway\n' +
-    'on 127.0.0.1; it prints the URLs to try. With WEFT_JWT_SECRET or --jwt-secret-file, every request needs a token (the demo page gets one).',
+    'run the demo (what npm start runs): a host and a gateway in one process, no Redis.\n' +
+    'The host serves the greeter and the WebSocket test service, the gateway listens on 127.0.0.1 and it prints the URLs to try. With WEFT_JWT_SECRET or --jwt-secret-file, every request needs a token (the demo page gets one).',
   flags: [
     { name: 'port', kind: 'port', value: '<n>', env: 'WEFT_HTTP_PORT', default: '5000', help: 'HTTP and WebSocket port (0: any free one)' },
     {

@@ -4,19 +4,19 @@
  * what the module exports.
  */
 import { isWeftError } from '../errors.js';
-import { createHost, type Host } from '../host/host.js';
-import { clusterFrom, REDIS_FLAGS, stopOnSignal, type CliCommand } from './common.js';
+import type { Host } from '../host/host.js';
+import { clusterFrom, CLUSTER_FLAGS, stopOnSignal, type CliCommand } from './common.js';
 import { loadServiceModule, ModuleLoadError } from './service-module.js';
 
 export const HOST_COMMAND: CliCommand = {
   synopsis: '<module> [options]',
   about:
-    'run a host of the services an ES module exports, on the Redis cluster of --redis, until SIGTERM or SIGINT (then it drains).\n' +
+    'run a host of the services an ES module exports, on a Redis cluster; it drains and stops on SIGTERM or SIGINT.\n' +
     '<module> is a file (./services.js) or a package name. It exports services = [implement(IMyService, impl), ...] and,\n' +
     'for WebSocket services, modules = [WebSocketModule]; or export default { services, modules }.',
   positionals: [{ name: 'module', required: true }],
   flags: [
-    ...REDIS_FLAGS,
+    ...CLUSTER_FLAGS,
     {
       name: 'listen',
       kind: 'listen',
@@ -35,7 +35,8 @@ export const HOST_COMMAND: CliCommand = {
     { name: 'name', kind: 'string', value: '<name>', env: 'WEFT_NAME', default: 'host', help: 'node name; the node id is <name>-<10 hex digits>' },
   ],
   async run(flags) {
-    const cluster = clusterFrom('host', flags, true);
+    const cluster = await clusterFrom('host', flags, true);
+    const { createHost } = await import('../host/host.js');
     const loaded = await loadServiceModule(flags.args[0]!);
     const listen = flags.listen('listen')!.value;
     const advertise = flags.string('advertise')?.value;

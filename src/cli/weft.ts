@@ -19,14 +19,12 @@
  * (`--config`), in that order (see flags.ts).
  */
 import { readFileSync } from 'node:fs';
-import { SignJWT } from 'jose';
-import { createGateway } from '../gateway/gateway.js';
 import { WeftError, isWeftError } from '../errors.js';
 import { MIN_SECRET_BYTES as MIN_JWT_SECRET_BYTES } from '../gateway/auth/jwt-keys.js';
 import { businessIdProblem } from '../gateway/auth/business-id.js';
 import type { NodeRecord } from '../registry/registry.js';
 import { CALL_COMMAND, PUSH_COMMAND, SESSIONS_COMMAND } from './client-commands.js';
-import { clusterFrom, readRegistry, REDIS_FLAGS, type CliCommand } from './common.js';
+import { CLUSTER_FLAGS, clusterFrom, readRegistry, REDIS_FLAGS, type CliCommand } from './common.js';
 import { DEMO_COMMAND } from './demo-command.js';
 import { HOST_COMMAND } from './host-command.js';
 import { ModuleLoadError } from './service-module.js';
@@ -104,7 +102,7 @@ const TOKEN_FLAGS: FlagSpec[] = [
   ...JWT_CLAIM_FLAGS,
 ];
 
-const NODES_FLAGS: FlagSpec[] = [...REDIS_FLAGS, { name: 'json', kind: 'boolean', help: 'print the records as JSON, one array' }];
+const NODES_FLAGS: FlagSpec[] = [...CLUSTER_FLAGS, { name: 'json', kind: 'boolean', help: 'print the records as JSON, one array' }];
 
 /** The commands that are declared whole (flags, arguments, run) in their own files. */
 const RUNNABLE: Record<string, CliCommand> = {
@@ -209,7 +207,8 @@ async function gateway(argv: string[]): Promise<void> {
   const port = flags.port('port')!.value;
   const listen = flags.listen('listen')?.value;
   const advertise = flags.string('advertise')?.value;
-  const cluster = clusterFrom('gateway', flags, false);
+  const cluster = await clusterFrom('gateway', flags, false);
+  const { createGateway } = await import('../gateway/gateway.js');
   const jwt = jwtOptions(flags);
   const origins = flags.list('allowed-origins')?.value;
   const gw = await createGateway({
@@ -261,6 +260,7 @@ async function token(argv: string[]): Promise<void> {
   }
   const claim = flags.string('business-id-claim')!.value;
   const now = Math.floor(Date.now() / 1000);
+  const { SignJWT } = await import('jose');
   const sign = new SignJWT(claim === 'sub' ? {} : { [claim]: sub })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(sub)
@@ -281,7 +281,7 @@ function servicesOf(record: NodeRecord): string {
 async function nodes(argv: string[]): Promise<void> {
   const flags = parseFlags('nodes', argv, NODES_FLAGS);
   if (flags.help) return void process.stdout.write(commandUsage('nodes'));
-  const cluster = clusterFrom('nodes', flags, true);
+  const cluster = await clusterFrom('nodes', flags, true);
   const records = (await readRegistry(cluster, 'weft-nodes')).sort((a, b) =>
     a.role === b.role ? a.startedAt - b.startedAt : a.role < b.role ? -1 : 1,
   );

@@ -2,9 +2,15 @@
  * Running the `weft` command from dist in a child process, as a person
  * would: to its end (runCli), or until it prints its banner (startCli).
  */
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import { dropPrefix } from '../fixtures/node-control.js';
+import { REDIS_URL, testSecret, uniquePrefix } from './index.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/weft.js', import.meta.url));
 
@@ -84,4 +90,29 @@ export function startCli(
     });
     child.once('exit', (code) => reject(new Error(`weft ${args.join(' ')} exited with ${code}: ${out}${stderr}`)));
   });
+}
+
+export const HOST_MODULE = fileURLToPath(new URL('../fixtures/cli-host-module.js', import.meta.url));
+/** What `weft host` prints once it serves: node id, services, cluster kind, link address. */
+export const HOST_BANNER = /weft host (\S+) serving (.*) \((\w+) cluster, link (\S+)\)\n/;
+export const GATEWAY_BANNER = /weft gateway on (http:\/\/\S+) .*\n/;
+
+/** A directory of the test's own, removed afterwards. */
+export function tempDir(t: TestContext): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'weft-cli-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** The environment every command of a private Redis cluster runs with (its prefix dropped afterwards). */
+export function privateClusterEnv(t: TestContext): NodeJS.ProcessEnv {
+  const prefix = uniquePrefix();
+  t.after(() => dropPrefix(prefix));
+  return cliEnv({ WEFT_SECRET: testSecret(), WEFT_REDIS_URL: REDIS_URL, WEFT_PREFIX: prefix });
+}
+
+/** A run's stdout, once it exited 0. */
+export function ok(run: CliRun, what: string): string {
+  assert.equal(run.status, 0, `${what}: exit ${run.status}, stderr: ${run.stderr}`);
+  return run.stdout;
 }
