@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { dropPrefix } from './fixtures/node-control.js';
 import { WebSocket } from 'ws';
 import { connectSession } from '../src/client/index.js';
 import { GATEWAY_BANNER, HOST_BANNER, ok, privateClusterEnv, runCli, startCli } from './helpers/cli.js';
@@ -19,7 +20,8 @@ test(
   'weft host serves a module’s services; weft call, weft push and weft sessions reach them and their sessions through a CLI gateway',
   WITH_REDIS,
   async (t) => {
-    const env = privateClusterEnv(t);
+    const { prefix, env } = privateClusterEnv();
+    t.after(() => dropPrefix(prefix));
     // A relative path, from the directory the command runs in.
     const host = await startCli(t, ['host', './fixtures/cli-host-module.js', '--name', 'svc'], env, HOST_BANNER, { cwd: TEST_DIR });
     const [, hostId, served, kind] = host.match;

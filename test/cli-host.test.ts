@@ -7,13 +7,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test } from 'node:test';
+import { dropPrefix } from './fixtures/node-control.js';
 import { HOST_BANNER, HOST_MODULE, cliEnv, ok, privateClusterEnv, runCli, startCli, tempDir } from './helpers/cli.js';
 import { REDIS_URL, redisTest, testSecret } from './helpers/index.js';
 
 const WITH_REDIS = await redisTest();
 
 test('weft host loads a package by name from the current directory, and a default export { services, modules }', WITH_REDIS, async (t) => {
-  const env = privateClusterEnv(t);
+  const { prefix, env } = privateClusterEnv();
+  t.after(() => dropPrefix(prefix));
   const dir = tempDir(t);
   const pkg = path.join(dir, 'node_modules', 'acme-services');
   mkdirSync(pkg, { recursive: true });
@@ -30,7 +32,8 @@ test('weft host loads a package by name from the current directory, and a defaul
 });
 
 test('weft host says why a module cannot be served, and exits 1 (2 for a command line that cannot be used)', WITH_REDIS, async (t) => {
-  const env = privateClusterEnv(t);
+  const { prefix, env } = privateClusterEnv();
+  t.after(() => dropPrefix(prefix));
   const dir = tempDir(t);
   const index = pathToFileURL(fileURLToPath(new URL('../src/index.js', import.meta.url))).href;
   const services = pathToFileURL(fileURLToPath(new URL('./fixtures/services.js', import.meta.url))).href;

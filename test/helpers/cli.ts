@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
-import { dropPrefix } from '../fixtures/node-control.js';
 import { REDIS_URL, testSecret, uniquePrefix } from './index.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/weft.js', import.meta.url));
@@ -104,11 +103,10 @@ export function tempDir(t: TestContext): string {
   return dir;
 }
 
-/** The environment every command of a private Redis cluster runs with (its prefix dropped afterwards). */
-export function privateClusterEnv(t: TestContext): NodeJS.ProcessEnv {
+/** A private Redis cluster: its prefix (for the test to drop afterwards) and the environment every command of it runs with. */
+export function privateClusterEnv(): { prefix: string; env: NodeJS.ProcessEnv } {
   const prefix = uniquePrefix();
-  t.after(() => dropPrefix(prefix));
-  return cliEnv({ WEFT_SECRET: testSecret(), WEFT_REDIS_URL: REDIS_URL, WEFT_PREFIX: prefix });
+  return { prefix, env: cliEnv({ WEFT_SECRET: testSecret(), WEFT_REDIS_URL: REDIS_URL, WEFT_PREFIX: prefix }) };
 }
 
 /** A run's stdout, once it exited 0. */
