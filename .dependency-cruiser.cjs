@@ -25,7 +25,7 @@ const LAYERS = [
   { name: 'rpc', paths: ['src/rpc/'] },
   { name: 'infra', paths: ['src/transport/', 'src/registry/', 'src/directory/', 'src/history/', 'src/redis/'] },
   { name: 'pure', paths: ['src/contract/', 'src/protocol/'] },
-  { name: 'base', paths: ['src/errors\\.ts$', 'src/logger\\.ts$', 'src/limits\\.ts$', 'src/options/', 'src/util/'] },
+  { name: 'base', paths: ['src/errors\\.ts$', 'src/logger\\.ts$', 'src/limits\\.ts$', 'src/options/', 'src/util/', 'src/metrics/', 'src/tracing/'] },
 ];
 /** The browser client: outside the layers, and may import only src/util/ and itself. */
 const CLIENT = ['src/client/', 'src/util/', 'src/protocol/weft-v1\\.ts$'];

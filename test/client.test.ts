@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
-import { connectSession, shouldReconnect, type WebSocketConstructor } from '../src/client/index.js';
+import { connectSession, shouldReconnect, type ClientError, type WebSocketConstructor } from '../src/client/index.js';
 import { createHost, implement, WebSocketModule } from '../src/index.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
 import { eventually, httpJson, quietLogger } from './helpers/index.js';
@@ -60,6 +60,26 @@ test('does not reconnect after a normal or policy close', () => {
   assert.equal(shouldReconnect(1001), true);
   assert.equal(shouldReconnect(1012), true);
   assert.equal(shouldReconnect(1006), true);
+});
+
+test('on Node, a refused handshake reaches onError with its HTTP status', async (t) => {
+  const stack = await startStack(t);
+  const errors: ClientError[] = [];
+  const session = connectSession(`${stack.wsUrl}/api/nowhere`, { businessId: 'x', WebSocket: WS, maxRetries: 0, onError: (e) => errors.push(e) });
+  t.after(() => session.close());
+  await eventually(() => errors.length === 1);
+  assert.equal(errors[0]!.status, 404);
+});
+
+test('socketOptions reach the WebSocket constructor: ws sends the headers given', async (t) => {
+  const stack = await startStack(t, { gateway: { forwardHeaders: ['user-agent'] } });
+  const session = connectSession(`${stack.wsUrl}/api/chat`, {
+    businessId: 'opts',
+    WebSocket: WS,
+    socketOptions: { headers: { 'user-agent': 'weft-client-test/1' } },
+  });
+  t.after(() => session.close());
+  await eventually(() => stack.chats[0]!.log.some((l) => l.startsWith('open opts') && l.endsWith('ua=weft-client-test/1')));
 });
 
 test('refuses to start without a businessId', () => {

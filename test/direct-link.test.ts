@@ -38,7 +38,7 @@ test('delivers after a turn of the event loop, in order, each end naming its pee
 test('the peer gets copies, as over the wire: bytes changed after sending and class instances do not cross', async () => {
   const { a, atB } = pair();
   const payload = Buffer.from('hello');
-  a.send([FrameType.PushBusiness, 0, 'IChatAppService', '100', payload, true, '', 0, 0]);
+  a.send([FrameType.PushBusiness, 0, 'IChatAppService', '100', payload, true, '', 0, 0, '']);
   payload.write('HELLO');
   class Money {
     constructor(readonly cents: number) {}
@@ -61,13 +61,13 @@ test('holds frames to maxFrameBytes and the queue to maxQueuedBytes, as a TCP li
     'a call whose arguments are over the limit',
   );
   assert.throws(
-    () => a.send([FrameType.PushSession, 0, 's.1', Buffer.alloc(2000), false]),
+    () => a.send([FrameType.PushSession, 0, 's.1', Buffer.alloc(2000), false, '']),
     (e: unknown) => isWeftError(e, 'ProtocolError'),
     'a frame of bytes over the limit too',
   );
-  for (let i = 0; i < 5; i++) a.send([FrameType.PushSession, 0, 's.1', Buffer.alloc(900), false]);
+  for (let i = 0; i < 5; i++) a.send([FrameType.PushSession, 0, 's.1', Buffer.alloc(900), false, '']);
   assert.throws(
-    () => a.send([FrameType.PushSession, 0, 's.1', Buffer.alloc(900), false]),
+    () => a.send([FrameType.PushSession, 0, 's.1', Buffer.alloc(900), false, '']),
     (e: unknown) => isWeftError(e, 'Overloaded'),
   );
 });

@@ -51,9 +51,20 @@ const SAMPLES: Frame[] = [
   [FrameType.SessionMessage, 'gateway-1.1', Buffer.from([0, 255, 1, 254]), false],
   [FrameType.SessionClosed, 'gateway-1.1', 1000, 'bye', 'IChatAppService', '100'],
   [FrameType.SessionClose, 'gateway-1.1', 1012, 'service restart'],
-  [FrameType.PushSession, 7, 'gateway-1.1', Buffer.from('message:hi,sessionId:gateway-1.1'), true],
-  [FrameType.PushBusiness, 8, 'IWsTestAppService', '100', Buffer.alloc(300, 1), false, 'e1', 42, 0],
-  [FrameType.PushService, 0, 'IWsTestAppService', Buffer.from('maintenance'), true],
+  [FrameType.PushSession, 7, 'gateway-1.1', Buffer.from('message:hi,sessionId:gateway-1.1'), true, ''],
+  [
+    FrameType.PushBusiness,
+    8,
+    'IWsTestAppService',
+    '100',
+    Buffer.alloc(300, 1),
+    false,
+    'e1',
+    42,
+    0,
+    '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+  ],
+  [FrameType.PushService, 0, 'IWsTestAppService', Buffer.from('maintenance'), true, ''],
   [FrameType.PushAck, 8, 2],
   [FrameType.Ping],
   [FrameType.Pong],
@@ -149,7 +160,7 @@ test('an oversized length header is refused as soon as the header is read, witho
 });
 
 test('a frame exactly at the limit is accepted', () => {
-  const frame: Frame = [FrameType.PushSession, 1, 's', Buffer.alloc(200, 9), true];
+  const frame: Frame = [FrameType.PushSession, 1, 's', Buffer.alloc(200, 9), true, ''];
   const body = packFrame(frame);
   assert.deepEqual(decodeAll([encodeFrame(frame)], body.length), [frame]);
   assertProtocolError(() => decodeAll([encodeFrame(frame)], body.length - 1), 'one byte over');

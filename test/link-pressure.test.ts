@@ -53,7 +53,7 @@ test('a link to a peer that stops reading refuses new frames with Overloaded and
   let sent = 0;
   for (let i = 0; i < 10_000 && refused === undefined; i++) {
     try {
-      dialer.send([FrameType.PushSession, 0, `s${i}`, payload, false]);
+      dialer.send([FrameType.PushSession, 0, `s${i}`, payload, false, '']);
       sent += 1;
     } catch (e) {
       refused = e;
@@ -67,7 +67,7 @@ test('a link to a peer that stops reading refuses new frames with Overloaded and
   serverSocket.resume(); // the peer catches up: everything sent arrives, and sending works again
   await eventually(() => received.length === sent, 10_000, 'all accepted frames delivered');
   await eventually(() => dialer.queuedBytes <= 256 * 1024, 5000, 'the queue drained');
-  dialer.send([FrameType.PushSession, 0, 'after', payload, false]);
+  dialer.send([FrameType.PushSession, 0, 'after', payload, false, '']);
   await eventually(() => received.length === sent + 1, 5000, 'a frame after the pressure');
 });
 
@@ -92,7 +92,7 @@ test('a full link survives its keep-alive ticks (no ping is forced onto it)', as
   const payload = Buffer.alloc(16 * 1024);
   for (let i = 0; i < 10_000; i++) {
     try {
-      dialer.send([FrameType.PushSession, 0, `s${i}`, payload, false]);
+      dialer.send([FrameType.PushSession, 0, `s${i}`, payload, false, '']);
     } catch {
       break;
     }

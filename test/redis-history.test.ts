@@ -122,3 +122,20 @@ test('a weft/client resumes on the other gateway of a Redis cluster with what wa
   assert.deepEqual(later, ['b', 'c']);
   assert.deepEqual([opens[0]!.recovered, opens[0]!.replayed], [true, 2]);
 });
+
+test('a second append with the same dedupe key keeps nothing and gives the first one’s position', await redisTest(), async (t) => {
+  const prefix = uniquePrefix();
+  t.after(() => dropPrefix(prefix));
+  const [a, b] = [history(t, REDIS_URL, prefix), history(t, REDIS_URL, prefix)];
+  const first = await a.append('IS', 'd', Buffer.from('once'), true, LIMITS, 'call-1.1');
+  const again = await b.append('IS', 'd', Buffer.from('once'), true, LIMITS, 'call-1.1');
+  const other = await b.append('IS', 'd', Buffer.from('next'), true, LIMITS, 'call-1.2');
+  assert.deepEqual(again, first);
+  assert.equal(other.offset, first.offset + 1);
+  const read = await a.read('IS', 'd', { epoch: first.epoch, offset: 0 }, LIMITS.ttlMs);
+  assert.ok(read.recovered);
+  assert.deepEqual(
+    read.entries.map((e) => Buffer.from(e.payload).toString()),
+    ['once', 'next'],
+  );
+});

@@ -19,13 +19,18 @@ import {
   implement,
   memoryCluster,
   param,
+  redisCluster,
   type Cluster,
   type Gateway,
   type Implementation,
   type WsHistoryOptions,
   type WsSession,
 } from '../src/index.js';
-import { connectWs, eventually, quietLogger } from './helpers/index.js';
+import { Redis } from 'ioredis';
+import { RedisHistory } from '../src/history/redis-history.js';
+import { RedisConnection } from '../src/redis/redis-connection.js';
+import { runInContext } from '../src/rpc/context.js';
+import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, testSecret, uniquePrefix } from './helpers/index.js';
 
 const INewsService = defineContract({
   name: 'INewsAppService',
@@ -322,4 +327,75 @@ test('a service whose static history is not { maxEntries, ttlMs } or false is re
     () => createHost({ logger: quietLogger(), modules: [WebSocketModule], services: [implement(INewsService, new Bad())] }),
     (e: Error & { code?: string }) => e.code === 'InvalidOption' && /INewsAppService\.history/.test(e.message) && /maxEntries/.test(e.message),
   );
+});
+
+test(
+  'history lost while a client is connected: pushes of the new epoch it did not get live are read from history, in order',
+  await redisTest(),
+  async (t) => {
+    // Found by the chaos test: after Redis restarted empty, a push of the new epoch reached only the
+    // gateways whose sessions were already back in the directory; a session elsewhere then got the
+    // next push, jumped to its offset, and never got the one before, nor was it told.
+    const prefix = uniquePrefix();
+    const cluster = redisCluster({ url: REDIS_URL, secret: testSecret(), prefix });
+    const host = createHost({ cluster, logger: quietLogger(), modules: [WebSocketModule], services: [implement(INewsService, new NewsService())] });
+    await host.start();
+    t.after(() => host.stop());
+    const gateway = await createGateway({ cluster, logger: quietLogger(), http: { host: '127.0.0.1', port: 0 } }).start();
+    t.after(() => gateway.stop());
+    const news = host.proxy(INewsService);
+    const client = watch(t, `${gateway.url.replace(/^http/, 'ws')}/api/news`, 'lost');
+    await eventually(() => client.opens.length === 1);
+    await eventually(async () => (await news.notify('lost', 'old-1')) === 1);
+    await eventually(() => client.received.length === 1);
+    const oldEpoch = client.received[0]!.position!.epoch;
+    // The history is lost (as when Redis restarts empty) ...
+    const redis = new Redis(REDIS_URL);
+    t.after(() => redis.disconnect());
+    const base = `${prefix}:history:{INewsAppService:lost}`;
+    await redis.del(`${base}:m`, `${base}:s`);
+    // ... a push of the new epoch is kept but does not reach this gateway live ...
+    const connection = new RedisConnection({ url: REDIS_URL, logger: quietLogger() });
+    const history = new RedisHistory(connection, { prefix });
+    t.after(() => history.close());
+    const missed = await history.append('INewsAppService', 'lost', Buffer.from('new-1'), true, { maxEntries: 20, ttlMs: 60_000 });
+    assert.equal(missed.offset, 1);
+    assert.notEqual(missed.epoch, oldEpoch);
+    // ... and the next one does: the client gets both, in order.
+    assert.equal(await news.notify('lost', 'new-2'), 1);
+    await eventually(() => client.received.length === 3, 5000, 'the push the gateway missed, from history');
+    assert.deepEqual(client.texts(), ['old-1', 'new-1', 'new-2']);
+    assert.deepEqual(
+      client.received.slice(1).map((r) => r.position),
+      [
+        { epoch: missed.epoch, offset: 1 },
+        { epoch: missed.epoch, offset: 2 },
+      ],
+    );
+    assert.equal(client.opens.length, 1);
+  },
+);
+
+test('a push method run again for the same call (a failover) is kept once: the client gets it once, at one position', async (t) => {
+  const stack = await newsStack(t, { gateways: 1 });
+  const client = watch(t, stack.ws(0), 'dup');
+  await eventually(() => client.opens.length === 1);
+  const service = new NewsService();
+  // The service instance the stack's host runs is not reachable here; one started on the same cluster is.
+  const host = createHost({
+    cluster: stack.cluster,
+    logger: quietLogger(),
+    modules: [WebSocketModule],
+    services: [implement(INewsService, service)],
+  });
+  await host.start();
+  t.after(() => host.stop());
+  // The same call context on both runs, as a caller failing over sends the same call key to the next host.
+  const ctx = { traceId: 't', callerNodeId: 'caller', headers: {}, deadline: Date.now() + 5000, callKey: 'k-failover' };
+  // A fresh context per run, as each host builds its own from the same call.
+  const run = (): Promise<unknown> => runInContext({ ...ctx }, () => service.notify('dup', 'exactly once'), service, []) as Promise<unknown>;
+  await eventually(async () => (await run()) === 1);
+  await run();
+  await sleep(200);
+  assert.deepEqual(client.texts(), ['exactly once']);
 });

@@ -70,7 +70,7 @@ export interface WebSocketLike {
  * A WebSocket class: the browser's, Node 22's, or `ws`'s on Node 20 (no
  * cast needed). Only the members of WebSocketLike are used.
  */
-export type WebSocketConstructor = abstract new (url: string, protocols?: string | string[]) => object;
+export type WebSocketConstructor = abstract new (url: string, protocols?: string | string[], options?: never) => object;
 
 /** Where a push stands in its businessId's stream; pass it as `since` to resume from it. */
 export interface Position {
@@ -119,6 +119,18 @@ export interface SessionOptions {
   onOpen?: (info: OpenInfo) => void;
   /** Every close, with whether the client will reconnect. */
   onClose?: (code: number, reason: string, willReconnect: boolean) => void;
+  /**
+   * A connection failed or a control message was refused: `status` is the
+   * HTTP status of a refused handshake where the platform tells it (Node's
+   * `ws` does; browsers say nothing, and the close is 1006).
+   */
+  onError?: (error: ClientError) => void;
+  /**
+   * Passed to the WebSocket constructor as its third argument: `ws`'s options
+   * on Node (`headers`, `localAddress`, `agent`, TLS settings...). Browsers
+   * take none.
+   */
+  socketOptions?: Record<string, unknown>;
   /** Backoff between attempts: from initialDelayMs doubling to maxDelayMs, with jitter. Defaults 250 ms and 10 s. */
   initialDelayMs?: number;
   maxDelayMs?: number;
@@ -126,6 +138,15 @@ export interface SessionOptions {
   healthyAfterMs?: number;
   /** Attempts in a row that may end without ever opening before the client gives up. Default unlimited. */
   maxRetries?: number;
+}
+
+/** What `onError` is told. */
+export interface ClientError {
+  message: string;
+  /** The HTTP status of a refused handshake, when known. */
+  status?: number;
+  /** The weft error code, for a refused control message. */
+  code?: string;
 }
 
 export interface ClientSession {
@@ -179,7 +200,7 @@ function checkPosition(since: Position | undefined): Position | undefined {
 
 export function connectSession(url: string, options: SessionOptions): ClientSession {
   const Ctor = (options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket) as
-    (new (url: string, protocols?: string | string[]) => WebSocketLike) | undefined;
+    (new (url: string, protocols?: string | string[], socketOptions?: Record<string, unknown>) => WebSocketLike) | undefined;
   if (Ctor === undefined) throw new TypeError('no WebSocket implementation: pass options.WebSocket (e.g. from "ws")');
   const getToken = options.getToken;
   if (getToken !== undefined && typeof getToken !== 'function') throw new TypeError('option "getToken" must be a function');
@@ -282,7 +303,10 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
         replayed: message.replayed,
       });
     } else if (message.type === 'token') scheduleRefresh(ws, message.expiresAt);
-    else if (message.type === 'error') options.onTokenError?.(new Error(`${message.code}: ${message.message}`));
+    else if (message.type === 'error') {
+      options.onError?.({ message: message.message, code: message.code });
+      options.onTokenError?.(new Error(`${message.code}: ${message.message}`));
+    }
   };
 
   const onPush = (ws: WebSocketLike, bytes: Uint8Array): void => {
@@ -310,7 +334,8 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
 
   const open = (token: string | undefined): void => {
     const asked = position !== undefined;
-    const ws = new Ctor(targetWith(token), [WEFT_V1]);
+    const ws =
+      options.socketOptions === undefined ? new Ctor(targetWith(token), [WEFT_V1]) : new Ctor(targetWith(token), [WEFT_V1], options.socketOptions);
     ws.binaryType = 'arraybuffer';
     socket = ws;
     let v1 = false;
@@ -327,8 +352,12 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
       const bytes = bytesOf(ev.data);
       if (bytes !== undefined) onPush(ws, bytes);
     };
-    ws.onerror = () => {
-      // a close event follows with the code
+    ws.onerror = (ev) => {
+      // A close event follows with the code. ws says why a handshake was refused ("Unexpected server response: 401").
+      const message = (ev as { message?: unknown } | null)?.message;
+      const text = typeof message === 'string' ? message : 'connection failed';
+      const status = /Unexpected server response: (\d{3})/.exec(text)?.[1];
+      options.onError?.(status === undefined ? { message: text } : { message: text, status: Number(status) });
     };
     ws.onclose = (ev) => {
       if (refreshTimer !== undefined) clearTimeout(refreshTimer);

@@ -26,6 +26,7 @@
  *   updates held while one runs are bounded, and past the bound they are
  *   dropped and the service is loaded again.
  */
+import { counts } from '../metrics/metrics.js';
 import { Packr } from 'msgpackr';
 import { randomBytes } from 'node:crypto';
 import { LIMITS } from '../limits.js';
@@ -538,6 +539,8 @@ export class RedisSessionDirectory implements SessionDirectory {
   async #load(watched: Watched): Promise<boolean> {
     const { service } = watched;
     this.#loads += 1;
+    // Every load after a replica's first is a resync (a gap, a check, a failed load, Redis lost it).
+    if (watched.loaded || watched.lastError !== undefined) counts.directoryResyncs += 1;
     watched.loading = true;
     watched.buffered = [];
     watched.bufferedBytes = 0;

@@ -59,6 +59,10 @@ function checkOrigins(name: string, origins: OriginList): void {
   }
 }
 
+function isClaims(value: unknown): value is Readonly<Record<string, string>> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.values(value).every((v) => typeof v === 'string');
+}
+
 function isAuthenticate(value: unknown): value is Authenticate {
   return typeof value === 'function';
 }
@@ -253,6 +257,36 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
     title: anyString({ default: 'weft gateway', description: 'Title of the document at `/swagger.json`.' }),
     version: anyString({ default: '1.0.0', description: 'Version of the document at `/swagger.json`.' }),
   }),
+  dashboard: record(
+    {
+      requireClaim: custom({
+        is: isClaims,
+        docType: 'object of strings',
+        expected: 'an object whose values are strings',
+        defaultNote: 'none: whoever the gateway admits',
+        description:
+          "Claims the token must hold, exactly (e.g. `{ role: 'admin' }`); another token gets 403. Needs `auth.jwt`, whose verified claims these are.",
+      }),
+      allowOpen: flag({
+        default: false,
+        description:
+          'Serve the dashboard though the gateway has neither `auth.jwt` nor `authenticate`, so to anyone who can reach it (logged at warn). Without it, such a gateway refuses to start with `dashboard` set.',
+      }),
+      topBusinessIds: positiveInteger({
+        default: 10,
+        description: 'How many businessIds the dashboard lists, those with the most sessions on this gateway first.',
+      }),
+    },
+    {
+      description:
+        'Serve a live dashboard at `GET /dashboard` (its data at `GET /dashboard/data`): nodes, services and routes, sessions per service and the top businessIds on this gateway, push and RPC rates, links. Behind the same auth as HTTP routes; see docs/operations.md and docs/security.md.',
+    },
+  ),
+  metrics: flag({
+    default: true,
+    description:
+      'Serve the Prometheus metrics of this process at `GET /metrics` (docs/metrics.md): counts and durations, service and method names, no businessId or payload.',
+  }),
 };
 
 export const GATEWAY_OPTIONS = defineOptions({ ...NODE_OPTION_PROPERTIES, ...GATEWAY_OWN_OPTION_PROPERTIES }, (options) => {
@@ -267,6 +301,16 @@ export const GATEWAY_OPTIONS = defineOptions({ ...NODE_OPTION_PROPERTIES, ...GAT
   if (jwt !== undefined) checkJwtSettings(jwt);
   if (options.demo?.issueTokens === true && jwt?.secret === undefined) {
     throw invalidOption('demo.issueTokens', 'needs auth.jwt.secret to sign the tokens with');
+  }
+  const dashboard = options.dashboard;
+  if (dashboard?.requireClaim !== undefined && jwt === undefined) {
+    throw invalidOption('dashboard.requireClaim', 'needs auth.jwt: the claims are those of the verified token');
+  }
+  if (dashboard !== undefined && !dashboard.allowOpen && jwt === undefined && options.authenticate === undefined) {
+    throw invalidOption(
+      'dashboard.allowOpen',
+      'the gateway has neither auth.jwt nor authenticate, so the dashboard would be open to anyone who reaches it: set auth, or dashboard.allowOpen: true to serve it open',
+    );
   }
   if (options.allowedOrigins !== undefined) checkOrigins('allowedOrigins', options.allowedOrigins);
   const cors = options.cors;

@@ -18,12 +18,15 @@ import { Cors } from './cors.js';
 import type { JwtSettings } from './auth/jwt-keys.js';
 import { JwtVerifier } from './auth/jwt-verifier.js';
 import { clientScript, serveClientScript } from './client-script.js';
+import { serveMetrics } from '../metrics/metrics-server.js';
+import { Dashboard } from './dashboard.js';
 import { demoPage } from './demo-page.js';
 import { demoToken } from './demo-token.js';
 import { HttpApi, parseQuery } from './http-api.js';
 import { errorBody, sendError, sendJson, successBody } from './responses.js';
 import { RouteTable } from './route-table.js';
 import { FrontDoor } from './front-door/front-door.js';
+import { Peers } from '../transport/peers.js';
 import type { HandshakePolicy } from './front-door/handshake.js';
 
 export type { GatewayOptions } from './gateway-options.js';
@@ -55,6 +58,7 @@ class GatewayImpl implements Gateway {
   readonly #httpPort: number;
   readonly #stopTimeoutMs: number;
   readonly #retryAfterSeconds: number;
+  readonly #metrics: boolean;
   readonly #demoHtml: string | undefined;
   /** The key demo tokens are signed with (`demo.issueTokens`). */
   readonly #demoTokens: JwtSettings | undefined;
@@ -67,6 +71,7 @@ class GatewayImpl implements Gateway {
   #stopping: Promise<void> | undefined;
   #activeRequests = 0;
   readonly #cors: Cors | undefined;
+  readonly #dashboard: Dashboard | undefined;
 
   constructor(input: GatewayOptions) {
     const options = resolveOptions(GATEWAY_OPTIONS, input, 'createGateway');
@@ -78,6 +83,7 @@ class GatewayImpl implements Gateway {
     this.#httpPort = options.http.port;
     this.#stopTimeoutMs = options.stopTimeoutMs;
     this.#retryAfterSeconds = options.retryAfterSeconds;
+    this.#metrics = options.metrics;
     const jwt = options.auth?.jwt;
     const addresses = new ClientAddresses(options.trustedProxies);
     const handshakePolicy: HandshakePolicy = Object.freeze({
@@ -133,6 +139,29 @@ class GatewayImpl implements Gateway {
     if (demo !== undefined) {
       this.#demoHtml = demoPage(demo, { tokens: jwt !== undefined, issueTokens: demo.issueTokens, clientIntegrity: clientScript()?.integrity });
       if (demo.issueTokens) this.#demoTokens = jwt;
+    }
+    const dashboard = options.dashboard;
+    if (dashboard !== undefined) {
+      this.#dashboard = new Dashboard(
+        {
+          nodeId: node.nodeId,
+          cluster: node.cluster.kind,
+          view: () => node.view,
+          links: node.links instanceof Peers ? node.links : undefined,
+          unavailable: () => this.#routes.unavailable(),
+          sessions: (top) => this.#door.sessionSummary(top),
+          draining: () => this.#draining,
+        },
+        {
+          gate,
+          requireClaim: dashboard.requireClaim,
+          topBusinessIds: dashboard.topBusinessIds ?? 10,
+          retryAfterSeconds: options.retryAfterSeconds,
+          logger,
+        },
+      );
+      if (!gate.active)
+        logger.warn('the dashboard at /dashboard is open: this gateway has neither auth.jwt nor authenticate, so anyone who reaches it sees it');
     }
     this.#openApiInfo = options.openApi;
     this.#openApiSecurity =
@@ -192,6 +221,7 @@ class GatewayImpl implements Gateway {
       }
       this.#port = (this.#server.address() as AddressInfo).port;
       this.#door.start();
+      this.#dashboard?.start();
       this.#node.logger.info({ url: this.url }, 'gateway listening');
       return this;
     })();
@@ -207,6 +237,7 @@ class GatewayImpl implements Gateway {
   async #stop(): Promise<void> {
     this.#draining = true;
     clearTimeout(this.#routeExpiry);
+    this.#dashboard?.stop();
     if (this.#starting === undefined) return;
     if (
       (await this.#starting.then(
@@ -264,6 +295,7 @@ class GatewayImpl implements Gateway {
     }
     if (method === 'GET') {
       if (path === '/healthz') return this.#health(res);
+      if (path === '/metrics' && this.#metrics) return serveMetrics(res);
       if (path === '/readyz') return void this.#ready(res);
       if (path === '/swagger.json') return this.#openApi(res);
       if (path === '/demo' && this.#demoHtml !== undefined) {
@@ -271,6 +303,7 @@ class GatewayImpl implements Gateway {
         res.end(this.#demoHtml);
         return;
       }
+      if (this.#dashboard?.handles(path) === true) return void this.#dashboard.serve(req, res, path, parseQuery(q < 0 ? '' : url.slice(q + 1)));
       if (path === '/demo/token' && this.#demoTokens !== undefined) return this.#demoToken(this.#demoTokens, url, q, res);
       if (path === '/weft-client.js') {
         const script = clientScript();

@@ -3,6 +3,8 @@
  * headers and JSON body to the method's parameters, calls the service and
  * answers with the wrapper.
  */
+import { SpanKind, contextFromHeaders, endSpan, startSpan, type Context } from '../tracing/tracing.js';
+import { observeHttp } from '../metrics/metrics.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WeftError, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -99,6 +101,19 @@ export class HttpApi {
 
   /** Serves a request that matched a route. */
   handle(req: IncomingMessage, res: ServerResponse, match: RouteMatch, query: Record<string, string>, path: string): void {
+    // By route template, never by path: a label per URL would grow without bound.
+    const startedAt = performance.now();
+    const { path: template, verb } = match.route.method;
+    // The client's traceparent, if any, is the parent of this request's span and of the call it makes.
+    const traced = startSpan(`${verb} ${template}`, SpanKind.SERVER, contextFromHeaders(req.headers), {
+      'http.request.method': verb,
+      'http.route': template,
+    });
+    res.once('finish', () => {
+      observeHttp(template, verb, res.statusCode, (performance.now() - startedAt) / 1000);
+      traced.span.setAttribute('http.response.status_code', res.statusCode);
+      endSpan(traced.span, res.statusCode >= 500 ? String(res.statusCode) : undefined);
+    });
     const fail = (e: unknown): void => {
       const error = toWeftError(e);
       if (error.code === 'ServerError') this.#o.logger.error({ err: e, path }, 'unexpected error serving a request');
@@ -117,7 +132,7 @@ export class HttpApi {
     const gate = this.#o.gate;
     const withBody = (body: unknown): void => {
       if (!gate.active) {
-        this.#call(req, res, match, query, body, undefined).catch(fail);
+        this.#call(req, res, match, query, body, undefined, traced.ctx).catch(fail);
         return;
       }
       void gate
@@ -132,7 +147,7 @@ export class HttpApi {
         })
         .then((result) => {
           if ('error' in result) sendError(res, result.error, this.#o.retryAfterSeconds, result.headers);
-          else this.#call(req, res, match, query, body, result).catch(fail);
+          else this.#call(req, res, match, query, body, result, traced.ctx).catch(fail);
         });
     };
     if (bodyParam === undefined) {
@@ -150,6 +165,7 @@ export class HttpApi {
     query: Record<string, string>,
     body: unknown,
     admission: Admission | undefined,
+    traceContext: Context,
   ): Promise<void> {
     const { route, pathParams } = match;
     const tokens = this.#o.gate.tokens;
@@ -171,7 +187,8 @@ export class HttpApi {
     if (admission?.identity !== undefined) headers[IDENTITY_HEADER] = encodeIdentity(admission.identity);
     if (admission?.hookHeaders !== undefined) Object.assign(headers, admission.hookHeaders);
     const requestId = firstHeader(req.headers['x-request-id']);
-    const options = requestId !== undefined && /^[\w.:-]{1,128}$/.test(requestId) ? { headers, traceId: requestId } : { headers };
+    const options =
+      requestId !== undefined && /^[\w.:-]{1,128}$/.test(requestId) ? { headers, traceId: requestId, traceContext } : { headers, traceContext };
     const result = await this.#rpc.call(route.target, args, options);
     sendJson(res, 200, successBody(result));
   }

@@ -2,6 +2,7 @@
  * The gateway's response body, as Silky's wrapper has it:
  * `{result, status, code, errorMessage, validErrors}`.
  */
+import { countHandshake } from '../metrics/metrics.js';
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ERRORS, type WeftError } from '../errors.js';
@@ -54,6 +55,7 @@ export function writeSocketError(socket: Duplex, error: WeftError, retryAfterSec
     return;
   }
   const status = ERRORS[error.code].httpStatus;
+  countHandshake(status);
   const body = errorBody(error);
   const headers: Record<string, string> = {
     'content-type': 'application/json; charset=utf-8',

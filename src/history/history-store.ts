@@ -38,8 +38,13 @@ export type HistoryRead =
   | { readonly recovered: false; readonly reason: NotRecoveredReason; readonly top: Position };
 
 export interface HistoryStore {
-  /** Keeps a push and gives it its position. */
-  append(service: string, businessId: string, payload: Uint8Array, text: boolean, limits: HistoryLimits): Promise<Position>;
+  /**
+   * Keeps a push and gives it its position. With `dedupeKey`, a second append
+   * with the same key (the same call run again on another host after a
+   * failover) keeps nothing and gives the first one's position, so clients
+   * drop the copy by position.
+   */
+  append(service: string, businessId: string, payload: Uint8Array, text: boolean, limits: HistoryLimits, dedupeKey?: string): Promise<Position>;
   /**
    * What came after `since` (every entry with a larger offset), or with no
    * `since` only where the stream stands. `ttlMs` is the service's window.

@@ -8,12 +8,15 @@ import type { HistoryEntry, HistoryLimits, HistoryRead, HistoryStore, Position }
 
 interface Kept extends HistoryEntry {
   readonly atMs: number;
+  readonly dedupeKey: string | undefined;
 }
 
 interface Stream {
   /** Made when the stream is: a stream forgotten and made again is a new epoch. */
   readonly epoch: string;
   entries: Kept[];
+  /** Dedupe keys of the kept entries -> their offsets. */
+  keys: Map<string, number>;
   offset: number;
   lastAtMs: number;
   ttlMs: number;
@@ -30,7 +33,7 @@ export class MemoryHistoryHub {
   }
 
   create(service: string, businessId: string, ttlMs: number): Stream {
-    const stream: Stream = { epoch: newEpoch(), entries: [], offset: 0, lastAtMs: Date.now(), ttlMs };
+    const stream: Stream = { epoch: newEpoch(), entries: [], keys: new Map(), offset: 0, lastAtMs: Date.now(), ttlMs };
     this.streams.set(keyOf(service, businessId), stream);
     this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS).unref();
     return stream;
@@ -68,16 +71,23 @@ export class MemoryHistory implements HistoryStore {
     this.#hub = hub;
   }
 
-  append(service: string, businessId: string, payload: Uint8Array, text: boolean, limits: HistoryLimits): Promise<Position> {
+  append(service: string, businessId: string, payload: Uint8Array, text: boolean, limits: HistoryLimits, dedupeKey?: string): Promise<Position> {
     const now = Date.now();
     // A stream idle past its window is gone, as its Redis keys would have expired: a new epoch.
     const stream = this.#hub.stream(service, businessId) ?? this.#hub.create(service, businessId, limits.ttlMs);
+    const seen = dedupeKey === undefined ? undefined : stream.keys.get(dedupeKey);
+    if (seen !== undefined) return Promise.resolve({ epoch: stream.epoch, offset: seen });
     stream.ttlMs = limits.ttlMs;
     stream.offset += 1;
     stream.lastAtMs = now;
     // Copied: the caller's buffer may be reused.
-    stream.entries.push({ offset: stream.offset, payload: Uint8Array.prototype.slice.call(payload), text, atMs: now });
-    if (stream.entries.length > limits.maxEntries) stream.entries.splice(0, stream.entries.length - limits.maxEntries);
+    stream.entries.push({ offset: stream.offset, payload: Uint8Array.prototype.slice.call(payload), text, atMs: now, dedupeKey });
+    if (dedupeKey !== undefined) stream.keys.set(dedupeKey, stream.offset);
+    if (stream.entries.length > limits.maxEntries) {
+      for (const gone of stream.entries.splice(0, stream.entries.length - limits.maxEntries)) {
+        if (gone.dedupeKey !== undefined) stream.keys.delete(gone.dedupeKey);
+      }
+    }
     return Promise.resolve({ epoch: stream.epoch, offset: stream.offset });
   }
 

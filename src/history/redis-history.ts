@@ -3,7 +3,9 @@
  * and a small hash with the stream's epoch and last offset.
  *
  * Keys (one hash tag, so both are in one slot of a Redis Cluster):
- *   <prefix>:history:{<service>:<businessId>}:m  hash  e = epoch, o = last offset
+ *   <prefix>:history:{<service>:<businessId>}:m  hash  e = epoch, o = last offset,
+ *                                                k:<key> = offset of the push a call made (dedupe)
+ *   <prefix>:history:{<service>:<businessId>}:k  list  the dedupe keys, oldest first (bounded to maxEntries)
  *   <prefix>:history:{<service>:<businessId>}:s  stream, entry id `<offset>-0`,
  *                                                fields d = payload, t = text, a = ms
  *
@@ -25,10 +27,21 @@ const APPEND = `
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
   epoch = ARGV[6]
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', KEYS[2], KEYS[3])
   redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
 end
+if ARGV[8] ~= '' then
+  local seen = redis.call('HGET', KEYS[1], 'k:' .. ARGV[8])
+  if seen then return {epoch, tonumber(seen)} end
+end
 local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
+if ARGV[8] ~= '' then
+  -- Kept while the entry could be: the dedupe fields of older entries go after maxEntries more pushes.
+  redis.call('HSET', KEYS[1], 'k:' .. ARGV[8], offset)
+  redis.call('RPUSH', KEYS[3], ARGV[8])
+  if redis.call('LLEN', KEYS[3]) > tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], 'k:' .. redis.call('LPOP', KEYS[3])) end
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+end
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'd', ARGV[1], 't', ARGV[2], 'a', ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[7])
@@ -52,7 +65,7 @@ return {epoch, offset, redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+'
 type Reply = [Buffer, Buffer | number, ([Buffer, Buffer[]][] | undefined)?];
 
 interface HistoryCommands {
-  weftHistoryAppend(meta: string, stream: string, ...args: (string | Uint8Array | number)[]): Promise<[string, number]>;
+  weftHistoryAppend(meta: string, stream: string, keys: string, ...args: (string | Uint8Array | number)[]): Promise<[string, number]>;
   weftHistoryReadBuffer(meta: string, stream: string, ...args: string[]): Promise<Reply>;
 }
 
@@ -74,24 +87,32 @@ export class RedisHistory implements HistoryStore {
   #command(): Promise<Redis & HistoryCommands> {
     this.#opening ??= this.#redis.open().then(() => {
       const c = this.#redis.command;
-      c.defineCommand('weftHistoryAppend', { numberOfKeys: 2, lua: APPEND });
+      c.defineCommand('weftHistoryAppend', { numberOfKeys: 3, lua: APPEND });
       c.defineCommand('weftHistoryRead', { numberOfKeys: 2, lua: READ });
       return c as Redis & HistoryCommands;
     });
     return this.#opening;
   }
 
-  #keys(service: string, businessId: string): [string, string] {
+  #keys(service: string, businessId: string): [string, string, string] {
     const base = `${this.#prefix}:history:{${service}:${businessId}}`;
-    return [`${base}:m`, `${base}:s`];
+    return [`${base}:m`, `${base}:s`, `${base}:k`];
   }
 
-  async append(service: string, businessId: string, payload: Uint8Array, text: boolean, limits: HistoryLimits): Promise<Position> {
+  async append(
+    service: string,
+    businessId: string,
+    payload: Uint8Array,
+    text: boolean,
+    limits: HistoryLimits,
+    dedupeKey?: string,
+  ): Promise<Position> {
     const c = await this.#command();
-    const [meta, stream] = this.#keys(service, businessId);
+    const [meta, stream, keys] = this.#keys(service, businessId);
     const [epoch, offset] = await c.weftHistoryAppend(
       meta,
       stream,
+      keys,
       Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
       text ? '1' : '0',
       limits.maxEntries,
@@ -99,6 +120,7 @@ export class RedisHistory implements HistoryStore {
       Date.now(),
       newEpoch(),
       Math.max(limits.ttlMs, META_TTL_MS),
+      dedupeKey ?? '',
     );
     return { epoch, offset: Number(offset) };
   }

@@ -5,7 +5,7 @@ import type { Static } from '@sinclair/typebox';
 import type { ServiceBinding } from './service-binding.js';
 import type { WeftModule } from './module.js';
 import { DEFAULT_STOP_TIMEOUT_MS, NODE_OPTION_PROPERTIES } from '../node/node-options.js';
-import { custom, defineOptions, positiveInteger, positiveNumber, type Resolved } from '../options/schema.js';
+import { custom, defineOptions, nonEmptyString, port, positiveInteger, positiveNumber, record, type Resolved } from '../options/schema.js';
 
 function isServiceBinding(value: unknown): value is ServiceBinding {
   const binding = value as Partial<ServiceBinding> | null | undefined;
@@ -42,6 +42,13 @@ export const HOST_OWN_OPTION_PROPERTIES = {
     description: 'Calls served at once; beyond it callers get `Overloaded` and fail over.',
   }),
   stopTimeoutMs: positiveNumber({ unit: 'ms', default: DEFAULT_STOP_TIMEOUT_MS, description: 'Time `stop()` gives calls in flight before closing.' }),
+  metrics: record(
+    {
+      port: port({ required: true, description: 'Port of the metrics server (0: any free one; see `host.metricsUrl`).' }),
+      host: nonEmptyString({ default: '127.0.0.1', unit: 'address', description: 'Address the metrics server listens on.' }),
+    },
+    { description: 'Serve the Prometheus metrics of this process at `GET /metrics` on a port of its own (docs/metrics.md).' },
+  ),
 };
 
 export const HOST_OPTIONS = defineOptions({ ...NODE_OPTION_PROPERTIES, ...HOST_OWN_OPTION_PROPERTIES });

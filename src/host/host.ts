@@ -9,6 +9,7 @@ import type { Logger } from '../logger.js';
 import { HOST_OPTIONS, type HostOptions } from './host-options.js';
 import { resolveOptions } from '../options/schema.js';
 import { WeftNode, type NodeStats } from '../node/node.js';
+import { startMetricsServer, type MetricsServer } from '../metrics/metrics-server.js';
 import type { CallOptions } from '../rpc/rpc-client.js';
 import { createProxy } from '../rpc/proxy.js';
 import { RpcServer } from '../rpc/rpc-server.js';
@@ -25,6 +26,8 @@ export interface Host {
   readonly logger: Logger;
   /** Address of the link server, once started. */
   readonly linkAddress: { host: string; port: number } | undefined;
+  /** `http://host:port/metrics` when started with the `metrics` option. */
+  readonly metricsUrl: string | undefined;
   start(): Promise<Host>;
   /** Drains and stops; resolves when closed. */
   stop(): Promise<void>;
@@ -42,6 +45,8 @@ class HostImpl implements Host {
   readonly #services: HostedService[] = [];
   readonly #modules: ModuleInstance[] = [];
   readonly #stopTimeoutMs: number;
+  readonly #metricsOptions: { host: string; port: number } | undefined;
+  #metricsServer: MetricsServer | undefined;
   #state: HostState = 'new';
   #starting: Promise<Host> | undefined;
   #stopping: Promise<void> | undefined;
@@ -50,6 +55,7 @@ class HostImpl implements Host {
     const options = resolveOptions(HOST_OPTIONS, input, 'createHost');
     this.#node = new WeftNode('host', options);
     this.#stopTimeoutMs = options.stopTimeoutMs;
+    this.#metricsOptions = options.metrics;
     this.#server = new RpcServer({ maxConcurrentCalls: options.maxConcurrentCalls, logger: this.#node.logger, frames: this.#node.frames });
     const serviceContext: ServiceContext = {
       nodeId: this.#node.nodeId,
@@ -102,6 +108,10 @@ class HostImpl implements Host {
     return this.#node.linkAddress;
   }
 
+  get metricsUrl(): string | undefined {
+    return this.#metricsServer?.url;
+  }
+
   start(): Promise<Host> {
     if (this.#state !== 'new') return Promise.reject(new WeftError('InvalidOption', `host cannot start: it is ${this.#state}`));
     this.#state = 'starting';
@@ -118,6 +128,7 @@ class HostImpl implements Host {
             for (const m of this.#modules) await m.start?.();
           },
         );
+        if (this.#metricsOptions !== undefined) this.#metricsServer = await startMetricsServer(this.#metricsOptions.host, this.#metricsOptions.port);
       } catch (err) {
         this.#state = 'stopped';
         await this.#node.close();
@@ -161,6 +172,7 @@ class HostImpl implements Host {
       this.#node.logger.warn({ inFlight: this.#server.inFlight }, `calls still in flight after ${this.#stopTimeoutMs} ms; closing anyway`);
     }
     await this.#node.close();
+    await this.#metricsServer?.close();
     this.#state = 'stopped';
     this.#node.logger.info('host stopped');
   }

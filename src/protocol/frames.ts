@@ -49,6 +49,10 @@ export interface WireCallContext {
   h?: Record<string, string>;
   /** milliseconds left before the caller gives up */
   d?: number;
+  /** W3C traceparent of the caller's span (OpenTelemetry) */
+  p?: string;
+  /** the call's key, the same on every attempt of it (failover): what a push made by the call is deduplicated by */
+  k?: string;
 }
 
 /** What a WebSocket host learns of a session's handshake. */
@@ -64,6 +68,8 @@ export interface WireHandshake {
    * client 504, and the host gives the session up. Absent: 5000.
    */
   openTimeoutMs?: number;
+  /** W3C traceparent of the handshake (its `traceparent` header): the host's onOpen span is its child. */
+  traceparent?: string;
 }
 
 export type ChallengeFrame = [typeof FrameType.Challenge, version: number, nodeId: string, nonce: Uint8Array];
@@ -86,7 +92,15 @@ export type SessionClosedFrame = [
   businessId: string,
 ];
 export type SessionCloseFrame = [typeof FrameType.SessionClose, sessionId: string, code: number, reason: string];
-export type PushSessionFrame = [typeof FrameType.PushSession, ackId: number, sessionId: string, payload: Uint8Array, text: boolean];
+/** `traceparent` (W3C) of the push's span, '' when none: the gateway's delivery span is its child. */
+export type PushSessionFrame = [
+  typeof FrameType.PushSession,
+  ackId: number,
+  sessionId: string,
+  payload: Uint8Array,
+  text: boolean,
+  traceparent: string,
+];
 export type PushBusinessFrame = [
   typeof FrameType.PushBusiness,
   ackId: number,
@@ -99,8 +113,16 @@ export type PushBusinessFrame = [
   offset: number,
   /** With `ack: 'client'`: how long gateways wait for weft/client receipts (ms); 0 otherwise. */
   receiptTimeoutMs: number,
+  traceparent: string,
 ];
-export type PushServiceFrame = [typeof FrameType.PushService, ackId: number, service: string, payload: Uint8Array, text: boolean];
+export type PushServiceFrame = [
+  typeof FrameType.PushService,
+  ackId: number,
+  service: string,
+  payload: Uint8Array,
+  text: boolean,
+  traceparent: string,
+];
 export type PushAckFrame = [typeof FrameType.PushAck, ackId: number, delivered: number];
 export type PingFrame = [typeof FrameType.Ping];
 export type PongFrame = [typeof FrameType.Pong];
@@ -146,9 +168,9 @@ const SHAPES: Readonly<Record<number, string>> = {
   [FrameType.SessionMessage]: 'sbB',
   [FrameType.SessionClosed]: 'snsss',
   [FrameType.SessionClose]: 'sns',
-  [FrameType.PushSession]: 'nsbB',
-  [FrameType.PushBusiness]: 'nssbBsnn',
-  [FrameType.PushService]: 'nsbB',
+  [FrameType.PushSession]: 'nsbBs',
+  [FrameType.PushBusiness]: 'nssbBsnns',
+  [FrameType.PushService]: 'nsbBs',
   [FrameType.PushAck]: 'nn',
   [FrameType.Ping]: '',
   [FrameType.Pong]: '',

@@ -6,8 +6,11 @@
  * This is the hot path of a push, so it avoids per-push timers and closures:
  * outcomes that never come are swept once a second.
  */
+import { currentContext } from '../rpc/context.js';
+import { SpanKind, endSpan, parentContext, startSpan, traceparentOf, type Span } from '../tracing/tracing.js';
 import { WeftError } from '../errors.js';
 import { LIMITS } from '../limits.js';
+import { counts, observePushAck } from '../metrics/metrics.js';
 import { FrameType, type PushAckFrame, type PushFrame } from '../protocol/frames.js';
 import type { LiveNodes } from '../registry/registry.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
@@ -32,7 +35,34 @@ interface PendingPush {
   /** Gateways still being dialed. */
   dialing: number;
   deadline: number;
+  /** performance.now() at the call, for weft_push_ack_seconds. */
+  startedAt: number;
+  kind: PushKind;
+  span: Span;
   resolve: (delivered: number) => void;
+}
+
+type PushKind = 'session' | 'business' | 'service';
+
+function kindOf(frame: PushFrame): PushKind {
+  return frame[0] === FrameType.PushSession ? 'session' : frame[0] === FrameType.PushBusiness ? 'business' : 'service';
+}
+
+/**
+ * Starts the push's span (a child of the call it is made in) and writes its
+ * traceparent into the frame, so the gateways' delivery spans are its children.
+ */
+function tracePush(frame: PushFrame, kind: PushKind): Span {
+  const parent = currentContext()?.traceparent;
+  const traced = startSpan(`weft.push ${kind}`, SpanKind.PRODUCER, parentContext(parent), { 'weft.push.kind': kind });
+  (frame as unknown[])[frame.length - 1] = traceparentOf(traced.ctx) || (parent ?? '');
+  return traced.span;
+}
+
+function countPush(kind: PushKind): void {
+  if (kind === 'business') counts.pushBusiness += 1;
+  else if (kind === 'session') counts.pushSession += 1;
+  else counts.pushService += 1;
 }
 
 const SWEEP_INTERVAL_MS = 1000;
@@ -70,6 +100,9 @@ export class PushClient {
    * `extraWaitMs`: how much longer than usual the gateways may take (client receipts).
    */
   push(gateways: Iterable<string>, frame: PushFrame, extraWaitMs = 0): Promise<number> {
+    const kind = kindOf(frame);
+    countPush(kind);
+    const span = tracePush(frame, kind);
     let pending: PendingPush | undefined;
     let ackId = 0;
     let resolveOuter: (n: number) => void = () => {};
@@ -80,7 +113,16 @@ export class PushClient {
         ackId = this.#nextAckId++;
         if (this.#nextAckId > 0x7fffffff) this.#nextAckId = 1;
         frame[1] = ackId;
-        pending = { delivered: 0, waiting: [], dialing: 0, deadline: Date.now() + LIMITS.pushAckTimeoutMs + extraWaitMs, resolve: resolveOuter };
+        pending = {
+          delivered: 0,
+          waiting: [],
+          dialing: 0,
+          deadline: Date.now() + LIMITS.pushAckTimeoutMs + extraWaitMs,
+          startedAt: performance.now(),
+          kind,
+          span,
+          resolve: resolveOuter,
+        };
         this.#pending.set(ackId, pending);
         this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS).unref();
       }
@@ -105,7 +147,11 @@ export class PushClient {
     }
     // No live gateway: answered after a turn of the event loop, as an ack would be, so a
     // caller pushing in a loop lets everything else run between pushes.
-    if (pending === undefined) return new Promise((resolve) => setImmediate(resolve, 0));
+    if (pending === undefined) {
+      span.setAttribute('weft.push.delivered', 0);
+      endSpan(span);
+      return new Promise((resolve) => setImmediate(resolve, 0));
+    }
     this.#finishIfDone(ackId, pending);
     return promise;
   }
@@ -116,6 +162,9 @@ export class PushClient {
    */
   pushUnacknowledged(gateways: Iterable<string>, frame: PushFrame): void {
     frame[1] = 0;
+    const kind = kindOf(frame);
+    countPush(kind);
+    endSpan(tracePush(frame, kind));
     for (const gateway of gateways) {
       if (!this.#live.isLive(gateway)) continue;
       const link = this.#links.get(gateway);
@@ -187,6 +236,9 @@ export class PushClient {
   #finishIfDone(ackId: number, pending: PendingPush): void {
     if (pending.dialing === 0 && pending.waiting.length === 0) {
       this.#pending.delete(ackId);
+      observePushAck(pending.kind, (performance.now() - pending.startedAt) / 1000);
+      pending.span.setAttribute('weft.push.delivered', pending.delivered);
+      endSpan(pending.span);
       pending.resolve(pending.delivered);
     }
   }
@@ -197,6 +249,9 @@ export class PushClient {
     for (const [ackId, pending] of this.#pending) {
       if (pending.deadline > now) continue;
       this.#pending.delete(ackId);
+      observePushAck(pending.kind, (performance.now() - pending.startedAt) / 1000);
+      pending.span.setAttribute('weft.push.delivered', pending.delivered);
+      endSpan(pending.span, 'Timeout');
       pending.resolve(pending.delivered);
     }
     if (this.#pending.size === 0 && this.#sweeper !== undefined) {

@@ -5,6 +5,7 @@
  * ioredis is loaded by the first `open()`, not when weft is imported: a
  * process that never uses a Redis cluster never loads it.
  */
+import { counts } from '../metrics/metrics.js';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from '../logger.js';
 import { Backoff } from '../util/backoff.js';
@@ -106,6 +107,7 @@ export class RedisConnection {
     this.#reconnectPending = false;
     const run = (): void => {
       this.#logger.info('redis connection is back; restoring registration and sessions');
+      counts.redisReconnects += 1;
       for (const h of this.#reconnectHandlers) h();
     };
     // ioredis resubscribes on 'ready'; a PING answered on the same connection comes after those SUBSCRIBEs.

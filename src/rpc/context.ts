@@ -14,6 +14,13 @@ export interface CallContext {
   readonly headers: Readonly<Record<string, string>>;
   /** Epoch ms after which the caller has given up; nested calls get what is left. */
   readonly deadline: number;
+  /** W3C `traceparent` of the span serving this call, for nested calls (OpenTelemetry); absent without one. */
+  readonly traceparent?: string;
+  /**
+   * The same on every attempt of this call: when a caller fails over and the
+   * method runs again on another host, a push it makes is kept once.
+   */
+  readonly callKey?: string;
 }
 
 const storage = new AsyncLocalStorage<CallContext>();
@@ -39,10 +46,19 @@ function callWith(fn: (...args: unknown[]) => unknown, self: unknown, args: unkn
 
 // A random prefix per process and a counter: unique across the cluster in
 // practice, and far cheaper than random bytes on every call.
-const traceIdPrefix = randomBytes(6).toString('hex');
+// 24 hex characters and 8 of counter: a W3C trace id (32 lower-case hex).
+const traceIdPrefix = randomBytes(12).toString('hex');
 let traceIdCounter = 0;
 
 export function newTraceId(): string {
   traceIdCounter = (traceIdCounter + 1) % 0x7fffffff;
   return traceIdPrefix + traceIdCounter.toString(16).padStart(8, '0');
+}
+
+let callKeyCounter = 0;
+
+/** A key for one call, unique across the cluster in practice (the process's random prefix and a counter). */
+export function newCallKey(): string {
+  callKeyCounter += 1;
+  return `${traceIdPrefix.slice(0, 12)}${callKeyCounter.toString(36)}`;
 }

@@ -3,13 +3,15 @@
  * the answer within the timeout, and fails over to another instance when the
  * transport fails (never on a business or validation error).
  */
+import { SpanKind, endSpan, parentContext, startSpan, traceIdOf, traceparentOf, type Context, type Span } from '../tracing/tracing.js';
+import { observeRpcClient } from '../metrics/metrics.js';
 import { WeftError, fromWire, isWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { FrameType, type ErrorFrame, type ResultFrame, type WireCallContext } from '../protocol/frames.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
 import type { SelectStrategy } from '../contract/contract.js';
 import { CircuitBreakers } from './circuit-breaker.js';
-import { currentContext, newTraceId } from './context.js';
+import { currentContext, newCallKey, newTraceId } from './context.js';
 import type { Endpoints } from './endpoints.js';
 
 export interface RpcClientOptions {
@@ -27,6 +29,8 @@ export interface CallOptions {
   /** Headers to pass on (the gateway forwards client headers this way). */
   headers?: Record<string, string>;
   traceId?: string;
+  /** @internal the OpenTelemetry context the call's span is a child of (the gateway's HTTP span) */
+  traceContext?: Context;
 }
 
 /** What the client needs to know about the method it calls. */
@@ -64,6 +68,7 @@ interface PendingCall {
   attempts: number;
   lastError: WeftError | undefined;
   settled: boolean;
+  span: Span;
 }
 
 /** Errors after which another instance may take the call. */
@@ -106,11 +111,20 @@ export class RpcClient {
     const now = Date.now();
     let timeoutMs = options.timeoutMs ?? target.timeoutMs ?? this.#o.defaultTimeoutMs;
     if (parent !== undefined) timeoutMs = Math.min(timeoutMs, Math.max(0, parent.deadline - now));
+    const traced = startSpan(`${target.service}/${target.method}`, SpanKind.CLIENT, options.traceContext ?? parentContext(parent?.traceparent), {
+      'rpc.system': 'weft',
+      'rpc.service': target.service,
+      'rpc.method': target.method,
+    });
     const ctx: WireCallContext = {
-      t: options.traceId ?? parent?.traceId ?? newTraceId(),
+      t: options.traceId ?? parent?.traceId ?? traceIdOf(traced.ctx) ?? newTraceId(),
       c: this.#o.nodeId,
       d: timeoutMs,
+      k: newCallKey(),
     };
+    // Without an SDK the span has no traceparent: the caller's goes on as it came.
+    const traceparent = traceparentOf(traced.ctx) || parent?.traceparent;
+    if (traceparent !== undefined && traceparent !== '') ctx.p = traceparent;
     const headers = options.headers ?? parent?.headers;
     if (headers !== undefined && Object.keys(headers).length > 0) ctx.h = headers;
     return new Promise<unknown>((resolve, reject) => {
@@ -130,6 +144,7 @@ export class RpcClient {
         attempts: 0,
         lastError: undefined,
         settled: false,
+        span: traced.span,
       };
       if (timeoutMs <= 0) {
         reject(new WeftError('Timeout', `${target.service}.${target.method}: no time left for the call`));
@@ -326,6 +341,9 @@ export class RpcClient {
     if (call.settled) return;
     call.settled = true;
     if (call.timer !== undefined) clearTimeout(call.timer);
+    // The call began timeoutMs before its deadline.
+    observeRpcClient(call.target.service, call.target.method, error?.code ?? 'Success', (Date.now() - call.deadline + call.timeoutMs) / 1000);
+    endSpan(call.span, error?.code);
     if (error !== undefined) call.reject(error);
     else call.resolve(value);
   }

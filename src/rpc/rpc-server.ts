@@ -3,6 +3,8 @@
  * the contract, keeps to the concurrency limit, runs the method in its call
  * context and answers. Errors cross as {code, message, data}, never a stack.
  */
+import { SpanKind, contextFrom, endSpan, startSpan, traceparentOf, withContext } from '../tracing/tracing.js';
+import { observeRpcServer } from '../metrics/metrics.js';
 import { WeftError, isWeftError, toWire, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AnyContract, MethodMap } from '../contract/contract.js';
@@ -125,35 +127,55 @@ export class RpcServer {
       this.#reply(link, id, new WeftError('ValidateError', `invalid arguments for ${service}.${method}`, { validErrors }));
       return;
     }
+    const traced = startSpan(`${service}/${method}`, SpanKind.SERVER, contextFrom(wireCtx.p), {
+      'rpc.system': 'weft',
+      'rpc.service': service,
+      'rpc.method': method,
+    });
+    const traceparent = traceparentOf(traced.ctx) || wireCtx.p;
     const ctx: CallContext = {
       traceId: wireCtx.t,
       callerNodeId: wireCtx.c,
       headers: wireCtx.h ?? EMPTY_HEADERS,
       deadline: Date.now() + (wireCtx.d ?? 0),
+      ...(traceparent === undefined || traceparent === '' ? {} : { traceparent }),
+      ...(wireCtx.k === undefined ? {} : { callKey: wireCtx.k }),
     };
     this.#inFlight += 1;
+    const startedAt = performance.now();
+    const seconds = (): number => (performance.now() - startedAt) / 1000;
     let result: unknown;
     try {
-      result = runInContext(ctx, m.fn, entry.instance, args);
+      result = withContext(traced.ctx, () => runInContext(ctx, m.fn, entry.instance, args));
     } catch (e) {
       this.#done();
-      this.#reply(link, id, this.#errorOf(e, service, method, ctx));
+      const error = this.#errorOf(e, service, method, ctx);
+      observeRpcServer(service, method, error.code, seconds());
+      endSpan(traced.span, error.code);
+      this.#reply(link, id, error);
       return;
     }
     if (result !== null && typeof result === 'object' && typeof (result as PromiseLike<unknown>).then === 'function') {
       (result as PromiseLike<unknown>).then(
         (value) => {
           this.#done();
+          observeRpcServer(service, method, 'Success', seconds());
+          endSpan(traced.span);
           this.#reply(link, id, undefined, value);
         },
         (e: unknown) => {
           this.#done();
-          this.#reply(link, id, this.#errorOf(e, service, method, ctx));
+          const error = this.#errorOf(e, service, method, ctx);
+          observeRpcServer(service, method, error.code, seconds());
+          endSpan(traced.span, error.code);
+          this.#reply(link, id, error);
         },
       );
       return;
     }
     this.#done();
+    observeRpcServer(service, method, 'Success', seconds());
+    endSpan(traced.span);
     this.#reply(link, id, undefined, result);
   }
 

@@ -6,6 +6,7 @@
  * secret never crosses the wire). Frames sent in the same tick leave in one
  * write. A malformed or oversized frame closes this link only.
  */
+import { counts } from '../metrics/metrics.js';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { WeftError, toWire, fromWire } from '../errors.js';
@@ -135,6 +136,7 @@ export class Link implements PeerLink {
           'link to a slow peer is full; refusing frames until it drains',
         );
       }
+      counts.linkOverloads += 1;
       throw new WeftError('Overloaded', `link to ${this.peerNodeId} has ${this.queuedBytes} bytes waiting`);
     }
     this.#warnedFull = false;
@@ -144,6 +146,8 @@ export class Link implements PeerLink {
     }
     this.#out.push(body);
     this.#outBytes += body.length + FRAME_HEADER_BYTES;
+    counts.linkFramesOut += 1;
+    counts.linkBytesOut += body.length + FRAME_HEADER_BYTES;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       setImmediate(this.#flush);
@@ -196,6 +200,7 @@ export class Link implements PeerLink {
 
   #onData(chunk: Buffer): void {
     this.#lastReceivedAt = Date.now();
+    counts.linkBytesIn += chunk.length;
     try {
       this.#decoder.push(chunk, (frame) => this.#onDecoded(frame));
     } catch (e) {
@@ -206,6 +211,7 @@ export class Link implements PeerLink {
   }
 
   #onDecoded(frame: Frame): void {
+    counts.linkFramesIn += 1;
     if (this.#state === 'closed') return;
     if (this.#state === 'open') {
       try {

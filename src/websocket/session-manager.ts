@@ -3,6 +3,7 @@
  * Lookups read this host's view of the session directory (no network);
  * sends go as one frame per gateway that holds a target session.
  */
+import { currentContext, type CallContext } from '../rpc/context.js';
 import { WeftError } from '../errors.js';
 import { FrameType } from '../protocol/frames.js';
 import type { SessionDirectory } from '../directory/session-directory.js';
@@ -118,7 +119,7 @@ export class SessionManager {
       const bytes = this.#payload(message);
       const gateway = gatewayOfSession(sessionId);
       if (gateway === '') return RESOLVED_FALSE;
-      return this.#push.push([gateway], [FrameType.PushSession, 0, sessionId, bytes, typeof message === 'string']).then(isPositive);
+      return this.#push.push([gateway], [FrameType.PushSession, 0, sessionId, bytes, typeof message === 'string', '']).then(isPositive);
     } catch (e) {
       return rejected(e as Error);
     }
@@ -145,7 +146,7 @@ export class SessionManager {
       const history = this.#history();
       if (history instanceof WeftError) return rejected(history);
       if (history === undefined) return this.#sendToBusiness(businessId, bytes, text, undefined, options?.ack, receiptTimeoutMs);
-      return history.store.append(this.service, businessId, bytes, text, history.limits).then(
+      return history.store.append(this.service, businessId, bytes, text, history.limits, dedupeKeyOfCall()).then(
         // The directory is read after the push is kept: a session it does not list yet reads
         // the history after it was listed, so it gets the push from one or the other.
         (position) => this.#sendToBusiness(businessId, bytes, text, position, options?.ack, receiptTimeoutMs),
@@ -179,6 +180,7 @@ export class SessionManager {
       position?.epoch ?? '',
       position?.offset ?? 0,
       ack === 'client' ? receiptTimeoutMs : 0,
+      '',
     ];
     if (ack === false) {
       this.#push.pushUnacknowledged(gateways, frame);
@@ -196,7 +198,7 @@ export class SessionManager {
   broadcast(message: PushMessage): Promise<number> {
     try {
       const bytes = this.#payload(message);
-      return this.#push.push(this.#index().gateways(), [FrameType.PushService, 0, this.service, bytes, typeof message === 'string']);
+      return this.#push.push(this.#index().gateways(), [FrameType.PushService, 0, this.service, bytes, typeof message === 'string', '']);
     } catch (e) {
       return rejected(e as Error);
     }
@@ -275,6 +277,23 @@ export class SessionManager {
   localSessions(): Iterable<WsSession> {
     return this.#bound.values();
   }
+}
+
+/** Pushes made so far by each call being served, for their dedupe keys. */
+const pushesOfCall = new WeakMap<CallContext, number>();
+
+/**
+ * The key a push made inside a call is kept under: the call's key (the same
+ * on every attempt, on any host) and the push's place among the call's
+ * pushes. A method run again after a failover makes the same pushes in the
+ * same order, so each is kept once. Undefined outside a call.
+ */
+function dedupeKeyOfCall(): string | undefined {
+  const ctx = currentContext();
+  if (ctx?.callKey === undefined) return undefined;
+  const n = (pushesOfCall.get(ctx) ?? 0) + 1;
+  pushesOfCall.set(ctx, n);
+  return `${ctx.callKey}.${n}`;
 }
 
 function receiptTimeoutOf(options: PushOptions | undefined): number {

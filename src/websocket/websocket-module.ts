@@ -8,6 +8,7 @@
  * service that only pushes costs its hosts nothing per session but its
  * directory entry.
  */
+import { SpanKind, contextFrom, endSpan, startSpan, withContext } from '../tracing/tracing.js';
 import { WeftError, toWire, toWeftError } from '../errors.js';
 import type { HostContext, ModuleInstance, WeftModule } from '../host/module.js';
 import { FrameType, type SessionClosedFrame, type SessionMessageFrame, type SessionOpenFrame } from '../protocol/frames.js';
@@ -182,7 +183,10 @@ class WebSocketRuntime implements ModuleInstance {
     }, timeoutMs);
     timer.unref();
     this.#opening.set(sessionId, { session, timer });
+    // A child of the handshake's traceparent, when the client sent one.
+    const traced = startSpan('weft.session.onOpen', SpanKind.SERVER, contextFrom(handshake.traceparent), { 'weft.service': serviceName });
     const opened = (): void => {
+      endSpan(traced.span);
       // Else given up (deadline, client gone, link lost) while onOpen ran.
       if (this.#opening.get(sessionId)?.session !== session) return;
       this.#forgetOpening(sessionId);
@@ -191,13 +195,14 @@ class WebSocketRuntime implements ModuleInstance {
     };
     const refuse = (e: unknown): void => {
       const error = toWeftError(e);
+      endSpan(traced.span, error.code);
       if (error.code === 'ServerError') this.#ctx.logger.error({ err: e, sessionId, service: serviceName }, 'onOpen threw');
       if (this.#opening.get(sessionId)?.session !== session) return;
       this.#forgetOpening(sessionId);
       this.#reject(link, sessionId, error);
     };
     try {
-      const result = service.instance.onOpen(session);
+      const result = withContext(traced.ctx, () => service.instance.onOpen(session));
       if (result instanceof Promise) {
         result.then(opened, refuse).catch((err: unknown) => this.#ctx.logger.warn({ err, sessionId }, 'could not answer a session open'));
       } else opened();

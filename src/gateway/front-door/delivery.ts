@@ -17,10 +17,12 @@
  * When every session of a push is settled the gateway acknowledges it
  * (ack-tally.ts); when all were settled at once, without any allocation.
  */
+import { SpanKind, contextFrom, endSpan, startSpan } from '../../tracing/tracing.js';
 import type { Duplex } from 'node:stream';
 import type { HistoryRead, Position } from '../../history/history-store.js';
 import { FrameType, type PushFrame } from '../../protocol/frames.js';
 import type { PeerLink } from '../../transport/peer-link.js';
+import { counts } from '../../metrics/metrics.js';
 import { AckTally, type SendAck } from './ack-tally.js';
 import { SessionState, type GatewaySession, type GatewaySessions, type QueuedPush, type V1State } from './gateway-sessions.js';
 import { dataFrame, unsentBytes, v1PushFrame, writeFrame } from './raw-frames.js';
@@ -119,13 +121,19 @@ export class Delivery {
     const tally = this.#tally as AckTally | undefined;
     this.#payload = EMPTY;
     this.#link = undefined;
+    const traceparent = frame[frame.length - 1] as string;
+    if (traceparent !== '') {
+      // A child of the push's span; only traced pushes pay for a span here.
+      const traced = startSpan('weft.push.deliver', SpanKind.CONSUMER, contextFrom(traceparent), { 'weft.push.written': this.#reached });
+      endSpan(traced.span);
+    }
     if (tally !== undefined) tally.arm(this.#reached);
     else if (this.#ackId !== 0) this.#o.ack(link, this.#ackId, this.#reached);
   }
 
   /** Writes a control message (weft.v1, JSON) to a session; false if it could not be. */
   control(session: GatewaySession, message: object): boolean {
-    return this.#write(session, dataFrame(Buffer.from(JSON.stringify(message)), true));
+    return this.#writeFrame(session, dataFrame(Buffer.from(JSON.stringify(message)), true));
   }
 
   /** The client confirmed receipt of these pushes. */
@@ -191,19 +199,32 @@ export class Delivery {
       return written && this.#receiptTimeoutMs === 0 ? REACHED : MISSED;
     }
     const epoch = this.#epoch;
+    // A late push of the epoch the stream had before its history was lost: written, but the session stays in the new one.
+    const late = epoch !== '' && epoch === v1.leftEpoch;
+    if (epoch !== '' && v1.epoch !== '' && v1.epoch !== epoch && !late) {
+      // The history was lost while the session was open (Redis restarted empty) and the stream
+      // started again with a new epoch, from offset 0. Pushes of the new epoch before this one
+      // that did not reach this gateway live (the directory was being rebuilt) are a gap like
+      // any other: held, then read from history. Before, the session jumped to this offset.
+      v1.leftEpoch = v1.epoch;
+      v1.epoch = epoch;
+      v1.offset = 0;
+      v1.base = 0;
+    }
     if (epoch !== '' && v1.epoch === epoch) {
-      // Replayed from history already, or a late copy.
-      if (this.#offset <= v1.offset) return REACHED;
+      // Written already (replayed, or a late copy): reached. At or below where the session
+      // started (a push kept just before a fresh session read the top): not written here, not counted.
+      if (this.#offset <= v1.offset) return this.#offset > v1.base ? REACHED : MISSED;
       if (this.#offset > v1.offset + 1) return this.#enqueue(session, true);
     }
     if (this.#receiptTimeoutMs > 0) {
       const outcome = this.#writeForReceipt(session, this.#payload, this.#text, epoch, this.#offset, this.#receiptTimeoutMs, this.#tallyOfCurrent());
-      if (outcome !== MISSED) this.#advance(session, v1, epoch, this.#offset);
+      if (outcome !== MISSED && !late) this.#advance(session, v1, epoch, this.#offset);
       return outcome;
     }
     this.#v1Frame ??= v1PushFrame(this.#payload, this.#text, epoch === '' ? undefined : epoch, this.#offset, 0);
     if (!this.#write(session, this.#v1Frame)) return MISSED;
-    this.#advance(session, v1, epoch, this.#offset);
+    if (!late) this.#advance(session, v1, epoch, this.#offset);
     return REACHED;
   }
 
@@ -270,7 +291,7 @@ export class Delivery {
   /** Writes a queued push to a session that is ready for it, and settles its tally. */
   #settleQueued(session: GatewaySession, v1: V1State | undefined, item: QueuedPush): void {
     if (v1 !== undefined && item.epoch !== '' && item.epoch === v1.epoch && item.offset <= v1.offset) {
-      item.tally?.settle(true);
+      item.tally?.settle(item.offset > v1.base);
       return;
     }
     if (item.receiptTimeoutMs > 0) {
@@ -344,11 +365,13 @@ export class Delivery {
         // First read, at open: start from the client's position when it was recovered, else at the top.
         v1.epoch = read.top.epoch;
         v1.offset = resuming ? v1.since.offset : read.top.offset;
+        v1.base = v1.offset;
       }
       if (read.recovered && read.top.epoch === v1.epoch) {
         for (const entry of read.entries) {
           if (entry.offset <= v1.offset) continue;
-          if (!this.#write(session, v1PushFrame(entry.payload, entry.text, v1.epoch, entry.offset, 0))) break;
+          if (!this.#writeFrame(session, v1PushFrame(entry.payload, entry.text, v1.epoch, entry.offset, 0))) break;
+          counts.deliveredReplay += 1;
           v1.offset = entry.offset;
         }
       }
@@ -374,8 +397,15 @@ export class Delivery {
     for (const item of queue) this.#settleQueued(session, session.v1, item);
   }
 
-  /** Writes one prepared frame to an open session's socket. Returns whether it was written. */
+  /** Writes one push to an open session's socket (counted as a live delivery). Returns whether it was written. */
   #write(session: GatewaySession, frame: Buffer): boolean {
+    if (!this.#writeFrame(session, frame)) return false;
+    counts.deliveredLive += 1;
+    return true;
+  }
+
+  /** Writes one prepared frame to an open session's socket. Returns whether it was written. */
+  #writeFrame(session: GatewaySession, frame: Buffer): boolean {
     // readyState guards the moment between a close frame and the 'close' event.
     if (session.state !== SessionState.Open || session.ws!.readyState !== 1) return false;
     const socket = session.socket;

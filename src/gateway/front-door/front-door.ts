@@ -26,6 +26,7 @@ import type { HashRing } from '../../rpc/hash-ring.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../../transport/peer-link.js';
 import type { Admission, AuthGate } from '../auth/auth-gate.js';
 import { selectSubprotocol } from '../auth/token-source.js';
+import { addSessionSource, countClose, countHandshake } from '../../metrics/metrics.js';
 import { writeSocketError } from '../responses.js';
 import { CountLimiter, RateLimiter } from './admission-limits.js';
 import { Delivery } from './delivery.js';
@@ -33,6 +34,19 @@ import { SessionState, GatewaySessions, type GatewaySession } from './gateway-se
 import { NO_HANDSHAKE, checkHandshake, handshakeOf, type FindWebSocketService } from './handshake.js';
 import { Keepalive } from './keepalive.js';
 import { SessionOpening } from './session-opening.js';
+
+/** What a gateway holds of sessions, for the dashboard. */
+export interface SessionSummary {
+  /** Sessions listed here, opening ones included. */
+  total: number;
+  /** Of those, the ones whose WebSocket is open. */
+  open: number;
+  /** Distinct businessIds among them. */
+  businessIds: number;
+  byService: Record<string, number>;
+  /** The businessIds with the most sessions here, most first. */
+  topBusinessIds: { businessId: string; sessions: number; services: string[] }[];
+}
 
 export interface FrontDoorOptions {
   maxMessageBytes: number;
@@ -95,6 +109,7 @@ export class FrontDoor {
   readonly #delivery: Delivery;
   readonly #keepalive: Keepalive;
   #draining = false;
+  #stopCounting: (() => void) | undefined;
   readonly #handshakesPerIp: RateLimiter;
   readonly #sessionsPerIp: CountLimiter;
   readonly #sessionsPerBusinessId: CountLimiter;
@@ -207,8 +222,33 @@ export class FrontDoor {
     return this.#sessions.openCount;
   }
 
+  /**
+   * Sessions held here (opening ones included) by service, and the `top`
+   * businessIds holding the most of them: for the dashboard. Walks every
+   * session, so it is read at most once a second.
+   */
+  sessionSummary(top: number): SessionSummary {
+    const byService: Record<string, number> = {};
+    for (const [service, n] of this.#sessions.countsByService()) byService[service] = n;
+    const byBusiness = new Map<string, { sessions: number; services: Set<string> }>();
+    let total = 0;
+    for (const s of this.#sessions.values()) {
+      total += 1;
+      let entry = byBusiness.get(s.businessId);
+      if (entry === undefined) byBusiness.set(s.businessId, (entry = { sessions: 0, services: new Set() }));
+      entry.sessions += 1;
+      entry.services.add(s.service);
+    }
+    const topBusinessIds = [...byBusiness]
+      .sort((a, b) => b[1].sessions - a[1].sessions || (a[0] < b[0] ? -1 : 1))
+      .slice(0, top)
+      .map(([businessId, e]) => ({ businessId, sessions: e.sessions, services: [...e.services].sort() }));
+    return { total, open: this.#sessions.openCount, businessIds: byBusiness.size, byService, topBusinessIds };
+  }
+
   start(): void {
     this.#keepalive.start();
+    this.#stopCounting = addSessionSource(() => this.#sessions.countsByService());
     const sessions = this.#sessions;
     this.#d.directory.setHeldSessions(function* () {
       for (const s of sessions.values()) if (s.state === SessionState.Open) yield [s.service, s.businessId, s.id] as const;
@@ -313,6 +353,7 @@ export class FrontDoor {
     socket.off('close', this.#onUpgradingClose);
     delete socket[SESSION];
     this.#sessions.opened(session, ws);
+    countHandshake(101);
     (ws as SessionSocket)[SESSION] = session;
     this.#d.directory.add(session.service, session.businessId, session.id);
     ws.on('message', this.#onWsMessage);
@@ -423,6 +464,7 @@ export class FrontDoor {
   #closed(session: GatewaySession, code: number, reason: string): void {
     if (session.state === SessionState.Closed) return;
     session.state = SessionState.Closed;
+    countClose(code);
     if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
     this.#sessions.remove(session);
     this.#delivery.dropQueue(session);
@@ -501,6 +543,7 @@ export class FrontDoor {
   async drain(timeoutMs: number): Promise<void> {
     this.#draining = true;
     this.#keepalive.stop();
+    this.#stopCounting?.();
     this.#opening.failAll(new WeftError('Draining', 'gateway is shutting down'));
     const sockets: WebSocket[] = [];
     for (const session of this.#sessions.snapshot()) {

@@ -48,6 +48,14 @@ export interface V1State {
   catchingUp: boolean;
   /** Set while pushes wait for one that is missing before them. */
   gapTimer: NodeJS.Timeout | undefined;
+  /** The epoch the stream had before its history was lost while this session was open ('' none). */
+  leftEpoch: string;
+  /**
+   * Offsets up to this one (in `epoch`) were never written to this socket:
+   * the session started after them (a fresh one at the top, a resumed one
+   * at its `since`). A push at or below it is not counted as reached.
+   */
+  base: number;
 }
 
 export interface GatewaySession {
@@ -103,7 +111,16 @@ export function newSession(
     v1:
       v1 === undefined
         ? undefined
-        : { epoch: '', offset: 0, since: v1.since, historyTtlMs: v1.historyTtlMs, catchingUp: v1.historyTtlMs > 0, gapTimer: undefined },
+        : {
+            epoch: '',
+            offset: 0,
+            since: v1.since,
+            historyTtlMs: v1.historyTtlMs,
+            catchingUp: v1.historyTtlMs > 0,
+            gapTimer: undefined,
+            leftEpoch: '',
+            base: 0,
+          },
     alive: true,
     corkTick: 0,
     tickBytes: 0,
@@ -161,6 +178,11 @@ export class GatewaySessions {
   /** Calls `fn` for each session of a service. */
   forService(service: string, fn: (session: GatewaySession) => void): void {
     this.#byService.get(service)?.forEach(fn);
+  }
+
+  /** How many sessions each service has here, opening ones included. */
+  *countsByService(): Iterable<readonly [string, number]> {
+    for (const [service, index] of this.#byService) yield [service, index.size] as const;
   }
 
   /** Every listed session, opening ones included. */

@@ -212,5 +212,7 @@ export function handshakeOf(req: IncomingMessage, checked: CheckedHandshake, adm
   const remoteAddress = peer === '' ? '' : policy.addresses.clientAddress(peer, req.headers);
   const handshake: WireHandshake = { headers, query: tokens ? withoutToken(query) : query, remoteAddress };
   if (admission?.identity !== undefined) handshake.identity = admission.identity;
+  const traceparent = req.headers['traceparent'];
+  if (typeof traceparent === 'string' && traceparent.length <= 128) handshake.traceparent = traceparent;
   return handshake;
 }

@@ -1,0 +1,204 @@
+/**
+ * Prometheus metrics of this process (docs/metrics.md), for every weft node
+ * it runs. Hot paths only add to plain numbers here; prom-client reads them
+ * when `/metrics` is scraped, so a push or a frame costs an addition, not a
+ * label lookup. Durations go to prom-client histograms as they happen.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Totals the hot paths add to. */
+export const counts = {
+  linkFramesIn: 0,
+  linkFramesOut: 0,
+  linkBytesIn: 0,
+  linkBytesOut: 0,
+  /** Frames a full link refused (`Overloaded`). */
+  linkOverloads: 0,
+  /** Pushes sent by this process, by kind. */
+  pushSession: 0,
+  pushBusiness: 0,
+  pushService: 0,
+  /** Pushes written to client sockets by this process's gateways: live, and replayed from history on resume. */
+  deliveredLive: 0,
+  deliveredReplay: 0,
+  redisReconnects: 0,
+  directoryResyncs: 0,
+};
+
+/** Handshakes by outcome (`accepted`, `refused`) and HTTP status. */
+const handshakes = new Map<string, number>();
+/** Session closes by close code. */
+const closes = new Map<number, number>();
+/** Per gateway: its open sessions by service, read at scrape time. */
+const sessionSources = new Set<() => Iterable<readonly [string, number]>>();
+
+export function countHandshake(status: number): void {
+  const key = `${status === 101 ? 'accepted' : 'refused'} ${status}`;
+  handshakes.set(key, (handshakes.get(key) ?? 0) + 1);
+}
+
+export function countClose(code: number): void {
+  closes.set(code, (closes.get(code) ?? 0) + 1);
+}
+
+/** A gateway's session counts join the `weft_sessions` gauge until the returned function is called. */
+export function addSessionSource(source: () => Iterable<readonly [string, number]>): () => void {
+  sessionSources.add(source);
+  return () => sessionSources.delete(source);
+}
+
+let registry: Registry | undefined;
+let rpcClient: Histogram<'service' | 'method' | 'code'> | undefined;
+let rpcServer: Histogram<'service' | 'method' | 'code'> | undefined;
+let http: Histogram<'route' | 'method' | 'status'> | undefined;
+let pushAck: Record<'session' | 'business' | 'service', { observe(seconds: number): void }> | undefined;
+
+const SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** A counter whose value is a total kept elsewhere (read at scrape time). */
+function totalCounter(r: Registry, name: string, help: string, read: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers: [r],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
+/** The process's registry, made on first use (the first scrape or the first duration observed). */
+export function metricsRegistry(): Registry {
+  if (registry !== undefined) return registry;
+  const r = new Registry();
+  registry = r;
+  collectDefaultMetrics({ register: r, prefix: 'weft_' });
+  new Gauge({
+    name: 'weft_sessions',
+    help: 'WebSocket sessions held by this process’s gateways, by service (opening ones included).',
+    labelNames: ['service'],
+    registers: [r],
+    collect() {
+      this.reset();
+      const sum = new Map<string, number>();
+      for (const source of sessionSources) for (const [service, n] of source()) sum.set(service, (sum.get(service) ?? 0) + n);
+      for (const [service, n] of sum) this.set({ service }, n);
+    },
+  });
+  new Counter({
+    name: 'weft_handshakes_total',
+    help: 'WebSocket handshakes answered, by outcome and HTTP status (101 accepted).',
+    labelNames: ['outcome', 'status'],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const [key, n] of handshakes) {
+        const [outcome, status] = key.split(' ');
+        this.inc({ outcome: outcome!, status: status! }, n);
+      }
+    },
+  });
+  new Counter({
+    name: 'weft_session_closes_total',
+    help: 'WebSocket sessions closed, by close code (1008 slow consumer, 4001 token expired, 4002 ping timeout, ...).',
+    labelNames: ['code'],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const [code, n] of closes) this.inc({ code: String(code) }, n);
+    },
+  });
+  new Counter({
+    name: 'weft_pushes_total',
+    help: 'Pushes sent by this process, by kind (session, business, service).',
+    labelNames: ['kind'],
+    registers: [r],
+    collect() {
+      this.reset();
+      this.inc({ kind: 'session' }, counts.pushSession);
+      this.inc({ kind: 'business' }, counts.pushBusiness);
+      this.inc({ kind: 'service' }, counts.pushService);
+    },
+  });
+  new Counter({
+    name: 'weft_deliveries_total',
+    help: 'Pushes written to client sockets by this process’s gateways: live, or replayed from history when a client resumed.',
+    labelNames: ['kind'],
+    registers: [r],
+    collect() {
+      this.reset();
+      this.inc({ kind: 'live' }, counts.deliveredLive);
+      this.inc({ kind: 'replay' }, counts.deliveredReplay);
+    },
+  });
+  totalCounter(r, 'weft_link_frames_in_total', 'Frames received over TCP links.', () => counts.linkFramesIn);
+  totalCounter(r, 'weft_link_frames_out_total', 'Frames sent over TCP links.', () => counts.linkFramesOut);
+  totalCounter(r, 'weft_link_bytes_in_total', 'Bytes received over TCP links.', () => counts.linkBytesIn);
+  totalCounter(r, 'weft_link_bytes_out_total', 'Bytes sent over TCP links (frame bodies and headers).', () => counts.linkBytesOut);
+  totalCounter(r, 'weft_link_overloads_total', 'Frames a full link refused with Overloaded.', () => counts.linkOverloads);
+  totalCounter(r, 'weft_redis_reconnects_total', 'Times a Redis connection came back after it was lost.', () => counts.redisReconnects);
+  totalCounter(
+    r,
+    'weft_directory_resyncs_total',
+    'Times a session directory replica loaded its service again (gap, check or failed load).',
+    () => counts.directoryResyncs,
+  );
+  rpcClient = new Histogram({
+    name: 'weft_rpc_client_call_seconds',
+    help: 'RPC calls made by this process, from call to answer, by service, method and error code (Success when it succeeded).',
+    labelNames: ['service', 'method', 'code'],
+    buckets: SECONDS_BUCKETS,
+    registers: [r],
+  });
+  rpcServer = new Histogram({
+    name: 'weft_rpc_server_call_seconds',
+    help: 'RPC calls served by this process, from arrival to answer, by service, method and error code.',
+    labelNames: ['service', 'method', 'code'],
+    buckets: SECONDS_BUCKETS,
+    registers: [r],
+  });
+  http = new Histogram({
+    name: 'weft_http_request_seconds',
+    help: 'HTTP requests to service routes, by route template, method and status.',
+    labelNames: ['route', 'method', 'status'],
+    buckets: SECONDS_BUCKETS,
+    registers: [r],
+  });
+  const ack = new Histogram({
+    name: 'weft_push_ack_seconds',
+    help: 'Pushes from call to acknowledgement: the gateways wrote it to every socket they hold for it (or said they could not).',
+    labelNames: ['kind'],
+    buckets: SECONDS_BUCKETS,
+    registers: [r],
+  });
+  // Bound once: a push observes without a label lookup.
+  pushAck = { session: ack.labels('session'), business: ack.labels('business'), service: ack.labels('service') };
+  return r;
+}
+
+export function observeRpcClient(service: string, method: string, code: string, seconds: number): void {
+  if (rpcClient === undefined) metricsRegistry();
+  rpcClient!.observe({ service, method, code }, seconds);
+}
+
+export function observeRpcServer(service: string, method: string, code: string, seconds: number): void {
+  if (rpcServer === undefined) metricsRegistry();
+  rpcServer!.observe({ service, method, code }, seconds);
+}
+
+export function observeHttp(route: string, method: string, status: number, seconds: number): void {
+  if (http === undefined) metricsRegistry();
+  http!.observe({ route, method, status: String(status) }, seconds);
+}
+
+export function observePushAck(kind: 'session' | 'business' | 'service', seconds: number): void {
+  if (pushAck === undefined) metricsRegistry();
+  pushAck![kind].observe(seconds);
+}
+
+/** The text a scrape answers with, and its content type. */
+export async function scrape(): Promise<{ body: string; contentType: string }> {
+  const r = metricsRegistry();
+  return { body: await r.metrics(), contentType: r.contentType };
+}
