@@ -2,7 +2,7 @@
  * The demo of the seed's scenario in one process, no Redis: a host with the
  * greeter and the WebSocket test service, and a gateway on 127.0.0.1:5000.
  *
- *   npm start
+ *   npm start                                    # or, from an install of the package: npx weft demo
  *   WEFT_JWT_SECRET=<32+ characters> npm start   # tokens required (HS256, sub = businessId)
  */
 import { WebSocketModule, createGateway, createHost, implement, memoryCluster } from 'weft';

@@ -3,50 +3,16 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import { decodeJwt } from 'jose';
 import { createHost, redisCluster, type Host } from '../src/index.js';
 import { dropPrefix, freePort } from './fixtures/node-control.js';
 import { testService } from './fixtures/services.js';
+import { CLI, cliEnv, runCli } from './helpers/cli.js';
 import { REDIS_URL, eventually, getHealth, httpJson, quietLogger, redisTest, testSecret, uniquePrefix } from './helpers/index.js';
 
-const CLI = fileURLToPath(new URL('../src/cli/weft.js', import.meta.url));
 // Asked before any test runs: the spawnSync of the tests below blocks the loop the check needs.
 const WITH_REDIS = await redisTest();
-
-/** Variables the CLI reads, dropped from a run's environment unless the test sets them. */
-const CLI_VARIABLES = [
-  'WEFT_SECRET',
-  'WEFT_REDIS_URL',
-  'WEFT_PREFIX',
-  'WEFT_JWT_SECRET',
-  'WEFT_HTTP_HOST',
-  'WEFT_HTTP_PORT',
-  'WEFT_LISTEN',
-  'WEFT_ADVERTISE',
-  'WEFT_CONFIG',
-  'WEFT_LOG_FORMAT',
-];
-
-/** The environment of a CLI run: this process's, without the weft settings of the shell it ran in. */
-function cliEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, WEFT_LOG_LEVEL: 'warn', ...extra };
-  for (const name of CLI_VARIABLES) if (extra[name] === undefined) delete env[name];
-  return env;
-}
-
-/** Runs `weft <args>` to its end (asynchronously: the test's own servers keep answering meanwhile). */
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('exit', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 

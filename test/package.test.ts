@@ -1,11 +1,13 @@
 /**
  * `npm pack` gives a package that installs and works: the build is part of
  * packing (prepack), the entry points and their types are in it, and every
- * source map points at a source file that is shipped too.
+ * source map points at a source file that is shipped too; `weft demo` runs
+ * from the shipped files alone.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { ROOT } from './helpers/typecheck.js';
@@ -42,4 +44,40 @@ test('the package holds every entry point, its types, the bin, and the sources i
       assert.ok(files.has(shipped), `${map} points at ${shipped}, which is packed`);
     }
   }
+});
+
+test('weft demo runs from the files the package ships, laid out as an install (node_modules/weft)', async (t) => {
+  const files = packedFiles();
+  assert.ok(files.has(path.normalize('dist/examples/demo.js')), 'the demo program is packed');
+  const dir = mkdtempSync(path.join(tmpdir(), 'weft-install-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const installed = path.join(dir, 'node_modules', 'weft');
+  for (const file of files) {
+    mkdirSync(path.dirname(path.join(installed, file)), { recursive: true });
+    copyFileSync(path.join(ROOT, file), path.join(installed, file));
+  }
+  // Its dependencies, as npm would have installed them beside it.
+  symlinkSync(path.join(ROOT, 'node_modules'), path.join(installed, 'node_modules'));
+  const child = spawn(process.execPath, [path.join(installed, pkg.bin['weft']!), 'demo', '--port', '0'], {
+    cwd: dir,
+    env: { ...process.env, WEFT_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => child.kill('SIGKILL'));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const base = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /demo page\s+(http:\/\/[^/\s]+)\/demo/.exec(out);
+      if (m?.[1] !== undefined) resolve(m[1]);
+    });
+    void exited.then((code) => reject(new Error(`weft demo exited with ${code}: ${out}${stderr}`)));
+  });
+  const answer = (await (await fetch(`${base}/api/greeter/greet?name=ann`)).json()) as { result: unknown };
+  assert.equal(answer.result, 'hello ann');
+  child.kill('SIGTERM');
+  assert.equal(await exited, 0);
 });

@@ -45,6 +45,19 @@ export interface ParsedFlags {
   duration(name: string): FlagValue<number> | undefined;
   boolean(name: string): boolean;
   readonly help: boolean;
+  /** The arguments besides the options, in order (only for a command that declares positionals). */
+  readonly args: readonly string[];
+}
+
+/** An argument besides the options: `<service.method>`, `[json-args]`. */
+export interface PositionalSpec {
+  readonly name: string;
+  readonly required: boolean;
+}
+
+/** How a command's positionals read in its synopsis and messages: `<module>`, `[businessId]`. */
+export function positionalLabel(p: PositionalSpec): string {
+  return p.required ? `<${p.name}>` : `[${p.name}]`;
 }
 
 const CONFIG_FLAG: FlagSpec = {
@@ -177,20 +190,29 @@ function parseRedis(raw: string, source: string): string {
  * Parses `argv` for a command with these flags. `--help` is always there;
  * `--config` (WEFT_CONFIG) too. Unknown flags and missing values are usage errors.
  */
-export function parseFlags(command: string, argv: readonly string[], flags: readonly FlagSpec[], env: NodeJS.ProcessEnv = process.env): ParsedFlags {
+export function parseFlags(
+  command: string,
+  argv: readonly string[],
+  flags: readonly FlagSpec[],
+  env: NodeJS.ProcessEnv = process.env,
+  positionalSpecs: readonly PositionalSpec[] = [],
+): ParsedFlags {
   const all = [...flags, CONFIG_FLAG];
   const known = new Map(all.map((f) => [f.name, f]));
   let values: Record<string, string | boolean | undefined>;
+  let positionals: string[];
   try {
-    ({ values } = parseArgs({
+    const parsed = parseArgs({
       args: [...argv],
       options: {
         ...Object.fromEntries(all.map((f) => [f.name, { type: f.kind === 'boolean' ? ('boolean' as const) : ('string' as const) }])),
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
-      allowPositionals: false,
-    }) as { values: Record<string, string | boolean | undefined> });
+      allowPositionals: positionalSpecs.length > 0,
+    });
+    values = parsed.values;
+    positionals = parsed.positionals;
   } catch (e) {
     const err = e as Error & { code?: string };
     const flag = /'(-[^']*)'/.exec(err.message)?.[1] ?? /"(-[^"]*)"/.exec(err.message)?.[1];
@@ -212,6 +234,7 @@ export function parseFlags(command: string, argv: readonly string[], flags: read
     }
   }
   const help = values['help'] === true;
+  if (!help) checkPositionals(command, positionals, positionalSpecs);
   let config: Record<string, unknown> = {};
   let configFile: string | undefined;
   if (!help) {
@@ -258,6 +281,7 @@ export function parseFlags(command: string, argv: readonly string[], flags: read
   const kindOf = (name: string): FlagKind | undefined => known.get(name)?.kind;
   return {
     help,
+    args: positionals,
     string: (name) =>
       parsed(name, (text, source) => {
         const kind = kindOf(name);
@@ -284,6 +308,21 @@ export function parseFlags(command: string, argv: readonly string[], flags: read
       return config[name] === true;
     },
   };
+}
+
+/** Too few or too many arguments besides the options: a usage error that names them. */
+function checkPositionals(command: string, got: readonly string[], specs: readonly PositionalSpec[]): void {
+  if (specs.length === 0) return;
+  const synopsis = specs.map(positionalLabel).join(' ');
+  const missing = specs.slice(got.length).find((p) => p.required);
+  if (missing !== undefined) throw new UsageError(`weft ${command} needs ${positionalLabel(missing)}: weft ${command} ${synopsis}`, command);
+  if (got.length > specs.length) {
+    throw new UsageError(
+      `weft ${command} takes ${specs.length === 1 ? 'one argument' : `at most ${specs.length} arguments`} (${synopsis}), got ${got.length}: ` +
+        `${got.map((a) => JSON.stringify(a)).join(' ')} (quote an argument that holds spaces; put -- before one that starts with -)`,
+      command,
+    );
+  }
 }
 
 /** A file's contents, trimmed; a file that cannot be read is a usage error naming the flag. */

@@ -6,8 +6,12 @@
  *   export WEFT_SECRET=$(openssl rand -base64 32)   # the same on every node
  *   weft gateway --redis redis://127.0.0.1:6379 --port 5000
  *
- * Also `weft token` (a development token for a gateway's `auth.jwt` secret)
- * and `weft nodes` (the nodes of a cluster, from its registry).
+ * Also `weft host <module>` (a host of the services an ES module exports),
+ * `weft demo` (what `npm start` runs), `weft call`, `weft push` and
+ * `weft sessions` (one-shot clients of a cluster: call a method, push to a
+ * businessId, list sessions), `weft token` (a development token for a
+ * gateway's `auth.jwt` secret) and `weft nodes` (the nodes of a cluster, from
+ * its registry).
  *
  * Secrets come from the environment or from files, never from the command
  * line, where every user of the machine can read them. Every other setting
@@ -15,41 +19,22 @@
  * (`--config`), in that order (see flags.ts).
  */
 import { readFileSync } from 'node:fs';
-import { SignJWT } from 'jose';
-import { createGateway } from '../gateway/gateway.js';
-import { memoryCluster, redisCluster, type Cluster } from '../node/cluster.js';
 import { WeftError, isWeftError } from '../errors.js';
-import { createDefaultLogger } from '../logger.js';
-import { MIN_SECRET_BYTES, weakSecret } from '../node/redis-cluster-options.js';
 import { MIN_SECRET_BYTES as MIN_JWT_SECRET_BYTES } from '../gateway/auth/jwt-keys.js';
 import { businessIdProblem } from '../gateway/auth/business-id.js';
 import type { NodeRecord } from '../registry/registry.js';
-import { commandHelp, parseFlags, readFlagFile, secretOnArgv, UsageError, type FlagSpec, type ParsedFlags } from './flags.js';
+import { CALL_COMMAND, PUSH_COMMAND, SESSIONS_COMMAND } from './client-commands.js';
+import { CLUSTER_FLAGS, clusterFrom, readRegistry, REDIS_FLAGS, type CliCommand } from './common.js';
+import { DEMO_COMMAND } from './demo-command.js';
+import { HOST_COMMAND } from './host-command.js';
+import { ModuleLoadError } from './service-module.js';
+import { commandHelp, parseFlags, readFlagFile, secretOnArgv, UsageError, type FlagSpec, type ParsedFlags, type PositionalSpec } from './flags.js';
 
 function version(): string {
   // dist/src/cli/weft.js -> the package's root
   const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }
-
-const REDIS_FLAGS: FlagSpec[] = [
-  {
-    name: 'redis',
-    kind: 'redis-url',
-    value: '<url>',
-    env: 'WEFT_REDIS_URL',
-    help:
-      'Redis URL of the cluster: redis://host:port (one server), redis-cluster://host:port,host:port (a Redis Cluster), ' +
-      'redis-sentinel://host:port,host:port/<master-name> (Sentinel); without it, a lone in-memory cluster',
-  },
-  {
-    name: 'secret-file',
-    kind: 'string',
-    value: '<path>',
-    help: `file holding the cluster secret (trimmed); otherwise env WEFT_SECRET. Required with --redis: at least ${MIN_SECRET_BYTES} bytes, e.g. openssl rand -base64 32`,
-  },
-  { name: 'prefix', kind: 'string', value: '<p>', env: 'WEFT_PREFIX', default: 'weft', help: 'Redis key prefix of the cluster' },
-];
 
 const JWT_CLAIM_FLAGS: FlagSpec[] = [
   { name: 'jwt-issuer', kind: 'string', value: '<iss>', env: 'WEFT_JWT_ISSUER', help: 'the iss claim tokens carry' },
@@ -117,9 +102,18 @@ const TOKEN_FLAGS: FlagSpec[] = [
   ...JWT_CLAIM_FLAGS,
 ];
 
-const NODES_FLAGS: FlagSpec[] = [...REDIS_FLAGS, { name: 'json', kind: 'boolean', help: 'print the records as JSON, one array' }];
+const NODES_FLAGS: FlagSpec[] = [...CLUSTER_FLAGS, { name: 'json', kind: 'boolean', help: 'print the records as JSON, one array' }];
 
-const COMMANDS: Record<string, { synopsis: string; about: string; flags: FlagSpec[] }> = {
+/** The commands that are declared whole (flags, arguments, run) in their own files. */
+const RUNNABLE: Record<string, CliCommand> = {
+  host: HOST_COMMAND,
+  demo: DEMO_COMMAND,
+  call: CALL_COMMAND,
+  push: PUSH_COMMAND,
+  sessions: SESSIONS_COMMAND,
+};
+
+const COMMANDS: Record<string, { synopsis: string; about: string; flags: FlagSpec[]; positionals?: readonly PositionalSpec[] }> = {
   gateway: {
     synopsis: '[options]',
     about:
@@ -128,6 +122,11 @@ const COMMANDS: Record<string, { synopsis: string; about: string; flags: FlagSpe
       'whose sub claim (--business-id-claim) is the businessId. Health: GET /healthz (alive), GET /readyz (ready, or what is missing).',
     flags: GATEWAY_FLAGS,
   },
+  host: HOST_COMMAND,
+  demo: DEMO_COMMAND,
+  call: CALL_COMMAND,
+  push: PUSH_COMMAND,
+  sessions: SESSIONS_COMMAND,
   token: {
     synopsis: '--sub <businessId> [--ttl 1h] [options]',
     about:
@@ -160,6 +159,13 @@ function commandUsage(name: string): string {
   return commandHelp(name, c.synopsis, c.about, c.flags);
 }
 
+async function runCommand(name: string, argv: string[]): Promise<void> {
+  const c = RUNNABLE[name]!;
+  const flags = parseFlags(name, argv, c.flags, process.env, c.positionals ?? []);
+  if (flags.help) return void process.stdout.write(commandUsage(name));
+  await c.run(flags);
+}
+
 /** Where a library option is set from the command line, for messages that name one. */
 const OPTION_FLAGS: Record<string, string> = {
   'http.port': '--port <n> or WEFT_HTTP_PORT',
@@ -169,28 +175,6 @@ const OPTION_FLAGS: Record<string, string> = {
   advertiseHost: '--advertise <host> or WEFT_ADVERTISE',
   url: '--redis <url> or WEFT_REDIS_URL',
 };
-
-/** The cluster of --redis (or a memory one), with the secret from --secret-file or WEFT_SECRET. */
-function clusterFrom(command: string, flags: ParsedFlags, required: boolean): Cluster {
-  const url = flags.string('redis');
-  if (url === undefined) {
-    if (required) throw new UsageError('a Redis URL is needed: --redis <url> or WEFT_REDIS_URL', command);
-    return memoryCluster();
-  }
-  const secretFile = flags.string('secret-file');
-  const secret = secretFile === undefined ? process.env['WEFT_SECRET'] : readFlagFile(secretFile.source, secretFile.value, command);
-  const weak = weakSecret(secret);
-  if (secret === undefined || weak !== undefined) {
-    const from = secretFile === undefined ? 'WEFT_SECRET' : `the secret in ${secretFile.value}`;
-    throw new WeftError(
-      'InvalidOption',
-      `${from} ${weak ?? 'is missing'}: a Redis cluster needs a random secret of at least ${MIN_SECRET_BYTES} bytes, the same on every node ` +
-        '(e.g. export WEFT_SECRET=$(openssl rand -base64 32), or write one to a file and pass --secret-file <path>)',
-    );
-  }
-  const prefix = flags.string('prefix')?.value;
-  return redisCluster({ url: url.value, secret, ...(prefix === undefined ? {} : { prefix }) });
-}
 
 /** The gateway's `auth.jwt` from the flags (keys from files or the environment, never from argv), or undefined. */
 function jwtOptions(
@@ -223,7 +207,8 @@ async function gateway(argv: string[]): Promise<void> {
   const port = flags.port('port')!.value;
   const listen = flags.listen('listen')?.value;
   const advertise = flags.string('advertise')?.value;
-  const cluster = clusterFrom('gateway', flags, false);
+  const cluster = await clusterFrom('gateway', flags, false);
+  const { createGateway } = await import('../gateway/gateway.js');
   const jwt = jwtOptions(flags);
   const origins = flags.list('allowed-origins')?.value;
   const gw = await createGateway({
@@ -275,6 +260,7 @@ async function token(argv: string[]): Promise<void> {
   }
   const claim = flags.string('business-id-claim')!.value;
   const now = Math.floor(Date.now() / 1000);
+  const { SignJWT } = await import('jose');
   const sign = new SignJWT(claim === 'sub' ? {} : { [claim]: sub })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(sub)
@@ -295,25 +281,10 @@ function servicesOf(record: NodeRecord): string {
 async function nodes(argv: string[]): Promise<void> {
   const flags = parseFlags('nodes', argv, NODES_FLAGS);
   if (flags.help) return void process.stdout.write(commandUsage('nodes'));
-  const cluster = clusterFrom('nodes', flags, true);
-  const logger = createDefaultLogger().child({ node: 'weft-nodes' });
-  // A reader of the registry: it joins, but never registers a record of its own.
-  const { registry, backend } = cluster.join('weft-nodes', logger);
-  try {
-    await registry.start();
-  } catch (err) {
-    await registry.close().catch(() => undefined);
-    if (backend === undefined) throw err;
-    throw new WeftError(
-      'CommunicationError',
-      `cannot reach ${backend.name}: ${backend.lastError() ?? (err as Error).message} (is it running? is the URL right?)`,
-      {
-        data: { option: backend.option },
-      },
-    );
-  }
-  const records = [...registry.view().values()].sort((a, b) => (a.role === b.role ? a.startedAt - b.startedAt : a.role < b.role ? -1 : 1));
-  await registry.close();
+  const cluster = await clusterFrom('nodes', flags, true);
+  const records = (await readRegistry(cluster, 'weft-nodes')).sort((a, b) =>
+    a.role === b.role ? a.startedAt - b.startedAt : a.role < b.role ? -1 : 1,
+  );
   if (flags.boolean('json')) {
     const out = records.map((r) => ({
       id: r.nodeId,
@@ -349,6 +320,12 @@ async function main(argv: string[]): Promise<void> {
       return token(rest);
     case 'nodes':
       return nodes(rest);
+    case 'host':
+    case 'demo':
+    case 'call':
+    case 'push':
+    case 'sessions':
+      return runCommand(command, rest);
     case 'version':
     case '--version':
     case '-v':
@@ -375,7 +352,9 @@ main(process.argv.slice(2)).catch((e: unknown) => {
     process.stderr.write(`weft: ${e.message}\n(${help} lists the options)\n`);
     process.exit(2);
   }
-  if (isWeftError(e)) {
+  if (e instanceof ModuleLoadError) {
+    process.stderr.write(`weft: ${e.message}\n`);
+  } else if (isWeftError(e)) {
     const option = (e.data as { option?: unknown } | undefined)?.option;
     const hint = typeof option === 'string' ? OPTION_FLAGS[option] : undefined;
     process.stderr.write(`weft: ${e.code}: ${e.message}${hint === undefined ? '' : `\nweft: set it with ${hint}`}\n`);
