@@ -6,41 +6,17 @@
  * gateway's auth (401 without a token, 200 with one, 403 without the claim
  * `requireClaim` asks for); open only when asked to, with a warning.
  */
+import { browserTest, launch } from './helpers/browser.js';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
 import { WebSocketModule, WeftError, createGateway, createHost, implement, memoryCluster, type GatewayOptions, type Host } from '../src/index.js';
 import { ChatAppService, IChatAppService, testService } from './fixtures/services.js';
 import { captureLogger, connectWs, eventually, httpJson, quietLogger, rejection, type OpenedClient } from './helpers/index.js';
 import { SECRET, tokenFor } from './helpers/tokens.js';
 
-const CHROMIUM = process.env['WEFT_CHROMIUM'] ?? '/usr/bin/chromium';
 const ARTIFACTS = fileURLToPath(new URL('../../test/artifacts/', import.meta.url));
-
-function browserTest(): { skip?: string } {
-  if (existsSync(CHROMIUM)) return {};
-  if (process.env['WEFT_REQUIRE_BROWSER'] === '1') throw new Error(`WEFT_REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
-  return { skip: `no Chromium at ${CHROMIUM} (apt-get install chromium)` };
-}
-
-async function launch(t: TestContext): Promise<Browser> {
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  t.after(() => browser.close());
-  return browser;
-}
 
 /** A memory cluster with one host serving IChatAppService (WebSocket) and ITestAppService, and a gateway with `options`. */
 async function cluster(t: TestContext, options: GatewayOptions): Promise<{ host: Host; url: string; nodeId: string }> {

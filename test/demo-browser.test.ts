@@ -3,22 +3,13 @@
  * playwright-core): connect with a businessId, push over HTTP, see it; and
  * the same with WEFT_JWT_SECRET set, where every request needs a token.
  */
+import { browserTest, launch } from './helpers/browser.js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
 import { connectWs, httpJson, refusedWs } from './helpers/index.js';
 import { SECRET, tokenFor } from './helpers/tokens.js';
-
-const CHROMIUM = process.env['WEFT_CHROMIUM'] ?? '/usr/bin/chromium';
-
-function browserTest(): { skip?: string } {
-  if (existsSync(CHROMIUM)) return {};
-  if (process.env['WEFT_REQUIRE_BROWSER'] === '1') throw new Error(`WEFT_REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
-  return { skip: `no Chromium at ${CHROMIUM} (apt-get install chromium)` };
-}
 
 /** Runs `npm start`'s program on a free port and resolves with its base URL. */
 async function startDemo(t: { after: (fn: () => unknown) => void }, env: Record<string, string> = {}): Promise<string> {
@@ -37,23 +28,6 @@ async function startDemo(t: { after: (fn: () => unknown) => void }, env: Record<
     });
     child.once('exit', (code) => reject(new Error(`demo exited with ${code}: ${out}`)));
   });
-}
-
-async function launch(t: { after: (fn: () => unknown) => void }): Promise<Browser> {
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  t.after(() => browser.close());
-  return browser;
 }
 
 test('the demo page connects with a businessId and shows what a push over HTTP sends it', browserTest(), async (t) => {

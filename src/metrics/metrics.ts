@@ -144,34 +144,28 @@ export function metricsRegistry(): Registry {
     'Times a session directory replica loaded its service again (gap, check or failed load).',
     () => counts.directoryResyncs,
   );
-  rpcClient = new Histogram({
-    name: 'weft_rpc_client_call_seconds',
-    help: 'RPC calls made by this process, from call to answer, by service, method and error code (Success when it succeeded).',
-    labelNames: ['service', 'method', 'code'],
-    buckets: SECONDS_BUCKETS,
-    registers: [r],
-  });
-  rpcServer = new Histogram({
-    name: 'weft_rpc_server_call_seconds',
-    help: 'RPC calls served by this process, from arrival to answer, by service, method and error code.',
-    labelNames: ['service', 'method', 'code'],
-    buckets: SECONDS_BUCKETS,
-    registers: [r],
-  });
-  http = new Histogram({
-    name: 'weft_http_request_seconds',
-    help: 'HTTP requests to service routes, by route template, method and status.',
-    labelNames: ['route', 'method', 'status'],
-    buckets: SECONDS_BUCKETS,
-    registers: [r],
-  });
-  const ack = new Histogram({
-    name: 'weft_push_ack_seconds',
-    help: 'Pushes from call to acknowledgement: the gateways wrote it to every socket they hold for it (or said they could not).',
-    labelNames: ['kind'],
-    buckets: SECONDS_BUCKETS,
-    registers: [r],
-  });
+  const seconds = <L extends string>(name: string, help: string, labelNames: L[]): Histogram<L> =>
+    new Histogram({ name, help, labelNames, buckets: SECONDS_BUCKETS, registers: [r] });
+  rpcClient = seconds(
+    'weft_rpc_client_call_seconds',
+    'RPC calls made by this process, from call to answer, by service, method and error code (Success when it succeeded).',
+    ['service', 'method', 'code'],
+  );
+  rpcServer = seconds(
+    'weft_rpc_server_call_seconds',
+    'RPC calls served by this process, from arrival to answer, by service, method and error code.',
+    ['service', 'method', 'code'],
+  );
+  http = seconds('weft_http_request_seconds', 'HTTP requests to service routes, by route template, method and status.', [
+    'route',
+    'method',
+    'status',
+  ]);
+  const ack = seconds(
+    'weft_push_ack_seconds',
+    'Pushes from call to acknowledgement: the gateways wrote it to every socket they hold for it (or said they could not).',
+    ['kind'],
+  );
   // Bound once: a push observes without a label lookup.
   pushAck = { session: ack.labels('session'), business: ack.labels('business'), service: ack.labels('service') };
   return r;
