@@ -55,7 +55,14 @@ async function runSystems(
  * the same with weft/client clients, then the extra layouts: one gateway, and the WebSocket host in
  * the gateway's process. Socket.IO runs two servers with the Redis adapter; raw ws is one process.
  */
-function weftCandidates(o: BenchOptions, redis: RedisWatch, sessions: number, businessIds: number, via: 'rpc' | 'http', withClient = true): Candidate[] {
+function weftCandidates(
+  o: BenchOptions,
+  redis: RedisWatch,
+  sessions: number,
+  businessIds: number,
+  via: 'rpc' | 'http',
+  withClient = true,
+): Candidate[] {
   const weft = (name: string, layout: WeftLayout): Candidate => ({
     name,
     usesRedis: true,

@@ -175,14 +175,7 @@ export class RedisHistory implements HistoryStore {
     return [keys.meta, keys.stream];
   }
 
-  append(
-    service: string,
-    businessId: string,
-    payload: Uint8Array,
-    text: boolean,
-    limits: HistoryLimits,
-    dedupeKey?: string,
-  ): Promise<Position> {
+  append(service: string, businessId: string, payload: Uint8Array, text: boolean, limits: HistoryLimits, dedupeKey?: string): Promise<Position> {
     return new Promise<Position>((resolve, reject) => {
       const keys = historyKeys(this.#prefix, service, businessId);
       // One batch per set of limits (a service's); on a Redis Cluster a script's keys share a
