@@ -171,6 +171,8 @@ export interface ReplicaState {
   /** Answering from its last good view while gateways write the directory again. */
   healing: boolean;
   loads: number;
+  /** Sessions the replica lists. */
+  sessions: number;
 }
 
 const packr = new Packr({ useRecords: false });
@@ -545,6 +547,7 @@ export class RedisSessionDirectory implements SessionDirectory {
       version: w.version,
       healing: Date.now() < w.healingUntil,
       loads: this.#loads,
+      sessions: w.index.size,
     };
   }
 
