@@ -254,7 +254,9 @@ for (const kind of ENGINE_KINDS) {
       await countsSettle([c.gw1, c.gw2, c.caller], 'g', 3, 'every host counting the three sessions');
       const gw2Id = c.gw2.proc.info.nodeId;
       const gw2Entries = async (): Promise<number> =>
-        Object.values(await raw.hgetall(serviceKeys(c.prefix, directoryUnit('IChatAppService', shardOf('g'))).sessions)).filter((v) => v.startsWith(`${gw2Id}\n`)).length;
+        Object.values(await raw.hgetall(serviceKeys(c.prefix, directoryUnit('IChatAppService', shardOf('g'))).sessions)).filter((v) =>
+          v.startsWith(`${gw2Id}\n`),
+        ).length;
       assert.equal(await gw2Entries(), 1);
 
       await c.gw2.proc.kill();

@@ -14,7 +14,17 @@ import type { BusinessSessions } from '../src/directory/session-directory.js';
 import { PROTOCOL_VERSION } from '../src/protocol/frames.js';
 import { RING_SHARDS, shardOf } from '../src/util/hash-ring.js';
 import { controlNode, dropPrefix, type NodeControl } from './fixtures/node-control.js';
-import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, spawnNode, uniquePrefix, type NodeProcess, type OpenedClient } from './helpers/index.js';
+import {
+  REDIS_URL,
+  connectWs,
+  eventually,
+  quietLogger,
+  redisTest,
+  spawnNode,
+  uniquePrefix,
+  type NodeProcess,
+  type OpenedClient,
+} from './helpers/index.js';
 
 const SERVICE = 'IShardAppService';
 
@@ -79,7 +89,7 @@ test('a host keeps and hears only the shards it owns, and answers every business
   }
   const ownerOf = (businessId: string): number => owned.findIndex((s) => s.has(shardOf(businessId)));
   await eventually(
-    async () => {
+    () => {
       for (const [businessId, sessions] of expected) {
         const h = hosts[ownerOf(businessId)]!;
         const found = h.directory.sessionsOf(SERVICE, businessId);
@@ -173,7 +183,11 @@ test(
     }
     const open = (b: string): number => opened.get(b)!.filter((c) => c.ws.readyState === c.ws.OPEN).length;
     void hB;
-    await eventually(async () => (await Promise.all(businessIds.map(push))).every((n, i) => n === open(businessIds[i]!)), 10_000, 'every push counting');
+    await eventually(
+      async () => (await Promise.all(businessIds.map(push))).every((n, i) => n === open(businessIds[i]!)),
+      10_000,
+      'every push counting',
+    );
 
     /** Subscriber connections with many channels: the hosts, each with the shards it owns. */
     const shardHolders = async (): Promise<number> => {
@@ -196,7 +210,12 @@ test(
     const hC = await host('hC');
     procs.push(hC);
     const joining = await pushAllAlong(() => settled(3), 'a host joining');
-    for (const counted of joining) assert.deepEqual(counted, businessIds.map(() => 2), 'every push during the join counted both sessions');
+    for (const counted of joining)
+      assert.deepEqual(
+        counted,
+        businessIds.map(() => 2),
+        'every push during the join counted both sessions',
+      );
 
     // A host is killed: sessions bound to it close (1012, the chat service has hooks); the others' counts hold.
     await hA.kill();

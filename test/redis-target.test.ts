@@ -109,5 +109,9 @@ test('gives the keys that travel together one hash tag', () => {
   const shard = serviceKeys('shop', directoryUnit('IChatAppService', 7));
   for (const key of [shard.sessions, shard.byBusiness, shard.gateway('gw-1'), shard.channel, shard.version, shard.epoch])
     assert.equal(tagOf(key), 'shop:IChatAppService#7', key);
-  assert.notEqual(tagOf(serviceKeys('shop', directoryUnit('IChatAppService', 8)).sessions), tagOf(shard.sessions), 'each shard has a slot of its own');
+  assert.notEqual(
+    tagOf(serviceKeys('shop', directoryUnit('IChatAppService', 8)).sessions),
+    tagOf(shard.sessions),
+    'each shard has a slot of its own',
+  );
 });

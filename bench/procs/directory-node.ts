@@ -101,7 +101,9 @@ try {
       /** Hosts: sessions the replicas list, the shards owned, updates received, heap after GC. */
       stats: () => {
         const mem = memoryAfterGc();
-        const units = args.fullReplica ? [directoryUnit(args.service, undefined)] : directory.ownedShards(args.service).map((s) => directoryUnit(args.service, s));
+        const units = args.fullReplica
+          ? [directoryUnit(args.service, undefined)]
+          : directory.ownedShards(args.service).map((s) => directoryUnit(args.service, s));
         let sessions = 0;
         for (const unit of units) sessions += directory.replicaState(unit)?.sessions ?? 0;
         return { messages: redis.messages, bytes: redis.bytes, heapUsed: mem.heapUsed, shards: args.fullReplica ? 0 : units.length, sessions };

@@ -64,10 +64,14 @@ async function runVariant(v: Variant, o: BenchOptions, redis: RedisWatch, log: (
   try {
     const common = { redisUrl: o.redisUrl, prefix, service: SERVICE, fullReplica: v.fullReplica };
     const hosts: Proc[] = [];
-    for (let i = 0; i < v.hosts; i++) hosts.push(await group.start(`dir-host-${i}`, 'directory-node', { ...common, role: 'host', nodeId: `dir-host-${i}` }));
+    for (let i = 0; i < v.hosts; i++)
+      hosts.push(await group.start(`dir-host-${i}`, 'directory-node', { ...common, role: 'host', nodeId: `dir-host-${i}` }));
     const gateways: Proc[] = [];
-    for (let i = 0; i < 2; i++) gateways.push(await group.start(`dir-gw-${i}`, 'directory-node', { ...common, role: 'gateway', nodeId: `dir-gw-${i}` }));
-    await until('every host seeing every host', async () => (await Promise.all(hosts.map((h) => h.call<number>('hosts')))).every((n) => n === v.hosts));
+    for (let i = 0; i < 2; i++)
+      gateways.push(await group.start(`dir-gw-${i}`, 'directory-node', { ...common, role: 'gateway', nodeId: `dir-gw-${i}` }));
+    await until('every host seeing every host', async () =>
+      (await Promise.all(hosts.map((h) => h.call<number>('hosts')))).every((n) => n === v.hosts),
+    );
     await Promise.all(hosts.map((h) => h.call('watch')));
     const before = await Promise.all(hosts.map((h) => h.call<HostStats>('stats')));
     log(`directory: ${v.system}, ${v.hosts} hosts: opening ${2 * SESSIONS_PER_GATEWAY} sessions`);
@@ -88,7 +92,9 @@ async function runVariant(v: Variant, o: BenchOptions, redis: RedisWatch, log: (
     await sleep(300);
     const cpu = group.cpu();
     const after = await Promise.all(hosts.map((h) => h.call<HostStats>('stats')));
-    const lookups = await Promise.all(hosts.map((h) => h.call<{ ms: number; found: number }>('lookups', { count: LOOKUPS, businessIds: BUSINESS_IDS })));
+    const lookups = await Promise.all(
+      hosts.map((h) => h.call<{ ms: number; found: number }>('lookups', { count: LOOKUPS, businessIds: BUSINESS_IDS })),
+    );
     const heapDelta = after.map((a, i) => (a.heapUsed - before[i]!.heapUsed) / MB);
     const row: Row = {
       system: v.system,

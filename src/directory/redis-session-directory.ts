@@ -383,11 +383,11 @@ export class RedisSessionDirectory implements SessionDirectory {
   async #watchUnit(unit: string): Promise<void> {
     if (this.#watched.has(unit) || this.#closed) return;
     this.#services.add(unit);
-    let handler: ((message: Buffer) => void) | undefined;
     const channel = this.#keys(unit).channel;
     const watched: Watched = {
       service: unit,
-      unsubscribe: () => (handler === undefined ? Promise.resolve() : this.#redis.unsubscribe(channel, handler)),
+      // Called only after the subscription below.
+      unsubscribe: () => this.#redis.unsubscribe(channel, handler),
       index: new SessionIndex(),
       epoch: '',
       version: 0,
@@ -406,7 +406,7 @@ export class RedisSessionDirectory implements SessionDirectory {
       healTimer: undefined,
     };
     this.#watched.set(unit, watched);
-    handler = (message) => this.#onMessage(watched, message);
+    const handler = (message: Buffer): void => this.#onMessage(watched, message);
     await this.#redis.subscribe(channel, handler);
     // Dropped while subscribing (the ring moved on): take it back.
     if (this.#watched.get(unit) !== watched) {
@@ -429,9 +429,9 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#cancel(watched.healTimer);
     watched.loadWanted = false;
     watched.buffered = [];
-    void watched.unsubscribe().catch((err: unknown) =>
-      this.#o.logger.debug({ err: (err as Error).message, unit }, 'could not unsubscribe from a session directory shard'),
-    );
+    void watched
+      .unsubscribe()
+      .catch((err: unknown) => this.#o.logger.debug({ err: (err as Error).message, unit }, 'could not unsubscribe from a session directory shard'));
   }
 
   /** The replica of the unit, when this node keeps it and it has loaded (answers may come from it). */
@@ -631,7 +631,10 @@ export class RedisSessionDirectory implements SessionDirectory {
       if (dels.size > 0) {
         const ids = [...dels.keys()];
         const members = [...dels].map(([id, businessId]) => byBusinessMember(businessId, id, me));
-        multi.hdel(keys.sessions, ...ids).zrem(keys.byBusiness, ...members).srem(keys.gateway(me), ...ids);
+        multi
+          .hdel(keys.sessions, ...ids)
+          .zrem(keys.byBusiness, ...members)
+          .srem(keys.gateway(me), ...ids);
         commands += 3;
         for (const [id, businessId] of dels) ops.push([OP_DEL, id, businessId]);
       }
