@@ -170,24 +170,6 @@ export class SessionManager {
     ack: PushOptions['ack'],
     receiptTimeoutMs: number,
   ): Promise<number> {
-    const found = this.#directory.sessionsOf(this.service, businessId);
-    // At once when this host keeps the businessId's shard; else after one read of Redis.
-    if (found instanceof Promise) return found.then((f) => this.#sendTo(f, businessId, bytes, text, position, ack, receiptTimeoutMs));
-    return this.#sendTo(found, businessId, bytes, text, position, ack, receiptTimeoutMs);
-  }
-
-  #sendTo(
-    found: BusinessSessions,
-    businessId: string,
-    bytes: Uint8Array,
-    text: boolean,
-    position: Position | undefined,
-    ack: PushOptions['ack'],
-    receiptTimeoutMs: number,
-  ): Promise<number> {
-    const gateways: string[] = [];
-    for (const [, gateway] of found) if (!gateways.includes(gateway)) gateways.push(gateway);
-    if (gateways.length === 0) return RESOLVED_ZERO;
     const frame: PushFrame = [
       FrameType.PushBusiness,
       0,
@@ -200,6 +182,17 @@ export class SessionManager {
       ack === 'client' ? receiptTimeoutMs : 0,
       '',
     ];
+    const found = this.#directory.sessionsOf(this.service, businessId);
+    // At once when this host keeps the businessId's shard; else after one read of Redis.
+    if (found instanceof Promise) return found.then((f) => this.#sendFrame(f, frame, ack, receiptTimeoutMs));
+    return this.#sendFrame(found, frame, ack, receiptTimeoutMs);
+  }
+
+  /** Sends `frame` to each gateway holding one of `found`. */
+  #sendFrame(found: BusinessSessions, frame: PushFrame, ack: PushOptions['ack'], receiptTimeoutMs: number): Promise<number> {
+    const gateways: string[] = [];
+    for (const [, gateway] of found) if (!gateways.includes(gateway)) gateways.push(gateway);
+    if (gateways.length === 0) return RESOLVED_ZERO;
     if (ack === false) {
       this.#push.pushUnacknowledged(gateways, frame);
       return Promise.resolve(this.#liveIds(found).length);
