@@ -28,7 +28,7 @@ export const log = (s: string): void => {
 
 /** Which targets a scenario's figures decide. */
 const TARGETS_OF: Record<string, string[]> = {
-  push: ['push-vs-socketio', 'push-vs-raw-ws', 'push-p99', 'nothing-lost'],
+  push: ['push-vs-socketio', 'push-vs-raw-ws', 'push-p99', 'push-cpu', 'nothing-lost'],
   'push-http': ['nothing-lost'],
   'http-rpc': ['http-rpc-vs-raw'],
   sessions: ['gateway-rss', 'host-rss'],

@@ -123,49 +123,20 @@ export async function startWeft(
   }
 }
 
-/** weft: gateway, WebSocket host, and a pusher (RPC proxy) or the HTTP load process (push-http). */
-export async function startWeftPush(
-  o: BenchOptions,
-  redis: RedisWatch,
-  sessions: number,
-  businessIds: number,
-  via: 'rpc' | 'http',
-  colocated = false,
-): Promise<PushSystem> {
-  const weft = await startWeft(o, redis, 'ws-host', 'IBenchWsAppService', colocated);
-  const { group, port } = weft;
-  try {
-    const host = group.procs.find((p) => p.name === 'ws-host') ?? weft.gateway;
-    const generator =
-      via === 'rpc' ? await group.start('pusher', 'weft-node', { ...weft.nodeArgs, role: 'pusher' }) : await group.start('http-load', 'http-load');
-    const clients = await ClientGroup.start(group, 'ws', o.clientProcs);
-    await clients.connect(sessionPlan(sessions, businessIds, (_i, bid) => `ws://127.0.0.1:${port}${WS_PATH}?businessId=${bid}`));
-    await waitCount('sessions the WebSocket host sees', () => host.call<number>('count'), sessions);
-    if (via === 'rpc') await generator.call('waitSessions', { sessions, timeoutMs: 30_000 });
-    else
-      await waitCount(
-        'sessions seen through the gateway route',
-        async () => ((await getJson(`http://127.0.0.1:${port}${WS_PATH}/count`)).body as { result?: number })?.result ?? 0,
-        sessions,
-      );
-    return {
-      name: colocated ? 'weft-colocated' : 'weft',
-      group,
-      clients,
-      generator,
-      command: via === 'rpc' ? 'generate' : 'pushes',
-      argsFor: via === 'rpc' ? (spec) => spec : (spec) => ({ port, path: `${WS_PATH}/push`, connections: o.pushConnections, spec }),
-      feedback: false,
-      close: weft.close,
-    };
-  } catch (err) {
-    await weft.close();
-    throw err;
-  }
+/** How a weft push system is laid out. */
+export interface WeftLayout {
+  /** Gateways; session i goes to gateway floor(i / businessIds) mod gateways, so with 2 sessions per businessId over 2 gateways each businessId has one on each. */
+  gateways: 1 | 2;
+  /** The WebSocket host inside the (single) gateway's process instead of its own. */
+  colocated?: boolean;
+  /** `ws` bare clients, `weft` weft/client (weft.v1: each push in an envelope with its position). */
+  clients: 'ws' | 'weft';
+  /** false: the service class that keeps no history (`static history = false`); the default keeps it, as users get it. */
+  history?: boolean;
 }
 
-/** weft as the history scenario runs it: two gateways, one WebSocket host, a pusher, and the clients. */
-export interface WeftHistorySystem extends PushSystem {
+/** weft as the push scenarios run it: its processes, and what the history scenario needs to reach them. */
+export interface WeftPushSystem extends PushSystem {
   /** The gateways' HTTP ports, in order. */
   ports: number[];
   /** The cluster's Redis prefix (the history keys start with it). */
@@ -173,22 +144,20 @@ export interface WeftHistorySystem extends PushSystem {
 }
 
 /**
- * Two gateways, a WebSocket host serving BenchWsService (`history` false:
- * BenchWsNoHistoryService, the same with `static history = false`), a pusher
- * (typed proxy), and client processes of `clientKind` (`ws` bare, `weft`
- * weft/client). Session i belongs to businessId i mod `businessIds` and goes
- * to gateway floor(i / businessIds) mod 2, so with 2 sessions per businessId
- * each businessId has one session on each gateway.
+ * weft: `layout.gateways` gateways, a WebSocket host serving BenchWsService
+ * (or, colocated, inside the gateway), and a pusher calling the service
+ * through its typed proxy (`via` rpc) or the HTTP load process (push-http).
  */
-export async function startWeftHistory(
+export async function startWeftPush(
   o: BenchOptions,
   redis: RedisWatch,
   name: string,
-  history: boolean,
-  clientKind: 'ws' | 'weft',
   sessions: number,
   businessIds: number,
-): Promise<WeftHistorySystem> {
+  via: 'rpc' | 'http',
+  layout: WeftLayout,
+): Promise<WeftPushSystem> {
+  if (layout.colocated === true && layout.gateways !== 1) throw new Error('a colocated WebSocket host runs beside one gateway');
   const group = new ProcGroup();
   const prefix = uniqueKey('weft-bench');
   const common = { redisUrl: o.redisUrl, prefix, secret: randomBytes(16).toString('hex') };
@@ -198,26 +167,57 @@ export async function startWeftHistory(
     await redis.deletePrefix(prefix);
     forget();
   };
+  const history = layout.history ?? true;
   try {
-    const gateways = [
-      await group.start('gateway-1', 'weft-node', { ...common, role: 'gateway', maxBufferedBytes: 16 * 1024 * 1024 }),
-      await group.start('gateway-2', 'weft-node', { ...common, role: 'gateway', maxBufferedBytes: 16 * 1024 * 1024 }),
-    ];
-    const host = await group.start('ws-host', 'weft-node', { ...common, role: 'ws-host', history, maxConcurrentCalls: o.hostMaxCalls });
+    const gateways: Proc[] = [];
+    for (let g = 1; g <= layout.gateways; g++) {
+      gateways.push(
+        await group.start(layout.gateways === 1 ? 'gateway' : `gateway-${g}`, 'weft-node', {
+          ...common,
+          role: layout.colocated === true ? 'gateway-ws' : 'gateway',
+          history,
+          maxBufferedBytes: 16 * 1024 * 1024,
+          maxConcurrentCalls: o.hostMaxCalls,
+        }),
+      );
+    }
+    const host =
+      layout.colocated === true
+        ? gateways[0]!
+        : await group.start('ws-host', 'weft-node', { ...common, role: 'ws-host', history, maxConcurrentCalls: o.hostMaxCalls });
     const ports = gateways.map((g) => g.info['port'] as number);
     for (const port of ports) await waitForService(port, 'IBenchWsAppService');
-    const generator = await group.start('pusher', 'weft-node', { ...common, role: 'pusher' });
-    const clients = await ClientGroup.start(group, clientKind, o.clientProcs);
+    const generator =
+      via === 'rpc' ? await group.start('pusher', 'weft-node', { ...common, role: 'pusher' }) : await group.start('http-load', 'http-load');
+    const clients = await ClientGroup.start(group, layout.clients, o.clientProcs);
     await clients.connect(
       sessionPlan(sessions, businessIds, (i, bid) => {
-        const base = `ws://127.0.0.1:${ports[Math.floor(i / businessIds) % 2]!}${WS_PATH}`;
+        const base = `ws://127.0.0.1:${ports[Math.floor(i / businessIds) % ports.length]!}${WS_PATH}`;
         // weft/client adds the businessId itself.
-        return clientKind === 'weft' ? base : `${base}?businessId=${bid}`;
+        return layout.clients === 'weft' ? base : `${base}?businessId=${bid}`;
       }),
     );
     await waitCount('sessions the WebSocket host sees', () => host.call<number>('count'), sessions);
-    await generator.call('waitSessions', { sessions, timeoutMs: 30_000 });
-    return { name, group, clients, generator, command: 'generate', argsFor: (spec) => spec, feedback: false, close, ports, prefix };
+    const port = ports[0]!;
+    if (via === 'rpc') await generator.call('waitSessions', { sessions, timeoutMs: 30_000 });
+    else
+      await waitCount(
+        'sessions seen through the gateway route',
+        async () => ((await getJson(`http://127.0.0.1:${port}${WS_PATH}/count`)).body as { result?: number })?.result ?? 0,
+        sessions,
+      );
+    return {
+      name,
+      group,
+      clients,
+      generator,
+      command: via === 'rpc' ? 'generate' : 'pushes',
+      argsFor: via === 'rpc' ? (spec) => spec : (spec) => ({ port, path: `${WS_PATH}/push`, connections: o.pushConnections, spec }),
+      feedback: false,
+      close,
+      ports,
+      prefix,
+    };
   } catch (err) {
     await close();
     throw err;
@@ -309,6 +309,9 @@ export async function pushPhase(system: PushSystem, redis: RedisWatch | undefine
   const cpuTotal = Object.values(cpu)
     .filter((v) => !Number.isNaN(v))
     .reduce((a, b) => a + b, 0);
+  const serverCpu = Object.entries(cpu)
+    .filter(([name, v]) => !name.startsWith('clients') && !Number.isNaN(v))
+    .reduce((a, [, v]) => a + v, 0);
   cpu['rest-of-box'] = group.restOfBox(cpu);
   const metrics: Record<string, number> = {
     pushesPerSec: gen.pushesPerSec,
@@ -319,6 +322,9 @@ export async function pushPhase(system: PushSystem, redis: RedisWatch | undefine
     lost: expected - rep.received,
     errors,
     cpuUsPerDelivery: rep.received === 0 ? Number.NaN : Math.round((cpuTotal * 1e6) / rep.received),
+    // Everything but the client processes: servers, Redis, and what generates the pushes (raw ws
+    // in-process generates inside its server, so this is what compares with it).
+    serverCpuUsPerDelivery: rep.received === 0 ? Number.NaN : Math.round((serverCpu * 1e6) / rep.received),
   };
   if (!system.feedback && system.command === 'generate') metrics['acked'] = gen.acked;
   if (gen.httpP99Ms !== undefined) metrics['httpP99Ms'] = gen.httpP99Ms;

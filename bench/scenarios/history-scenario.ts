@@ -20,7 +20,7 @@ import { wants } from '../lib/options.js';
 import type { Proc } from '../lib/procs.js';
 import type { RedisWatch } from '../lib/redis.js';
 import { median, type Row } from '../lib/result.js';
-import { WS_PATH, pushPhase, specFor, startWeftHistory, type WeftHistorySystem } from '../lib/stacks.js';
+import { WS_PATH, pushPhase, specFor, startWeftPush, type WeftPushSystem } from '../lib/stacks.js';
 import { perPushOf } from './push-scenarios.js';
 import { historyKeys } from '../../src/redis/keys.js';
 
@@ -72,7 +72,7 @@ function errorNote(what: string, errors: Record<string, number>): string | undef
  * and closes (its position is the stream's top), `missed` pushes follow, then it reconnects to
  * gateway 2 with `since`. 0 and MISSED alternate, warm-up reconnects first.
  */
-async function resumeRows(system: WeftHistorySystem, o: BenchOptions, log: (s: string) => void): Promise<Row[]> {
+async function resumeRows(system: WeftPushSystem, o: BenchOptions, log: (s: string) => void): Promise<Row[]> {
   const client: Proc = system.clients.procs[0]!;
   const [first, second] = system.ports.map((p) => `ws://127.0.0.1:${p}${WS_PATH}`) as [string, string];
   const kinds = [0, MISSED];
@@ -121,7 +121,7 @@ async function memoryUsage(redis: RedisWatch, keys: string[]): Promise<number[]>
 }
 
 /** Memory per businessId: fill businessIds with no session with n pushes each, then MEMORY USAGE of their two keys. */
-async function memoryRows(system: WeftHistorySystem, redis: RedisWatch, o: BenchOptions, log: (s: string) => void): Promise<Row[]> {
+async function memoryRows(system: WeftPushSystem, redis: RedisWatch, o: BenchOptions, log: (s: string) => void): Promise<Row[]> {
   const count = Math.min(MEMORY_BUSINESS_IDS, o.businessIds);
   const rows: Row[] = [];
   for (const entries of MEMORY_ENTRIES) {
@@ -179,9 +179,9 @@ export async function history(o: BenchOptions, redis: RedisWatch, log: (s: strin
     const more = v === ON && (wants(o, 'resume') || wants(o, 'memory'));
     if (!wants(o, v.system) && !more) continue;
     log(`  ${v.system}: starting`);
-    let system: WeftHistorySystem | undefined;
+    let system: WeftPushSystem | undefined;
     try {
-      system = await startWeftHistory(o, redis, v.system, v.history, v.clients, sessions, businessIds);
+      system = await startWeftPush(o, redis, v.system, sessions, businessIds, 'rpc', { gateways: 2, clients: v.clients, history: v.history });
       if (wants(o, v.system)) {
         for (const { phase, spec } of phases) {
           log(`  ${v.system}: ${phase} for ${spec.durationMs / 1000} s`);

@@ -8,7 +8,7 @@ import type { BenchOptions } from '../lib/options.js';
 import { wants } from '../lib/options.js';
 import type { RedisWatch } from '../lib/redis.js';
 import type { Row } from '../lib/result.js';
-import { pushPhase, specFor, startRawPush, startSocketIo, startWeftPush, type PushSystem } from '../lib/stacks.js';
+import { pushPhase, specFor, startRawPush, startSocketIo, startWeftPush, type PushSystem, type WeftLayout } from '../lib/stacks.js';
 
 interface Candidate {
   name: string;
@@ -50,6 +50,34 @@ async function runSystems(
   return rows;
 }
 
+/**
+ * weft as users run it (two gateways, the sessions of a businessId on both, bare ws clients), then
+ * the same with weft/client clients, then the extra layouts: one gateway, and the WebSocket host in
+ * the gateway's process. Socket.IO runs two servers with the Redis adapter; raw ws is one process.
+ */
+function weftCandidates(o: BenchOptions, redis: RedisWatch, sessions: number, businessIds: number, via: 'rpc' | 'http', withClient = true): Candidate[] {
+  const weft = (name: string, layout: WeftLayout): Candidate => ({
+    name,
+    usesRedis: true,
+    start: () => startWeftPush(o, redis, name, sessions, businessIds, via, layout),
+  });
+  return [
+    weft('weft', { gateways: 2, clients: 'ws' }),
+    ...(withClient ? [weft('weft (weft/client)', { gateways: 2, clients: 'weft' })] : []),
+    weft('weft-1-gateway', { gateways: 1, clients: 'ws' }),
+    weft('weft-colocated', { gateways: 1, colocated: true, clients: 'ws' }),
+  ];
+}
+
+/** `max`: the bounded window (--history-window, 500 pushes in flight); `max-10k`: the wide one (--window); `rate`: the fixed rate. */
+function pushPhases(o: BenchOptions, businessIds: number, perPush: number): { phase: string; spec: GenSpec }[] {
+  return [
+    { phase: 'max', spec: specFor(o, 'max', businessIds, perPush, o.historyWindow) },
+    { phase: 'max-10k', spec: specFor(o, 'max', businessIds, perPush, o.window) },
+    { phase: 'rate', spec: specFor(o, 'rate', businessIds, perPush) },
+  ];
+}
+
 export function push(o: BenchOptions, redis: RedisWatch, log: (s: string) => void): Promise<Row[]> {
   const { sessions, businessIds } = o;
   const perPush = perPushOf(sessions, businessIds);
@@ -57,16 +85,12 @@ export function push(o: BenchOptions, redis: RedisWatch, log: (s: string) => voi
     o,
     redis,
     [
-      { name: 'weft', usesRedis: true, start: () => startWeftPush(o, redis, sessions, businessIds, 'rpc') },
-      { name: 'weft-colocated', usesRedis: true, start: () => startWeftPush(o, redis, sessions, businessIds, 'rpc', true) },
+      ...weftCandidates(o, redis, sessions, businessIds, 'rpc'),
       { name: 'raw-ws-inproc', usesRedis: false, start: () => startRawPush(o, sessions, businessIds, 'inproc') },
       { name: 'raw-ws-tcp', usesRedis: false, start: () => startRawPush(o, sessions, businessIds, 'tcp') },
       { name: 'socketio', usesRedis: true, start: () => startSocketIo(o, redis, sessions, businessIds) },
     ],
-    [
-      { phase: 'max', spec: specFor(o, 'max', businessIds, perPush) },
-      { phase: 'rate', spec: specFor(o, 'rate', businessIds, perPush) },
-    ],
+    pushPhases(o, businessIds, perPush),
     log,
   );
 }
@@ -78,8 +102,7 @@ export function pushHttp(o: BenchOptions, redis: RedisWatch, log: (s: string) =>
     o,
     redis,
     [
-      { name: 'weft', usesRedis: true, start: () => startWeftPush(o, redis, sessions, businessIds, 'http') },
-      { name: 'weft-colocated', usesRedis: true, start: () => startWeftPush(o, redis, sessions, businessIds, 'http', true) },
+      ...weftCandidates(o, redis, sessions, businessIds, 'http', false),
       { name: 'raw-ws-http', usesRedis: false, start: () => startRawPush(o, sessions, businessIds, 'http') },
     ],
     [
@@ -100,8 +123,12 @@ export function fanOut(o: BenchOptions, redis: RedisWatch, log: (s: string) => v
     o,
     redis,
     [
-      { name: 'weft', usesRedis: true, start: () => startWeftPush(o, redis, sessions, 1, 'rpc') },
-      { name: 'weft-colocated', usesRedis: true, start: () => startWeftPush(o, redis, sessions, 1, 'rpc', true) },
+      { name: 'weft', usesRedis: true, start: () => startWeftPush(o, redis, 'weft', sessions, 1, 'rpc', { gateways: 2, clients: 'ws' }) },
+      {
+        name: 'weft-colocated',
+        usesRedis: true,
+        start: () => startWeftPush(o, redis, 'weft-colocated', sessions, 1, 'rpc', { gateways: 1, colocated: true, clients: 'ws' }),
+      },
       { name: 'raw-ws-inproc', usesRedis: false, start: () => startRawPush(o, sessions, 1, 'inproc') },
       { name: 'socketio', usesRedis: true, start: () => startSocketIo(o, redis, sessions, 1) },
     ],

@@ -5,49 +5,99 @@
  * Keys (redis/keys.ts `historyKeys`: one hash tag, so both are in one slot
  * of a Redis Cluster, and a script touches that slot only):
  *   {<prefix>:history:<service>:<businessId>}:m  hash  e = epoch, o = last offset,
+ *                                                x = when its TTL was last set (s),
  *                                                k:<key> = offset of the push a call made (dedupe)
  *   {<prefix>:history:<service>:<businessId>}:k  list  those dedupe keys, oldest first (at most maxEntries)
  *   {<prefix>:history:<service>:<businessId>}:s  stream, entry id `<offset>-0`,
  *                                                fields d = payload, t = text, a = ms
  *
- * Each append is one script: the offset is taken and the entry written in
- * one step, so offsets and stream order agree whoever pushes. The stream
+ * Appends are scripts: the offset is taken and the entry written in one
+ * step, so offsets and stream order agree whoever pushes. The appends of
+ * one event-loop turn go in one script call (on a Redis Cluster, one per
+ * stream): under load the host pays one round trip and one socket write
+ * for many pushes, not one each. The stream
  * is trimmed to maxEntries (MAXLEN) and expires ttlMs after the last push;
  * entries older than ttlMs are not replayed. The hash lives longer (a day),
  * so a client back after the window hears "window-passed", and only a
  * Redis that lost the keys makes a new epoch.
  */
 import { createHash } from 'node:crypto';
-import { historyKeys } from '../redis/keys.js';
+import { historyKeys, type HistoryKeys } from '../redis/keys.js';
 import type { RedisCommands, RedisConnection } from '../redis/redis-connection.js';
 import type { HistoryLimits, HistoryRead, HistoryStore, Position } from './history-store.js';
 import { newEpoch, readFrom } from './memory-history.js';
 
 const META_TTL_MS = 24 * 60 * 60 * 1000;
+/** Most pushes in one script call: a script holds Redis while it runs (about 10 µs a push). */
+const MAX_BATCH = 200;
 
+/** The pushes of one script call, and the limits they share. */
+interface Batch {
+  readonly limits: HistoryLimits;
+  readonly appends: PendingAppend[];
+}
+
+/** A push waiting for this turn's script call. */
+interface PendingAppend {
+  readonly keys: HistoryKeys;
+  readonly payload: Buffer;
+  /** The text flag ('1' or '0') followed by the dedupe key (none: nothing follows). */
+  readonly flags: string;
+  readonly resolve: (position: Position) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * Appends a batch, all with the same limits. KEYS are (meta, stream,
+ * dedupe) per push; ARGV is the new-epoch candidate, maxEntries, ttlMs,
+ * the meta TTL (ms), the time (ms), then (payload, flags) per push.
+ * Returns the epoch and offset of each push, in order.
+ *
+ * The meta hash and the dedupe list get their day-long TTL again once an
+ * hour (the hash's `x`, in seconds), not on every push: two commands fewer
+ * per push, and they still outlive the stream by a day.
+ */
 const APPEND = `
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
-  epoch = ARGV[6]
-  redis.call('DEL', KEYS[2], KEYS[3])
-  redis.call('HSET', KEYS[1], 'e', epoch, 'o', 0)
+local newEpoch, maxEntries, ttlMs, metaTtl, at = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local nowS = math.floor(tonumber(at) / 1000)
+local out = {}
+for i = 0, #KEYS / 3 - 1 do
+  local meta, stream, dedupe = KEYS[i * 3 + 1], KEYS[i * 3 + 2], KEYS[i * 3 + 3]
+  local payload, flags = ARGV[6 + i * 2], ARGV[7 + i * 2]
+  local dedupeKey = string.sub(flags, 2)
+  local m = redis.call('HMGET', meta, 'e', 'x')
+  local epoch = m[1]
+  if not epoch then
+    epoch = newEpoch
+    redis.call('DEL', stream, dedupe)
+    redis.call('HSET', meta, 'e', epoch, 'o', 0)
+  end
+  if not m[2] or nowS - tonumber(m[2]) >= 3600 then
+    redis.call('HSET', meta, 'x', nowS)
+    redis.call('PEXPIRE', meta, metaTtl)
+    redis.call('PEXPIRE', dedupe, metaTtl)
+  end
+  local seen = false
+  if dedupeKey ~= '' then seen = redis.call('HGET', meta, 'k:' .. dedupeKey) end
+  if seen then
+    out[#out + 1] = epoch
+    out[#out + 1] = tonumber(seen)
+  else
+    local offset = redis.call('HINCRBY', meta, 'o', 1)
+    if dedupeKey ~= '' then
+      -- Kept while its entry could be: the dedupe field of an older push goes after maxEntries more.
+      redis.call('HSET', meta, 'k:' .. dedupeKey, offset)
+      local kept = redis.call('RPUSH', dedupe, dedupeKey)
+      if kept == 1 then redis.call('PEXPIRE', dedupe, metaTtl) end
+      if kept > maxEntries then redis.call('HDEL', meta, 'k:' .. redis.call('LPOP', dedupe)) end
+    end
+    redis.call('XADD', stream, 'MAXLEN', maxEntries, offset .. '-0', 'd', payload, 't', string.sub(flags, 1, 1), 'a', at)
+    redis.call('PEXPIRE', stream, ttlMs)
+    out[#out + 1] = epoch
+    out[#out + 1] = offset
+  end
 end
-if ARGV[8] ~= '' then
-  local seen = redis.call('HGET', KEYS[1], 'k:' .. ARGV[8])
-  if seen then return {epoch, tonumber(seen)} end
-end
-local offset = redis.call('HINCRBY', KEYS[1], 'o', 1)
-if ARGV[8] ~= '' then
-  -- Kept while its entry could be: the dedupe field of an older push goes after maxEntries more.
-  redis.call('HSET', KEYS[1], 'k:' .. ARGV[8], offset)
-  redis.call('RPUSH', KEYS[3], ARGV[8])
-  if redis.call('LLEN', KEYS[3]) > tonumber(ARGV[3]) then redis.call('HDEL', KEYS[1], 'k:' .. redis.call('LPOP', KEYS[3])) end
-  redis.call('PEXPIRE', KEYS[3], ARGV[7])
-end
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], offset .. '-0', 'd', ARGV[1], 't', ARGV[2], 'a', ARGV[5])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
-return {epoch, offset}
+return out
 `;
 
 const READ = `
@@ -104,6 +154,10 @@ export class RedisHistory implements HistoryStore {
   readonly #redis: RedisConnection;
   readonly #prefix: string;
   #opening: Promise<RedisCommands> | undefined;
+  /** Pushes queued this turn, by batch (by limits, and by stream on a Redis Cluster). */
+  readonly #batches = new Map<string, Batch>();
+  #flushScheduled = false;
+  #closed = false;
 
   constructor(redis: RedisConnection, options: RedisHistoryOptions) {
     this.#redis = redis;
@@ -121,7 +175,7 @@ export class RedisHistory implements HistoryStore {
     return [keys.meta, keys.stream];
   }
 
-  async append(
+  append(
     service: string,
     businessId: string,
     payload: Uint8Array,
@@ -129,26 +183,53 @@ export class RedisHistory implements HistoryStore {
     limits: HistoryLimits,
     dedupeKey?: string,
   ): Promise<Position> {
-    const c = await this.#command();
-    const keys = historyKeys(this.#prefix, service, businessId);
-    const args = [
-      keys.meta,
-      keys.stream,
-      keys.dedupe,
-      Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength),
-      text ? '1' : '0',
-      limits.maxEntries,
-      limits.ttlMs,
-      Date.now(),
-      newEpoch(),
-      Math.max(limits.ttlMs, META_TTL_MS),
-      dedupeKey ?? '',
-    ];
-    const [epoch, offset] = (await runScript(
-      () => c.evalsha(APPEND_SCRIPT.sha, 3, ...args),
-      () => c.eval(APPEND_SCRIPT.lua, 3, ...args),
-    )) as [string, number];
-    return { epoch, offset: Number(offset) };
+    return new Promise<Position>((resolve, reject) => {
+      const keys = historyKeys(this.#prefix, service, businessId);
+      // One batch per set of limits (a service's); on a Redis Cluster a script's keys share a
+      // slot, so one per stream there.
+      const group = `${limits.maxEntries}/${limits.ttlMs}${this.#redis.isCluster ? keys.tag : ''}`;
+      let batch = this.#batches.get(group);
+      if (batch === undefined) {
+        batch = { limits, appends: [] };
+        this.#batches.set(group, batch);
+      }
+      const flags = (text ? '1' : '0') + (dedupeKey ?? '');
+      batch.appends.push({ keys, payload: Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength), flags, resolve, reject });
+      if (batch.appends.length >= MAX_BATCH) {
+        this.#batches.delete(group);
+        void this.#flush(batch);
+      } else if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(this.#flushAll);
+      }
+    });
+  }
+
+  /** Every push queued this turn of the event loop goes out, one script call per batch. */
+  readonly #flushAll = (): void => {
+    this.#flushScheduled = false;
+    const batches = [...this.#batches.values()];
+    this.#batches.clear();
+    for (const batch of batches) void this.#flush(batch);
+  };
+
+  async #flush({ limits, appends }: Batch): Promise<void> {
+    try {
+      if (this.#closed) throw new Error('history closed');
+      const c = await this.#command();
+      const args: (string | Buffer)[] = [];
+      for (const p of appends) args.push(p.keys.meta, p.keys.stream, p.keys.dedupe);
+      args.push(newEpoch(), String(limits.maxEntries), String(limits.ttlMs), String(Math.max(limits.ttlMs, META_TTL_MS)), String(Date.now()));
+      for (const p of appends) args.push(p.payload, p.flags);
+      const numKeys = appends.length * 3;
+      const reply = (await runScript(
+        () => c.evalsha(APPEND_SCRIPT.sha, numKeys, ...args),
+        () => c.eval(APPEND_SCRIPT.lua, numKeys, ...args),
+      )) as (string | number)[];
+      for (let i = 0; i < appends.length; i++) appends[i]!.resolve({ epoch: String(reply[i * 2]), offset: Number(reply[i * 2 + 1]) });
+    } catch (e) {
+      for (const p of appends) p.reject(e);
+    }
   }
 
   async read(service: string, businessId: string, since: Position | undefined, ttlMs: number): Promise<HistoryRead> {
@@ -175,6 +256,8 @@ export class RedisHistory implements HistoryStore {
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
+    this.#flushAll();
     if (this.#opening === undefined) return;
     this.#opening = undefined;
     await this.#redis.close();
