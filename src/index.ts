@@ -45,7 +45,7 @@ export type { NodeOptions, NodeStats } from './node/node.js';
 
 // What a third-party cluster backend implements: a registry and a session directory.
 export type { NodeRecord, NodeRole, Registry, RegistryListener, RegistryView, ServiceRecord } from './registry/registry.js';
-export type { HeldSessions, SessionDirectory } from './directory/session-directory.js';
+export type { BusinessSessions, HeldSessions, SessionDirectory } from './directory/session-directory.js';
 export { SessionIndex } from './directory/session-index.js';
 
 export { currentContext } from './rpc/context.js';

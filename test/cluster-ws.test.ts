@@ -7,7 +7,8 @@
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import type { NodeStats } from '../src/index.js';
-import { serviceKeys } from '../src/redis/keys.js';
+import { directoryUnit, serviceKeys } from '../src/redis/keys.js';
+import { shardOf } from '../src/util/hash-ring.js';
 import { controlNode, dropPrefix, rawClient, type NodeControl } from './fixtures/node-control.js';
 import { ENGINE_KINDS, engineLabel, engineTest, engines, type EngineKind } from './fixtures/redis-engines.js';
 import { connectWs, eventually, httpJson, redisTest, spawnNode, uniquePrefix, type NodeProcess, type OpenedClient } from './helpers/index.js';
@@ -253,7 +254,9 @@ for (const kind of ENGINE_KINDS) {
       await countsSettle([c.gw1, c.gw2, c.caller], 'g', 3, 'every host counting the three sessions');
       const gw2Id = c.gw2.proc.info.nodeId;
       const gw2Entries = async (): Promise<number> =>
-        Object.values(await raw.hgetall(serviceKeys(c.prefix, 'IChatAppService').sessions)).filter((v) => v.startsWith(`${gw2Id}\n`)).length;
+        Object.values(await raw.hgetall(serviceKeys(c.prefix, directoryUnit('IChatAppService', shardOf('g'))).sessions)).filter((v) =>
+          v.startsWith(`${gw2Id}\n`),
+        ).length;
       assert.equal(await gw2Entries(), 1);
 
       await c.gw2.proc.kill();

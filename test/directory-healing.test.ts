@@ -11,9 +11,11 @@ import { setImmediate as nextTick } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { WebSocketModule, createGateway, createHost, implement, redisCluster, type Gateway } from '../src/index.js';
 import { RedisConnection, type RedisCommands } from '../src/redis/redis-connection.js';
-import { serviceKeys } from '../src/redis/keys.js';
+import { directoryUnit, serviceKeys } from '../src/redis/keys.js';
+import { shardOf } from '../src/util/hash-ring.js';
 import { RedisRegistry } from '../src/registry/redis-registry.js';
 import { RedisSessionDirectory, type ReplicaState } from '../src/directory/redis-session-directory.js';
+import type { BusinessSessions } from '../src/directory/session-directory.js';
 import { PROTOCOL_VERSION } from '../src/protocol/frames.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
 import { dropPrefix, rawClient, startPrivateRedis } from './fixtures/node-control.js';
@@ -85,6 +87,8 @@ async function directoryNode(
     nodeId,
     staleAfterMs: 4000,
     checkIntervalMs: options.checkIntervalMs ?? 200,
+    // One unit per service, which these tests write to by hand: the replica's machinery is the same for a shard.
+    fullReplica: true,
     ...(options.maxLoadBufferBytes === undefined ? {} : { maxLoadBufferBytes: options.maxLoadBufferBytes }),
     logger,
   });
@@ -105,7 +109,7 @@ async function directoryNode(
   return {
     nodeId,
     directory,
-    count: (businessId) => directory.index(SERVICE).sessionIdsOf(businessId, () => true).length,
+    count: (businessId) => (directory.sessionsOf(SERVICE, businessId) as BusinessSessions).length,
     state: () => directory.replicaState(SERVICE)!,
   };
 }
@@ -257,7 +261,9 @@ test(
     const raw = new Redis(redis.url, { maxRetriesPerRequest: 1 });
     raw.on('error', () => {});
     cleanups.push(() => raw.disconnect());
-    const hashKey = serviceKeys(prefix, 'IChatAppService').sessions;
+    // The keys of the shards of r1 and r2 (the directory is sharded by businessId).
+    const hashKeys = [...new Set(['r1', 'r2'].map((b) => serviceKeys(prefix, directoryUnit('IChatAppService', shardOf(b))).sessions))];
+    const listed = async (): Promise<number> => (await Promise.all(hashKeys.map((k) => raw.hlen(k)))).reduce((a, b) => a + b, 0);
     await eventually(
       async () => (await chat.push('r1', 'warm')) === 3 && (await chat.push('r2', 'warm')) === 1,
       5000,
@@ -276,7 +282,7 @@ test(
       if (round > 3000) assert.fail(`the directory did not heal; answers so far: ${answers.slice(-20).join(' ')}`);
       const [r1, r2] = await Promise.all([chat.push('r1', `p${round}`), chat.push('r2', `p${round}`)]);
       answers.push(`${r1}/${r2}`);
-      if (healed() && (await raw.hlen(hashKey).catch(() => 0)) === 4) after += 1;
+      if (healed() && (await listed().catch(() => 0)) === 4) after += 1;
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(
@@ -286,7 +292,7 @@ test(
     // A session opened after the restart is counted too.
     await open(gateways[0]!, 'r2');
     await eventually(async () => (await chat.push('r2', 'new')) === 2, 5000, 'the new session counted');
-    assert.equal(await raw.hlen(hashKey), 5);
+    assert.equal(await listed(), 5);
   },
 );
 
@@ -336,16 +342,19 @@ test(
     const chat = host.proxy(IChatAppService);
     const raw = rawClient(engine.url);
     cleanups.push(() => raw.disconnect());
-    const keys = serviceKeys(prefix, 'IChatAppService');
+    const keys = serviceKeys(prefix, directoryUnit('IChatAppService', shardOf('r1')));
+    const r2Keys = serviceKeys(prefix, directoryUnit('IChatAppService', shardOf('r2')));
+    const listed = async (): Promise<number> =>
+      (await Promise.all([...new Set([keys.sessions, r2Keys.sessions])].map((k) => raw.hlen(k)))).reduce((a, b) => a + b, 0);
     await eventually(
       async () => (await chat.push('r1', 'warm')) === 2 && (await chat.push('r2', 'warm')) === 1,
       5000,
       'pushes counting every session',
     );
     const epochBefore = await raw.get(keys.epoch);
-    assert.ok(epochBefore !== null, 'the service has an epoch');
+    assert.ok(epochBefore !== null, 'the shard has an epoch');
 
-    await engine.disrupt([keys.tag]);
+    await engine.disrupt([...new Set([keys.tag, r2Keys.tag])]);
 
     const answers: string[] = [];
     const healed = (): boolean => capture.lines().some((l) => String(l['msg']).startsWith('session directory rewritten'));
@@ -354,13 +363,13 @@ test(
       if (round > 3000) assert.fail(`the directory did not heal; answers so far: ${answers.slice(-20).join(' ')}`);
       const [r1, r2] = await Promise.all([chat.push('r1', `p${round}`), chat.push('r2', `p${round}`)]);
       answers.push(`${r1}/${r2}`);
-      if (healed() && (await raw.hlen(keys.sessions).catch(() => 0)) === 3) after += 1;
+      if (healed() && (await listed().catch(() => 0)) === 3) after += 1;
       await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(
       answers.every((a) => a === '2/1'),
       `every push counted every open session: ${answers.join(' ')}`,
     );
-    assert.notEqual(await raw.get(keys.epoch), epochBefore, 'a new epoch for the service');
+    assert.notEqual(await raw.get(keys.epoch), epochBefore, 'a new epoch for the shard');
   },
 );

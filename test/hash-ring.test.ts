@@ -3,7 +3,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HashRing, hash32 } from '../src/rpc/hash-ring.js';
+import { HashRing, hash32 } from '../src/util/hash-ring.js';
 
 const NODES = ['host-3f2a9c01de', 'host-a0b1c2d3e4', 'host-77e5f01a2b'];
 const KEYS = Array.from({ length: 10_000 }, (_, i) => `IWsTestAppService/${i}`);

@@ -54,7 +54,7 @@ const SNIPPETS: { name: string; compiles: boolean; body: string }[] = [
     const names = host.services.map((s) => s.contract.name);
     return {
       start() { host.logger.info({ names, node: host.nodeId }, 'audit ready'); },
-      stop() { if (host.isDraining()) host.directory.index('IChatAppService').size; },
+      stop() { if (host.isDraining()) void host.directory.size('IChatAppService'); },
     };
   },
 };
@@ -82,6 +82,12 @@ class MyDirectory implements w.SessionDirectory {
   remove(service: string, businessId: string, sessionId: string) { this.index(service).remove(sessionId, businessId); }
   setHeldSessions(held: w.HeldSessions) { this.#held = held; void this.#held; }
   async watch() {}
+  bind(service: string, businessId: string, sessionId: string, gatewayNodeId: string) { this.index(service).add(sessionId, businessId, gatewayNodeId); }
+  unbind(service: string, businessId: string, sessionId: string) { this.index(service).remove(sessionId, businessId); }
+  sessionsOf(service: string, businessId: string): w.BusinessSessions { return this.index(service).sessionsOf(businessId); }
+  async size(service: string) { return this.index(service).size; }
+  async entries(service: string) { return this.index(service).entries(); }
+  async gateways(service: string) { return this.index(service).gateways(); }
   index(service: string) { let i = this.#indexes.get(service); if (!i) this.#indexes.set(service, (i = new w.SessionIndex())); return i; }
   async close() {}
 }

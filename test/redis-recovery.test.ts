@@ -6,7 +6,8 @@ import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { WebSocketModule, createGateway, createHost, implement, redisCluster } from '../src/index.js';
-import { registryKeys, serviceKeys } from '../src/redis/keys.js';
+import { directoryUnit, registryKeys, serviceKeys } from '../src/redis/keys.js';
+import { shardOf } from '../src/util/hash-ring.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
 import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, testSecret, uniquePrefix } from './helpers/index.js';
 
@@ -37,7 +38,7 @@ test('a gateway whose registry record lapsed registers again and writes its sess
   const redis = new Redis(REDIS_URL);
   t.after(() => redis.disconnect());
   const nodeKey = registryKeys(prefix).node(gateway.nodeId);
-  const sessionsKey = serviceKeys(prefix, 'IChatAppService').sessions;
+  const sessionsKey = serviceKeys(prefix, directoryUnit('IChatAppService', shardOf('lapse'))).sessions;
   await redis.multi().del(nodeKey).del(sessionsKey).exec();
   await eventually(async () => (await redis.exists(nodeKey)) === 1, 10_000, 'the gateway registered again');
   await eventually(async () => (await redis.hlen(sessionsKey)) === 1, 10_000, 'its session written again');

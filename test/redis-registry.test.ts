@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocketModule, createGateway, createHost, implement, redisCluster, type Cluster, type Gateway, type Host } from '../src/index.js';
-import { registryKeys, serviceKeys } from '../src/redis/keys.js';
+import { directoryUnit, registryKeys, serviceKeys } from '../src/redis/keys.js';
+import { shardOf } from '../src/util/hash-ring.js';
 import { RedisConnection } from '../src/redis/redis-connection.js';
 import { RedisRegistry } from '../src/registry/redis-registry.js';
 import { ChatAppService, IChatAppService, ITestAppService, testService } from './fixtures/services.js';
@@ -209,12 +210,12 @@ for (const kind of FAILOVER_ENGINE_KINDS) {
       const raw = rawRedis(defer, engine.url);
       const client = await connectWs(`ws://127.0.0.1:${gateway.port}/api/chat?businessId=r1`);
       defer(() => client.ws.terminate());
-      const hashKey = serviceKeys(prefix, 'IChatAppService').sessions;
+      const hashKey = serviceKeys(prefix, directoryUnit('IChatAppService', shardOf('r1'))).sessions;
       const listed = async (): Promise<boolean> => Object.values(await raw.hgetall(hashKey)).includes(`${gateway.nodeId}\nr1`);
       await eventually(listed, 5000, 'the session in the directory');
       await eventually(async () => (await chatHost.proxy(IChatAppService).count('r1')) === 1, 5000, 'the host counting the session');
 
-      await engine.disrupt([registryKeys(prefix).tag, serviceKeys(prefix, 'IChatAppService').tag]);
+      await engine.disrupt([registryKeys(prefix).tag, serviceKeys(prefix, directoryUnit('IChatAppService', shardOf('r1'))).tag]);
 
       await eventually(listed, 15000, 'the session listed again in the restarted Redis');
       // A host that starts after the restart knows only what Redis holds; with the old host, both count the session.

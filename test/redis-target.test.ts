@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isWeftError, redisCluster } from '../src/index.js';
 import { redisTargetOf } from '../src/node/redis-cluster-options.js';
-import { registryKeys, serviceKeys } from '../src/redis/keys.js';
+import { directoryUnit, registryKeys, serviceKeys } from '../src/redis/keys.js';
 import { parseRedisUrl } from '../src/redis/redis-target.js';
 import { testSecret } from './helpers/index.js';
 
@@ -106,4 +106,12 @@ test('gives the keys that travel together one hash tag', () => {
   const s = serviceKeys('shop', 'IChatAppService');
   for (const key of [s.sessions, s.gateway('gw-1'), s.channel]) assert.equal(tagOf(key), 'shop:IChatAppService', key);
   assert.notEqual(tagOf(serviceKeys('shop', 'IOther').sessions), tagOf(s.sessions), 'each service has a slot of its own');
+  const shard = serviceKeys('shop', directoryUnit('IChatAppService', 7));
+  for (const key of [shard.sessions, shard.byBusiness, shard.gateway('gw-1'), shard.channel, shard.version, shard.epoch])
+    assert.equal(tagOf(key), 'shop:IChatAppService#7', key);
+  assert.notEqual(
+    tagOf(serviceKeys('shop', directoryUnit('IChatAppService', 8)).sessions),
+    tagOf(shard.sessions),
+    'each shard has a slot of its own',
+  );
 });

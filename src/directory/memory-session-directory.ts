@@ -3,7 +3,7 @@
  * the process.
  */
 import { SessionIndex } from './session-index.js';
-import type { SessionDirectory } from './session-directory.js';
+import type { BusinessSessions, SessionDirectory } from './session-directory.js';
 
 export class MemorySessionHub {
   readonly #indexes = new Map<string, SessionIndex>();
@@ -44,8 +44,28 @@ export class MemorySessionDirectory implements SessionDirectory {
 
   async watch(): Promise<void> {}
 
-  index(service: string): SessionIndex {
-    return this.#hub.index(service);
+  bind(service: string, businessId: string, sessionId: string, gatewayNodeId: string): void {
+    this.#hub.index(service).add(sessionId, businessId, gatewayNodeId);
+  }
+
+  unbind(service: string, businessId: string, sessionId: string): void {
+    this.#hub.index(service).remove(sessionId, businessId);
+  }
+
+  sessionsOf(service: string, businessId: string): BusinessSessions {
+    return this.#hub.index(service).sessionsOf(businessId);
+  }
+
+  size(service: string): Promise<number> {
+    return Promise.resolve(this.#hub.index(service).size);
+  }
+
+  entries(service: string): Promise<Iterable<readonly [string, string, string]>> {
+    return Promise.resolve([...this.#hub.index(service).entries()]);
+  }
+
+  gateways(service: string): Promise<Iterable<string>> {
+    return Promise.resolve(this.#hub.index(service).gateways());
   }
 
   close(): Promise<void> {

@@ -1,15 +1,29 @@
 /**
- * Redis session directory.
+ * Redis session directory, sharded.
  *
- * Per service, a hash maps sessionId to "gatewayNodeId\nbusinessId"; per
- * service and gateway, a set lists what the gateway holds, and per gateway a
- * set lists its services, so the entries of a dead gateway can be removed.
- * Every change is published on the service's channel, so each host that
- * watches a service keeps a replica and answers lookups from memory.
+ * A service's directory is cut into units: the shard of each businessId
+ * (`shardOf`, the hash ring's shards, so a host owns a businessId and its
+ * shard alike), or one unit for the whole service when every host keeps a
+ * full replica (`fullReplica`). Per unit, a hash maps sessionId to
+ * "gatewayNodeId\nbusinessId", a sorted set lists "businessId\nsessionId\n
+ * gatewayNodeId" (one range read gives a businessId's sessions), per unit
+ * and gateway a set lists what the gateway holds, and per gateway a set
+ * lists its units, so the entries of a dead gateway can be removed. Every
+ * change is published on the unit's channel. A host keeps a replica of the
+ * units it owns on the service's hash ring (built from the registry, like
+ * the gateways' ring) and of no other: it answers their lookups from
+ * memory and receives no update of the rest. A lookup of another unit is
+ * one read of its sorted set, plus the sessions bound to this host (known
+ * at once, before the gateway's write lands). When the ring changes, a
+ * host drops the units it no longer owns and loads the new ones; until a
+ * load is done it answers them from Redis, never from a view not yet good.
  * Gateways batch their writes per tick. Key names are in redis/keys.ts: a
- * service's keys and channel share one hash tag, so each MULTI and script
+ * unit's keys and channel share one hash tag, so each MULTI and script
  * below stays in one slot on a Redis Cluster (where the channel is a shard
  * channel: SPUBLISH).
+ *
+ * Everything below that says "service" of versions, epochs, loads and
+ * healing holds per unit.
  *
  * How a replica stays right (docs/architecture.md, "Directory healing"):
  *
@@ -46,11 +60,12 @@ import { randomBytes } from 'node:crypto';
 import { LIMITS } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
-import { registryKeys, serviceKeys, type ServiceKeys } from '../redis/keys.js';
+import { directoryUnit, registryKeys, serviceKeys, type ServiceKeys } from '../redis/keys.js';
 import type { Registry, RegistryView } from '../registry/registry.js';
 import { Backoff } from '../util/backoff.js';
+import { HashRing, RING_SHARDS, shardOf } from '../util/hash-ring.js';
 import { SessionIndex } from './session-index.js';
-import type { HeldSessions, SessionDirectory } from './session-directory.js';
+import type { BusinessSessions, HeldSessions, SessionDirectory } from './session-directory.js';
 
 export interface RedisSessionDirectoryOptions {
   prefix: string;
@@ -65,6 +80,12 @@ export interface RedisSessionDirectoryOptions {
   checkIntervalMs: number;
   /** Updates a replica holds while it loads, in bytes; past it they are dropped and it loads again. Default LIMITS.directoryLoadBufferMaxBytes. */
   maxLoadBufferBytes?: number;
+  /**
+   * Every host keeps the whole directory of the services it watches (one
+   * unit per service, every update to every host), as before the directory
+   * was sharded. Default false: a host keeps the shards it owns.
+   */
+  fullReplica?: boolean;
   logger: Logger;
 }
 
@@ -111,7 +132,10 @@ interface Update {
 }
 
 interface Watched {
+  /** The unit's name (`directoryUnit`): its keys, its channel. */
   service: string;
+  /** Unsubscribes from the unit's channel. */
+  unsubscribe: () => Promise<void>;
   index: SessionIndex;
   /** What the view is at: the epoch and version of the last update applied, or of the last load. */
   epoch: string;
@@ -147,6 +171,8 @@ export interface ReplicaState {
   /** Answering from its last good view while gateways write the directory again. */
   healing: boolean;
   loads: number;
+  /** Sessions the replica lists. */
+  sessions: number;
 }
 
 const packr = new Packr({ useRecords: false });
@@ -176,6 +202,18 @@ function decode(message: Buffer): Update | undefined {
   }
 }
 
+/** A member of a unit's by-business sorted set: a range on `businessId\n` finds the businessId's sessions. */
+function byBusinessMember(businessId: string, sessionId: string, gatewayNodeId: string): string {
+  return `${businessId}\n${sessionId}\n${gatewayNodeId}`;
+}
+
+/** What a replica or Redis lists, plus the sessions bound here that it does not list yet. */
+function withBound(found: [string, string][], bound: [string, string][] | undefined): BusinessSessions {
+  if (bound === undefined || bound.length === 0) return found;
+  for (const entry of bound) if (!found.some(([id]) => id === entry[0])) found.push(entry);
+  return found;
+}
+
 function applyOps(index: SessionIndex, ops: Op[]): void {
   for (const op of ops) {
     if (!Array.isArray(op)) continue;
@@ -192,31 +230,45 @@ export class RedisSessionDirectory implements SessionDirectory {
   readonly #maxBufferBytes: number;
   #held: HeldSessions = () => [];
   #heldCount = 0;
+  /** Per unit, its replica on this node. */
   readonly #watched = new Map<string, Watched>();
-  /** Per service, writes waiting for this tick's flush: sessionId -> businessId. */
+  /** The services watched, and per service (sharded) the shards this node owns. */
+  readonly #wanted = new Map<string, Set<number>>();
+  /** Per service, the sessions bound to this host: a lookup adds them to what Redis or a replica lists. */
+  readonly #bound = new Map<string, SessionIndex>();
+  /** Units this node wrote sessions of (their TTLs and epochs stay its concern when it watches them no longer). */
+  readonly #writtenUnits = new Set<string>();
+  /** Per unit, writes waiting for this tick's flush: sessionId -> businessId. */
   #pending = new Map<string, { adds: Map<string, string>; dels: Map<string, string> }>();
   #flushScheduled = false;
   #lastView: RegistryView = new Map();
   #unsubscribe: (() => void)[] = [];
   #timers = new Set<NodeJS.Timeout>();
-  /** Service hashes this node writes to or watches, kept from expiring while it lives. */
+  /** Units this node writes to or watches, kept from expiring while it lives. */
   readonly #services = new Set<string>();
   #keepAlive: NodeJS.Timeout | undefined;
   #checkTimer: NodeJS.Timeout | undefined;
   #checking = false;
-  /** Per service, the epoch this node last saw of it (none before the first). */
+  /** Per unit, the epoch this node last saw of it (none before the first). */
   readonly #epochs = new Map<string, string>();
   /** A new epoch this node proposes when it finds none: unique per proposal. */
   readonly #epochBase = randomBytes(6).toString('hex');
   #epochCount = 0;
   #loads = 0;
   #closed = false;
+  readonly #fullReplica: boolean;
 
   constructor(redis: RedisConnection, registry: Registry, options: RedisSessionDirectoryOptions) {
     this.#redis = redis;
     this.#registry = registry;
     this.#o = options;
     this.#maxBufferBytes = options.maxLoadBufferBytes ?? LIMITS.directoryLoadBufferMaxBytes;
+    this.#fullReplica = options.fullReplica ?? false;
+  }
+
+  /** The unit a businessId's sessions of `service` are kept in. */
+  #unitOf(service: string, businessId: string): string {
+    return directoryUnit(service, this.#fullReplica ? undefined : shardOf(businessId));
   }
 
   #keys(service: string): ServiceKeys {
@@ -255,8 +307,8 @@ export class RedisSessionDirectory implements SessionDirectory {
     const keys: string[] = [];
     for (const service of this.#services) {
       const k = this.#keys(service);
-      keys.push(k.sessions, k.version, k.epoch);
-      if (this.#heldCount > 0) keys.push(k.gateway(me));
+      keys.push(k.sessions, k.byBusiness, k.version, k.epoch);
+      if (this.#heldCount > 0 && this.#writtenUnits.has(service)) keys.push(k.gateway(me));
     }
     if (this.#heldCount > 0) keys.push(this.#gatewayServicesKey(me));
     try {
@@ -267,9 +319,11 @@ export class RedisSessionDirectory implements SessionDirectory {
   }
 
   add(service: string, businessId: string, sessionId: string): void {
-    this.#services.add(service);
+    const unit = this.#unitOf(service, businessId);
+    this.#services.add(unit);
+    this.#writtenUnits.add(unit);
     this.#heldCount += 1;
-    const p = this.#pendingFor(service);
+    const p = this.#pendingFor(unit);
     p.dels.delete(sessionId);
     p.adds.set(sessionId, businessId);
     this.#schedule();
@@ -277,7 +331,7 @@ export class RedisSessionDirectory implements SessionDirectory {
 
   remove(service: string, businessId: string, sessionId: string): void {
     this.#heldCount = Math.max(0, this.#heldCount - 1);
-    const p = this.#pendingFor(service);
+    const p = this.#pendingFor(this.#unitOf(service, businessId));
     if (p.adds.delete(sessionId)) return; // never written: nothing to take back
     p.dels.set(sessionId, businessId);
     this.#schedule();
@@ -288,10 +342,52 @@ export class RedisSessionDirectory implements SessionDirectory {
   }
 
   async watch(service: string): Promise<void> {
-    if (this.#watched.has(service)) return;
-    this.#services.add(service);
+    if (this.#wanted.has(service)) return;
+    this.#wanted.set(service, new Set());
+    if (this.#fullReplica) {
+      await this.#watchUnit(directoryUnit(service, undefined));
+      return;
+    }
+    await Promise.all(this.#own(service, this.#registry.view()).map((unit) => this.#watchUnit(unit)));
+  }
+
+  /**
+   * Takes the shards of `service` this node owns on the ring of the
+   * service's hosts in `view`; returns the units newly owned, and drops
+   * the replicas of those it owns no longer.
+   */
+  #own(service: string, view: RegistryView): string[] {
+    const owned = this.#wanted.get(service)!;
+    const hosts: string[] = [];
+    for (const record of view.values()) {
+      if (record.role === 'host' && record.services.some((s) => s.contract.name === service)) hosts.push(record.nodeId);
+    }
+    const ring = new HashRing(hosts);
+    const me = this.#o.nodeId;
+    const gained: string[] = [];
+    for (let shard = 0; shard < RING_SHARDS; shard++) {
+      const mine = ring.pickShardWhere(shard) === me;
+      if (mine === owned.has(shard)) continue;
+      const unit = directoryUnit(service, shard);
+      if (mine) {
+        owned.add(shard);
+        gained.push(unit);
+      } else {
+        owned.delete(shard);
+        this.#unwatchUnit(unit);
+      }
+    }
+    return gained;
+  }
+
+  async #watchUnit(unit: string): Promise<void> {
+    if (this.#watched.has(unit) || this.#closed) return;
+    this.#services.add(unit);
+    const channel = this.#keys(unit).channel;
     const watched: Watched = {
-      service,
+      service: unit,
+      // Called only after the subscription below.
+      unsubscribe: () => this.#redis.unsubscribe(channel, handler),
       index: new SessionIndex(),
       epoch: '',
       version: 0,
@@ -309,23 +405,140 @@ export class RedisSessionDirectory implements SessionDirectory {
       healingUntil: 0,
       healTimer: undefined,
     };
-    this.#watched.set(service, watched);
-    await this.#redis.subscribe(this.#keys(service).channel, (message) => this.#onMessage(watched, message));
+    this.#watched.set(unit, watched);
+    const handler = (message: Buffer): void => this.#onMessage(watched, message);
+    await this.#redis.subscribe(channel, handler);
+    // Dropped while subscribing (the ring moved on): take it back.
+    if (this.#watched.get(unit) !== watched) {
+      await this.#redis.unsubscribe(channel, handler);
+      return;
+    }
     this.#requestLoad(watched);
     await watched.running;
     // A first load that failed is retried in the background, but the caller learns of it now.
     if (!watched.loaded && watched.lastError !== undefined) throw watched.lastError;
   }
 
-  index(service: string): SessionIndex {
-    const watched = this.#watched.get(service);
-    if (watched === undefined) throw new Error(`session directory: service ${service} is not watched`);
-    return watched.index;
+  /** This node owns `unit` no longer: its replica and its updates go. */
+  #unwatchUnit(unit: string): void {
+    const watched = this.#watched.get(unit);
+    if (watched === undefined) return;
+    this.#watched.delete(unit);
+    if (!this.#writtenUnits.has(unit)) this.#services.delete(unit);
+    this.#cancel(watched.retryTimer);
+    this.#cancel(watched.healTimer);
+    watched.loadWanted = false;
+    watched.buffered = [];
+    void watched
+      .unsubscribe()
+      .catch((err: unknown) => this.#o.logger.debug({ err: (err as Error).message, unit }, 'could not unsubscribe from a session directory shard'));
   }
 
-  /** What the replica of `service` is doing (undefined when it is not watched). */
-  replicaState(service: string): ReplicaState | undefined {
-    const w = this.#watched.get(service);
+  /** The replica of the unit, when this node keeps it and it has loaded (answers may come from it). */
+  #replicaOf(unit: string): Watched | undefined {
+    const w = this.#watched.get(unit);
+    if (w === undefined) return undefined;
+    // A full replica answers from what it has, as it always did; a shard only once it is known good.
+    return w.loaded || this.#fullReplica ? w : undefined;
+  }
+
+  #boundOf(service: string): SessionIndex {
+    let index = this.#bound.get(service);
+    if (index === undefined) {
+      index = new SessionIndex();
+      this.#bound.set(service, index);
+    }
+    return index;
+  }
+
+  bind(service: string, businessId: string, sessionId: string, gatewayNodeId: string): void {
+    this.#boundOf(service).add(sessionId, businessId, gatewayNodeId);
+  }
+
+  unbind(service: string, businessId: string, sessionId: string): void {
+    this.#bound.get(service)?.remove(sessionId, businessId);
+    // A replica that has it would drop it with the gateway's update; doing it now keeps lookups here exact.
+    this.#watched.get(this.#unitOf(service, businessId))?.index.remove(sessionId, businessId);
+  }
+
+  sessionsOf(service: string, businessId: string): BusinessSessions | Promise<BusinessSessions> {
+    if (!this.#wanted.has(service)) throw new Error(`session directory: service ${service} is not watched`);
+    const unit = this.#unitOf(service, businessId);
+    const bound = this.#bound.get(service)?.sessionsOf(businessId);
+    const replica = this.#replicaOf(unit);
+    if (replica !== undefined) return withBound(replica.index.sessionsOf(businessId), bound);
+    return this.#read(unit, businessId).then((found) => withBound(found, bound));
+  }
+
+  /** A businessId's sessions as Redis lists them: one range read of its unit's sorted set. */
+  async #read(unit: string, businessId: string): Promise<[string, string][]> {
+    const flat = await this.#redis.command.zrangebylex(this.#keys(unit).byBusiness, `[${businessId}\n`, `(${businessId}\u000b`);
+    const out: [string, string][] = [];
+    for (const member of flat) {
+      const last = member.lastIndexOf('\n');
+      const middle = member.lastIndexOf('\n', last - 1);
+      // A businessId with a newline in it could share a range with another: keep exact matches only.
+      if (middle < 0 || member.slice(0, middle) !== businessId) continue;
+      out.push([member.slice(middle + 1, last), member.slice(last + 1)]);
+    }
+    return out;
+  }
+
+  /** The units of `service` (one per shard, or the service itself). */
+  #unitsOf(service: string): string[] {
+    if (this.#fullReplica) return [directoryUnit(service, undefined)];
+    return Array.from({ length: RING_SHARDS }, (_, shard) => directoryUnit(service, shard));
+  }
+
+  async size(service: string): Promise<number> {
+    if (this.#fullReplica) return this.#requireReplica(service).index.size;
+    // One HLEN per shard, pipelined (each shard is a slot of its own on a Cluster).
+    const c = this.#redis.command;
+    const sizes = await Promise.all(this.#unitsOf(service).map((unit) => c.hlen(this.#keys(unit).sessions)));
+    return sizes.reduce((a, b) => a + b, 0);
+  }
+
+  async entries(service: string): Promise<Iterable<readonly [string, string, string]>> {
+    if (this.#fullReplica) return [...this.#requireReplica(service).index.entries()];
+    const out = new Map<string, readonly [string, string, string]>();
+    for (const unit of this.#unitsOf(service)) {
+      let cursor = '0';
+      do {
+        const [next, flat] = await this.#redis.command.hscan(this.#keys(unit).sessions, cursor, 'COUNT', 1000);
+        cursor = next;
+        for (let i = 0; i + 1 < flat.length; i += 2) {
+          const value = flat[i + 1]!;
+          const cut = value.indexOf('\n');
+          out.set(flat[i]!, [flat[i]!, value.slice(cut + 1), value.slice(0, cut)]);
+        }
+      } while (cursor !== '0');
+    }
+    for (const [sessionId, businessId, gateway] of this.#bound.get(service)?.entries() ?? []) out.set(sessionId, [sessionId, businessId, gateway]);
+    return out.values();
+  }
+
+  gateways(service: string): Promise<Iterable<string>> {
+    if (this.#fullReplica) return Promise.resolve(this.#requireReplica(service).index.gateways());
+    // Any live gateway may hold sessions of it: one frame each (those with none answer 0).
+    const out: string[] = [];
+    for (const record of this.#registry.view().values()) if (record.role === 'gateway') out.push(record.nodeId);
+    return Promise.resolve(out);
+  }
+
+  #requireReplica(service: string): Watched {
+    const w = this.#watched.get(directoryUnit(service, undefined));
+    if (w === undefined) throw new Error(`session directory: service ${service} is not watched`);
+    return w;
+  }
+
+  /** The shards of `service` this node keeps a replica of (all of them, as one unit, with a full replica). */
+  ownedShards(service: string): number[] {
+    return [...(this.#wanted.get(service) ?? [])].sort((a, b) => a - b);
+  }
+
+  /** What the replica of a unit (`directoryUnit`) is doing (undefined when this node does not keep it). */
+  replicaState(unit: string): ReplicaState | undefined {
+    const w = this.#watched.get(unit);
     if (w === undefined) return undefined;
     return {
       loading: w.loading,
@@ -334,6 +547,7 @@ export class RedisSessionDirectory implements SessionDirectory {
       version: w.version,
       healing: Date.now() < w.healingUntil,
       loads: this.#loads,
+      sessions: w.index.size,
     };
   }
 
@@ -398,22 +612,30 @@ export class RedisSessionDirectory implements SessionDirectory {
       let commands = 0;
       if (adds.size > 0) {
         const fields: string[] = [];
+        const members: (string | number)[] = [];
         for (const [sessionId, businessId] of adds) {
           fields.push(sessionId, `${me}\n${businessId}`);
+          members.push(0, byBusinessMember(businessId, sessionId, me));
           ops.push([OP_ADD, sessionId, me, businessId]);
         }
         multi
           .hset(keys.sessions, ...fields)
           .pexpire(keys.sessions, DIRECTORY_KEY_TTL_MS)
+          .zadd(keys.byBusiness, ...members)
+          .pexpire(keys.byBusiness, DIRECTORY_KEY_TTL_MS)
           .sadd(keys.gateway(me), ...adds.keys())
           .pexpire(keys.gateway(me), DIRECTORY_KEY_TTL_MS);
-        commands += 4;
+        commands += 6;
         added.push(service);
       }
       if (dels.size > 0) {
         const ids = [...dels.keys()];
-        multi.hdel(keys.sessions, ...ids).srem(keys.gateway(me), ...ids);
-        commands += 2;
+        const members = [...dels].map(([id, businessId]) => byBusinessMember(businessId, id, me));
+        multi
+          .hdel(keys.sessions, ...ids)
+          .zrem(keys.byBusiness, ...members)
+          .srem(keys.gateway(me), ...ids);
+        commands += 3;
         for (const [id, businessId] of dels) ops.push([OP_DEL, id, businessId]);
       }
       let epochAt = -1;
@@ -530,13 +752,15 @@ export class RedisSessionDirectory implements SessionDirectory {
 
   /** Runs a load of `watched` now, or after the one running; a failed one is retried with backoff. */
   #requestLoad(watched: Watched): void {
+    // A shard this node no longer owns is not loaded again.
+    if (this.#watched.get(watched.service) !== watched) return;
     watched.loadWanted = true;
     if (this.#closed || watched.running !== undefined || watched.retryTimer !== undefined) return;
     watched.running = this.#loadLoop(watched).finally(() => (watched.running = undefined));
   }
 
   async #loadLoop(watched: Watched): Promise<void> {
-    while (watched.loadWanted && !this.#closed) {
+    while (watched.loadWanted && !this.#closed && this.#watched.get(watched.service) === watched) {
       watched.loadWanted = false;
       let retryInMs: number | undefined;
       try {
@@ -682,12 +906,13 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#requestLoad(watched);
   }
 
-  /** Queues every session this node holds (of `only`, when given) to be written again. */
+  /** Queues every session this node holds (of the unit `only`, when given) to be written again. */
   #rewriteHeld(only?: string): void {
     let any = false;
     for (const [service, businessId, sessionId] of this.#held()) {
-      if (only !== undefined && service !== only) continue;
-      this.#pendingFor(service).adds.set(sessionId, businessId);
+      const unit = this.#unitOf(service, businessId);
+      if (only !== undefined && unit !== only) continue;
+      this.#pendingFor(unit).adds.set(sessionId, businessId);
       any = true;
     }
     if (any) this.#schedule();
@@ -754,8 +979,17 @@ export class RedisSessionDirectory implements SessionDirectory {
     const departed: string[] = [];
     for (const id of this.#lastView.keys()) if (!view.has(id)) departed.push(id);
     this.#lastView = view;
-    if (departed.length === 0) return;
     for (const { index } of this.#watched.values()) for (const id of departed) index.removeGateway(id);
+    for (const index of this.#bound.values()) for (const id of departed) index.removeGateway(id);
+    if (this.#fullReplica || this.#closed) return;
+    // Hosts joined or left: the ring moved. Lookups of a shard gained go to Redis until its load is done.
+    for (const service of this.#wanted.keys()) {
+      for (const unit of this.#own(service, view)) {
+        this.#watchUnit(unit).catch((err: unknown) =>
+          this.#o.logger.debug({ err: (err as Error).message, unit }, 'first load of a session directory shard failed; retrying'),
+        );
+      }
+    }
   }
 
   /** Removes from Redis every entry of gateways that died without cleaning up. */
@@ -763,6 +997,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     const c = this.#redis.command;
     for (const gateway of gatewayIds) {
       for (const { index } of this.#watched.values()) index.removeGateway(gateway);
+      for (const index of this.#bound.values()) index.removeGateway(gateway);
       try {
         // Per service, one MULTI in that service's slot (its version bumped, the drop published); then the list of services goes.
         const services = await c.smembers(this.#gatewayServicesKey(gateway));
@@ -771,8 +1006,14 @@ export class RedisSessionDirectory implements SessionDirectory {
           const keys = this.#keys(service);
           const ids = await c.smembers(keys.gateway(gateway));
           removed += ids.length;
+          const values = ids.length > 0 ? await c.hmget(keys.sessions, ...ids) : [];
+          const members: string[] = [];
+          values.forEach((value, i) => {
+            if (value !== null) members.push(byBusinessMember(value.slice(value.indexOf('\n') + 1), ids[i]!, gateway));
+          });
           const multi = c.multi();
           if (ids.length > 0) multi.hdel(keys.sessions, ...ids);
+          if (members.length > 0) multi.zrem(keys.byBusiness, ...members);
           multi.del(keys.gateway(gateway));
           this.#publishIn(multi, keys, [[OP_DROP_GATEWAY, gateway]]);
           await multi.exec();

@@ -2,15 +2,18 @@
  * The session directory: per WebSocket service, which sessions each
  * businessId has, cluster-wide, and which gateway holds each one.
  *
- * Gateways write (they hold the sockets); hosts of a WebSocket service
- * `watch` it and then read without crossing the network. Entries of a
- * gateway vanish with it: when it closes them, or when the registry
- * reports it gone.
+ * Gateways write (they hold the sockets). Hosts of a WebSocket service
+ * `watch` it and ask it where a businessId's sessions are: a directory
+ * answers at once what it keeps on this node, and reads the rest from its
+ * backend. Entries of a gateway vanish with it: when it closes them, or when
+ * the registry reports it gone.
  */
-import type { SessionIndex } from './session-index.js';
 
 /** The sessions a gateway holds, as (service, businessId, sessionId). */
 export type HeldSessions = () => Iterable<readonly [string, string, string]>;
+
+/** The sessions of one businessId, as [sessionId, gatewayNodeId]. */
+export type BusinessSessions = readonly (readonly [string, string])[];
 
 export interface SessionDirectory {
   start(): Promise<void>;
@@ -24,9 +27,22 @@ export interface SessionDirectory {
    * directory keeps no copy.
    */
   setHeldSessions(held: HeldSessions): void;
-  /** Keeps a current view of `service` on this node; needed before `index`. */
+  /** Makes `service` answerable on this node (a host of it, or a client that pushes to it); needed before the lookups. */
   watch(service: string): Promise<void>;
-  /** The view of a watched service. */
-  index(service: string): SessionIndex;
+  /**
+   * A session whose hooks this node (a host) accepted: known here at once,
+   * before the gateway's own write reaches the backend.
+   */
+  bind(service: string, businessId: string, sessionId: string, gatewayNodeId: string): void;
+  /** Forgets a session bound here. */
+  unbind(service: string, businessId: string, sessionId: string): void;
+  /** The sessions of a businessId, cluster-wide: at once when this node keeps them, else after one read of the backend. */
+  sessionsOf(service: string, businessId: string): BusinessSessions | Promise<BusinessSessions>;
+  /** How many sessions the service has, cluster-wide. */
+  size(service: string): Promise<number>;
+  /** Every session of the service as [sessionId, businessId, gatewayNodeId]. */
+  entries(service: string): Promise<Iterable<readonly [string, string, string]>>;
+  /** The gateways that may hold sessions of the service (a broadcast goes to each). */
+  gateways(service: string): Promise<Iterable<string>>;
   close(): Promise<void>;
 }

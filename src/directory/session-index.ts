@@ -100,6 +100,18 @@ export class SessionIndex {
   }
 
   /**
+   * The sessions of a businessId as [sessionId, gatewayNodeId].
+   *
+   * @example
+   * const index = new SessionIndex();
+   * index.add('s1', '100', 'gateway-a');
+   * console.log(index.sessionsOf('100')); // [['s1', 'gateway-a']]
+   */
+  sessionsOf(businessId: string): [string, string][] {
+    return this.#sessions.entriesOf(businessId);
+  }
+
+  /**
    * Every session as [sessionId, businessId, gatewayNodeId].
    *
    * @example

@@ -116,7 +116,7 @@ export type { RedisClusterOptions } from './redis-cluster-options.js';
 
 /**
  * Many processes sharing a Redis: registry with TTL and heartbeat, session
- * directory with a replica on each WebSocket host. One Redis server, a Redis
+ * directory sharded over the WebSocket hosts (each keeps the shards it owns). One Redis server, a Redis
  * Cluster (`redis-cluster://host:port,host:port` or `cluster: {...}`) or a
  * master behind Sentinel (`redis-sentinel://host:port,.../<master-name>` or
  * `sentinel: {...}`).
@@ -131,7 +131,7 @@ export type { RedisClusterOptions } from './redis-cluster-options.js';
  */
 export function redisCluster(options: RedisClusterOptions): Cluster {
   const resolved = resolveOptions(REDIS_CLUSTER_OPTIONS, options, 'redisCluster');
-  const { secret, insecure, prefix, ttlMs, heartbeatMs } = resolved;
+  const { secret, insecure, prefix, ttlMs, heartbeatMs, fullDirectoryReplica } = resolved;
   const target = redisTargetOf(resolved);
   const option = resolved.url !== undefined ? 'url' : resolved.cluster !== undefined ? 'cluster' : 'sentinel';
   const weak = weakSecret(secret);
@@ -156,6 +156,7 @@ export function redisCluster(options: RedisClusterOptions): Cluster {
         nodeId,
         staleAfterMs: ttlMs + heartbeatMs,
         checkIntervalMs: heartbeatMs,
+        fullReplica: fullDirectoryReplica,
         logger,
       });
       return { registry, directory, history: new RedisHistory(redis, { prefix }), backend: redisBackend(redis, target, option) };

@@ -85,6 +85,12 @@ export const REDIS_CLUSTER_OPTION_PROPERTIES = {
     default: 'weft',
     description: "Key and channel prefix, so several clusters can share one Redis; no `{` or `}` (it is part of the keys' hash tags).",
   }),
+  fullDirectoryReplica: flag({
+    default: false,
+    description:
+      'Every WebSocket host keeps the whole session directory of its services and receives every session open and close (the design before the directory was sharded; for small clusters). ' +
+      'Default: each host keeps the shards of the businessIds it owns on the hash ring and reads the others from Redis (docs/architecture.md, "The directory, sharded"). Every node of a cluster must agree.',
+  }),
   ttlMs: positiveNumber({ unit: 'ms', default: 6_000, description: 'Node record TTL.' }),
   heartbeatMs: positiveNumber({
     unit: 'ms',

@@ -9,20 +9,25 @@
  * | `{<prefix>}:nodes` | set of node ids | `{<prefix>}` | registry |
  * | `{<prefix>}:node:<nodeId>` | string (JSON record, TTL) | `{<prefix>}` | registry |
  * | `{<prefix>}:registry` | channel | `{<prefix>}` | registry |
- * | `{<prefix>}:gateway-services:<gatewayId>` | set of services | `{<prefix>}` | directory |
- * | `{<prefix>:<service>}:sessions` | hash sessionId -> `gateway\nbusinessId` | `{<prefix>:<service>}` | directory |
- * | `{<prefix>:<service>}:gateway:<gatewayId>` | set of sessionIds | `{<prefix>:<service>}` | directory |
- * | `{<prefix>:<service>}:sessions` | channel | `{<prefix>:<service>}` | directory |
- * | `{<prefix>:<service>}:version` | integer, bumped by each published batch | `{<prefix>:<service>}` | directory |
- * | `{<prefix>:<service>}:epoch` | string, random (TTL) | `{<prefix>:<service>}` | directory |
- * | `{<prefix>:<service>}:sessions:caught-up:<id>` | channel (markers to itself) | `{<prefix>:<service>}` | redis-connection, Cluster only |
+ * | `{<prefix>}:gateway-services:<gatewayId>` | set of units | `{<prefix>}` | directory |
+ * | `{<prefix>:<unit>}:sessions` | hash sessionId -> `gateway\nbusinessId` | `{<prefix>:<unit>}` | directory |
+ * | `{<prefix>:<unit>}:by-business` | sorted set of `businessId\nsessionId\ngateway`, read by range | `{<prefix>:<unit>}` | directory |
+ * | `{<prefix>:<unit>}:gateway:<gatewayId>` | set of sessionIds | `{<prefix>:<unit>}` | directory |
+ * | `{<prefix>:<unit>}:sessions` | channel | `{<prefix>:<unit>}` | directory |
+ * | `{<prefix>:<unit>}:version` | integer, bumped by each published batch | `{<prefix>:<unit>}` | directory |
+ * | `{<prefix>:<unit>}:epoch` | string, random (TTL) | `{<prefix>:<unit>}` | directory |
+ * | `{<prefix>:<unit>}:sessions:caught-up:<id>` | channel (markers to itself) | `{<prefix>:<unit>}` | redis-connection, Cluster only |
  * | `{<prefix>:history:<service>:<businessId>}:m` | hash: epoch, last offset | `{<prefix>:history:<service>:<businessId>}` | history |
  * | `{<prefix>:history:<service>:<businessId>}:s` | stream of the last pushes | `{<prefix>:history:<service>:<businessId>}` | history |
  *
- * The directory's epoch is per service, in the service's slot, not one key
+ * A directory unit (`directoryUnit`) is a shard of a service,
+ * `<service>#<shard>`, or the whole service when every host keeps a full
+ * replica (`fullDirectoryReplica`).
+ *
+ * The directory's epoch is per unit, in the unit's slot, not one key
  * for the whole directory: the flush's script reads it, bumps the version
  * and publishes in one slot, and on a Redis Cluster a master that restarts
- * empty loses exactly the epochs of the services it served, which is what
+ * empty loses exactly the epochs of the units it served, which is what
  * the epoch must tell (docs/architecture.md, "Directory healing").
  *
  * History has a tag per (service, businessId): its two keys are in one slot,
@@ -38,7 +43,7 @@ export interface RegistryKeys {
   readonly node: (nodeId: string) => string;
   /** Where joins and leaves are announced. */
   readonly channel: string;
-  /** Set of the services a gateway has written sessions of (so they can be removed when it dies). */
+  /** Set of the directory units a gateway has written sessions of (so they can be removed when it dies). */
   readonly gatewayServices: (gatewayNodeId: string) => string;
 }
 
@@ -53,11 +58,21 @@ export function registryKeys(prefix: string): RegistryKeys {
   });
 }
 
-/** One service's keys and channel, all in the `{<prefix>:<service>}` slot. */
+/**
+ * The part of the directory one set of keys holds: the shard `shard` of a
+ * service, or the whole service (no shard: a full replica on every host).
+ */
+export function directoryUnit(service: string, shard: number | undefined): string {
+  return shard === undefined ? service : `${service}#${shard}`;
+}
+
+/** One directory unit's keys and channel (a service's, or a shard's of it), all in the `{<prefix>:<unit>}` slot. */
 export interface ServiceKeys {
   readonly tag: string;
   /** Hash sessionId -> `gatewayNodeId\nbusinessId`. */
   readonly sessions: string;
+  /** Sorted set (all scores 0) of `businessId\nsessionId\ngatewayNodeId`: one range read gives a businessId's sessions. */
+  readonly byBusiness: string;
   /** Set of the sessionIds of this service one gateway holds. */
   readonly gateway: (gatewayNodeId: string) => string;
   /** Where changes to the sessions are published. */
@@ -73,6 +88,7 @@ export function serviceKeys(prefix: string, service: string): ServiceKeys {
   return Object.freeze({
     tag,
     sessions: `${tag}:sessions`,
+    byBusiness: `${tag}:by-business`,
     gateway: (gatewayNodeId: string) => `${tag}:gateway:${gatewayNodeId}`,
     channel: `${tag}:sessions`,
     version: `${tag}:version`,

@@ -255,6 +255,16 @@ export class RedisConnection {
     set.add(handler);
   }
 
+  /** Stops calling `handler` for `channel`; the channel is left when it was the last one. */
+  async unsubscribe(channel: string, handler: MessageHandler): Promise<void> {
+    const set = this.#handlers.get(channel);
+    if (set === undefined || !set.delete(handler) || set.size > 0) return;
+    this.#handlers.delete(channel);
+    if (this.#closed) return;
+    if (this.isCluster) await this.#sub.sunsubscribe(channel);
+    else await this.#sub.unsubscribe(channel);
+  }
+
   /**
    * Resolves once every message Redis published on `channel` before this call
    * has reached its handlers. Read something on the command connection, then

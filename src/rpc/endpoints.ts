@@ -10,7 +10,7 @@
  * and gets the dial's own error.
  */
 import type { RegistryView } from '../registry/registry.js';
-import { HashRing } from './hash-ring.js';
+import { HashRing } from '../util/hash-ring.js';
 
 interface ServiceEndpoints {
   /** Node ids in a stable order. */

@@ -1,13 +1,13 @@
 /**
  * What a WebSocket service uses to reach its sessions, cluster-wide.
- * Lookups read this host's view of the session directory (no network);
- * sends go as one frame per gateway that holds a target session.
+ * Lookups ask the session directory once: from memory for the businessIds
+ * this host owns, one Redis read for the others; sends go as one frame per
+ * gateway that holds a target session.
  */
 import { currentContext, type CallContext } from '../rpc/context.js';
 import { WeftError } from '../errors.js';
 import { FrameType } from '../protocol/frames.js';
-import type { SessionDirectory } from '../directory/session-directory.js';
-import type { SessionIndex } from '../directory/session-index.js';
+import type { BusinessSessions, SessionDirectory } from '../directory/session-directory.js';
 import type { HistoryLimits, HistoryStore, Position } from '../history/history-store.js';
 import type { LiveNodes } from '../registry/registry.js';
 import { closeReason, isSendableCloseCode } from '../protocol/close-codes.js';
@@ -102,11 +102,14 @@ export class SessionManager {
     return bytes;
   }
 
-  #index(): SessionIndex {
-    return this.#directory.index(this.service);
-  }
-
   readonly #isLive = (gatewayNodeId: string): boolean => this.#live.isLive(gatewayNodeId);
+
+  /** Session ids of `found` whose gateway is live. */
+  #liveIds(found: BusinessSessions): string[] {
+    const out: string[] = [];
+    for (const [sessionId, gateway] of found) if (this.#isLive(gateway)) out.push(sessionId);
+    return out;
+  }
 
   /**
    * Sends to one session, wherever it is. Resolves true if it was delivered.
@@ -167,9 +170,6 @@ export class SessionManager {
     ack: PushOptions['ack'],
     receiptTimeoutMs: number,
   ): Promise<number> {
-    const index = this.#index();
-    const gateways = index.gatewaysOf(businessId);
-    if (gateways.length === 0) return RESOLVED_ZERO;
     const frame: PushFrame = [
       FrameType.PushBusiness,
       0,
@@ -182,9 +182,20 @@ export class SessionManager {
       ack === 'client' ? receiptTimeoutMs : 0,
       '',
     ];
+    const found = this.#directory.sessionsOf(this.service, businessId);
+    // At once when this host keeps the businessId's shard; else after one read of Redis.
+    if (found instanceof Promise) return found.then((f) => this.#sendFrame(f, frame, ack, receiptTimeoutMs));
+    return this.#sendFrame(found, frame, ack, receiptTimeoutMs);
+  }
+
+  /** Sends `frame` to each gateway holding one of `found`. */
+  #sendFrame(found: BusinessSessions, frame: PushFrame, ack: PushOptions['ack'], receiptTimeoutMs: number): Promise<number> {
+    const gateways: string[] = [];
+    for (const [, gateway] of found) if (!gateways.includes(gateway)) gateways.push(gateway);
+    if (gateways.length === 0) return RESOLVED_ZERO;
     if (ack === false) {
       this.#push.pushUnacknowledged(gateways, frame);
-      return Promise.resolve(index.sessionIdsOf(businessId, this.#isLive).length);
+      return Promise.resolve(this.#liveIds(found).length);
     }
     return this.#push.push(gateways, frame, ack === 'client' ? receiptTimeoutMs : 0);
   }
@@ -198,7 +209,9 @@ export class SessionManager {
   broadcast(message: PushMessage): Promise<number> {
     try {
       const bytes = this.#payload(message);
-      return this.#push.push(this.#index().gateways(), [FrameType.PushService, 0, this.service, bytes, typeof message === 'string', '']);
+      return this.#directory
+        .gateways(this.service)
+        .then((gateways) => this.#push.push(gateways, [FrameType.PushService, 0, this.service, bytes, typeof message === 'string', '']));
     } catch (e) {
       return rejected(e as Error);
     }
@@ -230,7 +243,7 @@ export class SessionManager {
     if (!isSendableCloseCode(code)) {
       throw new WeftError('BadRequest', `close code ${code} may not be sent; use 1000, 1001, 1008, 1011-1013 or 3000-4999`);
     }
-    const ids = this.#index().sessionIdsOf(businessId, this.#isLive);
+    const ids = await this.sessionIds(businessId);
     const told = await Promise.all(ids.map((id) => this.#push.closeSession(id, code, closeReason(reason))));
     return told.filter(Boolean).length;
   }
@@ -243,7 +256,8 @@ export class SessionManager {
    */
   sessionIds(businessId: string): Promise<string[]> {
     try {
-      return Promise.resolve(this.#index().sessionIdsOf(businessId, this.#isLive));
+      const found = this.#directory.sessionsOf(this.service, businessId);
+      return found instanceof Promise ? found.then((f) => this.#liveIds(f)) : Promise.resolve(this.#liveIds(found));
     } catch (e) {
       return rejected(e as Error);
     }
@@ -267,7 +281,7 @@ export class SessionManager {
    */
   async count(businessId?: string): Promise<number> {
     if (businessId !== undefined) return (await this.sessionIds(businessId)).length;
-    return this.#index().size;
+    return this.#directory.size(this.service);
   }
 
   /**
@@ -276,16 +290,12 @@ export class SessionManager {
    * @example
    * for (const { sessionId, businessId, gatewayNodeId } of await this.sessionManager.list()) console.log(sessionId, businessId, gatewayNodeId);
    */
-  list(): Promise<SessionInfo[]> {
+  async list(): Promise<SessionInfo[]> {
     const out: SessionInfo[] = [];
-    try {
-      for (const [sessionId, businessId, gatewayNodeId] of this.#index().entries()) {
-        if (this.#isLive(gatewayNodeId)) out.push({ sessionId, businessId, gatewayNodeId });
-      }
-    } catch (e) {
-      return rejected(e as Error);
+    for (const [sessionId, businessId, gatewayNodeId] of await this.#directory.entries(this.service)) {
+      if (this.#isLive(gatewayNodeId)) out.push({ sessionId, businessId, gatewayNodeId });
     }
-    return Promise.resolve(out);
+    return out;
   }
 
   /**

@@ -164,7 +164,7 @@ class WebSocketRuntime implements ModuleInstance {
       if (!link.isOpen) return;
       // Known here at once, so a push right after the client sees the handshake finds it
       // (the directory's own update may still be on its way).
-      this.#ctx.directory.index(serviceName).add(sessionId, businessId, link.peerNodeId);
+      this.#ctx.directory.bind(serviceName, businessId, sessionId, link.peerNodeId);
       link.send([FrameType.SessionAccept, sessionId]);
     };
     if (!service.hasHooks) {
@@ -222,7 +222,7 @@ class WebSocketRuntime implements ModuleInstance {
 
   #onClosed(frame: SessionClosedFrame): void {
     const [, sessionId, code, reason, service, businessId] = frame;
-    this.#ctx.directory.index(service).remove(sessionId, businessId);
+    this.#ctx.directory.unbind(service, businessId, sessionId);
     // Still in onOpen: it never opened, so no onClose.
     if (this.#forgetOpening(sessionId)) return;
     const session = this.#sessions.get(sessionId);
@@ -238,7 +238,7 @@ class WebSocketRuntime implements ModuleInstance {
 
   #end(session: HostSession, code: number, reason: string): void {
     if (!this.#sessions.delete(session.id)) return;
-    this.#ctx.directory.index(session.service).remove(session.id, session.businessId);
+    this.#ctx.directory.unbind(session.service, session.businessId, session.id);
     const instance = this.#services.get(session.service)!.instance;
     this.#hook(session, () => instance.onClose(session, code, reason), false);
   }

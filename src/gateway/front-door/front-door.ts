@@ -22,7 +22,7 @@ import { FrameType, type PushFrame, type SessionCloseFrame } from '../../protoco
 import { FLAG_TEXT, type ClientControl, type ServerControl } from '../../protocol/weft-v1.js';
 import type { HistoryRead, HistoryStore } from '../../history/history-store.js';
 import type { LiveNodes } from '../../registry/registry.js';
-import type { HashRing } from '../../rpc/hash-ring.js';
+import type { HashRing } from '../../util/hash-ring.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../../transport/peer-link.js';
 import type { Admission, AuthGate } from '../auth/auth-gate.js';
 import { selectSubprotocol } from '../auth/token-source.js';

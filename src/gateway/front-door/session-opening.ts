@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { WeftError, fromWire, toWeftError } from '../../errors.js';
 import { FrameType, type WireHandshake } from '../../protocol/frames.js';
 import type { LiveNodes } from '../../registry/registry.js';
-import type { HashRing } from '../../rpc/hash-ring.js';
+import type { HashRing } from '../../util/hash-ring.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../../transport/peer-link.js';
 import { SessionState, newSession, type GatewaySession, type GatewaySessions } from './gateway-sessions.js';
 import type { Position } from '../../history/history-store.js';

@@ -2,6 +2,13 @@
  * Consistent hashing over node ids. Every process that sees the same node ids
  * builds the same ring (unlike Silky's, whose ring depends on a per-process
  * randomized string hash), so gateways agree on where a businessId goes.
+ *
+ * Keys are placed by shard: a key's shard is `hash32(key) mod RING_SHARDS`,
+ * and every key of a shard has the same owner. The session directory is
+ * partitioned by the same shards, so the host that owns a businessId (its
+ * sessions open there, calls hashed on it run there) is the one that keeps
+ * that businessId's shard of the directory (docs/architecture.md, "The
+ * directory, sharded").
  */
 
 /** 32-bit FNV-1a over UTF-16 code units, then murmur3's finalizer to spread the bits. */
@@ -20,6 +27,17 @@ export function hash32(text: string): number {
 }
 
 export const DEFAULT_VIRTUAL_NODES = 160;
+
+/** How many shards keys fall into: fixed, so that every process and release places a key alike. */
+export const RING_SHARDS = 256;
+
+/** The shard of `key`, in [0, RING_SHARDS). */
+export function shardOf(key: string): number {
+  return hash32(key) % RING_SHARDS;
+}
+
+/** Where each shard sits on the ring. */
+const SHARD_POINTS = Uint32Array.from({ length: RING_SHARDS }, (_, shard) => hash32(`shard#${shard}`));
 
 export class HashRing {
   readonly #points: Uint32Array;
@@ -48,9 +66,14 @@ export class HashRing {
 
   /** The first node clockwise from `key` that passes `accept`. */
   pickWhere(key: string, accept: (nodeId: string) => boolean): string | undefined {
+    return this.pickShardWhere(shardOf(key), accept);
+  }
+
+  /** The first node clockwise from `shard` that passes `accept` (every node when left out). */
+  pickShardWhere(shard: number, accept: (nodeId: string) => boolean = () => true): string | undefined {
     const n = this.#points.length;
     if (n === 0) return undefined;
-    const h = hash32(key);
+    const h = SHARD_POINTS[shard]!;
     let lo = 0;
     let hi = n;
     while (lo < hi) {
