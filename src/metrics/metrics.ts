@@ -29,6 +29,16 @@ export const counts = {
 const handshakes = new Map<string, number>();
 /** Session closes by close code. */
 const closes = new Map<number, number>();
+/**
+ * Why a client message reached no onMessage: `no_handler` (its service has
+ * no hooks), `host_gone` (the link to its host closed), `closed` (its
+ * session had ended), `queue_full` (over `websocket.maxQueuedMessages` at
+ * the host; the session is closed 1013), `unknown_session` (no such session
+ * on the host).
+ */
+export type ClientMessageDrop = 'no_handler' | 'host_gone' | 'closed' | 'queue_full' | 'unknown_session';
+/** Client messages dropped, by reason. */
+const clientMessageDrops = new Map<ClientMessageDrop, number>();
 /** Per gateway: its open sessions by service, read at scrape time. */
 const sessionSources = new Set<() => Iterable<readonly [string, number]>>();
 
@@ -39,6 +49,10 @@ export function countHandshake(status: number): void {
 
 export function countClose(code: number): void {
   closes.set(code, (closes.get(code) ?? 0) + 1);
+}
+
+export function countClientMessageDrop(reason: ClientMessageDrop, n = 1): void {
+  clientMessageDrops.set(reason, (clientMessageDrops.get(reason) ?? 0) + n);
 }
 
 /** A gateway's session counts join the `weft_sessions` gauge until the returned function is called. */
@@ -107,6 +121,16 @@ export function metricsRegistry(): Registry {
     collect() {
       this.reset();
       for (const [code, n] of closes) this.inc({ code: String(code) }, n);
+    },
+  });
+  new Counter({
+    name: 'weft_client_messages_dropped_total',
+    help: 'Client WebSocket messages that reached no onMessage, by reason (no_handler, host_gone, closed, queue_full, unknown_session).',
+    labelNames: ['reason'],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const [reason, n] of clientMessageDrops) this.inc({ reason }, n);
     },
   });
   new Counter({

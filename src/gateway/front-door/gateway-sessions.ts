@@ -8,6 +8,7 @@ import type { WebSocket } from 'ws';
 import type { PeerLink } from '../../transport/peer-link.js';
 import type { Position } from '../../history/history-store.js';
 import type { AckTally } from './ack-tally.js';
+import type { HeldMessage } from './client-messages.js';
 import { GroupedIndex } from '../../util/grouped-index.js';
 
 export const SessionState = {
@@ -80,6 +81,12 @@ export interface GatewaySession {
   readonly v1: V1State | undefined;
   /** Heard from since the last ping (keepalive). */
   alive: boolean;
+  /** Client messages sent to the host whose onMessage has not run yet (client-messages.ts). */
+  inFlight: number;
+  /** Client messages read while the socket paused, in order, not yet sent; undefined: none. */
+  held: HeldMessage[] | undefined;
+  /** The client's socket is not read: its host's window or link is full. */
+  readPaused: boolean;
   /** The delivery tick the socket was last corked in, and bytes written then (delivery). */
   corkTick: number;
   tickBytes: number;
@@ -122,6 +129,9 @@ export function newSession(
             base: 0,
           },
     alive: true,
+    inFlight: 0,
+    held: undefined,
+    readPaused: false,
     corkTick: 0,
     tickBytes: 0,
     expiresAt: undefined,
