@@ -14,6 +14,9 @@ export const counts = {
   linkBytesOut: 0,
   /** Frames a full link refused (`Overloaded`). */
   linkOverloads: 0,
+  /** Times a gateway stopped reading a client's socket: its host's window of messages was full, or its link to the host was. */
+  clientPausesWindow: 0,
+  clientPausesLink: 0,
   /** Pushes sent by this process, by kind. */
   pushSession: 0,
   pushBusiness: 0,
@@ -161,6 +164,17 @@ export function metricsRegistry(): Registry {
   totalCounter(r, 'weft_link_bytes_in_total', 'Bytes received over TCP links.', () => counts.linkBytesIn);
   totalCounter(r, 'weft_link_bytes_out_total', 'Bytes sent over TCP links (frame bodies and headers).', () => counts.linkBytesOut);
   totalCounter(r, 'weft_link_overloads_total', 'Frames a full link refused with Overloaded.', () => counts.linkOverloads);
+  new Counter({
+    name: 'weft_client_read_pauses_total',
+    help: 'Times a gateway stopped reading a client’s socket for back-pressure, by cause (window: its onMessage is behind; link: the link to its host is full).',
+    labelNames: ['cause'],
+    registers: [r],
+    collect() {
+      this.reset();
+      this.inc({ cause: 'window' }, counts.clientPausesWindow);
+      this.inc({ cause: 'link' }, counts.clientPausesLink);
+    },
+  });
   totalCounter(r, 'weft_redis_reconnects_total', 'Times a Redis connection came back after it was lost.', () => counts.redisReconnects);
   totalCounter(
     r,

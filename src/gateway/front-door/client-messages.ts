@@ -12,7 +12,7 @@
  * counted (`weft_client_messages_dropped_total`) and logged.
  */
 import type { Logger } from '../../logger.js';
-import { countClientMessageDrop, type ClientMessageDrop } from '../../metrics/metrics.js';
+import { countClientMessageDrop, counts, type ClientMessageDrop } from '../../metrics/metrics.js';
 import { FrameType } from '../../protocol/frames.js';
 import type { PeerLink } from '../../transport/peer-link.js';
 import { WarnLimiter } from '../../transport/warn-limiter.js';
@@ -101,11 +101,14 @@ export class ClientMessages {
   }
 
   #pause(session: GatewaySession, link: PeerLink): void {
+    const onLink = link.congested || !link.isOpen;
     if (!session.readPaused) {
       session.readPaused = true;
       session.ws?.pause();
+      if (onLink) counts.clientPausesLink += 1;
+      else counts.clientPausesWindow += 1;
     }
-    if (link.congested || !link.isOpen) this.#waitFor(link, session);
+    if (onLink) this.#waitFor(link, session);
   }
 
   #waitFor(link: PeerLink, session: GatewaySession): void {
