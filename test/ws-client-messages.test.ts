@@ -16,6 +16,7 @@ import {
   implement,
   memoryCluster,
   param,
+  redisCluster,
   type Cluster,
   type GatewayOptions,
   type HostOptions,
@@ -24,7 +25,7 @@ import {
 } from '../src/index.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameType, type Frame } from '../src/protocol/frames.js';
 import { Link } from '../src/transport/link.js';
-import { connectWs, eventually, quietLogger } from './helpers/index.js';
+import { PROCESS_SECRET, REDIS_URL, connectWs, eventually, quietLogger, redisTest, spawnNode, uniquePrefix, type OpenedClient } from './helpers/index.js';
 
 const ILineAppService = defineContract({
   name: 'ILineAppService',
@@ -283,3 +284,50 @@ test('a message to a service without hooks is counted as dropped (no_handler), a
   await eventually(async () => (delta(before, await drops(s.url))['no_handler'] ?? 0) === 2, 5000, 'two no_handler drops');
   assert.equal(client.ws.readyState, client.ws.OPEN);
 });
+
+test(
+  'a client whose host link is full is not read until the link drains; then every message reaches onMessage, in order',
+  await redisTest(),
+  async (t) => {
+    const prefix = uniquePrefix();
+    // The host in a process of its own, so it can be frozen (SIGSTOP): it then reads nothing from its link.
+    const host = await spawnNode({ WEFT_ROLE: 'host', WEFT_SERVICES: 'chat', WEFT_PREFIX: prefix, WEFT_REDIS_URL: REDIS_URL, WEFT_TTL_MS: '20000' });
+    t.after(() => host.kill());
+    const cluster = redisCluster({ url: REDIS_URL, prefix, secret: PROCESS_SECRET, ttlMs: 20_000, heartbeatMs: 1000 });
+    // A window far above the flood: only the link can make the gateway stop reading.
+    const gateway = await createGateway({
+      cluster,
+      logger: quietLogger(),
+      http: { host: '127.0.0.1', port: 0 },
+      websocket: { maxQueuedMessages: 100_000 },
+    }).start();
+    t.after(() => gateway.stop());
+    const client = (await eventually(
+      () => connectWs(`${gateway.url.replace(/^http/, 'ws')}/api/chat?businessId=full`).catch(() => undefined),
+      10_000,
+      'a session on the host',
+    )) as OpenedClient;
+    t.after(() => client.ws.terminate());
+    const before = await drops(gateway.url);
+    const pausedBefore = await pauses(gateway.url);
+    process.kill(host.child.pid!, 'SIGSTOP');
+    let frozen = true;
+    t.after(() => {
+      if (frozen) process.kill(host.child.pid!, 'SIGCONT');
+    });
+    // 80 MiB: over the link's 64 MiB bound, past which a link refuses frames (what was dropped before).
+    const count = 160;
+    const padding = 'x'.repeat(512 * 1024);
+    for (let i = 0; i < count; i++) client.ws.send(`m${i} ${padding}`);
+    await eventually(async () => (delta(pausedBefore, await pauses(gateway.url))['link'] ?? 0) >= 1, 20_000, 'the gateway stopped reading the client');
+    process.kill(host.child.pid!, 'SIGCONT');
+    frozen = false;
+    // ChatAppService answers each message with got:<message>, in the order its onMessage ran them.
+    const echoes = await client.waitFor(count, 60_000);
+    assert.deepEqual(
+      echoes.map((e) => e.slice('got:'.length).split(' ', 1)[0]),
+      numbered(count),
+    );
+    assert.deepEqual(delta(before, await drops(gateway.url)), {}, 'nothing dropped');
+  },
+);
