@@ -25,7 +25,17 @@ import {
 } from '../src/index.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameType, type Frame } from '../src/protocol/frames.js';
 import { Link } from '../src/transport/link.js';
-import { PROCESS_SECRET, REDIS_URL, connectWs, eventually, quietLogger, redisTest, spawnNode, uniquePrefix, type OpenedClient } from './helpers/index.js';
+import {
+  PROCESS_SECRET,
+  REDIS_URL,
+  connectWs,
+  eventually,
+  quietLogger,
+  redisTest,
+  spawnNode,
+  uniquePrefix,
+  type OpenedClient,
+} from './helpers/index.js';
 
 const ILineAppService = defineContract({
   name: 'ILineAppService',
@@ -319,7 +329,11 @@ test(
     const count = 160;
     const padding = 'x'.repeat(512 * 1024);
     for (let i = 0; i < count; i++) client.ws.send(`m${i} ${padding}`);
-    await eventually(async () => (delta(pausedBefore, await pauses(gateway.url))['link'] ?? 0) >= 1, 20_000, 'the gateway stopped reading the client');
+    await eventually(
+      async () => (delta(pausedBefore, await pauses(gateway.url))['link'] ?? 0) >= 1,
+      20_000,
+      'the gateway stopped reading the client',
+    );
     process.kill(host.child.pid!, 'SIGCONT');
     frozen = false;
     // ChatAppService answers each message with got:<message>, in the order its onMessage ran them.

@@ -47,7 +47,12 @@ interface WebSocketTemplate {
 
 /** Literal segments lower-cased, `{param}` segments as written. */
 function templatePath(path: string): string {
-  return '/' + splitPath(path).map((s) => (/^\{.+\}$/.test(s) ? s : s.toLowerCase())).join('/');
+  return (
+    '/' +
+    splitPath(path)
+      .map((s) => (/^\{.+\}$/.test(s) ? s : s.toLowerCase()))
+      .join('/')
+  );
 }
 
 function compileTemplate(route: WebSocketRoute): WebSocketTemplate {
@@ -247,7 +252,10 @@ export class RouteTable {
   /** Live templated WebSocket routes, then gone ones; most literal segments first within each (`/api/me/room` before `/api/{tenant}/room`). */
   #templates(websocket: ReadonlyMap<string, WebSocketRoute>): WebSocketTemplate[] {
     const byLiterals = (a: WebSocketTemplate, b: WebSocketTemplate): number => b.literals - a.literals;
-    const live = [...websocket.values()].filter((r) => r.path.includes('{')).map(compileTemplate).sort(byLiterals);
+    const live = [...websocket.values()]
+      .filter((r) => r.path.includes('{'))
+      .map(compileTemplate)
+      .sort(byLiterals);
     const gone = [...this.#goneWebsocket.values()]
       .map((g) => g.route)
       .filter((r) => r.path.includes('{'))

@@ -26,12 +26,6 @@ export interface ClientMessagesOptions {
   hostGone: (session: GatewaySession) => void;
 }
 
-/** A message read from a paused client, not yet sent. */
-export interface HeldMessage {
-  readonly data: Buffer;
-  readonly text: boolean;
-}
-
 /** Drop warnings: at most one line per reason each interval, the rest counted in it. */
 const DROP_WARN_INTERVAL_MS = 10_000;
 
@@ -159,6 +153,10 @@ export class ClientMessages {
     const fields = { sessionId: session.id, service: session.service, reason, messages: n };
     // A message racing its session's close is ordinary; the others say something is wrong.
     if (reason === 'closed') this.#o.logger.debug(fields, 'dropped client messages: the session had ended');
-    else this.#warnings.warn(fields, `dropped client messages: ${reason === 'no_handler' ? 'the service has no hooks' : 'the link to the host is gone'}`);
+    else
+      this.#warnings.warn(
+        fields,
+        `dropped client messages: ${reason === 'no_handler' ? 'the service has no hooks' : 'the link to the host is gone'}`,
+      );
   }
 }

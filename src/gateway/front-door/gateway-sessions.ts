@@ -8,7 +8,6 @@ import type { WebSocket } from 'ws';
 import type { PeerLink } from '../../transport/peer-link.js';
 import type { Position } from '../../history/history-store.js';
 import type { AckTally } from './ack-tally.js';
-import type { HeldMessage } from './client-messages.js';
 import { GroupedIndex } from '../../util/grouped-index.js';
 
 export const SessionState = {
@@ -34,6 +33,12 @@ export interface QueuedPush {
   readonly receiptTimeoutMs: number;
   /** The acknowledgement waiting on this session, if the pusher wants one. */
   readonly tally: AckTally | undefined;
+}
+
+/** A client message read while its socket was paused (client-messages.ts), not yet sent to the host. */
+export interface HeldMessage {
+  readonly data: Buffer;
+  readonly text: boolean;
 }
 
 /** What a `weft.v1` session adds: where its client stands in its businessId's stream. */
