@@ -124,8 +124,11 @@ export class ClientMessages {
     if (session.state !== SessionState.Open) return;
     const link = session.hostLink;
     if (link === undefined || !link.isOpen) {
-      if (session.held !== undefined) this.#o.hostGone(session);
-      return;
+      const held = session.held;
+      if (held === undefined) return;
+      session.held = undefined;
+      this.#drop(session, 'host_gone', held.length);
+      return this.#o.hostGone(session);
     }
     const held = session.held;
     if (held !== undefined) {
