@@ -77,6 +77,7 @@ export const DEFAULT_ENTRIES = {
   maxBufferedBytes: fromOption(gateway.websocket.properties.maxBufferedBytes, 'websocket.maxBufferedBytes'),
   wsPingIntervalMs: fromOption(gateway.websocket.properties.pingIntervalMs, 'websocket.pingIntervalMs'),
   sessionOpenTimeoutMs: fromOption(gateway.websocket.properties.sessionOpenTimeoutMs, 'websocket.sessionOpenTimeoutMs'),
+  maxQueuedMessages: fromOption(gateway.websocket.properties.maxQueuedMessages, 'websocket.maxQueuedMessages'),
   maxHandshakesPerIpPerSecond: fromOption(gateway.websocket.properties.maxHandshakesPerIpPerSecond, 'websocket.maxHandshakesPerIpPerSecond'),
   maxSessionsPerIp: fromOption(gateway.websocket.properties.maxSessionsPerIp, 'websocket.maxSessionsPerIp'),
   maxSessionsPerBusinessId: fromOption(gateway.websocket.properties.maxSessionsPerBusinessId, 'websocket.maxSessionsPerBusinessId'),

@@ -12,6 +12,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { test, type TestContext } from 'node:test';
 import { WebSocketModule, WeftError, createGateway, createHost, implement, memoryCluster, type GatewayOptions, type Host } from '../src/index.js';
+import { PROTOCOL_VERSION } from '../src/protocol/frames.js';
 import { ChatAppService, IChatAppService, testService } from './fixtures/services.js';
 import { captureLogger, connectWs, eventually, httpJson, quietLogger, rejection, type OpenedClient } from './helpers/index.js';
 import { SECRET, tokenFor } from './helpers/tokens.js';
@@ -68,7 +69,7 @@ test('the dashboard shows nodes, the service, its sessions and a push rate that 
   const data = (await (await fetch(`${url}/dashboard/data`)).json()) as DashboardData;
   assert.deepEqual(data.nodes.map((n) => n.role).sort(), ['gateway', 'host']);
   const hostNode = data.nodes.find((n) => n.nodeId === host.nodeId)!;
-  assert.equal(hostNode.protocol, 2);
+  assert.equal(hostNode.protocol, PROTOCOL_VERSION);
   assert.ok(hostNode.services.includes('IChatAppService'));
   assert.equal(hostNode.health, 'ok');
   assert.ok(data.nodes.find((n) => n.nodeId === nodeId)!.self);
@@ -104,7 +105,7 @@ test('the dashboard shows nodes, the service, its sessions and a push rate that 
   assert.match((await page.textContent('#gateway')) ?? '', new RegExp(nodeId));
   const nodes = await page.$$eval('#nodes tr', (rows) => rows.map((r) => r.textContent ?? ''));
   assert.equal(nodes.length, 2);
-  assert.ok(nodes.some((r) => r.includes(host.nodeId) && r.includes('host') && r.includes('v2') && r.includes('IChatAppService')));
+  assert.ok(nodes.some((r) => r.includes(host.nodeId) && r.includes('host') && r.includes(`v${PROTOCOL_VERSION}`) && r.includes('IChatAppService')));
   assert.ok(nodes.some((r) => r.includes(nodeId) && r.includes('this gateway')));
   const service = (await page.textContent('#services tr[data-service="IChatAppService"]')) ?? '';
   assert.match(service, /WS \/api\/chat/);

@@ -91,3 +91,27 @@ test('a close delivers what was queued, then closes the other end; sending on a 
   assert.equal(b.isOpen, false);
   assert.deepEqual(closed, ['a', 'b']);
 });
+
+test('a direct link over its high-water mark is congested until its next flush, when onceDrained calls back; a close calls back too', async () => {
+  const { a, atB } = pair({ maxQueuedBytes: 64 * 1024 });
+  const payload = Buffer.alloc(8 * 1024);
+  let sent = 0;
+  while (!a.congested) {
+    a.send([FrameType.PushSession, 0, `s${sent}`, payload, false, '']);
+    sent += 1;
+  }
+  let drained = 0;
+  a.onceDrained(() => (drained += 1));
+  assert.equal(drained, 0, 'not in the same tick');
+  await turn();
+  assert.equal(atB.length, sent);
+  assert.equal(drained, 1);
+  assert.equal(a.congested, false);
+
+  const { a: closing } = pair({ maxQueuedBytes: 64 * 1024 });
+  while (!closing.congested) closing.send([FrameType.PushSession, 0, 's', payload, false, '']);
+  let told = false;
+  closing.onceDrained(() => (told = true));
+  closing.close();
+  assert.equal(told, true, 'a closed link has nothing left to wait for');
+});

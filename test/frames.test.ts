@@ -51,6 +51,7 @@ const SAMPLES: Frame[] = [
   [FrameType.SessionMessage, 'gateway-1.1', Buffer.from([0, 255, 1, 254]), false],
   [FrameType.SessionClosed, 'gateway-1.1', 1000, 'bye', 'IChatAppService', '100'],
   [FrameType.SessionClose, 'gateway-1.1', 1012, 'service restart'],
+  [FrameType.SessionHandled, 'gateway-1.1', 128],
   [FrameType.PushSession, 7, 'gateway-1.1', Buffer.from('message:hi,sessionId:gateway-1.1'), true, ''],
   [
     FrameType.PushBusiness,

@@ -71,6 +71,30 @@ test('a link to a peer that stops reading refuses new frames with Overloaded and
   await eventually(() => received.length === sent + 1, 5000, 'a frame after the pressure');
 });
 
+test('a link over its high-water mark is congested, and onceDrained calls back once the peer reads again', async (t) => {
+  const { dialer, serverSocket, received } = await linkPair(t, options('dialer'), options('acceptor'));
+  assert.equal(dialer.congested, false);
+  serverSocket.pause();
+  const payload = Buffer.alloc(16 * 1024);
+  let sent = 0;
+  // One frame a turn, so each reaches the socket: congested only once the kernel's buffers are full too.
+  while (!dialer.congested) {
+    dialer.send([FrameType.PushSession, 0, `s${sent}`, payload, false, '']);
+    sent += 1;
+    await new Promise((r) => setImmediate(r));
+  }
+  assert.ok(dialer.queuedBytes > 128 * 1024, 'over half of maxQueuedBytes');
+  let drained = 0;
+  dialer.onceDrained(() => (drained += 1));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(drained, 0, 'not while the peer reads nothing');
+  serverSocket.resume();
+  await eventually(() => drained === 1, 10_000, 'the drain callback');
+  assert.equal(dialer.congested, false);
+  await eventually(() => received.length === sent, 10_000, 'every frame delivered');
+  assert.equal(drained, 1, 'called once');
+});
+
 test('a frame handler that throws is logged and the link keeps working', async (t) => {
   const { logger, lines } = captureLogger();
   const { dialer, acceptor } = await linkPair(t, options('dialer'), options('acceptor', { logger }));

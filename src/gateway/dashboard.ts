@@ -139,6 +139,7 @@ export class Dashboard {
       kind: 'http',
       method: req.method ?? 'GET',
       path,
+      params: {},
       headers: req.headers,
       query,
       remoteAddress: req.socket.remoteAddress ?? '',

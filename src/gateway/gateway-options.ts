@@ -203,6 +203,12 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
       description:
         'Time a host has to accept a new session (run `onOpen`); then the handshake gets 504, and the host, which learns this deadline in `SessionOpen`, gives the session up.',
     }),
+    maxQueuedMessages: positiveInteger({
+      unit: 'messages',
+      default: 256,
+      description:
+        "Client messages of one session that may wait for its `onMessage` (sent to its host, not yet handled). There the gateway stops reading the client's socket, and reads again as the handler catches up: nothing is dropped. A host closes a session past it with 1013.",
+    }),
     maxHandshakesPerIpPerSecond: positiveNumber({
       unit: 'per second',
       default: 50,

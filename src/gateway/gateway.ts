@@ -146,6 +146,7 @@ class GatewayImpl implements Gateway {
         maxBufferedBytes: ws.maxBufferedBytes,
         pingIntervalMs: ws.pingIntervalMs,
         sessionOpenTimeoutMs: ws.sessionOpenTimeoutMs,
+        maxQueuedMessages: ws.maxQueuedMessages,
         maxHandshakesPerIpPerSecond: ws.maxHandshakesPerIpPerSecond,
         maxSessionsPerIp: ws.maxSessionsPerIp,
         maxSessionsPerBusinessId: ws.maxSessionsPerBusinessId,
@@ -344,7 +345,7 @@ class GatewayImpl implements Gateway {
     const query = parseQuery(q < 0 ? '' : url.slice(q + 1));
     if (match === undefined) {
       req.resume();
-      if ((method === 'GET' || method === 'HEAD') && this.#routes.websocketService(path) !== undefined) return this.#upgradeRequired(req, res, url);
+      if ((method === 'GET' || method === 'HEAD') && this.#isWebSocketPath(path)) return this.#upgradeRequired(req, res, url);
       return sendError(res, new WeftError('NotFound', `no route for ${method} ${path}`), this.#retryAfterSeconds);
     }
     this.#api.handle(req, res, match, query, path);
@@ -375,6 +376,15 @@ class GatewayImpl implements Gateway {
   }
 
   /** A plain GET on a WebSocket path: 426, with the URL to open a WebSocket on. */
+  /** Is a WebSocket service at `path` (a bad escape in a parameter segment: no)? */
+  #isWebSocketPath(path: string): boolean {
+    try {
+      return this.#routes.websocketService(path) !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
   #upgradeRequired(req: http.IncomingMessage, res: http.ServerResponse, url: string): void {
     const host = req.headers.host ?? new URL(this.url).host;
     const wsUrl = `ws://${host}${url}`;

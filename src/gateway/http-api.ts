@@ -140,6 +140,7 @@ export class HttpApi {
           kind: 'http',
           method: req.method ?? 'GET',
           path,
+          params: match.pathParams,
           headers: req.headers,
           query,
           remoteAddress: req.socket.remoteAddress ?? '',

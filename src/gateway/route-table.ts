@@ -23,10 +23,65 @@ export interface HttpRoute {
 
 export interface WebSocketRoute {
   service: string;
+  /** The path template, literal segments lower-cased (`/api/{tenant}/room`). */
+  path: string;
   /** Does the service run session hooks (and so need the handshake's headers and query)? */
   hooks: boolean;
   /** What it keeps of pushes for resuming clients (from its oldest host's record); undefined: none. */
   history?: { maxEntries: number; ttlMs: number } | undefined;
+}
+
+/** A WebSocket route and the values of its `{param}` segments. */
+export interface WebSocketMatch extends WebSocketRoute {
+  params: Record<string, string>;
+}
+
+/** A WebSocket path template, split for matching. */
+interface WebSocketTemplate {
+  route: WebSocketRoute;
+  /** `null` marks a parameter segment. */
+  segments: (string | null)[];
+  paramNames: string[];
+  literals: number;
+}
+
+/** Literal segments lower-cased, `{param}` segments as written. */
+function templatePath(path: string): string {
+  return (
+    '/' +
+    splitPath(path)
+      .map((s) => (/^\{.+\}$/.test(s) ? s : s.toLowerCase()))
+      .join('/')
+  );
+}
+
+function compileTemplate(route: WebSocketRoute): WebSocketTemplate {
+  const paramNames: string[] = [];
+  const segments = splitPath(route.path).map((p) => {
+    const m = /^\{(.+)\}$/.exec(p);
+    if (m === null) return p;
+    paramNames.push(m[1]!);
+    return null;
+  });
+  return { route, segments, paramNames, literals: segments.filter((s) => s !== null).length };
+}
+
+/** The path parameters of `parts` (lower-cased in `lower`) under `segments`, or undefined when it does not match. Throws URIError on a bad escape. */
+function matchSegments(
+  segments: readonly (string | null)[],
+  paramNames: readonly string[],
+  parts: readonly string[],
+  lower: readonly string[],
+): Record<string, string> | undefined {
+  if (segments.length !== parts.length) return undefined;
+  const params: Record<string, string> = {};
+  let p = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const seg = segments[i];
+    if (seg === null) params[paramNames[p++]!] = decodeURIComponent(parts[i]!);
+    else if (seg !== lower[i]) return undefined;
+  }
+  return params;
 }
 
 export interface RouteMatch {
@@ -50,7 +105,10 @@ export class RouteTable {
   #signature = '';
   #static = new Map<string, HttpRoute>();
   #dynamic = new Map<HttpVerb, HttpRoute[]>();
+  /** WebSocket routes by their key (`routeKey`: parameters unnamed). */
   #websocket = new Map<string, WebSocketRoute>();
+  /** The templated ones among them and the gone ones, most literal segments first. */
+  #websocketTemplates: WebSocketTemplate[] = [];
   /**
    * Contracts and WebSocket paths whose services have no live instance now,
    * with when they were last seen live. Their routes still match and answer
@@ -92,10 +150,12 @@ export class RouteTable {
     for (const record of records) {
       for (const s of record.services) {
         if (!contracts.has(s.contract.name)) contracts.set(s.contract.name, s.contract);
-        const path = s.websocket?.path.toLowerCase();
-        if (path !== undefined && !websocket.has(path)) {
+        const path = s.websocket === undefined ? undefined : templatePath(s.websocket.path);
+        // Keyed with parameters unnamed: `/api/{tenant}/room` and `/api/{org}/room` are one path.
+        const key = path === undefined ? undefined : routeKey('GET', path);
+        if (path !== undefined && key !== undefined && !websocket.has(key)) {
           // A record from before `hooks` existed counts as having hooks.
-          websocket.set(path, { service: s.contract.name, hooks: s.websocket!.hooks !== false, history: s.websocket!.history });
+          websocket.set(key, { service: s.contract.name, path, hooks: s.websocket!.hooks !== false, history: s.websocket!.history });
         }
       }
     }
@@ -108,6 +168,8 @@ export class RouteTable {
     for (const [path, gone] of this.#goneWebsocket) if (nowMs - gone.lastSeenAt >= this.#goneGraceMs) this.#goneWebsocket.delete(path);
     this.#live = contracts;
     this.#liveWebsocket = websocket;
+    // Outside the signature: a gone route's expiry changes them too.
+    this.#websocketTemplates = this.#templates(websocket);
 
     const order = [...contracts.keys()];
     const gone = [...this.#goneContracts.keys()].sort();
@@ -187,10 +249,37 @@ export class RouteTable {
     return undefined;
   }
 
-  /** The WebSocket service at `path` (live, or seen before and now without hosts), if any. */
-  websocketService(path: string): WebSocketRoute | undefined {
-    const normalized = '/' + splitPath(path).join('/').toLowerCase();
-    return this.#websocket.get(normalized) ?? this.#goneWebsocket.get(normalized)?.route;
+  /** Live templated WebSocket routes, then gone ones; most literal segments first within each (`/api/me/room` before `/api/{tenant}/room`). */
+  #templates(websocket: ReadonlyMap<string, WebSocketRoute>): WebSocketTemplate[] {
+    const byLiterals = (a: WebSocketTemplate, b: WebSocketTemplate): number => b.literals - a.literals;
+    const live = [...websocket.values()]
+      .filter((r) => r.path.includes('{'))
+      .map(compileTemplate)
+      .sort(byLiterals);
+    const gone = [...this.#goneWebsocket.values()]
+      .map((g) => g.route)
+      .filter((r) => r.path.includes('{'))
+      .map(compileTemplate)
+      .sort(byLiterals);
+    return [...live, ...gone];
+  }
+
+  /**
+   * The WebSocket service at `path` (live, or seen before and now without
+   * hosts), with the values of its template's `{param}` segments, if any.
+   * Throws URIError on a malformed escape in a parameter segment.
+   */
+  websocketService(path: string): WebSocketMatch | undefined {
+    const parts = splitPath(path);
+    const lower = parts.map((p) => p.toLowerCase());
+    const key = '/' + lower.join('/');
+    const exact = this.#websocket.get(`GET ${key}`) ?? this.#goneWebsocket.get(`GET ${key}`)?.route;
+    if (exact !== undefined && !exact.path.includes('{')) return { ...exact, params: {} };
+    for (const t of this.#websocketTemplates) {
+      const params = matchSegments(t.segments, t.paramNames, parts, lower);
+      if (params !== undefined) return { ...t.route, params };
+    }
+    return undefined;
   }
 
   /** Services whose routes still answer (503) though no live host serves them: in their grace period. */

@@ -14,6 +14,9 @@ export const counts = {
   linkBytesOut: 0,
   /** Frames a full link refused (`Overloaded`). */
   linkOverloads: 0,
+  /** Times a gateway stopped reading a client's socket: its host's window of messages was full, or its link to the host was. */
+  clientPausesWindow: 0,
+  clientPausesLink: 0,
   /** Pushes sent by this process, by kind. */
   pushSession: 0,
   pushBusiness: 0,
@@ -29,6 +32,16 @@ export const counts = {
 const handshakes = new Map<string, number>();
 /** Session closes by close code. */
 const closes = new Map<number, number>();
+/**
+ * Why a client message reached no onMessage: `no_handler` (its service has
+ * no hooks), `host_gone` (the link to its host closed), `closed` (its
+ * session had ended), `queue_full` (over `websocket.maxQueuedMessages` at
+ * the host; the session is closed 1013), `unknown_session` (no such session
+ * on the host).
+ */
+export type ClientMessageDrop = 'no_handler' | 'host_gone' | 'closed' | 'queue_full' | 'unknown_session';
+/** Client messages dropped, by reason. */
+const clientMessageDrops = new Map<ClientMessageDrop, number>();
 /** Per gateway: its open sessions by service, read at scrape time. */
 const sessionSources = new Set<() => Iterable<readonly [string, number]>>();
 
@@ -39,6 +52,10 @@ export function countHandshake(status: number): void {
 
 export function countClose(code: number): void {
   closes.set(code, (closes.get(code) ?? 0) + 1);
+}
+
+export function countClientMessageDrop(reason: ClientMessageDrop, n = 1): void {
+  clientMessageDrops.set(reason, (clientMessageDrops.get(reason) ?? 0) + n);
 }
 
 /** A gateway's session counts join the `weft_sessions` gauge until the returned function is called. */
@@ -64,6 +81,20 @@ function totalCounter(r: Registry, name: string, help: string, read: () => numbe
     collect() {
       this.reset();
       this.inc(read());
+    },
+  });
+}
+
+/** A counter with one label whose values and totals are kept elsewhere (read at scrape time). */
+function labelledCounter(r: Registry, name: string, help: string, label: string, read: () => Iterable<readonly [string, number]>): void {
+  new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers: [r],
+    collect() {
+      this.reset();
+      for (const [value, n] of read()) this.inc({ [label]: value }, n);
     },
   });
 }
@@ -99,44 +130,50 @@ export function metricsRegistry(): Registry {
       }
     },
   });
-  new Counter({
-    name: 'weft_session_closes_total',
-    help: 'WebSocket sessions closed, by close code (1008 slow consumer, 4001 token expired, 4002 ping timeout, ...).',
-    labelNames: ['code'],
-    registers: [r],
-    collect() {
-      this.reset();
-      for (const [code, n] of closes) this.inc({ code: String(code) }, n);
-    },
-  });
-  new Counter({
-    name: 'weft_pushes_total',
-    help: 'Pushes sent by this process, by kind (session, business, service).',
-    labelNames: ['kind'],
-    registers: [r],
-    collect() {
-      this.reset();
-      this.inc({ kind: 'session' }, counts.pushSession);
-      this.inc({ kind: 'business' }, counts.pushBusiness);
-      this.inc({ kind: 'service' }, counts.pushService);
-    },
-  });
-  new Counter({
-    name: 'weft_deliveries_total',
-    help: 'Pushes written to client sockets by this process’s gateways: live, or replayed from history when a client resumed.',
-    labelNames: ['kind'],
-    registers: [r],
-    collect() {
-      this.reset();
-      this.inc({ kind: 'live' }, counts.deliveredLive);
-      this.inc({ kind: 'replay' }, counts.deliveredReplay);
-    },
-  });
+  labelledCounter(
+    r,
+    'weft_session_closes_total',
+    'WebSocket sessions closed, by close code (1008 slow consumer, 4001 token expired, 4002 ping timeout, ...).',
+    'code',
+    () => [...closes].map(([code, n]) => [String(code), n] as const),
+  );
+  labelledCounter(
+    r,
+    'weft_client_messages_dropped_total',
+    'Client WebSocket messages that reached no onMessage, by reason (no_handler, host_gone, closed, queue_full, unknown_session).',
+    'reason',
+    () => clientMessageDrops,
+  );
+  labelledCounter(r, 'weft_pushes_total', 'Pushes sent by this process, by kind (session, business, service).', 'kind', () => [
+    ['session', counts.pushSession],
+    ['business', counts.pushBusiness],
+    ['service', counts.pushService],
+  ]);
+  labelledCounter(
+    r,
+    'weft_deliveries_total',
+    'Pushes written to client sockets by this process’s gateways: live, or replayed from history when a client resumed.',
+    'kind',
+    () => [
+      ['live', counts.deliveredLive],
+      ['replay', counts.deliveredReplay],
+    ],
+  );
   totalCounter(r, 'weft_link_frames_in_total', 'Frames received over TCP links.', () => counts.linkFramesIn);
   totalCounter(r, 'weft_link_frames_out_total', 'Frames sent over TCP links.', () => counts.linkFramesOut);
   totalCounter(r, 'weft_link_bytes_in_total', 'Bytes received over TCP links.', () => counts.linkBytesIn);
   totalCounter(r, 'weft_link_bytes_out_total', 'Bytes sent over TCP links (frame bodies and headers).', () => counts.linkBytesOut);
   totalCounter(r, 'weft_link_overloads_total', 'Frames a full link refused with Overloaded.', () => counts.linkOverloads);
+  labelledCounter(
+    r,
+    'weft_client_read_pauses_total',
+    'Times a gateway stopped reading a client’s socket for back-pressure, by cause (window: its onMessage is behind; link: the link to its host is full).',
+    'cause',
+    () => [
+      ['window', counts.clientPausesWindow],
+      ['link', counts.clientPausesLink],
+    ],
+  );
   totalCounter(r, 'weft_redis_reconnects_total', 'Times a Redis connection came back after it was lost.', () => counts.redisReconnects);
   totalCounter(
     r,

@@ -45,6 +45,7 @@ export type Unit =
   | 'header names'
   | 'per second'
   | 'sessions'
+  | 'messages'
   | 'pushes';
 
 /**

@@ -13,6 +13,15 @@ export const WeftCloseCode = {
   PingTimeout: 4002,
 } as const;
 
+/**
+ * 1013 (try again later): more of a session's client messages waited for its
+ * onMessage than its window (`websocket.maxQueuedMessages`); the client may
+ * reconnect. 1013 rather than 1008 (policy violation): the client broke no
+ * rule (a gateway stops reading a client at the window, so only a gateway that
+ * did not is past it), and 1008 already means a slow consumer.
+ */
+export const QUEUE_FULL_CLOSE_CODE = 1013;
+
 /** Longest close reason: a close frame's payload is at most 125 bytes, 2 of them the code. */
 export const MAX_CLOSE_REASON_BYTES = 123;
 

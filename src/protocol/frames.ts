@@ -9,7 +9,7 @@
 import { Packr } from 'msgpackr';
 import { WeftError, type WireError } from '../errors.js';
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Default and hard ceiling of one frame's body. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024; // 16 MiB
@@ -29,6 +29,7 @@ export const FrameType = {
   SessionMessage: 23,
   SessionClosed: 24,
   SessionClose: 25,
+  SessionHandled: 26,
   PushSession: 30,
   PushBusiness: 31,
   PushService: 32,
@@ -70,6 +71,14 @@ export interface WireHandshake {
   openTimeoutMs?: number;
   /** W3C traceparent of the handshake (its `traceparent` header): the host's onOpen span is its child. */
   traceparent?: string;
+  /**
+   * The most client messages the gateway lets wait for the session's
+   * onMessage (`websocket.maxQueuedMessages`): it stops reading the client
+   * there. The host closes a session past it with 1013. Absent: 256.
+   */
+  maxQueuedMessages?: number;
+  /** The values of the `{param}` segments of the service's route template, by name (`{tenant}` -> `tenant`). */
+  params?: Record<string, string>;
 }
 
 export type ChallengeFrame = [typeof FrameType.Challenge, version: number, nodeId: string, nonce: Uint8Array];
@@ -92,6 +101,8 @@ export type SessionClosedFrame = [
   businessId: string,
 ];
 export type SessionCloseFrame = [typeof FrameType.SessionClose, sessionId: string, code: number, reason: string];
+/** The host ran onMessage for `count` more of the session's client messages: the gateway may send that many more. */
+export type SessionHandledFrame = [typeof FrameType.SessionHandled, sessionId: string, count: number];
 /** `traceparent` (W3C) of the push's span, '' when none: the gateway's delivery span is its child. */
 export type PushSessionFrame = [
   typeof FrameType.PushSession,
@@ -145,6 +156,7 @@ export type Frame =
   | SessionMessageFrame
   | SessionClosedFrame
   | SessionCloseFrame
+  | SessionHandledFrame
   | PushSessionFrame
   | PushBusinessFrame
   | PushServiceFrame
@@ -168,6 +180,7 @@ const SHAPES: Readonly<Record<number, string>> = {
   [FrameType.SessionMessage]: 'sbB',
   [FrameType.SessionClosed]: 'snsss',
   [FrameType.SessionClose]: 'sns',
+  [FrameType.SessionHandled]: 'sn',
   [FrameType.PushSession]: 'nsbBs',
   [FrameType.PushBusiness]: 'nssbBsnns',
   [FrameType.PushService]: 'nsbBs',

@@ -73,6 +73,7 @@ export class DirectLink implements PeerLink {
   #out: Frame[] = [];
   #outBytes = 0;
   #flushScheduled = false;
+  #drainListeners: (() => void)[] = [];
   readonly #flush = (): void => this.#flushNow();
 
   private constructor(peerNodeId: string, sink: FrameSink, options: DirectLinkOptions) {
@@ -109,6 +110,23 @@ export class DirectLink implements PeerLink {
     return this.#outBytes;
   }
 
+  get congested(): boolean {
+    return this.#outBytes > this.#o.maxQueuedBytes / 2;
+  }
+
+  onceDrained(listener: () => void): void {
+    this.#drainListeners.push(listener);
+    if (!this.congested || !this.#open) setImmediate(() => this.#drained());
+  }
+
+  /** Under the high-water mark again (a flush), or closed: the drain listeners run. */
+  #drained(): void {
+    if (this.#drainListeners.length === 0 || (this.congested && this.#open)) return;
+    const listeners = this.#drainListeners;
+    this.#drainListeners = [];
+    for (const listener of listeners) listener();
+  }
+
   send(frame: Frame): void {
     if (!this.#open) throw new WeftError('CommunicationError', 'link is not open');
     if (this.#outBytes > this.#o.maxQueuedBytes) {
@@ -137,6 +155,7 @@ export class DirectLink implements PeerLink {
       });
     }
     this.onClose(this);
+    this.#drained();
   }
 
   #closedByPeer(): void {
@@ -145,6 +164,7 @@ export class DirectLink implements PeerLink {
     this.#out = [];
     this.#outBytes = 0;
     this.onClose(this);
+    this.#drained();
   }
 
   #flushNow(): void {
@@ -154,8 +174,8 @@ export class DirectLink implements PeerLink {
     this.#out = [];
     this.#outBytes = 0;
     const other = this.#other;
-    if (other === undefined) return;
-    for (const frame of frames) other.#receive(frame);
+    if (other !== undefined) for (const frame of frames) other.#receive(frame);
+    this.#drained();
   }
 
   /** A frame from the other side arrives at this side's node. */

@@ -83,6 +83,8 @@ export class Link implements PeerLink {
   #outBytes = 0;
   #flushScheduled = false;
   #warnedFull = false;
+  /** Waiting for the link to fall under its high-water mark (onceDrained). */
+  #drainListeners: (() => void)[] = [];
   #lastReceivedAt = Date.now();
   #lastSentAt = Date.now();
   #handshakeTimer: NodeJS.Timeout | undefined;
@@ -99,6 +101,7 @@ export class Link implements PeerLink {
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
     socket.on('error', (err: Error) => this.#fail(new WeftError('CommunicationError', `link socket error: ${err.message}`, { cause: err })));
     socket.on('close', () => this.#fail(new WeftError('CommunicationError', 'link closed by peer')));
+    socket.on('drain', () => this.#checkDrained());
     this.#handshakeTimer = setTimeout(() => {
       this.#fail(new WeftError('LinkUnauthenticated', `no handshake within ${options.handshakeTimeoutMs} ms`));
     }, options.handshakeTimeoutMs);
@@ -120,6 +123,24 @@ export class Link implements PeerLink {
   /** Bytes queued on this link and not yet taken by the kernel. */
   get queuedBytes(): number {
     return this.#outBytes + ((this.#socket as { writableLength?: number }).writableLength ?? 0);
+  }
+
+  get congested(): boolean {
+    return this.queuedBytes > this.#options.maxQueuedBytes / 2;
+  }
+
+  onceDrained(listener: () => void): void {
+    this.#drainListeners.push(listener);
+    // Already under the mark: a turn later, as if it had drained (callers expect a callback, not a re-entry).
+    if (!this.congested || this.#state === 'closed') setImmediate(() => this.#checkDrained());
+  }
+
+  /** Calls the drain listeners once the link is under its high-water mark (or closed). */
+  #checkDrained(): void {
+    if (this.#drainListeners.length === 0 || (this.congested && this.#state !== 'closed')) return;
+    const listeners = this.#drainListeners;
+    this.#drainListeners = [];
+    for (const listener of listeners) listener();
   }
 
   /**
@@ -195,7 +216,8 @@ export class Link implements PeerLink {
     this.#out = [];
     this.#outBytes = 0;
     this.#lastSentAt = Date.now();
-    this.#socket.write(out);
+    // Taken at once: under the mark now. Else the socket's 'drain' tells.
+    if (this.#socket.write(out)) this.#checkDrained();
   }
 
   #onData(chunk: Buffer): void {
@@ -314,6 +336,7 @@ export class Link implements PeerLink {
     this.#out = [];
     this.#outBytes = 0;
     if (!this.#socket.destroyed && error !== undefined) this.#socket.destroy();
+    this.#checkDrained();
     // Always reported, even for a link closed before its handshake ended, so owners forget it.
     this.onClose(this, error ?? (wasOpen ? undefined : new WeftError('CommunicationError', 'link closed during the handshake')));
   }

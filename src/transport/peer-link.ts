@@ -14,6 +14,13 @@ export interface PeerLink {
   /** Bytes queued on this link and not yet taken by the peer. */
   readonly queuedBytes: number;
   /**
+   * Is the link over its high-water mark (half of the bytes it may hold)?
+   * A sender that can wait (a client's messages) should, until `onceDrained`.
+   */
+  readonly congested: boolean;
+  /** Calls `listener` once, when the link is next under its high-water mark, or when it closes. */
+  onceDrained(listener: () => void): void;
+  /**
    * Queues a frame; frames queued in one tick leave together. Throws
    * Overloaded when the link holds too much, ProtocolError when the frame is
    * over the peer's limit, CommunicationError when the link is closed.

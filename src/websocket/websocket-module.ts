@@ -13,8 +13,12 @@ import { WeftError, toWire, toWeftError } from '../errors.js';
 import type { HostContext, ModuleInstance, WeftModule } from '../host/module.js';
 import { FrameType, type SessionClosedFrame, type SessionMessageFrame, type SessionOpenFrame } from '../protocol/frames.js';
 import type { PeerLink } from '../transport/peer-link.js';
+import { WarnLimiter } from '../transport/warn-limiter.js';
+import { countClientMessageDrop } from '../metrics/metrics.js';
+import { QUEUE_FULL_CLOSE_CODE } from '../protocol/close-codes.js';
 import { PushClient } from '../push/push-client.js';
 import { historyLimitsOf } from './history-options.js';
+import { MessageQueue } from './message-queue.js';
 import { BusinessSessionIds, SessionManager, type BoundSessions } from './session-manager.js';
 import { WsAppServiceBase, attachWsRuntime, isWsService } from './ws-app-service.js';
 import { HostSession, type WsSession } from './ws-session.js';
@@ -39,11 +43,22 @@ const HOOKS = ['onOpen', 'onMessage', 'onClose', 'onError'] as const;
 const DEFAULT_OPEN_TIMEOUT_MS = 5_000;
 /** The longest delay setTimeout takes. */
 const MAX_TIMER_MS = 2_147_483_647;
+/** The window of client messages when the gateway names none (an older version): the gateway's default `websocket.maxQueuedMessages`. */
+const DEFAULT_MAX_QUEUED_MESSAGES = 256;
+/** Drop warnings: at most one line per kind each interval, the rest counted in it. */
+const DROP_WARN_INTERVAL_MS = 10_000;
+const QUEUE_FULL_REASON = 'too many messages waiting for the handler';
 
 /** The deadline for onOpen that the gateway sent in the handshake, or the default. */
 function openTimeoutOf(handshake: { openTimeoutMs?: unknown }): number {
   const ms = handshake.openTimeoutMs;
   return typeof ms === 'number' && Number.isFinite(ms) && ms > 0 ? Math.min(ms, MAX_TIMER_MS) : DEFAULT_OPEN_TIMEOUT_MS;
+}
+
+/** The window of client messages the gateway keeps to for a session, or the default. */
+function maxQueuedMessagesOf(handshake: { maxQueuedMessages?: unknown }): number {
+  const n = handshake.maxQueuedMessages;
+  return typeof n === 'number' && Number.isInteger(n) && n > 0 ? n : DEFAULT_MAX_QUEUED_MESSAGES;
 }
 
 /** A session whose onOpen is running: not yet bound here, and never bound once its deadline passed. */
@@ -69,9 +84,11 @@ class WebSocketRuntime implements ModuleInstance {
   readonly #sessions = new Map<string, HostSession>();
   /** Sessions whose onOpen is running. They get no onClose: they never opened. */
   readonly #opening = new Map<string, OpeningSession>();
+  readonly #warnings: WarnLimiter;
 
   constructor(ctx: HostContext) {
     this.#ctx = ctx;
+    this.#warnings = new WarnLimiter(ctx.logger, DROP_WARN_INTERVAL_MS);
     const push = new PushClient(ctx);
     for (const hosted of ctx.services) {
       if (!isWsService(hosted.instance)) continue;
@@ -190,6 +207,7 @@ class WebSocketRuntime implements ModuleInstance {
       // Else given up (deadline, client gone, link lost) while onOpen ran.
       if (this.#opening.get(sessionId)?.session !== session) return;
       this.#forgetOpening(sessionId);
+      session.inbox = this.#inboxOf(session, service.instance, maxQueuedMessagesOf(handshake));
       this.#sessions.set(sessionId, session);
       accept();
     };
@@ -211,13 +229,71 @@ class WebSocketRuntime implements ModuleInstance {
     }
   }
 
+  /**
+   * The session's client messages: onMessage for one at a time, in order;
+   * the gateway hears how many ran (SessionHandled) so it reads its client again.
+   */
+  #inboxOf(session: HostSession, instance: WsAppServiceBase, bound: number): MessageQueue {
+    const link = session.link;
+    let unsent = 0;
+    let waiting = false;
+    const tell = (): void => {
+      if (unsent === 0 || !link.isOpen) return;
+      try {
+        link.send([FrameType.SessionHandled, session.id, unsent]);
+        unsent = 0;
+      } catch {
+        // The link is full: the count waits for it to drain (lost, the gateway would never read its client again).
+        if (waiting) return;
+        waiting = true;
+        link.onceDrained(() => {
+          waiting = false;
+          tell();
+        });
+      }
+    };
+    return new MessageQueue(bound, {
+      run: (message) => this.#hook(session, () => instance.onMessage(session, message)),
+      handled: (count) => {
+        unsent += count;
+        tell();
+      },
+    });
+  }
+
   #onMessage(frame: SessionMessageFrame): void {
     const session = this.#sessions.get(frame[1]);
-    if (session === undefined) return;
+    if (session === undefined) {
+      // Ended here (closed, or past its window) while the message travelled, or this host restarted.
+      countClientMessageDrop('unknown_session');
+      this.#warnings.warn({ sessionId: frame[1] }, 'dropped a client message: no such session on this host');
+      return;
+    }
     const data = Buffer.isBuffer(frame[2]) ? frame[2] : Buffer.from(frame[2]);
     const message = frame[3] ? data.toString('utf8') : data;
-    const instance = this.#services.get(session.service)!.instance;
-    this.#hook(session, () => instance.onMessage(session, message));
+    if (!session.inbox!.push(message)) this.#overflow(session);
+  }
+
+  /**
+   * More messages wait than the gateway's window allows, which a gateway of
+   * this version never sends: the session is closed with 1013 (try again
+   * later) rather than let its queue grow.
+   */
+  #overflow(session: HostSession): void {
+    countClientMessageDrop('queue_full');
+    this.#warnings.warn(
+      { sessionId: session.id, service: session.service, pending: session.inbox!.pending },
+      'closing a session with 1013: more client messages than its window wait for onMessage',
+    );
+    const link = session.link;
+    if (link.isOpen) {
+      try {
+        link.send([FrameType.SessionClose, session.id, QUEUE_FULL_CLOSE_CODE, QUEUE_FULL_REASON]);
+      } catch {
+        // link full or closing: the gateway ends the session when it learns the link is gone
+      }
+    }
+    this.#end(session, QUEUE_FULL_CLOSE_CODE, QUEUE_FULL_REASON);
   }
 
   #onClosed(frame: SessionClosedFrame): void {
@@ -240,28 +316,37 @@ class WebSocketRuntime implements ModuleInstance {
     if (!this.#sessions.delete(session.id)) return;
     this.#ctx.directory.unbind(session.service, session.businessId, session.id);
     const instance = this.#services.get(session.service)!.instance;
-    this.#hook(session, () => instance.onClose(session, code, reason), false);
+    // After the messages already queued: hooks of one session never overlap.
+    const close = (): void => void this.#hook(session, () => instance.onClose(session, code, reason), false);
+    if (session.inbox === undefined) close();
+    else session.inbox.end(close);
   }
 
-  /** Runs a hook; what it throws goes to onError and the log, never further. */
-  #hook(session: WsSession, run: () => void | Promise<void>, reportToOnError = true): void {
+  /**
+   * Runs a hook; what it throws goes to onError and the log, never further.
+   * Returns a promise that settles (never rejects) once the hook and its
+   * onError did, when the hook is async.
+   */
+  #hook(session: WsSession, run: () => void | Promise<void>, reportToOnError = true): Promise<void> | undefined {
     const instance = this.#services.get(session.service)!.instance;
-    const fail = (e: unknown): void => {
+    const fail = (e: unknown): Promise<void> | undefined => {
       this.#ctx.logger.warn({ err: e, sessionId: session.id, service: session.service }, 'WebSocket hook threw');
-      if (!reportToOnError) return;
+      if (!reportToOnError) return undefined;
       try {
         const r = instance.onError(session, e);
-        if (r instanceof Promise) r.catch((err: unknown) => this.#ctx.logger.warn({ err }, 'onError threw'));
+        if (r instanceof Promise) return r.catch((err: unknown) => this.#ctx.logger.warn({ err }, 'onError threw'));
       } catch (err) {
         this.#ctx.logger.warn({ err }, 'onError threw');
       }
+      return undefined;
     };
     try {
       const r = run();
-      if (r instanceof Promise) r.catch(fail);
+      if (r instanceof Promise) return r.then(undefined, fail);
     } catch (e) {
-      fail(e);
+      return fail(e);
     }
+    return undefined;
   }
 }
 

@@ -4,6 +4,7 @@
 import type { WireHandshake } from '../protocol/frames.js';
 import type { PeerLink } from '../transport/peer-link.js';
 import type { PushMessage } from '../push/push-client.js';
+import type { MessageQueue } from './message-queue.js';
 
 /** What a session needs of its service's SessionManager. */
 export interface SessionSender {
@@ -23,6 +24,12 @@ export interface WsSession {
   readonly headers: Readonly<Record<string, string>>;
   /** Handshake query string. */
   readonly query: Readonly<Record<string, string>>;
+  /**
+   * The values of the `{param}` segments of the service's route template,
+   * by name: `session.params.tenant` for `api/{tenant}/room` reached at
+   * `/api/acme/room`. Empty when the template has none.
+   */
+  readonly params: Readonly<Record<string, string>>;
   readonly remoteAddress: string;
   /**
    * The verified identity: the claims of the token the gateway checked
@@ -53,6 +60,16 @@ function identityOf(value: unknown): Readonly<Record<string, unknown>> | undefin
   return deepFreeze(value as Record<string, unknown>);
 }
 
+const NO_PARAMS: Readonly<Record<string, string>> = Object.freeze({});
+
+/** The path parameters a handshake carries: string values only (a gateway of an older version sends none). */
+function paramsOf(value: unknown): Readonly<Record<string, string>> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return NO_PARAMS;
+  const out: Record<string, string> = {};
+  for (const [name, v] of Object.entries(value)) if (typeof v === 'string') out[name] = v;
+  return Object.freeze(out);
+}
+
 export class HostSession implements WsSession {
   readonly id: string;
   readonly businessId: string;
@@ -60,9 +77,12 @@ export class HostSession implements WsSession {
   readonly gatewayNodeId: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly query: Readonly<Record<string, string>>;
+  readonly params: Readonly<Record<string, string>>;
   readonly remoteAddress: string;
   readonly identity: Readonly<Record<string, unknown>> | undefined;
   readonly openedAt = Date.now();
+  /** Its client messages, run one at a time (set by WebSocketModule once it opened). */
+  inbox: MessageQueue | undefined;
   state: unknown = undefined;
   /** The gateway link the session was opened over; it ends with it. */
   readonly link: PeerLink;
@@ -76,6 +96,7 @@ export class HostSession implements WsSession {
     this.link = link;
     this.headers = handshake.headers;
     this.query = handshake.query;
+    this.params = paramsOf(handshake.params);
     this.remoteAddress = handshake.remoteAddress;
     this.identity = identityOf(handshake.identity);
     this.#manager = manager;

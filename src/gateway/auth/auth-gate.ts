@@ -17,6 +17,8 @@ export interface GateRequest {
   kind: 'http' | 'websocket';
   method: string;
   path: string;
+  /** The values of the route template's `{param}` segments. */
+  params: Readonly<Record<string, string>>;
   headers: IncomingHttpHeaders;
   /** Lower-case names. */
   query: Readonly<Record<string, string>>;
@@ -119,6 +121,7 @@ export class AuthGate {
         kind: request.kind,
         method: request.method,
         path: request.path,
+        params: request.params,
         headers: request.headers,
         query: request.query,
         remoteAddress: this.#o.addresses?.clientAddress(request.remoteAddress, request.headers) ?? request.remoteAddress,

@@ -10,6 +10,12 @@ export interface AuthRequest {
   kind: 'http' | 'websocket';
   method: string;
   path: string;
+  /**
+   * The values of the `{param}` segments of the route's template, by name:
+   * `{ tenant: 'acme' }` for a WebSocket service at `api/{tenant}/room`
+   * reached at `/api/acme/room`, or an HTTP route's `{id}`. Empty when it has none.
+   */
+  params: Readonly<Record<string, string>>;
   /** The request's headers as the client sent them (the token included). */
   headers: Readonly<Record<string, string | string[] | undefined>>;
   /** The query string as the client sent it, lower-case names (the `token` parameter included). */

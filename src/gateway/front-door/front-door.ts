@@ -4,7 +4,8 @@
  * verifies its token, binds its businessId and runs the authenticate hook;
  * session-opening.ts binds the session to a host and waits for its answer;
  * gateway-sessions.ts is the one table of sessions held here;
- * delivery.ts writes pushes to client sockets; keepalive.ts pings them.
+ * delivery.ts writes pushes to client sockets; keepalive.ts pings them;
+ * client-messages.ts carries client messages to hosts with back-pressure.
  *
  * Handshakes are refused with an HTTP status and JSON body before any
  * upgrade. A session is carried over the gateway's link to its host: one
@@ -29,6 +30,7 @@ import { selectSubprotocol } from '../auth/token-source.js';
 import { addSessionSource, countClose, countHandshake } from '../../metrics/metrics.js';
 import { writeSocketError } from '../responses.js';
 import { CountLimiter, RateLimiter } from './admission-limits.js';
+import { ClientMessages } from './client-messages.js';
 import { Delivery } from './delivery.js';
 import { SessionState, GatewaySessions, type GatewaySession } from './gateway-sessions.js';
 import { NO_HANDSHAKE, checkHandshake, handshakeOf, type FindWebSocketService } from './handshake.js';
@@ -53,6 +55,8 @@ export interface FrontDoorOptions {
   maxBufferedBytes: number;
   pingIntervalMs: number;
   sessionOpenTimeoutMs: number;
+  /** Client messages of a session that may wait for its onMessage; there the client's socket is not read. */
+  maxQueuedMessages: number;
   maxHandshakesPerIpPerSecond: number;
   maxSessionsPerIp: number;
   maxSessionsPerBusinessId: number;
@@ -108,6 +112,7 @@ export class FrontDoor {
   readonly #opening: SessionOpening;
   readonly #delivery: Delivery;
   readonly #keepalive: Keepalive;
+  readonly #messages: ClientMessages;
   #draining = false;
   #stopCounting: (() => void) | undefined;
   readonly #handshakesPerIp: RateLimiter;
@@ -158,10 +163,19 @@ export class FrontDoor {
       sessions: this.#sessions,
       frames: deps.frames,
       sessionOpenTimeoutMs: options.sessionOpenTimeoutMs,
+      maxQueuedMessages: options.maxQueuedMessages,
       accepted: (session, req, head) => this.#accepted(session, req, head),
       refuse: (socket, error) => writeSocketError(socket, error, options.retryAfterSeconds),
       tellHost: (session, code, reason) => this.#tellHost(session, code, reason),
       dropQueue: (session) => this.#delivery.dropQueue(session),
+    });
+    this.#messages = new ClientMessages({
+      maxQueuedMessages: options.maxQueuedMessages,
+      logger: options.logger,
+      hostGone: (session) => {
+        this.#closed(session, 1012, 'host unavailable');
+        session.ws?.close(1012, 'host unavailable; reconnect');
+      },
     });
     const history = deps.history;
     this.#delivery = new Delivery({
@@ -210,6 +224,10 @@ export class FrontDoor {
       if (session !== undefined && session.state === SessionState.Opening) abandon(session);
     };
     deps.frames.on(FrameType.SessionClose, (frame) => this.#onCloseRequest(frame));
+    deps.frames.on(FrameType.SessionHandled, (frame) => {
+      const session = this.#sessions.get(frame[1]);
+      if (session !== undefined) this.#messages.handled(session, frame[2]);
+    });
     const onPush = (frame: PushFrame, link: PeerLink): void => this.#delivery.push(frame, this.#sessions, link);
     deps.frames.on(FrameType.PushSession, onPush);
     deps.frames.on(FrameType.PushBusiness, onPush);
@@ -302,6 +320,7 @@ export class FrontDoor {
         kind: 'websocket',
         method: 'GET',
         path: checked.path,
+        params: checked.params,
         headers: req.headers,
         query: checked.query,
         remoteAddress: req.socket.remoteAddress ?? '',
@@ -411,9 +430,9 @@ export class FrontDoor {
       // weft.v1: text is control, binary is an application message behind one flags byte.
       if (!isBinary) return this.#control(session, data);
       if (data.length === 0) return;
-      return this.#toHost(session, data.subarray(1), (data[0]! & FLAG_TEXT) === 0);
+      return this.#messages.toHost(session, data.subarray(1), (data[0]! & FLAG_TEXT) !== 0);
     }
-    this.#toHost(session, data, isBinary);
+    this.#messages.toHost(session, data, !isBinary);
   }
 
   /** A weft.v1 control message from the client; a malformed one is answered with an error, the session goes on. */
@@ -445,21 +464,6 @@ export class FrontDoor {
     });
   }
 
-  #toHost(session: GatewaySession, data: Buffer, isBinary: boolean): void {
-    const link = session.hostLink;
-    if (link === undefined || !link.isOpen) {
-      // A service without hooks has nothing on a host to hear the message; the session lives on.
-      if (session.hooks) session.ws?.close(1012, 'host unavailable; reconnect');
-      return;
-    }
-    try {
-      link.send([FrameType.SessionMessage, session.id, data, !isBinary]);
-    } catch {
-      // The host cannot take more now: this message is dropped, the session stays.
-      this.#o.logger.debug({ sessionId: session.id }, 'dropped a client message: the link to its host is full');
-    }
-  }
-
   /** An open session ended (either side): forgotten here, in the directory and at its host. */
   #closed(session: GatewaySession, code: number, reason: string): void {
     if (session.state === SessionState.Closed) return;
@@ -468,6 +472,7 @@ export class FrontDoor {
     if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
     this.#sessions.remove(session);
     this.#delivery.dropQueue(session);
+    this.#messages.ended(session);
     this.#d.directory.remove(session.service, session.businessId, session.id);
     this.#tellHost(session, code, reason);
   }

@@ -35,6 +35,12 @@ export interface QueuedPush {
   readonly tally: AckTally | undefined;
 }
 
+/** A client message read while its socket was paused (client-messages.ts), not yet sent to the host. */
+export interface HeldMessage {
+  readonly data: Buffer;
+  readonly text: boolean;
+}
+
 /** What a `weft.v1` session adds: where its client stands in its businessId's stream. */
 export interface V1State {
   /** The last position written to the client ('' and 0: none yet). */
@@ -80,6 +86,12 @@ export interface GatewaySession {
   readonly v1: V1State | undefined;
   /** Heard from since the last ping (keepalive). */
   alive: boolean;
+  /** Client messages sent to the host whose onMessage has not run yet (client-messages.ts). */
+  inFlight: number;
+  /** Client messages read while the socket paused, in order, not yet sent; undefined: none. */
+  held: HeldMessage[] | undefined;
+  /** The client's socket is not read: its host's window or link is full. */
+  readPaused: boolean;
   /** The delivery tick the socket was last corked in, and bytes written then (delivery). */
   corkTick: number;
   tickBytes: number;
@@ -122,6 +134,9 @@ export function newSession(
             base: 0,
           },
     alive: true,
+    inFlight: 0,
+    held: undefined,
+    readPaused: false,
     corkTick: 0,
     tickBytes: 0,
     expiresAt: undefined,

@@ -21,6 +21,8 @@ import { parseQuery } from '../http-api.js';
 export interface CheckedHandshake {
   path: string;
   service: string;
+  /** The values of the `{param}` segments of the service's route template. */
+  params: Record<string, string>;
   /** Does the service override a session hook (so its host wants the handshake's details)? */
   hooks: boolean;
   /** The first businessId the client gave; undefined only when tokens are on (the token's claim is used). */
@@ -51,10 +53,14 @@ export interface HandshakePolicy {
 /** Nothing configured: own origin only, no client header, no proxy believed. */
 const DEFAULT_POLICY: HandshakePolicy = Object.freeze({ allowedOrigins: undefined, forwardHeaders: [], addresses: new ClientAddresses([]) });
 
-/** Finds the WebSocket service of a path, and the policy it is opened under (the default when none). */
+/**
+ * Finds the WebSocket service of a path, the values of its template's
+ * `{param}` segments, and the policy it is opened under (the default when
+ * none). Throws URIError on a malformed escape in a parameter segment.
+ */
 export type FindWebSocketService = (
   path: string,
-) => { service: string; hooks: boolean; history?: HistoryLimits | undefined; policy?: HandshakePolicy } | undefined;
+) => { service: string; params?: Record<string, string>; hooks: boolean; history?: HistoryLimits | undefined; policy?: HandshakePolicy } | undefined;
 
 /** Does a Sec-WebSocket-Protocol header offer weft.v1? */
 function offersWeftV1(header: string | undefined): boolean {
@@ -134,7 +140,13 @@ export function checkHandshake(
   const url = req.url ?? '/';
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
-  const route = findService(path);
+  let route: ReturnType<FindWebSocketService>;
+  try {
+    route = findService(path);
+  } catch {
+    // decodeURIComponent of a path parameter
+    return { error: new WeftError('BadRequest', 'malformed URL encoding in the path') };
+  }
   if (route === undefined) return { error: new WeftError('NotFound', `no WebSocket service at ${path}`) };
   const policy = route.policy ?? DEFAULT_POLICY;
   // A page of another site must not open a session with the user's credentials (cross-site WebSocket hijacking).
@@ -154,7 +166,9 @@ export function checkHandshake(
   // URLSearchParams reads any query string (a bad escape stays as written): nothing to refuse.
   const query = parseQuery(q < 0 ? '' : url.slice(q + 1));
   // Query first, then header; Silky's spelling `bussinessId` too. Names match case-insensitively.
-  const given = givenBusinessIds(query, req.headers);
+  // A `{businessId}` path parameter is one more place a client names it, as for HTTP routes.
+  const params = route.params ?? {};
+  const given = givenBusinessIds(query, req.headers, params);
   const businessId = given[0];
   if (businessId === undefined && !tokens) {
     return { error: new WeftError('BadRequest', 'businessId is required, in the query string (?businessId=) or a businessId header') };
@@ -174,6 +188,7 @@ export function checkHandshake(
   return {
     path,
     service: route.service,
+    params,
     hooks: route.hooks,
     businessId,
     givenBusinessIds: given,
@@ -211,6 +226,7 @@ export function handshakeOf(req: IncomingMessage, checked: CheckedHandshake, adm
   if (hookHeaders !== undefined) Object.assign(headers, hookHeaders);
   const remoteAddress = peer === '' ? '' : policy.addresses.clientAddress(peer, req.headers);
   const handshake: WireHandshake = { headers, query: tokens ? withoutToken(query) : query, remoteAddress };
+  if (Object.keys(checked.params).length > 0) handshake.params = checked.params;
   if (admission?.identity !== undefined) handshake.identity = admission.identity;
   const traceparent = req.headers['traceparent'];
   if (typeof traceparent === 'string' && traceparent.length <= 128) handshake.traceparent = traceparent;

@@ -58,6 +58,8 @@ export class Keepalive {
       }
       const session = next.value;
       if (session.state !== SessionState.Open) continue;
+      // A socket paused for back-pressure is not read, so its pongs are not heard: not a dead client.
+      if (session.readPaused) continue;
       if (!session.alive) {
         this.#o.dead(session);
         continue;

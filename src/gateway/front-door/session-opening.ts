@@ -55,6 +55,8 @@ export interface SessionOpeningDeps {
   /** Claims SessionAccept and SessionReject. */
   frames: FrameRoutes;
   sessionOpenTimeoutMs: number;
+  /** Told to the host: the most client messages of a session waiting for its onMessage. */
+  maxQueuedMessages: number;
   /** The host accepted: complete the client's upgrade. */
   accepted: (session: GatewaySession, req: IncomingMessage, head: Buffer) => void;
   /** Refuse the client's handshake with this error (no upgrade happened). */
@@ -117,8 +119,9 @@ export class SessionOpening {
     }, d.sessionOpenTimeoutMs);
     this.#pending.set(id, { session, req, head, timer });
     d.sessions.add(session);
-    // A host that runs onOpen learns the deadline, and gives the session up when it passes.
-    const sent: WireHandshake = hooks ? { ...handshake, openTimeoutMs: d.sessionOpenTimeoutMs } : handshake;
+    // A host that runs onOpen learns the deadline, and gives the session up when it passes; and the
+    // window of client messages this gateway keeps to (it closes a session past it).
+    const sent: WireHandshake = hooks ? { ...handshake, openTimeoutMs: d.sessionOpenTimeoutMs, maxQueuedMessages: d.maxQueuedMessages } : handshake;
     this.#ask(id, session, hostNodeId, sent, undefined);
   }
 
