@@ -114,7 +114,7 @@ for (const kind of ENGINE_KINDS) {
       await eventually(() => view.view().has(id), 10000, 'the victim in the view');
       await eventually(async () => (await healthServices(url)).includes('ITestAppService'), 10000, 'the gateway routing to the victim');
       assert.equal((await httpJson(`${url}/api/test/whoami`)).body.result, id);
-      assert.ok((await raw.smembers(keys.nodes)).includes(id));
+      assert.notEqual(await raw.zscore(keys.alive, id), null);
 
       await victim.kill();
 
@@ -123,7 +123,8 @@ for (const kind of ENGINE_KINDS) {
       const after = await httpJson(`${url}/api/test/whoami`);
       assert.ok(after.status === 404 || after.status === 503, `no route to a dead node: HTTP ${after.status}`);
       await eventually(async () => (await raw.exists(keys.node(id))) === 0, 15000, 'the record to expire');
-      await eventually(async () => !(await raw.smembers(keys.nodes)).includes(id), 15000, 'the node set to be reaped');
+      await eventually(async () => (await raw.zscore(keys.alive, id)) === null, 15000, 'the node to be reaped');
+      assert.equal(await raw.hexists(keys.versions, id), 0);
     },
   );
 }
@@ -147,7 +148,8 @@ test('a gracefully stopped node leaves the registry at once, long before its TTL
   await host.stop();
 
   assert.equal(await raw.exists(keys.node(host.nodeId)), 0, 'the record is deleted by stop()');
-  assert.ok(!(await raw.smembers(keys.nodes)).includes(host.nodeId));
+  assert.equal(await raw.zscore(keys.alive, host.nodeId), null);
+  assert.equal(await raw.hexists(keys.versions, host.nodeId), 0);
   await eventually(() => !view.view().has(host.nodeId), 10000, 'the stopped node to leave the view');
   await eventually(async () => !(await healthServices(gateway.url)).includes('ITestAppService'), 10000, 'the gateway to drop its routes');
 });
@@ -178,9 +180,9 @@ for (const kind of FAILOVER_ENGINE_KINDS) {
       // Both write their records again on their own.
       await eventually(
         async () => {
-          const ids = await raw.smembers(keys.nodes);
+          const alive = await raw.zmscore(keys.alive, testHost.nodeId, chatHost.nodeId);
           const records = await raw.exists(keys.node(testHost.nodeId), keys.node(chatHost.nodeId));
-          return ids.includes(testHost.nodeId) && ids.includes(chatHost.nodeId) && records === 2;
+          return alive.every((score) => score !== null) && records === 2;
         },
         15000,
         'both nodes registered in the restarted Redis',
