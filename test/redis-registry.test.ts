@@ -287,7 +287,10 @@ async function monitorRedis(defer: Defer, onCommand: (command: string, firstArg:
 }
 
 const servicesIn = (registry: RedisRegistry, nodeId: string): string[] | undefined =>
-  registry.view().get(nodeId)?.services.map((s) => s.contract.name);
+  registry
+    .view()
+    .get(nodeId)
+    ?.services.map((s) => s.contract.name);
 
 test('a change to one node record reaches every other node with one read of that record and none of the others', await redisTest(), async (t) => {
   const defer = cleanupStack(t);

@@ -25,9 +25,6 @@ export function script(lua: string): Script {
  * ioredis `defineCommand`: with auto-pipelining, a command defined after
  * the connection's first commands can land in a pipeline built before it
  * was defined, which lacks it (`pipeline[functionName] is not a function`).
- *
- * @example
- * // const reply = await runScript(() => redis.evalsha(ping.sha, 0), () => redis.eval(ping.lua, 0));
  */
 export async function runScript<T>(sha: () => Promise<T>, lua: () => Promise<T>): Promise<T> {
   try {
