@@ -146,7 +146,10 @@ async function startRedis(): Promise<{ url: string; client: Redis; child: ChildP
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}`;
   for (let i = 0; !(await accepts(port)); i++) {
-    if (i > 50 || child.exitCode !== null) throw new Error(`redis-server on port ${port} did not start`);
+    if (i > 50 || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error(`redis-server on port ${port} did not start`);
+    }
     await sleep(100);
   }
   const client = new Redis(url, { maxRetriesPerRequest: 1 });
