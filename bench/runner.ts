@@ -5,6 +5,7 @@ import { fanOut, push, pushHttp } from './scenarios/push-scenarios.js';
 import { httpRpc, rpc, sessions } from './scenarios/other-scenarios.js';
 import { history } from './scenarios/history-scenario.js';
 import { directory } from './scenarios/directory-scenario.js';
+import { registry } from './scenarios/registry-scenario.js';
 import type { BenchOptions } from './lib/options.js';
 import { RedisWatch } from './lib/redis.js';
 import { evaluateTargets, machineInfo, mergeRuns, scenarioTable, targetsTable, type Row, type ScenarioResult, type Target } from './lib/result.js';
@@ -20,6 +21,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   'fan-out': fanOut,
   history,
   directory,
+  registry,
 };
 
 export const log = (s: string): void => {
@@ -36,6 +38,7 @@ const TARGETS_OF: Record<string, string[]> = {
   rpc: [],
   history: ['history-on-vs-off', 'nothing-lost'],
   directory: [],
+  registry: [],
 };
 
 export async function runScenario(name: string, o: BenchOptions, redis: RedisWatch): Promise<{ merged: ScenarioResult; perRun: ScenarioResult[] }> {

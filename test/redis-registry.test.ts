@@ -8,6 +8,8 @@
  * slots die and their replicas take over).
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocketModule, createGateway, createHost, implement, redisCluster, type Cluster, type Gateway, type Host } from '../src/index.js';
@@ -15,6 +17,7 @@ import { directoryUnit, registryKeys, serviceKeys } from '../src/redis/keys.js';
 import { shardOf } from '../src/util/hash-ring.js';
 import { RedisConnection } from '../src/redis/redis-connection.js';
 import { RedisRegistry } from '../src/registry/redis-registry.js';
+import type { NodeRecord } from '../src/registry/registry.js';
 import { ChatAppService, IChatAppService, ITestAppService, testService } from './fixtures/services.js';
 import { dropPrefix, rawClient } from './fixtures/node-control.js';
 import { ENGINE_KINDS, FAILOVER_ENGINE_KINDS, engineLabel, engineTest, engines } from './fixtures/redis-engines.js';
@@ -115,7 +118,7 @@ for (const kind of ENGINE_KINDS) {
       await eventually(() => view.view().has(id), 10000, 'the victim in the view');
       await eventually(async () => (await healthServices(url)).includes('ITestAppService'), 10000, 'the gateway routing to the victim');
       assert.equal((await httpJson(`${url}/api/test/whoami`)).body.result, id);
-      assert.ok((await raw.smembers(keys.nodes)).includes(id));
+      assert.notEqual(await raw.zscore(keys.alive, id), null);
 
       await victim.kill();
 
@@ -124,7 +127,8 @@ for (const kind of ENGINE_KINDS) {
       const after = await httpJson(`${url}/api/test/whoami`);
       assert.ok(after.status === 404 || after.status === 503, `no route to a dead node: HTTP ${after.status}`);
       await eventually(async () => (await raw.exists(keys.node(id))) === 0, 15000, 'the record to expire');
-      await eventually(async () => !(await raw.smembers(keys.nodes)).includes(id), 15000, 'the node set to be reaped');
+      await eventually(async () => (await raw.zscore(keys.alive, id)) === null, 15000, 'the node to be reaped');
+      assert.equal(await raw.hexists(keys.versions, id), 0);
     },
   );
 }
@@ -148,7 +152,8 @@ test('a gracefully stopped node leaves the registry at once, long before its TTL
   await host.stop();
 
   assert.equal(await raw.exists(keys.node(host.nodeId)), 0, 'the record is deleted by stop()');
-  assert.ok(!(await raw.smembers(keys.nodes)).includes(host.nodeId));
+  assert.equal(await raw.zscore(keys.alive, host.nodeId), null);
+  assert.equal(await raw.hexists(keys.versions, host.nodeId), 0);
   await eventually(() => !view.view().has(host.nodeId), 10000, 'the stopped node to leave the view');
   await eventually(async () => !(await healthServices(gateway.url)).includes('ITestAppService'), 10000, 'the gateway to drop its routes');
 });
@@ -179,9 +184,9 @@ for (const kind of FAILOVER_ENGINE_KINDS) {
       // Both write their records again on their own.
       await eventually(
         async () => {
-          const ids = await raw.smembers(keys.nodes);
+          const alive = await raw.zmscore(keys.alive, testHost.nodeId, chatHost.nodeId);
           const records = await raw.exists(keys.node(testHost.nodeId), keys.node(chatHost.nodeId));
-          return ids.includes(testHost.nodeId) && ids.includes(chatHost.nodeId) && records === 2;
+          return alive.every((score) => score !== null) && records === 2;
         },
         15000,
         'both nodes registered in the restarted Redis',
@@ -235,3 +240,164 @@ for (const kind of FAILOVER_ENGINE_KINDS) {
     },
   );
 }
+
+/** A record as a node publishes it, with one service per name (no methods: the registry does not look inside). */
+function recordOf(nodeId: string, services: string[]): NodeRecord {
+  return {
+    nodeId,
+    role: 'host',
+    address: { host: '127.0.0.1', port: 1 },
+    services: services.map((name) => ({ contract: { name, segment: name, basePath: `/api/${name}`, methods: [] } })),
+    startedAt: Date.now(),
+    protocol: 1,
+  };
+}
+
+/** A registry that registers `record` (no node behind it: only the registry is under test). */
+async function member(defer: Defer, prefix: string, ttlMs: number, heartbeatMs: number, record: NodeRecord): Promise<RedisRegistry> {
+  const registry = await observer(defer, REDIS_URL, prefix, ttlMs, heartbeatMs);
+  await registry.register(record);
+  return registry;
+}
+
+/**
+ * Every command Redis runs, as MONITOR reports it (command name and first argument), on a bare
+ * socket: ioredis's monitor mode can lose its place in a busy Redis ("Command queue state error").
+ */
+async function monitorRedis(defer: Defer, onCommand: (command: string, firstArg: string) => void): Promise<void> {
+  const url = new URL(REDIS_URL);
+  const socket = net.connect({ host: url.hostname, port: Number(url.port || 6379) });
+  defer(() => socket.destroy());
+  await once(socket, 'connect');
+  let pending = '';
+  let started: () => void = () => {};
+  const ok = new Promise<void>((resolve) => (started = resolve));
+  socket.on('data', (chunk: Buffer) => {
+    pending += chunk.toString('utf8');
+    const lines = pending.split('\r\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line === '+OK') started();
+      // +1796138107.982121 [0 127.0.0.1:51234] "HMGET" "{p}:node:a" "v" "r"
+      const m = /^\+\d+\.\d+ \[[^\]]*\] "([^"]*)"(?: "([^"]*)")?/.exec(line);
+      if (m !== null) onCommand(m[1] ?? '', m[2] ?? '');
+    }
+  });
+  socket.write('MONITOR\r\n');
+  await ok;
+}
+
+const servicesIn = (registry: RedisRegistry, nodeId: string): string[] | undefined =>
+  registry
+    .view()
+    .get(nodeId)
+    ?.services.map((s) => s.contract.name);
+
+test('a change to one node record reaches every other node with one read of that record and none of the others', await redisTest(), async (t) => {
+  const defer = cleanupStack(t);
+  const prefix = uniquePrefix();
+  const keys = registryKeys(prefix);
+  defer(() => dropPrefix(prefix));
+  // Heartbeats far apart: what the test sees is the change alone.
+  const [ttlMs, heartbeatMs] = [120000, 60000];
+  const a = await member(defer, prefix, ttlMs, heartbeatMs, recordOf('node-a', ['IOne']));
+  const b = await member(defer, prefix, ttlMs, heartbeatMs, recordOf('node-b', ['ITwo']));
+  const watchers = [b, await observer(defer, REDIS_URL, prefix, ttlMs, heartbeatMs), await observer(defer, REDIS_URL, prefix, ttlMs, heartbeatMs)];
+  await eventually(() => watchers.every((w) => w.view().has('node-a') && w.view().has('node-b')), 5000, 'every view with both nodes');
+
+  const raw = rawRedis(defer, REDIS_URL);
+  const reads = new Map<string, number>();
+  let marked = false;
+  const mark = `${keys.tag}:monitor-mark`;
+  await monitorRedis(defer, (command, key) => {
+    if (key === mark) marked = true;
+    if (key.startsWith(keys.node('')) && ['get', 'mget', 'hget', 'hmget', 'hgetall'].includes(command.toLowerCase())) {
+      reads.set(key, (reads.get(key) ?? 0) + 1);
+    }
+  });
+
+  await a.register(recordOf('node-a', ['IOne', 'IThree']));
+
+  await eventually(() => watchers.every((w) => servicesIn(w, 'node-a')?.includes('IThree') === true), 5000, 'the change in every view');
+  // MONITOR reports commands in the order Redis ran them: once the mark is seen, so is every read before it.
+  await raw.get(mark);
+  await eventually(() => marked, 5000, 'the monitor to catch up');
+  assert.deepEqual(Object.fromEntries(reads), { [keys.node('node-a')]: watchers.length }, 'one read of the changed record per watching node');
+});
+
+test('a heartbeat refreshes the record TTL without writing the record again', await redisTest(), async (t) => {
+  const defer = cleanupStack(t);
+  const prefix = uniquePrefix();
+  const keys = registryKeys(prefix);
+  defer(() => dropPrefix(prefix));
+  await member(defer, prefix, 1500, 300, recordOf('node-a', ['IOne']));
+  const raw = rawRedis(defer, REDIS_URL);
+  const key = keys.node('node-a');
+  const version = await raw.hget(key, 'v');
+  // Changed behind the node's back: a heartbeat that rewrote the record would put the original back.
+  const altered = JSON.stringify(recordOf('node-a', ['IAlteredInRedis']));
+  await raw.hset(key, 'r', altered);
+  // When the TTL runs out (PEXPIRETIME, ms on Redis's clock): a refresh moves it later.
+  const expiresAt = async (): Promise<number> => Number(await raw.call('PEXPIRETIME', key));
+  const expiryAfterAltering = await expiresAt();
+
+  await eventually(async () => (await expiresAt()) > expiryAfterAltering, 5000, 'a heartbeat to refresh the TTL');
+
+  assert.equal(await raw.hget(key, 'r'), altered, 'the record as it was left');
+  assert.equal(await raw.hget(key, 'v'), version, 'the same version');
+  assert.notEqual(await raw.zscore(keys.alive, 'node-a'), null);
+});
+
+test('an announcement older than the record a node holds does not replace it', await redisTest(), async (t) => {
+  const defer = cleanupStack(t);
+  const prefix = uniquePrefix();
+  const keys = registryKeys(prefix);
+  defer(() => dropPrefix(prefix));
+  const [ttlMs, heartbeatMs] = [120000, 60000];
+  const first = recordOf('node-a', ['IOld']);
+  const a = await member(defer, prefix, ttlMs, heartbeatMs, first);
+  const raw = rawRedis(defer, REDIS_URL);
+  const v1 = Number(await raw.hget(keys.node('node-a'), 'v'));
+  await a.register(recordOf('node-a', ['INew']));
+  const v2 = Number(await raw.hget(keys.node('node-a'), 'v'));
+  const b = await observer(defer, REDIS_URL, prefix, ttlMs, heartbeatMs);
+  assert.deepEqual(servicesIn(b, 'node-a'), ['INew']);
+  const seen: (string[] | undefined)[] = [];
+  b.onChange(() => seen.push(servicesIn(b, 'node-a')));
+
+  // As a late writer or a stale load would leave things: the older record back in Redis, announced
+  // with its own version, with a newer one it does not have, and an old leave.
+  await raw.hset(keys.node('node-a'), 'v', String(v1), 'r', JSON.stringify(first));
+  const changes = Number(await raw.get(keys.changes));
+  await raw.publish(keys.channel, `up node-a ${v1} ${changes + 1}`);
+  await raw.publish(keys.channel, `up node-a ${v2 + 1} ${changes + 2}`);
+  await raw.publish(keys.channel, `down node-a ${v1} ${changes + 3}`);
+  // Then a real change: once it is in the view, the announcements before it were handled.
+  await a.register(recordOf('node-a', ['INewest']));
+
+  await eventually(() => servicesIn(b, 'node-a')?.[0] === 'INewest', 5000, 'the newest record in the view');
+  assert.deepEqual(seen, [['INewest']], 'no view in between held the older record or lacked the node');
+});
+
+test('a node whose record Redis lost writes it again, and every view has it', await redisTest(), async (t) => {
+  const defer = cleanupStack(t);
+  const prefix = uniquePrefix();
+  const keys = registryKeys(prefix);
+  defer(() => dropPrefix(prefix));
+  const a = await member(defer, prefix, 1500, 300, recordOf('node-a', ['IOne']));
+  let recovered = 0;
+  a.onRecovered(() => (recovered += 1));
+  const b = await observer(defer, REDIS_URL, prefix, 1500, 300);
+  assert.ok(b.view().has('node-a'));
+  const raw = rawRedis(defer, REDIS_URL);
+
+  await dropPrefix(prefix);
+
+  await eventually(async () => (await raw.hget(keys.node('node-a'), 'r')) !== null, 5000, 'the record written again');
+  assert.notEqual(await raw.zscore(keys.alive, 'node-a'), null);
+  assert.notEqual(await raw.hget(keys.versions, 'node-a'), null);
+  assert.ok(recovered >= 1, 'the node was told, so its parts write their state again');
+  await eventually(() => b.view().has('node-a'), 5000, 'the node in the other view');
+  const fresh = await observer(defer, REDIS_URL, prefix, 1500, 300);
+  assert.deepEqual(servicesIn(fresh, 'node-a'), ['IOne']);
+});

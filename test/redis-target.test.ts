@@ -102,7 +102,7 @@ test('gives the keys that travel together one hash tag', () => {
     return key.slice(open + 1, close);
   };
   const r = registryKeys('shop');
-  for (const key of [r.nodes, r.node('gw-1'), r.channel, r.gatewayServices('gw-1')]) assert.equal(tagOf(key), 'shop', key);
+  for (const key of [r.alive, r.versions, r.changes, r.node('gw-1'), r.channel, r.gatewayServices('gw-1')]) assert.equal(tagOf(key), 'shop', key);
   const s = serviceKeys('shop', 'IChatAppService');
   for (const key of [s.sessions, s.gateway('gw-1'), s.channel]) assert.equal(tagOf(key), 'shop:IChatAppService', key);
   assert.notEqual(tagOf(serviceKeys('shop', 'IOther').sessions), tagOf(s.sessions), 'each service has a slot of its own');

@@ -63,7 +63,7 @@ test(
     const onA = await opensOn(statsA);
     // Links that die young are backed off anyway (transport/peers.ts LINK_HEALTHY_AFTER_MS): let these live past that.
     await sleep(2500);
-    const record = JSON.parse((await raw.get(registryKeys(prefix).node(hA.info.nodeId))) ?? '{}') as { address: { port: number } };
+    const record = JSON.parse((await raw.hget(registryKeys(prefix).node(hA.info.nodeId), 'r')) ?? '{}') as { address: { port: number } };
 
     await hA.kill();
     // Its port now takes connections and never answers, as a host whose machine is gone.

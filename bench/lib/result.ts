@@ -68,6 +68,14 @@ const COLUMNS: [key: string, label: string, decimals: number][] = [
   ['metaBytesPerBusinessId', '(meta)', 0],
   ['cpuUsPerDelivery', 'CPU µs/delivery', 0],
   ['serverCpuUsPerDelivery', '(servers)', 0],
+  ['nodes', 'nodes', 0],
+  ['recordBytes', 'record B', 0],
+  ['redisInBytesPerSec', 'redis in B/s', 0],
+  ['redisOutBytesPerSec', 'redis out B/s', 0],
+  ['redisCommandsPerSec', 'redis cmds/s', 0],
+  ['heartbeatsPerSec', 'heartbeats/s', 1],
+  ['bytesPerHeartbeat', 'B/heartbeat', 0],
+  ['dueBytesPerSec', 'B/s due', 0],
 ];
 
 export function fmt(v: number | undefined, decimals = 0): string {

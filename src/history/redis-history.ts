@@ -21,9 +21,9 @@
  * so a client back after the window hears "window-passed", and only a
  * Redis that lost the keys makes a new epoch.
  */
-import { createHash } from 'node:crypto';
 import { historyKeys, type HistoryKeys } from '../redis/keys.js';
 import type { RedisCommands, RedisConnection } from '../redis/redis-connection.js';
+import { runScript, script } from '../redis/redis-script.js';
 import type { HistoryLimits, HistoryRead, HistoryStore, Position } from './history-store.js';
 import { newEpoch, readFrom } from './memory-history.js';
 
@@ -116,34 +116,12 @@ return {epoch, offset, redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+'
 
 type Reply = [Buffer, Buffer | number, ([Buffer, Buffer[]][] | undefined)?];
 
-/** A script and its SHA1, run with EVALSHA and loaded by EVAL on the node that lacks it (NOSCRIPT). */
-interface Script {
-  readonly lua: string;
-  readonly sha: string;
-}
-
-const script = (lua: string): Script => ({ lua, sha: createHash('sha1').update(lua).digest('hex') });
 const APPEND_SCRIPT = script(APPEND);
 const READ_SCRIPT = script(READ);
 
 interface BufferScripts {
   evalshaBuffer(sha: string, numKeys: number, ...args: string[]): Promise<unknown>;
   evalBuffer(lua: string, numKeys: number, ...args: string[]): Promise<unknown>;
-}
-
-/**
- * EVALSHA, then EVAL when the server does not have the script yet. Not
- * ioredis `defineCommand`: with auto-pipelining, a command defined after
- * the connection's first commands can land in a pipeline built before it
- * was defined, which lacks it (`pipeline[functionName] is not a function`).
- */
-async function runScript<T>(sha: () => Promise<T>, lua: () => Promise<T>): Promise<T> {
-  try {
-    return await sha();
-  } catch (e) {
-    if (e instanceof Error && e.message.startsWith('NOSCRIPT')) return lua();
-    throw e;
-  }
 }
 
 export interface RedisHistoryOptions {

@@ -96,7 +96,7 @@ export const REDIS_CLUSTER_OPTION_PROPERTIES = {
     unit: 'ms',
     default: 2_000,
     description:
-      'Record refresh and view reload, and how often session directory replicas compare their version with Redis; at most `ttlMs / 2`. A dead node leaves every view within `ttlMs + heartbeatMs`.',
+      'Registry TTL refresh (one small script: it also reaps expired nodes and says whether a registry change was missed), and how often session directory replicas compare their version with Redis; at most `ttlMs / 2`. A dead node leaves every view within `ttlMs + heartbeatMs`.',
   }),
 };
 

@@ -6,8 +6,10 @@
  *
  * | key / channel | type | tag (slot) | who |
  * |---|---|---|---|
- * | `{<prefix>}:nodes` | set of node ids | `{<prefix>}` | registry |
- * | `{<prefix>}:node:<nodeId>` | string (JSON record, TTL) | `{<prefix>}` | registry |
+ * | `{<prefix>}:alive` | sorted set nodeId -> expiry (Redis ms) | `{<prefix>}` | registry |
+ * | `{<prefix>}:versions` | hash nodeId -> record version | `{<prefix>}` | registry |
+ * | `{<prefix>}:changes` | integer, bumped by each join, change and leave | `{<prefix>}` | registry |
+ * | `{<prefix>}:node:<nodeId>` | hash `v` version, `r` JSON record (TTL) | `{<prefix>}` | registry |
  * | `{<prefix>}:registry` | channel | `{<prefix>}` | registry |
  * | `{<prefix>}:gateway-services:<gatewayId>` | set of units | `{<prefix>}` | directory |
  * | `{<prefix>:<unit>}:sessions` | hash sessionId -> `gateway\nbusinessId` | `{<prefix>:<unit>}` | directory |
@@ -37,9 +39,13 @@
 /** The registry's keys and channel, all in the `{<prefix>}` slot. */
 export interface RegistryKeys {
   readonly tag: string;
-  /** Set of the ids of registered nodes. */
-  readonly nodes: string;
-  /** A node's record (JSON), with the record TTL. */
+  /** Sorted set: each registered node's id, scored by when its TTL runs out (Redis clock, ms). */
+  readonly alive: string;
+  /** Hash: each registered node's id -> the version of its record. */
+  readonly versions: string;
+  /** Integer bumped by every join, record change and leave (a node that saw the same number missed nothing). */
+  readonly changes: string;
+  /** A node's record: hash `v` its version, `r` its JSON, with the record TTL. */
   readonly node: (nodeId: string) => string;
   /** Where joins and leaves are announced. */
   readonly channel: string;
@@ -51,7 +57,9 @@ export function registryKeys(prefix: string): RegistryKeys {
   const tag = `{${prefix}}`;
   return Object.freeze({
     tag,
-    nodes: `${tag}:nodes`,
+    alive: `${tag}:alive`,
+    versions: `${tag}:versions`,
+    changes: `${tag}:changes`,
     node: (nodeId: string) => `${tag}:node:${nodeId}`,
     channel: `${tag}:registry`,
     gatewayServices: (gatewayNodeId: string) => `${tag}:gateway-services:${gatewayNodeId}`,
