@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fanOut, push, pushHttp } from './scenarios/push-scenarios.js';
 import { httpRpc, rpc, sessions } from './scenarios/other-scenarios.js';
 import { history } from './scenarios/history-scenario.js';
+import { cluster } from './scenarios/cluster-scenario.js';
 import type { BenchOptions } from './lib/options.js';
 import { RedisWatch } from './lib/redis.js';
 import { evaluateTargets, machineInfo, mergeRuns, scenarioTable, targetsTable, type Row, type ScenarioResult, type Target } from './lib/result.js';
@@ -18,7 +19,11 @@ export const SCENARIOS: Record<string, Scenario> = {
   sessions,
   'fan-out': fanOut,
   history,
+  cluster,
 };
+
+/** Scenarios run-all leaves out unless named (cluster: minutes, and a Redis Cluster of its own). */
+export const ON_REQUEST = new Set(['cluster']);
 
 export const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
@@ -33,6 +38,7 @@ const TARGETS_OF: Record<string, string[]> = {
   'fan-out': ['nothing-lost'],
   rpc: [],
   history: ['history-on-vs-off', 'nothing-lost'],
+  cluster: ['nothing-lost'],
 };
 
 export async function runScenario(name: string, o: BenchOptions, redis: RedisWatch): Promise<{ merged: ScenarioResult; perRun: ScenarioResult[] }> {

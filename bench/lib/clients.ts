@@ -49,15 +49,15 @@ export class ClientGroup {
     return new ClientGroup(procs);
   }
 
-  /** Opens the sessions, dealt round-robin over the processes; throws if any failed. */
-  async connect(sessions: SessionSpec[], concurrencyPerProc = 100): Promise<{ opened: number; ms: number }> {
+  /** Opens the sessions, dealt round-robin over the processes; throws if any failed. `extra`: more connect arguments (`track`). */
+  async connect(sessions: SessionSpec[], concurrencyPerProc = 100, extra: Record<string, unknown> = {}): Promise<{ opened: number; ms: number }> {
     const shares: SessionSpec[][] = this.procs.map(() => []);
     sessions.forEach((s, i) => shares[i % shares.length]!.push(s));
     const results = await Promise.all(
       this.procs.map((p, i) =>
         p.call<{ opened: number; failed: number; errors: string[]; ms: number }>(
           'connect',
-          { sessions: shares[i], concurrency: concurrencyPerProc },
+          { ...extra, sessions: shares[i], concurrency: concurrencyPerProc },
           300_000,
         ),
       ),
