@@ -125,7 +125,7 @@ export const USAGE = `options:
   --host-max-calls N    maxConcurrentCalls of weft's hosts (default: weft's own, 10000)
   --runs N              runs per scenario, median reported (1)
   --systems a,b         only these: weft, weft-colocated, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio;
-                        history: "history off", "history on", "history on (weft/client)", resume, memory
+                        history: "history off", "history on", "history on (weft/client)", resume, memory; cluster: scaling, kill
   --redis URL           (redis://127.0.0.1:6379)
   --out DIR             write <timestamp>.json there
   --drain S             most seconds to wait for late deliveries (10)

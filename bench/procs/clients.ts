@@ -99,7 +99,10 @@ class RoutedWebSocket extends WebSocket {
     const target = new URL(url);
     const port = socketOptions?.ports?.find((p) => !downPorts.has(p));
     if (port !== undefined) target.port = String(port);
-    super(target.toString(), protocols, { perMessageDeflate: false, ...(args.localAddress === undefined ? {} : { localAddress: args.localAddress }) });
+    super(target.toString(), protocols, {
+      perMessageDeflate: false,
+      ...(args.localAddress === undefined ? {} : { localAddress: args.localAddress }),
+    });
   }
 }
 
@@ -120,6 +123,8 @@ interface TrackedRecord {
   recvUs: number[];
   opens: TrackedOpen[];
   closes: number[];
+  /** Per close: `<code> <reason>` and whether the client reconnects. */
+  closeCodes: string[];
 }
 
 const tracked: { record: TrackedRecord; session: ClientSession; open: boolean }[] = [];
@@ -134,8 +139,14 @@ function idOf(payload: string): string {
 /** A weft/client session that reconnects and resumes, recording what it got; resolves at its first open. */
 function openTracked(url: string, businessId: string, ports: number[]): Promise<Closable> {
   return new Promise((resolve, reject) => {
-    const rec: TrackedRecord = { businessId, ids: [], positions: [], sentUs: [], recvUs: [], opens: [], closes: [] };
+    const rec: TrackedRecord = { businessId, ids: [], positions: [], sentUs: [], recvUs: [], opens: [], closes: [], closeCodes: [] };
     const entry = { record: rec, session: undefined as unknown as ClientSession, open: false };
+    let opened = false;
+    // Set before connectSession: its callbacks come on later turns.
+    const timer = setTimeout(() => {
+      entry.session.close();
+      reject(new Error('not open within 30 s'));
+    }, 30_000);
     entry.session = connectSession(url, {
       businessId,
       WebSocket: RoutedWebSocket,
@@ -152,10 +163,11 @@ function openTracked(url: string, businessId: string, ports: number[]): Promise<
         rec.recvUs.push(lastUs);
       },
       onOpen: (info) => {
-        const first = rec.opens.length === 0;
         entry.open = true;
         rec.opens.push({ us: nowUs(), resumed: info.resumed, recovered: info.recovered, reason: info.reason, replayed: info.replayed });
-        if (first) {
+        if (!opened) {
+          opened = true;
+          clearTimeout(timer);
           tracked.push(entry);
           resolve(entry.session);
         }
@@ -163,15 +175,10 @@ function openTracked(url: string, businessId: string, ports: number[]): Promise<
       onClose: (code, reason, willReconnect) => {
         entry.open = false;
         rec.closes.push(nowUs());
-        if (rec.opens.length === 0 && !willReconnect) reject(new Error(`closed before it opened: ${code} ${reason}`));
+        rec.closeCodes.push(`${code} ${reason}${willReconnect ? '' : ' (gave up)'}`);
+        if (!opened && !willReconnect) reject(new Error(`closed before it opened: ${code} ${reason}`));
       },
     });
-    const timer = setTimeout(() => {
-      if (rec.opens.length > 0) return;
-      entry.session.close();
-      reject(new Error('not open within 30 s'));
-    }, 30_000);
-    timer.unref();
   });
 }
 
@@ -367,6 +374,13 @@ try {
       },
       openTracked: () => tracked.filter((t) => t.open).length,
       tracked: () => tracked.map((t) => t.record),
+      /** Forgets what the tracked sessions got so far (their opens too). */
+      trackedReset: () => {
+        for (const { record: r } of tracked) {
+          for (const list of [r.ids, r.positions, r.sentUs, r.recvUs, r.opens, r.closes, r.closeCodes]) list.length = 0;
+        }
+        return true;
+      },
     },
     { kind: args.kind },
   );

@@ -169,12 +169,14 @@ try {
               const t0 = nowUs();
               const head = `${t0} ${id} `;
               inFlight += 1;
-              ws.pushOnce(bid, head + pad.slice(head.length)).then(
-                (n) => batch.push([id, bid, n, t0]),
-                (err: unknown) => batch.push([id, bid, (err as { code?: string }).code ?? 'error', t0]),
-              ).finally(() => {
-                inFlight -= 1;
-              });
+              ws.pushOnce(bid, head + pad.slice(head.length))
+                .then(
+                  (n) => batch.push([id, bid, n, t0]),
+                  (err: unknown) => batch.push([id, bid, (err as { code?: string }).code ?? 'error', t0]),
+                )
+                .finally(() => {
+                  inFlight -= 1;
+                });
             }
           }, 1);
         });

@@ -26,7 +26,7 @@ import { startEngine, type RedisEngine } from '../../test/fixtures/redis-engines
 import { ClientGroup, type SessionSpec } from '../lib/clients.js';
 import { nowUs, sleep } from '../lib/clock.js';
 import { Histogram } from '../lib/histogram.js';
-import type { BenchOptions } from '../lib/options.js';
+import { wants, type BenchOptions } from '../lib/options.js';
 import { ProcGroup, onInterrupt, rssOf, type Proc } from '../lib/procs.js';
 import { uniqueKey, type RedisWatch } from '../lib/redis.js';
 import type { Row } from '../lib/result.js';
@@ -148,20 +148,25 @@ async function waitAtMost(what: string, probe: () => Promise<number>, want: numb
   throw new Error(`${what}: still ${last}, want at most ${want}`);
 }
 
-/** Scaling (1, 2, 3 gateways), the fixed rate on 3, memory. */
-async function scalingRows(o: BenchOptions, engine: Engine, url: string, redis: RedisWatch | undefined, log: (s: string) => void): Promise<Row[]> {
-  const nodes = await startNodes(o, url, redis, {});
+/**
+ * Scaling (1, 2, 3 gateways), then on 3 the fixed rate, memory and the kill phase, on one set of
+ * nodes. The clients are weft/client sessions that reconnect (the kill phase needs them; the
+ * figures of every step are of the same client).
+ */
+async function engineRows(o: BenchOptions, engine: Engine, url: string, redis: RedisWatch | undefined, log: (s: string) => void): Promise<Row[]> {
+  const nodes = await startNodes(o, url, redis, FAST_EXPIRY);
   const rows: Row[] = [];
   const perPush = perPushOf(o.sessions, o.businessIds);
   const name = LABEL[engine];
+  const first = wants(o, 'scaling') ? 1 : GATEWAYS;
   try {
     const count = (): Promise<number> => nodes.hosts[0]!.call<number>('count');
-    for (let used = 1; used <= GATEWAYS; used++) {
+    for (let used = first; used <= GATEWAYS; used++) {
       await waitAtMost('sessions left from the last step', count, 0);
-      const clients = await ClientGroup.start(nodes.group, 'ws', clientProcs(o), true);
+      const clients = await ClientGroup.start(nodes.group, 'weft', clientProcs(o), true);
       try {
         const t0 = Date.now();
-        await clients.connect(plan(o, nodes.ports, used, false));
+        await clients.connect(plan(o, nodes.ports, used, true), 100, { track: true });
         await nodes.pusher.call('waitSessions', { sessions: o.sessions, timeoutMs: 60_000 });
         log(`  ${name}: ${o.sessions} sessions on ${used} gateway${used === 1 ? '' : 's'} in ${Date.now() - t0} ms`);
         const system: PushSystem = {
@@ -174,10 +179,16 @@ async function scalingRows(o: BenchOptions, engine: Engine, url: string, redis: 
           feedback: false,
           close: () => Promise.resolve(),
         };
-        if (used === 1) {
+        if (used === first) {
           // Not counted: the processes' JIT and connection pools warm up.
           log(`  ${name}: warm-up for ${o.warmupS} s`);
-          await pushPhase(system, redis, 'warm-up', { ...specFor(o, 'max', o.businessIds, perPush, o.historyWindow), durationMs: o.warmupS * 1000 }, o);
+          await pushPhase(
+            system,
+            redis,
+            'warm-up',
+            { ...specFor(o, 'max', o.businessIds, perPush, o.historyWindow), durationMs: o.warmupS * 1000 },
+            o,
+          );
         }
         const phases: { phase: string; mode: 'max' | 'rate' }[] = [{ phase: `max, ${used} gw`, mode: 'max' }];
         if (used === GATEWAYS) phases.push({ phase: `rate, ${used} gw`, mode: 'rate' });
@@ -192,7 +203,10 @@ async function scalingRows(o: BenchOptions, engine: Engine, url: string, redis: 
           row.notes.push(`deliveries per gateway (their /metrics): ${after.map((a, i) => a.deliveries - before[i]!.deliveries).join(' / ')}`);
           rows.push(row);
         }
-        if (used === GATEWAYS) rows.push(await memoryRow(name, nodes, clients, o));
+        if (used === GATEWAYS) {
+          rows.push(await memoryRow(name, nodes, clients, o));
+          if (wants(o, 'kill')) rows.push(...(await killRows(o, name, nodes, clients, log)));
+        }
       } finally {
         await stopClients(nodes.group, clients);
       }
@@ -247,6 +261,7 @@ interface TrackedRecord {
   recvUs: number[];
   opens: TrackedOpen[];
   closes: number[];
+  closeCodes: string[];
 }
 
 /** A push as the pusher answered it: id, businessId, reached (or the error code), when it started. */
@@ -301,10 +316,9 @@ async function waitAllBack(clients: ClientGroup, sessions: number, closesWithinM
   return undefined;
 }
 
-async function killRows(o: BenchOptions, engine: Engine, url: string, redis: RedisWatch | undefined, log: (s: string) => void): Promise<Row[]> {
-  const nodes = await startNodes(o, url, redis, FAST_EXPIRY);
+/** The kill phase, on the nodes and sessions of the 3-gateway step. */
+async function killRows(o: BenchOptions, name: string, nodes: Nodes, clients: ClientGroup, log: (s: string) => void): Promise<Row[]> {
   const { group } = nodes;
-  const name = LABEL[engine];
   const settleMs = o.durationS * 1000;
   const bids = businessIdList(o.businessIds);
   const answers: Answer[] = [];
@@ -313,59 +327,56 @@ async function killRows(o: BenchOptions, engine: Engine, url: string, redis: Red
   const startLoad = (pusher: Proc): Promise<unknown> => {
     pusher.on('answers', (batch) => answers.push(...(batch as Answer[])));
     const tag = String.fromCharCode(97 + pushers++);
-    return pusher.call('load', { rate: o.rate, bids, window: o.historyWindow * 10, tag, payloadBytes: o.payloadBytes }, 600_000).catch(() => undefined);
+    return pusher
+      .call('load', { rate: o.rate, bids, window: o.historyWindow * 10, tag, payloadBytes: o.payloadBytes }, 600_000)
+      .catch(() => undefined);
   };
-  try {
-    const clients = await ClientGroup.start(group, 'weft', clientProcs(o), true);
-    const t0 = Date.now();
-    await clients.connect(plan(o, nodes.ports, GATEWAYS, true), 100, { track: true });
-    await Promise.all(clients.procs.map((p) => p.call('reset')));
-    await nodes.pusher.call('waitSessions', { sessions: o.sessions, timeoutMs: 60_000 });
-    log(`  ${name}: kill: ${o.sessions} weft/client sessions in ${Date.now() - t0} ms; ${o.rate} pushes/s, a fault every ${o.durationS} s`);
-    const loadStartUs = nowUs();
-    let load = startLoad(nodes.pusher);
-    await sleep(settleMs);
+  await Promise.all(clients.procs.map((p) => p.call('trackedReset')));
+  log(`  ${name}: kill: ${o.rate} pushes/s with pushOnce, a fault every ${o.durationS} s`);
+  const loadStartUs = nowUs();
+  let load = startLoad(nodes.pusher);
+  await sleep(settleMs);
 
-    const gateway = nodes.gateways[0]!;
-    await Promise.all(clients.procs.map((p) => p.call('gatewayDown', { port: gateway.info['port'] })));
-    const gwFault: Fault = { name: 'gateway SIGKILL', us: nowUs(), allBackUs: undefined };
-    faults.push(gwFault);
-    await sigkill(group, gateway);
-    gwFault.allBackUs = await waitAllBack(clients, o.sessions, 300);
-    log(`  ${name}: gateway SIGKILL: ${gwFault.allBackUs === undefined ? 'NOT all back in 30 s' : `all back after ${Math.round((gwFault.allBackUs - gwFault.us) / 1000)} ms`}`);
-    await sleep(Math.max(0, settleMs - (nowUs() - gwFault.us) / 1000));
+  const gateway = nodes.gateways[0]!;
+  await Promise.all(clients.procs.map((p) => p.call('gatewayDown', { port: gateway.info['port'] })));
+  const gwFault: Fault = { name: 'gateway SIGKILL', us: nowUs(), allBackUs: undefined };
+  faults.push(gwFault);
+  await sigkill(group, gateway);
+  gwFault.allBackUs = await waitAllBack(clients, o.sessions, 300);
+  log(
+    `  ${name}: gateway SIGKILL: ${gwFault.allBackUs === undefined ? 'NOT all back in 30 s' : `all back after ${Math.round((gwFault.allBackUs - gwFault.us) / 1000)} ms`}`,
+  );
+  await sleep(Math.max(0, settleMs - (nowUs() - gwFault.us) / 1000));
 
-    const hostFault: Fault = { name: 'host SIGKILL', us: nowUs(), allBackUs: undefined };
-    faults.push(hostFault);
-    await sigkill(group, nodes.hosts[0]!);
-    await group.start('ws-host-4', 'weft-node', { ...nodes.common, role: 'ws-host', maxConcurrentCalls: o.hostMaxCalls });
-    hostFault.allBackUs = await waitAllBack(clients, o.sessions, 1000);
-    log(`  ${name}: host SIGKILL: ${hostFault.allBackUs === undefined ? 'NOT all back in 30 s' : `all back after ${Math.round((hostFault.allBackUs - hostFault.us) / 1000)} ms`}`);
-    await sleep(Math.max(0, settleMs - (nowUs() - hostFault.us) / 1000));
+  const hostFault: Fault = { name: 'host SIGKILL', us: nowUs(), allBackUs: undefined };
+  faults.push(hostFault);
+  await sigkill(group, nodes.hosts[0]!);
+  await group.start('ws-host-4', 'weft-node', { ...nodes.common, role: 'ws-host', maxConcurrentCalls: o.hostMaxCalls });
+  hostFault.allBackUs = await waitAllBack(clients, o.sessions, 1000);
+  await sleep(Math.max(0, settleMs - (nowUs() - hostFault.us) / 1000));
 
-    const pusherFault: Fault = { name: 'pusher SIGKILL', us: nowUs(), allBackUs: undefined };
-    faults.push(pusherFault);
-    await sigkill(group, nodes.pusher);
-    const next = await group.start('pusher-2', 'weft-node', { ...nodes.common, role: 'pusher' });
-    await next.call('waitSessions', { sessions: 1, timeoutMs: 30_000 });
-    load = startLoad(next);
-    await sleep(settleMs);
+  const pusherFault: Fault = { name: 'pusher SIGKILL', us: nowUs(), allBackUs: undefined };
+  faults.push(pusherFault);
+  await sigkill(group, nodes.pusher);
+  const next = await group.start('pusher-2', 'weft-node', { ...nodes.common, role: 'pusher' });
+  await next.call('waitSessions', { sessions: 1, timeoutMs: 30_000 });
+  load = startLoad(next);
+  await sleep(settleMs);
 
-    const stopUs = nowUs();
-    await next.call('stopLoad');
-    await load;
-    // What is on the way arrives.
-    await sleep(3000);
-    const records = (await Promise.all(clients.procs.map((p) => p.call<TrackedRecord[]>('tracked', {}, 120_000)))).flat();
-    await stopClients(group, clients);
-    group.check();
-    return analyse(name, o, records, answers, faults, loadStartUs, stopUs);
-  } finally {
-    await nodes.close();
-  }
+  const stopUs = nowUs();
+  await next.call('stopLoad');
+  await load;
+  // What is on the way arrives.
+  await sleep(3000);
+  const records = (await Promise.all(clients.procs.map((p) => p.call<TrackedRecord[]>('tracked', {}, 120_000)))).flat();
+  const stillOpen = await allOpen(clients);
+  group.check();
+  const rows = analyse(name, records, answers, faults, loadStartUs, stopUs);
+  if (stillOpen < o.sessions) rows.at(-1)!.notes.push(`at the end only ${stillOpen} of ${o.sessions} sessions were open`);
+  return rows;
 }
 
-function analyse(name: string, o: BenchOptions, records: TrackedRecord[], answers: Answer[], faults: Fault[], loadStartUs: number, stopUs: number): Row[] {
+function analyse(name: string, records: TrackedRecord[], answers: Answer[], faults: Fault[], loadStartUs: number, stopUs: number): Row[] {
   const byBid = new Map<string, TrackedRecord[]>();
   for (const r of records) byBid.set(r.businessId, [...(byBid.get(r.businessId) ?? []), r]);
   const counts = new Map<TrackedRecord, Map<string, number>>();
@@ -385,13 +396,20 @@ function analyse(name: string, o: BenchOptions, records: TrackedRecord[], answer
   let missing = 0;
   const failed: Record<string, number> = {};
   const missingExamples: string[] = [];
-  for (const [id, bid, outcome] of answers) {
+  /** ms relative to the first fault, for the notes. */
+  const at = (us: number): string => `${us >= faults[0]!.us ? '+' : ''}${Math.round((us - faults[0]!.us) / 1000)}`;
+  /** Which period a time falls in: before the faults, or after which fault. */
+  const period = (us: number): string => faults.filter((f) => f.us <= us).at(-1)?.name ?? 'before';
+  const zeroIn: Record<string, number> = {};
+  for (const [id, bid, outcome, startUs] of answers) {
     if (typeof outcome !== 'number') {
-      failed[outcome] = (failed[outcome] ?? 0) + 1;
+      const key = `${outcome} (${period(startUs)})`;
+      failed[key] = (failed[key] ?? 0) + 1;
       continue;
     }
     if (outcome === 0) {
       ackedZero++;
+      zeroIn[period(startUs)] = (zeroIn[period(startUs)] ?? 0) + 1;
       continue;
     }
     acked++;
@@ -399,7 +417,12 @@ function analyse(name: string, o: BenchOptions, records: TrackedRecord[], answer
       expected++;
       if ((counts.get(r)!.get(id) ?? 0) === 0) {
         missing++;
-        if (missingExamples.length < 5) missingExamples.push(`${id} to ${bid}`);
+        if (missingExamples.length < 5)
+          missingExamples.push(
+            `${id} to ${bid} (reached ${outcome}, pushed at ${at(startUs)} ms; the session closed at [${r.closes.map(at).join(' ')}], ` +
+              `opened at [${r.opens.map((op) => `${at(op.us)}${op.resumed ? ` resumed ${op.recovered ? 'recovered' : (op.reason ?? '?')}` : ''}`).join(', ')}], ` +
+              `got ${r.ids.length}, the last at ${r.recvUs.length === 0 ? '-' : at(r.recvUs.at(-1)!)})`,
+          );
       }
     }
   }
@@ -436,8 +459,12 @@ function analyse(name: string, o: BenchOptions, records: TrackedRecord[], answer
   const failedTotal = Object.values(failed).reduce((a, b) => a + b, 0);
   const notes: string[] = [];
   if (failedTotal > 0) notes.push(`pushes that failed (not acknowledged, so not counted): ${JSON.stringify(failed)}`);
-  if (missing > 0) notes.push(`missing, e.g. ${missingExamples.join(', ')}`);
+  if (missing > 0) notes.push(`missing (ms from the gateway SIGKILL), e.g. ${missingExamples.join('; ')}`);
+  if (ackedZero > 0) notes.push(`pushes that reached 0 sessions, by period: ${JSON.stringify(zeroIn)}`);
   if (notRecoveredTotal > 0) notes.push(`resumes not recovered: ${JSON.stringify(notRecovered)}`);
+  const codes: Record<string, number> = {};
+  for (const r of records) for (const c of r.closeCodes) codes[c] = (codes[c] ?? 0) + 1;
+  if (Object.keys(codes).length > 0) notes.push(`session closes: ${JSON.stringify(codes)}`);
   if (duplicatePositions > 0) notes.push(`${duplicatePositions} positions seen twice at one session`);
   rows.push({
     system: name,
@@ -456,7 +483,6 @@ function analyse(name: string, o: BenchOptions, records: TrackedRecord[], answer
     cpu: {},
     notes,
   });
-  void o;
   return rows;
 }
 
@@ -467,7 +493,8 @@ function enginesOf(o: BenchOptions): Engine[] {
 }
 
 export async function cluster(o: BenchOptions, redis: RedisWatch, log: (s: string) => void): Promise<Row[]> {
-  if (perPushOf(o.sessions, o.businessIds) < 2) throw new Error('cluster puts 2 sessions of each businessId on different gateways: --sessions must be at least 2x --business-ids');
+  if (perPushOf(o.sessions, o.businessIds) < 2)
+    throw new Error('cluster puts 2 sessions of each businessId on different gateways: --sessions must be at least 2x --business-ids');
   const rows: Row[] = [];
   for (const engine of enginesOf(o)) {
     let started: RedisEngine | undefined;
@@ -479,11 +506,17 @@ export async function cluster(o: BenchOptions, redis: RedisWatch, log: (s: strin
       const url = started?.url ?? o.redisUrl;
       // Redis's CPU is counted on the one server only (the Cluster's three are not watched).
       const watch = started === undefined ? redis : undefined;
-      for (const part of [scalingRows, killRows]) {
+      {
         try {
-          rows.push(...(await part(o, engine, url, watch, log)));
+          rows.push(...(await engineRows(o, engine, url, watch, log)));
         } catch (err) {
-          rows.push({ system: LABEL[engine], phase: part === scalingRows ? 'scaling failed' : 'kill failed', metrics: {}, cpu: {}, notes: [(err as Error).message.split('\n')[0]!] });
+          rows.push({
+            system: LABEL[engine],
+            phase: 'failed',
+            metrics: {},
+            cpu: {},
+            notes: [(err as Error).message.split('\n')[0]!],
+          });
           log(`  ${LABEL[engine]}: FAILED ${(err as Error).stack ?? String(err)}`);
         }
       }
