@@ -8,6 +8,28 @@ export interface SessionSpec {
   businessId: string;
 }
 
+/** One open of a tracked session (clients `connect` with `track`). */
+export interface TrackedOpen {
+  us: number;
+  resumed: boolean;
+  recovered: boolean;
+  reason: string | undefined;
+  replayed: number;
+}
+
+/** What one tracked session saw: each push's id (from its payload), position and times, each open and close. */
+export interface TrackedRecord {
+  businessId: string;
+  ids: string[];
+  positions: string[];
+  sentUs: number[];
+  recvUs: number[];
+  opens: TrackedOpen[];
+  closes: number[];
+  /** Per close: `<code> <reason>`, and ` (gave up)` when the client does not reconnect. */
+  closeCodes: string[];
+}
+
 export interface ClientsReport {
   received: number;
   lastUs: number;

@@ -16,6 +16,7 @@ import { connectSession, type ClientSession, type Position } from '../../src/cli
 import { childArgs, emit, failStart, serve } from '../lib/child.js';
 import { nowUs, sentUsOfBytes, sentUsOfString } from '../lib/clock.js';
 import { Histogram } from '../lib/histogram.js';
+import type { TrackedRecord } from '../lib/clients.js';
 
 interface Args {
   kind: 'ws' | 'sio' | 'weft';
@@ -106,27 +107,6 @@ class RoutedWebSocket extends WebSocket {
   }
 }
 
-interface TrackedOpen {
-  us: number;
-  resumed: boolean;
-  recovered: boolean;
-  reason: string | undefined;
-  replayed: number;
-}
-
-/** What one tracked session saw: each push's id (from its payload), position and times, and each open. */
-interface TrackedRecord {
-  businessId: string;
-  ids: string[];
-  positions: string[];
-  sentUs: number[];
-  recvUs: number[];
-  opens: TrackedOpen[];
-  closes: number[];
-  /** Per close: `<code> <reason>` and whether the client reconnects. */
-  closeCodes: string[];
-}
-
 const tracked: { record: TrackedRecord; session: ClientSession; open: boolean }[] = [];
 
 /** The id a payload `<sentUs> <id> ...` carries. */
@@ -143,10 +123,11 @@ function openTracked(url: string, businessId: string, ports: number[]): Promise<
     const entry = { record: rec, session: undefined as unknown as ClientSession, open: false };
     let opened = false;
     // Set before connectSession: its callbacks come on later turns.
+    let lastError = 'no error';
     const timer = setTimeout(() => {
       entry.session.close();
-      reject(new Error('not open within 30 s'));
-    }, 30_000);
+      reject(new Error(`not open within 60 s (last: ${lastError})`));
+    }, 60_000);
     entry.session = connectSession(url, {
       businessId,
       WebSocket: RoutedWebSocket,
@@ -172,7 +153,11 @@ function openTracked(url: string, businessId: string, ports: number[]): Promise<
           resolve(entry.session);
         }
       },
+      onError: (err) => {
+        lastError = `${err.status ?? ''} ${err.message}`.trim();
+      },
       onClose: (code, reason, willReconnect) => {
+        if (!opened) lastError = `${lastError}; closed ${code} ${reason}`;
         entry.open = false;
         rec.closes.push(nowUs());
         rec.closeCodes.push(`${code} ${reason}${willReconnect ? '' : ' (gave up)'}`);

@@ -23,7 +23,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { startEngine, type RedisEngine } from '../../test/fixtures/redis-engines.js';
-import { ClientGroup, type SessionSpec } from '../lib/clients.js';
+import { ClientGroup, type SessionSpec, type TrackedRecord } from '../lib/clients.js';
 import { nowUs, sleep } from '../lib/clock.js';
 import { Histogram } from '../lib/histogram.js';
 import { wants, type BenchOptions } from '../lib/options.js';
@@ -245,24 +245,6 @@ async function memoryRow(name: string, nodes: Nodes, clients: ClientGroup, o: Be
 }
 
 // ---------------------------------------------------------------- kill
-
-interface TrackedOpen {
-  us: number;
-  resumed: boolean;
-  recovered: boolean;
-  reason: string | undefined;
-}
-
-interface TrackedRecord {
-  businessId: string;
-  ids: string[];
-  positions: string[];
-  sentUs: number[];
-  recvUs: number[];
-  opens: TrackedOpen[];
-  closes: number[];
-  closeCodes: string[];
-}
 
 /** A push as the pusher answered it: id, businessId, reached (or the error code), when it started. */
 type Answer = [id: string, businessId: string, outcome: number | string, startUs: number];
