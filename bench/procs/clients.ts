@@ -124,9 +124,10 @@ function openTracked(url: string, businessId: string, ports: number[]): Promise<
     let opened = false;
     // Set before connectSession: its callbacks come on later turns.
     let lastError = 'no error';
+    let lastClose = 'none';
     const timer = setTimeout(() => {
       entry.session.close();
-      reject(new Error(`not open within 60 s (last: ${lastError})`));
+      reject(new Error(`not open within 60 s (last error: ${lastError}; last close: ${lastClose})`));
     }, 60_000);
     entry.session = connectSession(url, {
       businessId,
@@ -157,7 +158,7 @@ function openTracked(url: string, businessId: string, ports: number[]): Promise<
         lastError = `${err.status ?? ''} ${err.message}`.trim();
       },
       onClose: (code, reason, willReconnect) => {
-        if (!opened) lastError = `${lastError}; closed ${code} ${reason}`;
+        if (!opened) lastClose = `${code} ${reason}`;
         entry.open = false;
         rec.closes.push(nowUs());
         rec.closeCodes.push(`${code} ${reason}${willReconnect ? '' : ' (gave up)'}`);
