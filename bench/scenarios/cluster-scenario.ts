@@ -37,6 +37,8 @@ const GATEWAYS = 3;
 const HOSTS = 3;
 /** Sessions one client process holds at most (a process may have 20,000 open files). */
 const SESSIONS_PER_CLIENT_PROC = 5000;
+/** Sessions one gateway holds at most in the scaling steps (the same limit, less its links and Redis connections). */
+const GATEWAY_MAX_SESSIONS = 18_000;
 /** The kill phase's node settings: a node killed leaves the others' views in about 2 s (as the chaos test). */
 const FAST_EXPIRY = { ttlMs: 1500, heartbeatMs: 500 };
 /** A window counts as recovered when its deliveries reach this share of the rate before the faults. */
@@ -153,16 +155,19 @@ async function waitAtMost(what: string, probe: () => Promise<number>, want: numb
  * nodes. The clients are weft/client sessions that reconnect (the kill phase needs them; the
  * figures of every step are of the same client).
  */
-async function engineRows(o: BenchOptions, engine: Engine, url: string, redis: RedisWatch | undefined, log: (s: string) => void): Promise<Row[]> {
-  const nodes = await startNodes(o, url, redis, FAST_EXPIRY);
+async function engineRows(o0: BenchOptions, engine: Engine, url: string, redis: RedisWatch | undefined, log: (s: string) => void): Promise<Row[]> {
+  const nodes = await startNodes(o0, url, redis, FAST_EXPIRY);
   const rows: Row[] = [];
-  const perPush = perPushOf(o.sessions, o.businessIds);
+  const perPush = perPushOf(o0.sessions, o0.businessIds);
   const name = LABEL[engine];
-  const first = wants(o, 'scaling') ? 1 : GATEWAYS;
+  const first = wants(o0, 'scaling') ? 1 : GATEWAYS;
   try {
     const count = (): Promise<number> => nodes.hosts[0]!.call<number>('count');
     for (let used = first; used <= GATEWAYS; used++) {
       await waitAtMost('sessions left from the last step', count, 0);
+      // A process may hold 20,000 open files: a step holds at most GATEWAY_MAX_SESSIONS per gateway.
+      const stepSessions = Math.min(o0.sessions, GATEWAY_MAX_SESSIONS * used);
+      const o: BenchOptions = { ...o0, sessions: stepSessions, businessIds: Math.floor((stepSessions * o0.businessIds) / o0.sessions) };
       const clients = await ClientGroup.start(nodes.group, 'weft', clientProcs(o), true);
       try {
         const t0 = Date.now();
@@ -197,6 +202,7 @@ async function engineRows(o: BenchOptions, engine: Engine, url: string, redis: R
           log(`  ${name}: ${phase} for ${o.durationS} s`);
           const row = await pushPhase(system, redis, phase, specFor(o, mode, o.businessIds, perPush, o.historyWindow), o);
           const after = await Promise.all(nodes.ports.map(scrape));
+          row.metrics['sessions'] = o.sessions;
           after.forEach((a, i) => {
             row.metrics[`gw${i + 1}Frames`] = a.framesIn - before[i]!.framesIn;
           });
