@@ -13,6 +13,17 @@ export const IBenchWsAppService = defineContract({
       returns: Type.Integer(),
       select: { hashBy: 'businessId' },
     },
+    /**
+     * push, declared not idempotent (a POST): when a host dies with the call in flight the caller
+     * hears an error instead of the call running again on another host (a second copy of the push).
+     * The cluster scenario's kill phase counts copies, so it pushes with this one.
+     */
+    pushOnce: {
+      params: [param('businessId', Type.String({ minLength: 1 })), param('payload', Type.String())],
+      returns: Type.Integer(),
+      select: { hashBy: 'businessId' },
+      idempotent: false,
+    },
     /** Sessions of this service across the cluster, as this host's directory replica sees them. */
     count: { params: [], returns: Type.Integer() },
   },
@@ -20,6 +31,10 @@ export const IBenchWsAppService = defineContract({
 
 export class BenchWsService extends WsAppServiceBase implements Implementation<typeof IBenchWsAppService> {
   push(businessId: string, payload: string): Promise<number> {
+    return this.sessionManager.pushToBusiness(businessId, payload);
+  }
+
+  pushOnce(businessId: string, payload: string): Promise<number> {
     return this.sessionManager.pushToBusiness(businessId, payload);
   }
 

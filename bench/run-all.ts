@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from './lib/options.js';
-import { SCENARIOS, evaluateTargets, log, printScenario, runScenario, targetsTable, withRedis, writeRunFile } from './runner.js';
+import { ON_REQUEST, SCENARIOS, evaluateTargets, log, printScenario, runScenario, targetsTable, withRedis, writeRunFile } from './runner.js';
 import type { ScenarioResult } from './lib/result.js';
 
 const benchDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
@@ -15,7 +15,7 @@ const benchDir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '
 try {
   const { options, positional } = parseArgs(process.argv.slice(2), { outDir: path.join(benchDir, 'out') });
   if (options.outDir !== '') options.outDir = path.resolve(options.outDir);
-  const names = positional.length > 0 ? positional : Object.keys(SCENARIOS);
+  const names = positional.length > 0 ? positional : Object.keys(SCENARIOS).filter((n) => !ON_REQUEST.has(n));
   for (const n of names) if (SCENARIOS[n] === undefined) throw new Error(`unknown scenario "${n}"`);
   const startedAt = new Date();
   await withRedis(options, async (redis) => {

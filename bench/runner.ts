@@ -6,6 +6,7 @@ import { httpRpc, rpc, sessions } from './scenarios/other-scenarios.js';
 import { history } from './scenarios/history-scenario.js';
 import { directory } from './scenarios/directory-scenario.js';
 import { registry } from './scenarios/registry-scenario.js';
+import { cluster } from './scenarios/cluster-scenario.js';
 import type { BenchOptions } from './lib/options.js';
 import { RedisWatch } from './lib/redis.js';
 import { evaluateTargets, machineInfo, mergeRuns, scenarioTable, targetsTable, type Row, type ScenarioResult, type Target } from './lib/result.js';
@@ -22,7 +23,11 @@ export const SCENARIOS: Record<string, Scenario> = {
   history,
   directory,
   registry,
+  cluster,
 };
+
+/** Scenarios run-all leaves out unless named (cluster: minutes, and a Redis Cluster of its own). */
+export const ON_REQUEST = new Set(['cluster', 'registry']);
 
 export const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
@@ -39,6 +44,7 @@ const TARGETS_OF: Record<string, string[]> = {
   history: ['history-on-vs-off', 'nothing-lost'],
   directory: [],
   registry: [],
+  cluster: ['nothing-lost'],
 };
 
 export async function runScenario(name: string, o: BenchOptions, redis: RedisWatch): Promise<{ merged: ScenarioResult; perRun: ScenarioResult[] }> {

@@ -8,6 +8,28 @@ export interface SessionSpec {
   businessId: string;
 }
 
+/** One open of a tracked session (clients `connect` with `track`). */
+export interface TrackedOpen {
+  us: number;
+  resumed: boolean;
+  recovered: boolean;
+  reason: string | undefined;
+  replayed: number;
+}
+
+/** What one tracked session saw: each push's id (from its payload), position and times, each open and close. */
+export interface TrackedRecord {
+  businessId: string;
+  ids: string[];
+  positions: string[];
+  sentUs: number[];
+  recvUs: number[];
+  opens: TrackedOpen[];
+  closes: number[];
+  /** Per close: `<code> <reason>`, and ` (gave up)` when the client does not reconnect. */
+  closeCodes: string[];
+}
+
 export interface ClientsReport {
   received: number;
   lastUs: number;
@@ -49,15 +71,15 @@ export class ClientGroup {
     return new ClientGroup(procs);
   }
 
-  /** Opens the sessions, dealt round-robin over the processes; throws if any failed. */
-  async connect(sessions: SessionSpec[], concurrencyPerProc = 100): Promise<{ opened: number; ms: number }> {
+  /** Opens the sessions, dealt round-robin over the processes; throws if any failed. `extra`: more connect arguments (`track`). */
+  async connect(sessions: SessionSpec[], concurrencyPerProc = 100, extra: Record<string, unknown> = {}): Promise<{ opened: number; ms: number }> {
     const shares: SessionSpec[][] = this.procs.map(() => []);
     sessions.forEach((s, i) => shares[i % shares.length]!.push(s));
     const results = await Promise.all(
       this.procs.map((p, i) =>
         p.call<{ opened: number; failed: number; errors: string[]; ms: number }>(
           'connect',
-          { sessions: shares[i], concurrency: concurrencyPerProc },
+          { ...extra, sessions: shares[i], concurrency: concurrencyPerProc },
           300_000,
         ),
       ),

@@ -53,6 +53,8 @@ export interface BenchOptions {
   historyWindow: number;
   /** history: reconnects timed for each resume figure (median). */
   reconnects: number;
+  /** cluster: `redis` (one server) or `cluster` (a Redis Cluster); both when undefined. */
+  engine: string | undefined;
 }
 
 export const DEFAULT_OPTIONS: BenchOptions = {
@@ -78,6 +80,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   drainS: 10,
   historyWindow: 500,
   reconnects: 20,
+  engine: undefined,
 };
 
 const FLAGS: Record<string, keyof BenchOptions> = {
@@ -103,6 +106,7 @@ const FLAGS: Record<string, keyof BenchOptions> = {
   drain: 'drainS',
   'history-window': 'historyWindow',
   reconnects: 'reconnects',
+  engine: 'engine',
 };
 
 export const USAGE = `options:
@@ -121,12 +125,13 @@ export const USAGE = `options:
   --host-max-calls N    maxConcurrentCalls of weft's hosts (default: weft's own, 10000)
   --runs N              runs per scenario, median reported (1)
   --systems a,b         only these: weft, weft-colocated, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio;
-                        history: "history off", "history on", "history on (weft/client)", resume, memory
+                        history: "history off", "history on", "history on (weft/client)", resume, memory; cluster: scaling, kill
   --redis URL           (redis://127.0.0.1:6379)
   --out DIR             write <timestamp>.json there
   --drain S             most seconds to wait for late deliveries (10)
-  --history-window N    history: most pushes in flight (500)
-  --reconnects N        history: reconnects per resume figure, median reported (20)`;
+  --history-window N    history and cluster: most pushes in flight (500)
+  --reconnects N        history: reconnects per resume figure, median reported (20)
+  --engine E            cluster: redis (one server) or cluster (a Redis Cluster); both by default`;
 
 /** Parses `--name value` flags; the rest are positional. */
 export function parseArgs(argv: string[], defaults: Partial<BenchOptions> = {}): { options: BenchOptions; positional: string[] } {
@@ -149,7 +154,7 @@ export function parseArgs(argv: string[], defaults: Partial<BenchOptions> = {}):
     const value = inline ?? argv[++i];
     if (value === undefined) throw new Error(`--${name} needs a value`);
     if (key === 'systems') options.systems = value.split(',').map((s) => s.trim());
-    else if (key === 'redisUrl' || key === 'outDir') options[key] = value;
+    else if (key === 'redisUrl' || key === 'outDir' || key === 'engine') options[key] = value;
     else if (key === 'httpTool') {
       if (value !== 'wrk' && value !== 'autocannon') throw new Error('--http-tool is wrk or autocannon');
       if (value === 'wrk' && !hasWrk()) throw new Error('wrk is not installed (apt-get install wrk)');

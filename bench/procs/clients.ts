@@ -7,13 +7,16 @@
  *
  * Commands: connect, reset, report, feedback, close, count; and for the
  * history scenario's resume part (weft/client whatever the kind):
- * resumePrepare, resumeTime.
+ * resumePrepare, resumeTime. And for the cluster scenario's kill phase: connect with `track`
+ * (weft/client sessions that reconnect, each push's id and position recorded), gatewayDown,
+ * openTracked, tracked.
  */
 import { WebSocket } from 'ws';
 import { connectSession, type ClientSession, type Position } from '../../src/client/index.js';
 import { childArgs, emit, failStart, serve } from '../lib/child.js';
 import { nowUs, sentUsOfBytes, sentUsOfString } from '../lib/clock.js';
 import { Histogram } from '../lib/histogram.js';
+import type { TrackedRecord } from '../lib/clients.js';
 
 interface Args {
   kind: 'ws' | 'sio' | 'weft';
@@ -23,8 +26,10 @@ interface Args {
 
 interface ConnectArgs {
   /** One entry per session: the URL to open (ws), the server URL (sio) or the service URL (weft), and its businessId. */
-  sessions: { url: string; businessId: string }[];
+  sessions: { url: string; businessId: string; ports?: number[] }[];
   concurrency: number;
+  /** weft/client sessions that reconnect (to the first of their `ports` not down) and record every push. */
+  track?: boolean;
   timeoutMs?: number;
 }
 
@@ -84,6 +89,83 @@ class ClientWebSocket extends WebSocket {
   constructor(url: string, protocols?: string | string[]) {
     super(url, protocols, { perMessageDeflate: false, ...(args.localAddress === undefined ? {} : { localAddress: args.localAddress }) });
   }
+}
+
+/** Gateway ports the parent said are down: a tracked session reconnects to the next of its ports instead. */
+const downPorts = new Set<number>();
+
+/** ws as weft/client constructs it, aimed at the first of the session's ports that is not down (the options weft/client passes on). */
+class RoutedWebSocket extends WebSocket {
+  constructor(url: string, protocols?: string | string[], socketOptions?: { ports?: number[] }) {
+    const target = new URL(url);
+    const port = socketOptions?.ports?.find((p) => !downPorts.has(p));
+    if (port !== undefined) target.port = String(port);
+    super(target.toString(), protocols, {
+      perMessageDeflate: false,
+      ...(args.localAddress === undefined ? {} : { localAddress: args.localAddress }),
+    });
+  }
+}
+
+const tracked: { record: TrackedRecord; session: ClientSession; open: boolean }[] = [];
+
+/** The id a payload `<sentUs> <id> ...` carries. */
+function idOf(payload: string): string {
+  const from = payload.indexOf(' ') + 1;
+  const to = payload.indexOf(' ', from);
+  return payload.slice(from, to < 0 ? undefined : to);
+}
+
+/** A weft/client session that reconnects and resumes, recording what it got; resolves at its first open. */
+function openTracked(url: string, businessId: string, ports: number[]): Promise<Closable> {
+  return new Promise((resolve, reject) => {
+    const rec: TrackedRecord = { businessId, ids: [], positions: [], sentUs: [], recvUs: [], opens: [], closes: [], closeCodes: [] };
+    const entry = { record: rec, session: undefined as unknown as ClientSession, open: false };
+    let opened = false;
+    // Set before connectSession: its callbacks come on later turns.
+    let lastError = 'no error';
+    let lastClose = 'none';
+    const timer = setTimeout(() => {
+      entry.session.close();
+      reject(new Error(`not open within 60 s (last error: ${lastError}; last close: ${lastClose})`));
+    }, 60_000);
+    entry.session = connectSession(url, {
+      businessId,
+      WebSocket: RoutedWebSocket,
+      socketOptions: { ports },
+      initialDelayMs: 100,
+      maxDelayMs: 1000,
+      onMessage: (data, info) => {
+        const text = typeof data === 'string' ? data : Buffer.from(data as Uint8Array).toString();
+        const sent = sentUsOfString(text);
+        record(sent);
+        rec.ids.push(idOf(text));
+        rec.positions.push(info.position === undefined ? '' : `${info.position.epoch}:${info.position.offset}`);
+        rec.sentUs.push(sent);
+        rec.recvUs.push(lastUs);
+      },
+      onOpen: (info) => {
+        entry.open = true;
+        rec.opens.push({ us: nowUs(), resumed: info.resumed, recovered: info.recovered, reason: info.reason, replayed: info.replayed });
+        if (!opened) {
+          opened = true;
+          clearTimeout(timer);
+          tracked.push(entry);
+          resolve(entry.session);
+        }
+      },
+      onError: (err) => {
+        lastError = `${err.status ?? ''} ${err.message}`.trim();
+      },
+      onClose: (code, reason, willReconnect) => {
+        if (!opened) lastClose = `${code} ${reason}`;
+        entry.open = false;
+        rec.closes.push(nowUs());
+        rec.closeCodes.push(`${code} ${reason}${willReconnect ? '' : ' (gave up)'}`);
+        if (!opened && !willReconnect) reject(new Error(`closed before it opened: ${code} ${reason}`));
+      },
+    });
+  });
 }
 
 function onWeftMessage(data: unknown): void {
@@ -229,7 +311,7 @@ async function connect(a: ConnectArgs): Promise<{ opened: number; failed: number
     while (next < a.sessions.length) {
       const s = a.sessions[next++]!;
       try {
-        sockets.push(await open(s.url, s.businessId));
+        sockets.push(await (a.track === true ? openTracked(s.url, s.businessId, s.ports ?? []) : open(s.url, s.businessId)));
         opened += 1;
       } catch (err) {
         failed += 1;
@@ -271,6 +353,20 @@ try {
       sockets: () => sockets.length,
       resumePrepare,
       resumeTime,
+      /** Tracked sessions reconnect elsewhere from now on when their gateway is `port`. */
+      gatewayDown: (a: { port: number }) => {
+        downPorts.add(a.port);
+        return true;
+      },
+      openTracked: () => tracked.filter((t) => t.open).length,
+      tracked: () => tracked.map((t) => t.record),
+      /** Forgets what the tracked sessions got so far (their opens too). */
+      trackedReset: () => {
+        for (const { record: r } of tracked) {
+          for (const list of [r.ids, r.positions, r.sentUs, r.recvUs, r.opens, r.closes, r.closeCodes]) list.length = 0;
+        }
+        return true;
+      },
     },
     { kind: args.kind },
   );

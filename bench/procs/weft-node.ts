@@ -10,7 +10,7 @@
  */
 import { WebSocketModule, createGateway, createHost, implement, redisCluster, type Gateway, type Host } from '../../src/index.js';
 import { BenchWsNoHistoryService, BenchWsService, IBenchRpcAppService, IBenchWsAppService, benchItem } from '../contract.js';
-import { benchLogger, childArgs, failStart, onParentMessage, serve, type Handler } from '../lib/child.js';
+import { benchLogger, childArgs, emit, failStart, onParentMessage, serve, type Handler } from '../lib/child.js';
 import { nowUs, payloadMaker, sleep } from '../lib/clock.js';
 import { Generator, type GenSpec } from '../lib/generator.js';
 import { Histogram } from '../lib/histogram.js';
@@ -25,11 +25,20 @@ interface Args {
   callTimeoutMs?: number;
   /** ws-host: false serves the service class that keeps no history. */
   history?: boolean;
+  /** Node record TTL and heartbeat (redisCluster's ttlMs, heartbeatMs); weft's defaults when absent. */
+  ttlMs?: number;
+  heartbeatMs?: number;
 }
 
 const args = childArgs<Args>();
 const logger = benchLogger();
-const cluster = redisCluster({ url: args.redisUrl, prefix: args.prefix, secret: args.secret });
+const cluster = redisCluster({
+  url: args.redisUrl,
+  prefix: args.prefix,
+  secret: args.secret,
+  ...(args.ttlMs === undefined ? {} : { ttlMs: args.ttlMs }),
+  ...(args.heartbeatMs === undefined ? {} : { heartbeatMs: args.heartbeatMs }),
+});
 const handlers: Record<string, Handler> = {};
 const info: Record<string, unknown> = { role: args.role };
 let node: Host | Gateway;
@@ -117,6 +126,65 @@ try {
         throw new Error(`the WebSocket service saw ${last} of ${a.sessions} sessions (${lastErr})`);
       };
       handlers['generate'] = (spec: GenSpec) => gen.run(spec, (bid, payload) => ws.push(bid, payload));
+      let loading = false;
+      /**
+       * The cluster scenario's kill phase: `rate` pushes/s with pushOnce (not idempotent) to random
+       * `bids` until stopLoad, at most `window` in flight. Payload `<sentUs> <tag><seq> ...`. Each
+       * answered push is sent to the parent (batches every 50 ms) as [id, businessId, reached or
+       * error code, startUs]: what was acknowledged survives a SIGKILL of this process up to 50 ms.
+       */
+      handlers['load'] = (a: { rate: number; bids: string[]; window: number; tag: string; payloadBytes: number }) => {
+        const pad = 'x'.repeat(Math.max(a.payloadBytes, 40));
+        let batch: [string, string, number | string, number][] = [];
+        let seq = 0;
+        let inFlight = 0;
+        let windowFull = 0;
+        const flush = (): void => {
+          if (batch.length > 0) emit('answers', batch);
+          batch = [];
+        };
+        const flusher = setInterval(flush, 50);
+        const startUs = nowUs();
+        loading = true;
+        return new Promise((resolve) => {
+          const timer = setInterval(() => {
+            if (!loading) {
+              clearInterval(timer);
+              const wait = (): void => {
+                if (inFlight > 0) return void setTimeout(wait, 20);
+                clearInterval(flusher);
+                flush();
+                resolve({ sent: seq, windowFull });
+              };
+              return wait();
+            }
+            const target = Math.floor(((nowUs() - startUs) * a.rate) / 1e6);
+            while (seq < target) {
+              if (inFlight >= a.window) {
+                windowFull += 1;
+                break;
+              }
+              const id = `${a.tag}${++seq}`;
+              const bid = a.bids[Math.floor(Math.random() * a.bids.length)]!;
+              const t0 = nowUs();
+              const head = `${t0} ${id} `;
+              inFlight += 1;
+              ws.pushOnce(bid, head + pad.slice(head.length))
+                .then(
+                  (n) => batch.push([id, bid, n, t0]),
+                  (err: unknown) => batch.push([id, bid, (err as { code?: string }).code ?? 'error', t0]),
+                )
+                .finally(() => {
+                  inFlight -= 1;
+                });
+            }
+          }, 1);
+        });
+      };
+      handlers['stopLoad'] = () => {
+        loading = false;
+        return true;
+      };
       /**
        * `perBid` pushes to each of `bids` (businessId by businessId, in order), at most `window`
        * in flight; resolves when every push has. The history scenario's resume and memory parts.
