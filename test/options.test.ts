@@ -154,6 +154,7 @@ test('options not given get their defaults, and an option given as undefined cou
       prefix: 'weft',
       ttlMs: 6_000,
       heartbeatMs: 2_000,
+      fullDirectoryReplica: false,
     },
   );
 });
