@@ -271,6 +271,17 @@ export class RedisSessionDirectory implements SessionDirectory {
     return directoryUnit(service, this.#fullReplica ? undefined : shardOf(businessId));
   }
 
+  /**
+   * A session bound here is kept aside only until the gateway's write lands:
+   * once a replica's update lists it, Redis has it too, so the second copy
+   * goes (one entry per session on a host that owns its shard, not two).
+   */
+  #forgetBoundListed(unit: string, ops: Op[]): void {
+    const bound = this.#bound.get(this.#fullReplica ? unit : unit.slice(0, unit.lastIndexOf('#')));
+    if (bound === undefined || bound.size === 0) return;
+    for (const op of ops) if (Array.isArray(op) && op[0] === OP_ADD) bound.remove(op[1], op[3]);
+  }
+
   #keys(service: string): ServiceKeys {
     return serviceKeys(this.#o.prefix, service);
   }
@@ -726,6 +737,7 @@ export class RedisSessionDirectory implements SessionDirectory {
       return;
     }
     applyOps(watched.index, update.ops);
+    this.#forgetBoundListed(watched.service, update.ops);
     if (update.epoch === undefined) return;
     if (update.epoch !== watched.epoch) {
       // Redis lost the service's directory since this view was loaded (a load's barrier rules out an older epoch here).
