@@ -246,7 +246,6 @@ export class RedisSessionDirectory implements SessionDirectory {
   #timers = new Set<NodeJS.Timeout>();
   /** Units this node writes to or watches, kept from expiring while it lives. */
   readonly #services = new Set<string>();
-  readonly #relistedListeners = new Set<() => void>();
   #keepAlive: NodeJS.Timeout | undefined;
   #checkTimer: NodeJS.Timeout | undefined;
   #checking = false;
@@ -292,8 +291,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#unsubscribe.push(
       this.#registry.onChange((view) => this.#onView(view)),
       this.#registry.onExpired((ids) => void this.#reap(ids)),
-      // Written again, then told: a session that reads history after that misses nothing sent while it was unlisted.
-      this.#registry.onRecovered(() => void this.#restore().finally(() => this.#relisted())),
+      this.#registry.onRecovered(() => void this.#restore()),
     );
     this.#redis.onReconnect(() => void this.#restore());
     this.#keepAlive = setInterval(() => void this.#refreshTtls(), this.#o.staleAfterMs);
@@ -1028,16 +1026,6 @@ export class RedisSessionDirectory implements SessionDirectory {
         this.#o.logger.warn({ err: (err as Error).message, gateway }, 'could not remove the sessions of a dead gateway');
       }
     }
-  }
-
-  onRelisted(listener: () => void): () => void {
-    this.#relistedListeners.add(listener);
-    return () => this.#relistedListeners.delete(listener);
-  }
-
-  #relisted(): void {
-    if (this.#closed) return;
-    for (const listener of this.#relistedListeners) listener();
   }
 
   /**

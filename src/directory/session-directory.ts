@@ -27,13 +27,6 @@ export interface SessionDirectory {
    * directory keeps no copy.
    */
   setHeldSessions(held: HeldSessions): void;
-  /**
-   * Calls `listener` when this node's sessions were listed again after the
-   * others had dropped them (its registry record lapsed in a stall and a peer
-   * reaped it): pushes sent meanwhile went to the other gateways only. A
-   * directory whose entries cannot be dropped that way need not have it.
-   */
-  onRelisted?(listener: () => void): () => void;
   /** Makes `service` answerable on this node (a host of it, or a client that pushes to it); needed before the lookups. */
   watch(service: string): Promise<void>;
   /**

@@ -176,25 +176,6 @@ export class Delivery {
     );
   }
 
-  /**
-   * The session may have missed pushes that were sent only to other gateways
-   * (this one was unlisted for a while): what history holds after its
-   * position is written, as for a gap. Nothing for a session with no
-   * position yet (its read at open is still to come) or no history.
-   */
-  recheck(session: GatewaySession): void {
-    const v1 = session.v1;
-    if (v1 === undefined || v1.historyTtlMs === 0 || session.state !== SessionState.Open) return;
-    if (v1.catchingUp) {
-      v1.recheckWanted = true;
-      return;
-    }
-    if (v1.epoch === '') return;
-    if (v1.gapTimer !== undefined) clearTimeout(v1.gapTimer);
-    v1.gapTimer = undefined;
-    this.#readAfter(session, v1);
-  }
-
   /** The session will not take what waits for it: those pushes count as not reached. */
   dropQueue(session: GatewaySession): void {
     const queue = session.queue;
@@ -364,11 +345,6 @@ export class Delivery {
   #fillGap(session: GatewaySession, v1: V1State): void {
     v1.gapTimer = undefined;
     if (session.state !== SessionState.Open || session.queue === undefined) return;
-    this.#readAfter(session, v1);
-  }
-
-  /** Reads history after the session's position; pushes wait in its queue meanwhile. */
-  #readAfter(session: GatewaySession, v1: V1State): void {
     v1.catchingUp = true;
     this.#o.readHistory(session, { epoch: v1.epoch, offset: v1.offset }).then(
       (read) => this.#caughtUp(session, v1, read),
@@ -402,11 +378,6 @@ export class Delivery {
       }
     }
     v1.catchingUp = false;
-    if (v1.recheckWanted) {
-      // This read may have started before the session's gateway was listed again: read once more.
-      v1.recheckWanted = false;
-      if (v1.epoch !== '') return this.#readAfter(session, v1);
-    }
     const queue = session.queue;
     session.queue = undefined;
     session.queuedBytes = 0;

@@ -115,7 +115,6 @@ export class FrontDoor {
   readonly #messages: ClientMessages;
   #draining = false;
   #stopCounting: (() => void) | undefined;
-  #stopRelisted: (() => void) | undefined;
   readonly #handshakesPerIp: RateLimiter;
   readonly #sessionsPerIp: CountLimiter;
   readonly #sessionsPerBusinessId: CountLimiter;
@@ -271,10 +270,6 @@ export class FrontDoor {
     const sessions = this.#sessions;
     this.#d.directory.setHeldSessions(function* () {
       for (const s of sessions.values()) if (s.state === SessionState.Open) yield [s.service, s.businessId, s.id] as const;
-    });
-    // Pushes sent while this gateway was unlisted went elsewhere only: its sessions read them from history.
-    this.#stopRelisted = this.#d.directory.onRelisted?.(() => {
-      for (const s of sessions.values()) this.#delivery.recheck(s);
     });
   }
 
@@ -554,7 +549,6 @@ export class FrontDoor {
     this.#draining = true;
     this.#keepalive.stop();
     this.#stopCounting?.();
-    this.#stopRelisted?.();
     this.#opening.failAll(new WeftError('Draining', 'gateway is shutting down'));
     const sockets: WebSocket[] = [];
     for (const session of this.#sessions.snapshot()) {

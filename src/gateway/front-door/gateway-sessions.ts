@@ -54,8 +54,6 @@ export interface V1State {
   catchingUp: boolean;
   /** Set while pushes wait for one that is missing before them. */
   gapTimer: NodeJS.Timeout | undefined;
-  /** History is to be read again once the read in flight is done (it may have started too early: Delivery.recheck). */
-  recheckWanted: boolean;
   /** The epoch the stream had before its history was lost while this session was open ('' none). */
   leftEpoch: string;
   /**
@@ -132,7 +130,6 @@ export function newSession(
             historyTtlMs: v1.historyTtlMs,
             catchingUp: v1.historyTtlMs > 0,
             gapTimer: undefined,
-            recheckWanted: false,
             leftEpoch: '',
             base: 0,
           },
