@@ -494,8 +494,13 @@ function analyse(
   const notes: string[] = [];
   if (failedTotal > 0) notes.push(`pushes that failed (not acknowledged, so not counted): ${JSON.stringify(failed)}`);
   if (missing > 0) notes.push(`missing (ms from the gateway SIGKILL), e.g. ${missingExamples.join('; ')}`);
-  notes.push(`the last delivery came ${Math.round((drainedUs - stopUs) / 1000)} ms after the load stopped (waited for ${QUIET_MS} ms without one, ${DRAIN_MAX_MS} ms at most)`);
-  if (late > 0) notes.push(`late (after the load stopped + ${OLD_WAIT_US / 1000} ms, not lost): ${late}, the latest ${Math.round(lateMaxMs)} ms after its push, e.g. ${lateExamples.join('; ')}`);
+  notes.push(
+    `the last delivery came ${Math.round((drainedUs - stopUs) / 1000)} ms after the load stopped (waited for ${QUIET_MS} ms without one, ${DRAIN_MAX_MS} ms at most)`,
+  );
+  if (late > 0)
+    notes.push(
+      `late (after the load stopped + ${OLD_WAIT_US / 1000} ms, not lost): ${late}, the latest ${Math.round(lateMaxMs)} ms after its push, e.g. ${lateExamples.join('; ')}`,
+    );
   if (ackedZero > 0) notes.push(`pushes that reached 0 sessions, by period: ${JSON.stringify(zeroIn)}`);
   if (notRecoveredTotal > 0) notes.push(`resumes not recovered: ${JSON.stringify(notRecovered)}`);
   const codes: Record<string, number> = {};
