@@ -359,6 +359,8 @@ try {
         return true;
       },
       openTracked: () => tracked.filter((t) => t.open).length,
+      /** How many pushes the tracked sessions got so far (cheap: the parent polls it to see deliveries stop). */
+      trackedCount: () => tracked.reduce((n, t) => n + t.record.ids.length, 0),
       tracked: () => tracked.map((t) => t.record),
       /** Forgets what the tracked sessions got so far (their opens too). */
       trackedReset: () => {

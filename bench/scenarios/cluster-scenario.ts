@@ -304,6 +304,26 @@ async function waitAllBack(clients: ClientGroup, sessions: number, closesWithinM
   return undefined;
 }
 
+/** After the load: no delivery for this long means nothing more is on the way. */
+const QUIET_MS = 5000;
+/** What the harness used to wait after the load (µs): deliveries after it are counted as late. */
+const OLD_WAIT_US = 3_000_000;
+const DRAIN_MAX_MS = 30_000;
+
+/** Waits until the tracked sessions got no push for QUIET_MS (at most DRAIN_MAX_MS); when the last came, in µs. */
+async function waitQuiet(clients: ClientGroup): Promise<number> {
+  const count = async (): Promise<number> => (await Promise.all(clients.procs.map((p) => p.call<number>('trackedCount')))).reduce((a, b) => a + b, 0);
+  const deadline = Date.now() + DRAIN_MAX_MS;
+  let last = await count();
+  let lastChangeUs = nowUs();
+  while (Date.now() < deadline && nowUs() - lastChangeUs < QUIET_MS * 1000) {
+    await sleep(200);
+    const n = await count();
+    if (n !== last) [last, lastChangeUs] = [n, nowUs()];
+  }
+  return lastChangeUs;
+}
+
 /** The kill phase, on the nodes and sessions of the 3-gateway step. */
 async function killRows(o: BenchOptions, name: string, nodes: Nodes, clients: ClientGroup, log: (s: string) => void): Promise<Row[]> {
   const { group } = nodes;
@@ -354,25 +374,41 @@ async function killRows(o: BenchOptions, name: string, nodes: Nodes, clients: Cl
   const stopUs = nowUs();
   await next.call('stopLoad');
   await load;
-  // What is on the way arrives.
-  await sleep(3000);
+  // What is on the way arrives: wait until no delivery for QUIET_MS (at most DRAIN_MAX_MS), so a
+  // late delivery is told apart from a lost one.
+  const drainedUs = await waitQuiet(clients);
   const records = (await Promise.all(clients.procs.map((p) => p.call<TrackedRecord[]>('tracked', {}, 120_000)))).flat();
   const stillOpen = await allOpen(clients);
   group.check();
-  const rows = analyse(name, records, answers, faults, loadStartUs, stopUs);
+  const rows = analyse(name, records, answers, faults, loadStartUs, stopUs, drainedUs);
   if (stillOpen < o.sessions) rows.at(-1)!.notes.push(`at the end only ${stillOpen} of ${o.sessions} sessions were open`);
   return rows;
 }
 
-function analyse(name: string, records: TrackedRecord[], answers: Answer[], faults: Fault[], loadStartUs: number, stopUs: number): Row[] {
+function analyse(
+  name: string,
+  records: TrackedRecord[],
+  answers: Answer[],
+  faults: Fault[],
+  loadStartUs: number,
+  stopUs: number,
+  drainedUs: number,
+): Row[] {
   const byBid = new Map<string, TrackedRecord[]>();
   for (const r of records) byBid.set(r.businessId, [...(byBid.get(r.businessId) ?? []), r]);
   const counts = new Map<TrackedRecord, Map<string, number>>();
+  /** When each session first got each push (µs). */
+  const firstRecv = new Map<TrackedRecord, Map<string, number>>();
   let duplicates = 0;
   let duplicatePositions = 0;
   for (const r of records) {
     const m = new Map<string, number>();
-    for (const id of r.ids) m.set(id, (m.get(id) ?? 0) + 1);
+    const first = new Map<string, number>();
+    r.ids.forEach((id, i) => {
+      m.set(id, (m.get(id) ?? 0) + 1);
+      if (!first.has(id)) first.set(id, r.recvUs[i]!);
+    });
+    firstRecv.set(r, first);
     for (const n of m.values()) if (n > 1) duplicates += n - 1;
     counts.set(r, m);
     const positions = r.positions.filter((p) => p !== '');
@@ -384,6 +420,10 @@ function analyse(name: string, records: TrackedRecord[], answers: Answer[], faul
   let missing = 0;
   const failed: Record<string, number> = {};
   const missingExamples: string[] = [];
+  /** Owed deliveries that came after the 3 s the harness used to wait after the load: late, not lost. */
+  let late = 0;
+  let lateMaxMs = 0;
+  const lateExamples: string[] = [];
   /** ms relative to the first fault, for the notes. */
   const at = (us: number): string => `${us >= faults[0]!.us ? '+' : ''}${Math.round((us - faults[0]!.us) / 1000)}`;
   /** Which period a time falls in: before the faults, or after which fault. */
@@ -403,7 +443,13 @@ function analyse(name: string, records: TrackedRecord[], answers: Answer[], faul
     acked++;
     for (const r of byBid.get(bid) ?? []) {
       expected++;
-      if ((counts.get(r)!.get(id) ?? 0) === 0) {
+      const gotUs = firstRecv.get(r)!.get(id);
+      if (gotUs !== undefined && gotUs > stopUs + OLD_WAIT_US) {
+        late++;
+        lateMaxMs = Math.max(lateMaxMs, (gotUs - startUs) / 1000);
+        if (lateExamples.length < 3) lateExamples.push(`${id} to ${bid} (pushed at ${at(startUs)} ms, got at ${at(gotUs)} ms)`);
+      }
+      if (gotUs === undefined) {
         missing++;
         if (missingExamples.length < 5)
           missingExamples.push(
@@ -448,6 +494,13 @@ function analyse(name: string, records: TrackedRecord[], answers: Answer[], faul
   const notes: string[] = [];
   if (failedTotal > 0) notes.push(`pushes that failed (not acknowledged, so not counted): ${JSON.stringify(failed)}`);
   if (missing > 0) notes.push(`missing (ms from the gateway SIGKILL), e.g. ${missingExamples.join('; ')}`);
+  notes.push(
+    `the last delivery came ${Math.round((drainedUs - stopUs) / 1000)} ms after the load stopped (waited for ${QUIET_MS} ms without one, ${DRAIN_MAX_MS} ms at most)`,
+  );
+  if (late > 0)
+    notes.push(
+      `late (after the load stopped + ${OLD_WAIT_US / 1000} ms, not lost): ${late}, the latest ${Math.round(lateMaxMs)} ms after its push, e.g. ${lateExamples.join('; ')}`,
+    );
   if (ackedZero > 0) notes.push(`pushes that reached 0 sessions, by period: ${JSON.stringify(zeroIn)}`);
   if (notRecoveredTotal > 0) notes.push(`resumes not recovered: ${JSON.stringify(notRecovered)}`);
   const codes: Record<string, number> = {};
@@ -464,6 +517,7 @@ function analyse(name: string, records: TrackedRecord[], answers: Answer[], faul
       failedPushes: failedTotal,
       expected,
       lost: missing,
+      late,
       duplicates,
       resumes: resumed,
       resumesNotRecovered: notRecoveredTotal,
