@@ -146,7 +146,8 @@ export interface WeftPushSystem extends PushSystem {
 /**
  * weft: `layout.gateways` gateways, a WebSocket host serving BenchWsService
  * (or, colocated, inside the gateway), and a pusher calling the service
- * through its typed proxy (`via` rpc) or the HTTP load process (push-http).
+ * through its typed proxy (`via` rpc), a `createClient` process pushing
+ * straight to the gateways (`direct`), or the HTTP load process (push-http).
  */
 export async function startWeftPush(
   o: BenchOptions,
@@ -154,7 +155,7 @@ export async function startWeftPush(
   name: string,
   sessions: number,
   businessIds: number,
-  via: 'rpc' | 'http',
+  via: 'rpc' | 'http' | 'direct',
   layout: WeftLayout,
 ): Promise<WeftPushSystem> {
   if (layout.colocated === true && layout.gateways !== 1) throw new Error('a colocated WebSocket host runs beside one gateway');
@@ -187,8 +188,12 @@ export async function startWeftPush(
         : await group.start('ws-host', 'weft-node', { ...common, role: 'ws-host', history, maxConcurrentCalls: o.hostMaxCalls });
     const ports = gateways.map((g) => g.info['port'] as number);
     for (const port of ports) await waitForService(port, 'IBenchWsAppService');
+    // rpc: a pusher calling the service's push method; direct: a createClient process pushing through the
+    // service's SessionManager straight to the gateways; http: GET requests through the gateway.
     const generator =
-      via === 'rpc' ? await group.start('pusher', 'weft-node', { ...common, role: 'pusher' }) : await group.start('http-load', 'http-load');
+      via === 'http'
+        ? await group.start('http-load', 'http-load')
+        : await group.start('pusher', 'weft-node', { ...common, role: via === 'rpc' ? 'pusher' : 'direct-pusher' });
     const clients = await ClientGroup.start(group, layout.clients, o.clientProcs);
     await clients.connect(
       sessionPlan(sessions, businessIds, (i, bid) => {
@@ -199,7 +204,7 @@ export async function startWeftPush(
     );
     await waitCount('sessions the WebSocket host sees', () => host.call<number>('count'), sessions);
     const port = ports[0]!;
-    if (via === 'rpc') await generator.call('waitSessions', { sessions, timeoutMs: 30_000 });
+    if (via !== 'http') await generator.call('waitSessions', { sessions, timeoutMs: 30_000 });
     else
       await waitCount(
         'sessions seen through the gateway route',
@@ -211,8 +216,8 @@ export async function startWeftPush(
       group,
       clients,
       generator,
-      command: via === 'rpc' ? 'generate' : 'pushes',
-      argsFor: via === 'rpc' ? (spec) => spec : (spec) => ({ port, path: `${WS_PATH}/push`, connections: o.pushConnections, spec }),
+      command: via === 'http' ? 'pushes' : 'generate',
+      argsFor: via === 'http' ? (spec) => ({ port, path: `${WS_PATH}/push`, connections: o.pushConnections, spec }) : (spec) => spec,
       feedback: false,
       close,
       ports,

@@ -8,7 +8,17 @@
  * - pusher: createHost with no services, pushing through the typed proxy of IBenchWsAppService;
  * - rpc-caller: createHost with no services, calling IBenchRpcAppService.
  */
-import { WebSocketModule, createGateway, createHost, implement, redisCluster, type Gateway, type Host } from '../../src/index.js';
+import {
+  WebSocketModule,
+  createClient,
+  createGateway,
+  createHost,
+  implement,
+  redisCluster,
+  type ClusterClient,
+  type Gateway,
+  type Host,
+} from '../../src/index.js';
 import { BenchWsNoHistoryService, BenchWsService, IBenchRpcAppService, IBenchWsAppService, benchItem } from '../contract.js';
 import { benchLogger, childArgs, emit, failStart, onParentMessage, serve, type Handler } from '../lib/child.js';
 import { nowUs, payloadMaker, sleep } from '../lib/clock.js';
@@ -16,7 +26,7 @@ import { Generator, type GenSpec } from '../lib/generator.js';
 import { Histogram } from '../lib/histogram.js';
 
 interface Args {
-  role: 'gateway' | 'gateway-ws' | 'ws-host' | 'rpc-host' | 'pusher' | 'rpc-caller';
+  role: 'gateway' | 'gateway-ws' | 'ws-host' | 'rpc-host' | 'pusher' | 'direct-pusher' | 'rpc-caller';
   redisUrl: string;
   prefix: string;
   secret: string;
@@ -41,7 +51,7 @@ const cluster = redisCluster({
 });
 const handlers: Record<string, Handler> = {};
 const info: Record<string, unknown> = { role: args.role };
-let node: Host | Gateway;
+let node: Host | Gateway | ClusterClient;
 
 async function startGateway(): Promise<Gateway> {
   const gateway = await createGateway({
@@ -102,6 +112,24 @@ try {
       services: [implement(IBenchRpcAppService, { getItem: (id: string) => benchItem(id) })],
       ...(args.maxConcurrentCalls === undefined ? {} : { maxConcurrentCalls: args.maxConcurrentCalls }),
     }).start();
+  } else if (args.role === 'direct-pusher') {
+    // Pushes as a worker does: createClient and the service's SessionManager, straight to the gateways (no host hop).
+    const client = await createClient({ cluster, logger, name: 'bench-direct-pusher' }).start();
+    node = client;
+    const sessions = await client.sessions(IBenchWsAppService);
+    const gen = new Generator();
+    onParentMessage('delivered', (n) => gen.onDelivered(n as number));
+    handlers['waitSessions'] = async (a: { sessions: number; timeoutMs: number }) => {
+      const deadline = Date.now() + a.timeoutMs;
+      let last = -1;
+      while (Date.now() < deadline) {
+        last = await sessions.count();
+        if (last >= a.sessions) return last;
+        await sleep(100);
+      }
+      throw new Error(`the session directory listed ${last} of ${a.sessions} sessions`);
+    };
+    handlers['generate'] = (spec: GenSpec) => gen.run(spec, (bid, payload) => sessions.pushToBusiness(bid, payload));
   } else {
     const host = await createHost({ cluster, logger, name: `bench-${args.role}`, callTimeoutMs: args.callTimeoutMs ?? 30_000 }).start();
     node = host;
@@ -253,7 +281,7 @@ try {
       };
     }
   }
-  handlers['stats'] = () => node.stats();
+  handlers['stats'] = () => ('stats' in node ? node.stats() : {});
   info['nodeId'] = node.nodeId;
   // Stop gracefully when told to exit, so the node leaves the registry and its Redis entries go.
   handlers['exit'] = async () => {

@@ -93,6 +93,12 @@ export function push(o: BenchOptions, redis: RedisWatch, log: (s: string) => voi
     redis,
     [
       ...weftCandidates(o, redis, sessions, businessIds, 'rpc'),
+      // The way around the hop to the WebSocket host: a worker pushing with createClient, as the programming model allows.
+      {
+        name: 'weft (push from the caller)',
+        usesRedis: true,
+        start: () => startWeftPush(o, redis, 'weft (push from the caller)', sessions, businessIds, 'direct', { gateways: 2, clients: 'ws' }),
+      },
       { name: 'raw-ws-inproc', usesRedis: false, start: () => startRawPush(o, sessions, businessIds, 'inproc') },
       { name: 'raw-ws-tcp', usesRedis: false, start: () => startRawPush(o, sessions, businessIds, 'tcp') },
       { name: 'socketio', usesRedis: true, start: () => startSocketIo(o, redis, sessions, businessIds) },

@@ -5,12 +5,13 @@
  * calls through typed proxies, and reaches the sessions of any WebSocket
  * service with the same SessionManager a WebSocket service has.
  *
- * Cost: `sessions(IService)` keeps a replica of that service's session
- * directory in this process, as a host of the service does (about 150-280
- * bytes per session, and every open and close of the service's sessions
- * reaches it); lookups and pushes then cross no extra hop. A push goes as
- * one frame per gateway holding a target session, with one Redis script
- * first when the service keeps history.
+ * Cost: this process owns no shard of the session directory (it is in no
+ * hash ring), so it keeps none of it and hears none of its updates; each
+ * lookup of a businessId is one Redis read (with `fullDirectoryReplica`, a
+ * replica of the service's whole directory instead, as every host keeps).
+ * A push then goes straight to the gateways, no hop through a host: one
+ * frame per gateway holding a target session, with one Redis script first
+ * when the service keeps history.
  */
 import { WeftError } from '../errors.js';
 import type { AnyContract, Proxy } from '../contract/contract.js';
