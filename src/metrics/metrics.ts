@@ -178,7 +178,7 @@ export function metricsRegistry(): Registry {
   totalCounter(
     r,
     'weft_directory_resyncs_total',
-    'Times a session directory replica loaded its service again (gap, check or failed load).',
+    'Times a session directory replica loaded its shard (or service) again (gap, check or failed load).',
     () => counts.directoryResyncs,
   );
   const seconds = <L extends string>(name: string, help: string, labelNames: L[]): Histogram<L> =>
