@@ -55,15 +55,25 @@ function templatePath(path: string): string {
   );
 }
 
-function compileTemplate(route: WebSocketRoute): WebSocketTemplate {
+/** A path template split for matching: literal segments lower-cased, `null` for each `{param}`, whose names follow in order. */
+function parseTemplate(path: string): { segments: (string | null)[]; paramNames: string[] } {
   const paramNames: string[] = [];
-  const segments = splitPath(route.path).map((p) => {
+  const segments = splitPath(path).map((p) => {
     const m = /^\{(.+)\}$/.exec(p);
-    if (m === null) return p;
+    if (m === null) return p.toLowerCase();
     paramNames.push(m[1]!);
     return null;
   });
-  return { route, segments, paramNames, literals: segments.filter((s) => s !== null).length };
+  return { segments, paramNames };
+}
+
+function literalCount(segments: readonly (string | null)[]): number {
+  return segments.filter((s) => s !== null).length;
+}
+
+function compileTemplate(route: WebSocketRoute): WebSocketTemplate {
+  const { segments, paramNames } = parseTemplate(route.path);
+  return { route, segments, paramNames, literals: literalCount(segments) };
 }
 
 /** The path parameters of `parts` (lower-cased in `lower`) under `segments`, or undefined when it does not match. Throws URIError on a bad escape. */
@@ -192,14 +202,7 @@ export class RouteTable {
           continue;
         }
         claimed.set(key, name);
-        const parts = splitPath(method.path);
-        const paramNames: string[] = [];
-        const segments = parts.map((p) => {
-          const m = /^\{(.+)\}$/.exec(p);
-          if (m === null) return p.toLowerCase();
-          paramNames.push(m[1]!);
-          return null;
-        });
+        const { segments, paramNames } = parseTemplate(method.path);
         const route: HttpRoute = { service: name, method, target: callTarget(name, method), segments, paramNames };
         if (paramNames.length === 0) {
           staticRoutes.set(`${method.verb} /${segments.join('/')}`, route);
@@ -212,7 +215,7 @@ export class RouteTable {
     }
     // More literal segments first, so /api/user/me wins over /api/user/{id}.
     for (const list of dynamic.values()) {
-      list.sort((a, b) => b.segments.filter((s) => s !== null).length - a.segments.filter((s) => s !== null).length);
+      list.sort((a, b) => literalCount(b.segments) - literalCount(a.segments));
     }
     this.#static = staticRoutes;
     this.#dynamic = dynamic;
@@ -231,37 +234,20 @@ export class RouteTable {
     const list = this.#dynamic.get(verb as HttpVerb);
     if (list === undefined) return undefined;
     for (const route of list) {
-      if (route.segments.length !== parts.length) continue;
-      let ok = true;
-      const pathParams: Record<string, string> = {};
-      let p = 0;
-      for (let i = 0; i < parts.length; i++) {
-        const seg = route.segments[i];
-        if (seg === null) {
-          pathParams[route.paramNames[p++]!] = decodeURIComponent(parts[i]!);
-        } else if (seg !== lower[i]) {
-          ok = false;
-          break;
-        }
-      }
-      if (ok) return { route, pathParams };
+      const pathParams = matchSegments(route.segments, route.paramNames, parts, lower);
+      if (pathParams !== undefined) return { route, pathParams };
     }
     return undefined;
   }
 
   /** Live templated WebSocket routes, then gone ones; most literal segments first within each (`/api/me/room` before `/api/{tenant}/room`). */
   #templates(websocket: ReadonlyMap<string, WebSocketRoute>): WebSocketTemplate[] {
-    const byLiterals = (a: WebSocketTemplate, b: WebSocketTemplate): number => b.literals - a.literals;
-    const live = [...websocket.values()]
-      .filter((r) => r.path.includes('{'))
-      .map(compileTemplate)
-      .sort(byLiterals);
-    const gone = [...this.#goneWebsocket.values()]
-      .map((g) => g.route)
-      .filter((r) => r.path.includes('{'))
-      .map(compileTemplate)
-      .sort(byLiterals);
-    return [...live, ...gone];
+    const compiled = (routes: Iterable<WebSocketRoute>): WebSocketTemplate[] =>
+      [...routes]
+        .filter((r) => r.path.includes('{'))
+        .map(compileTemplate)
+        .sort((a, b) => b.literals - a.literals);
+    return [...compiled(websocket.values()), ...compiled([...this.#goneWebsocket.values()].map((g) => g.route))];
   }
 
   /**
