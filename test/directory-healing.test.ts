@@ -218,6 +218,37 @@ test('a replica that missed an update sees the gap in the next one and loads aga
   assert.equal(replica.count('first'), 1);
 });
 
+/**
+ * Node TTLs of the healing tests: long enough that a pause of the test process under load (every node of these
+ * tests lives in it) does not let Redis expire the records of live nodes, which would be another failure than the
+ * one tested; the heal takes ttlMs + heartbeatMs.
+ */
+const HEALING_TTLS = { ttlMs: 4000, heartbeatMs: 500 };
+
+/**
+ * Pushes to r1 and r2 all along (while Redis is away, while it is empty, while the gateways write again, and
+ * after the replica replaced its last good view with what Redis holds) until five rounds after the heal found
+ * Redis listing every session; the answers of every round, as `r1/r2`.
+ */
+async function pushUntilHealed(
+  chat: { push(businessId: string, msg: string): Promise<number> },
+  capture: ReturnType<typeof captureLogger>,
+  listedAll: () => Promise<boolean>,
+): Promise<string[]> {
+  const answers: string[] = [];
+  const healed = (): boolean => capture.lines().some((l) => String(l['msg']).startsWith('session directory rewritten'));
+  const deadline = Date.now() + 60_000;
+  let after = 0;
+  for (let round = 0; after < 5; round++) {
+    if (Date.now() > deadline) assert.fail(`the directory did not heal within 60 s; answers so far: ${answers.slice(-20).join(' ')}`);
+    const [r1, r2] = await Promise.all([chat.push('r1', `p${round}`), chat.push('r2', `p${round}`)]);
+    answers.push(`${r1}/${r2}`);
+    if (healed() && (await listedAll())) after += 1;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return answers;
+}
+
 test(
   'after Redis restarts empty, every push to an open session is answered with its count, and Redis lists the sessions again',
   await redisTest(),
@@ -231,7 +262,7 @@ test(
     });
     const prefix = uniquePrefix();
     const secret = testSecret();
-    const cluster = () => redisCluster({ url: redis.url, prefix, secret, ttlMs: 1500, heartbeatMs: 300 });
+    const cluster = () => redisCluster({ url: redis.url, prefix, secret, ...HEALING_TTLS });
     const capture = captureLogger();
     const host = await createHost({
       cluster: cluster(),
@@ -273,18 +304,7 @@ test(
     await redis.kill();
     await redis.start();
 
-    // Push all along: while Redis is away, while it is empty, while the gateways write again, and after the replica
-    // replaced its last good view with what Redis holds.
-    const answers: string[] = [];
-    const healed = (): boolean => capture.lines().some((l) => String(l['msg']).startsWith('session directory rewritten'));
-    let after = 0;
-    for (let round = 0; after < 5; round++) {
-      if (round > 3000) assert.fail(`the directory did not heal; answers so far: ${answers.slice(-20).join(' ')}`);
-      const [r1, r2] = await Promise.all([chat.push('r1', `p${round}`), chat.push('r2', `p${round}`)]);
-      answers.push(`${r1}/${r2}`);
-      if (healed() && (await listed().catch(() => 0)) === 4) after += 1;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const answers = await pushUntilHealed(chat, capture, async () => (await listed().catch(() => 0)) === 4);
     assert.ok(
       answers.every((a) => a === '3/1'),
       `every push counted every open session: ${answers.join(' ')}`,
@@ -317,7 +337,7 @@ test(
       await dropPrefix(prefix, engine.url);
     });
     const secret = testSecret();
-    const cluster = () => redisCluster({ url: engine.url, prefix, secret, ttlMs: 1500, heartbeatMs: 300 });
+    const cluster = () => redisCluster({ url: engine.url, prefix, secret, ...HEALING_TTLS });
     const capture = captureLogger();
     const host = await createHost({
       cluster: cluster(),
@@ -356,16 +376,7 @@ test(
 
     await engine.disrupt([...new Set([keys.tag, r2Keys.tag])]);
 
-    const answers: string[] = [];
-    const healed = (): boolean => capture.lines().some((l) => String(l['msg']).startsWith('session directory rewritten'));
-    let after = 0;
-    for (let round = 0; after < 5; round++) {
-      if (round > 3000) assert.fail(`the directory did not heal; answers so far: ${answers.slice(-20).join(' ')}`);
-      const [r1, r2] = await Promise.all([chat.push('r1', `p${round}`), chat.push('r2', `p${round}`)]);
-      answers.push(`${r1}/${r2}`);
-      if (healed() && (await listed().catch(() => 0)) === 3) after += 1;
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    const answers = await pushUntilHealed(chat, capture, async () => (await listed().catch(() => 0)) === 3);
     assert.ok(
       answers.every((a) => a === '2/1'),
       `every push counted every open session: ${answers.join(' ')}`,

@@ -257,6 +257,7 @@ export class RedisSessionDirectory implements SessionDirectory {
   #loads = 0;
   #closed = false;
   readonly #fullReplica: boolean;
+  readonly #restoredListeners = new Set<() => void>();
 
   constructor(redis: RedisConnection, registry: Registry, options: RedisSessionDirectoryOptions) {
     this.#redis = redis;
@@ -302,7 +303,12 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#unsubscribe.push(
       this.#registry.onChange((view) => this.#onView(view)),
       this.#registry.onExpired((ids) => void this.#reap(ids)),
-      this.#registry.onRecovered(() => void this.#restore()),
+      this.#registry.onRecovered(() => {
+        void this.#restore();
+        // A node that reaped this one may still be removing its sessions (several round trips,
+        // started before this node wrote them again): write them once more after that.
+        this.#later(this.#o.staleAfterMs, () => void this.#restore());
+      }),
     );
     this.#redis.onReconnect(() => void this.#restore());
     this.#keepAlive = setInterval(() => void this.#refreshTtls(), this.#o.staleAfterMs);
@@ -346,6 +352,11 @@ export class RedisSessionDirectory implements SessionDirectory {
     if (p.adds.delete(sessionId)) return; // never written: nothing to take back
     p.dels.set(sessionId, businessId);
     this.#schedule();
+  }
+
+  onRestored(listener: () => void): () => void {
+    this.#restoredListeners.add(listener);
+    return () => this.#restoredListeners.delete(listener);
   }
 
   setHeldSessions(held: HeldSessions): void {
@@ -1008,6 +1019,8 @@ export class RedisSessionDirectory implements SessionDirectory {
   async #reap(gatewayIds: string[]): Promise<void> {
     const c = this.#redis.command;
     for (const gateway of gatewayIds) {
+      // Back already (it had only stalled, and registered again): its sessions are live.
+      if (this.#registry.view().has(gateway)) continue;
       for (const { index } of this.#watched.values()) index.removeGateway(gateway);
       for (const index of this.#bound.values()) index.removeGateway(gateway);
       try {
@@ -1015,6 +1028,7 @@ export class RedisSessionDirectory implements SessionDirectory {
         const services = await c.smembers(this.#gatewayServicesKey(gateway));
         let removed = 0;
         for (const service of services) {
+          if (this.#registry.view().has(gateway)) break;
           const keys = this.#keys(service);
           const ids = await c.smembers(keys.gateway(gateway));
           removed += ids.length;
@@ -1030,6 +1044,7 @@ export class RedisSessionDirectory implements SessionDirectory {
           this.#publishIn(multi, keys, [[OP_DROP_GATEWAY, gateway]]);
           await multi.exec();
         }
+        if (this.#registry.view().has(gateway)) continue;
         await c.del(this.#gatewayServicesKey(gateway));
         if (removed > 0) {
           this.#o.logger.info({ gateway, sessions: removed }, 'removed the sessions of a gateway that left');
@@ -1049,6 +1064,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     if (this.#closed) return;
     this.#rewriteHeld();
     await this.#flush();
+    for (const listener of this.#restoredListeners) listener();
     // Could not tell what was missed: load those services (retried with backoff until Redis answers).
     for (const service of await this.#check()) {
       const watched = this.#watched.get(service);

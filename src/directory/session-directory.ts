@@ -27,6 +27,13 @@ export interface SessionDirectory {
    * directory keeps no copy.
    */
   setHeldSessions(held: HeldSessions): void;
+  /**
+   * Calls `listener` each time this node's sessions were written again after
+   * the backend had lost them (or had dropped this node for dead): pushes
+   * made meanwhile may have skipped them, so the gateway reads what its
+   * sessions missed. Optional: a backend that never loses entries has none.
+   */
+  onRestored?(listener: () => void): () => void;
   /** Makes `service` answerable on this node (a host of it, or a client that pushes to it); needed before the lookups. */
   watch(service: string): Promise<void>;
   /**

@@ -341,6 +341,24 @@ export class Delivery {
     return DEFERRED;
   }
 
+  /**
+   * Reads what the session's stream got after the session's position and
+   * writes it (then what queued meanwhile), as a gap is filled: for pushes
+   * that skipped this gateway while the directory did not list it. Resolves
+   * once done; at once for a session with nothing to read.
+   */
+  recheck(session: GatewaySession): Promise<void> {
+    const v1 = session.v1;
+    if (session.state !== SessionState.Open || v1 === undefined || v1.epoch === '' || v1.catchingUp) return Promise.resolve();
+    if (v1.gapTimer !== undefined) clearTimeout(v1.gapTimer);
+    v1.gapTimer = undefined;
+    v1.catchingUp = true;
+    return this.#o.readHistory(session, { epoch: v1.epoch, offset: v1.offset }).then(
+      (read) => this.#caughtUp(session, v1, read),
+      () => this.#caughtUp(session, v1, undefined),
+    );
+  }
+
   /** A push waited long enough for the one before it: the gap is read from history. */
   #fillGap(session: GatewaySession, v1: V1State): void {
     v1.gapTimer = undefined;

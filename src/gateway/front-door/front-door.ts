@@ -30,6 +30,7 @@ import { selectSubprotocol } from '../auth/token-source.js';
 import { addSessionSource, countClose, countHandshake } from '../../metrics/metrics.js';
 import { writeSocketError } from '../responses.js';
 import { CountLimiter, RateLimiter } from './admission-limits.js';
+import { CatchUp } from './catch-up.js';
 import { ClientMessages } from './client-messages.js';
 import { Delivery } from './delivery.js';
 import { SessionState, GatewaySessions, type GatewaySession } from './gateway-sessions.js';
@@ -101,6 +102,8 @@ const MAX_TIMER_MS = 2_147_483_647;
 const TOKEN_EXPIRED_REASON = 'token expired';
 /** How long a weft.v1 push waits for a missing earlier one (pushes from two hosts can cross) before the gap is read from history. */
 const GAP_WAIT_MS = 100;
+/** History reads in flight at once while sessions catch up after the directory lost them. */
+const CATCH_UP_READS = 16;
 /** How long a client that answered no ping has to take the close frame before its socket is cut. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -115,6 +118,7 @@ export class FrontDoor {
   readonly #messages: ClientMessages;
   #draining = false;
   #stopCounting: (() => void) | undefined;
+  #stopCatchingUp: (() => void) | undefined;
   readonly #handshakesPerIp: RateLimiter;
   readonly #sessionsPerIp: CountLimiter;
   readonly #sessionsPerBusinessId: CountLimiter;
@@ -271,6 +275,13 @@ export class FrontDoor {
     this.#d.directory.setHeldSessions(function* () {
       for (const s of sessions.values()) if (s.state === SessionState.Open) yield [s.service, s.businessId, s.id] as const;
     });
+    const catchUp = new CatchUp({
+      sessions: () => sessions.values(),
+      recheck: (session) => this.#delivery.recheck(session),
+      concurrency: CATCH_UP_READS,
+      logger: this.#o.logger,
+    });
+    this.#stopCatchingUp = this.#d.directory.onRestored?.(() => catchUp.run());
   }
 
   /** Handles an HTTP upgrade request on the gateway's server. */
@@ -550,6 +561,7 @@ export class FrontDoor {
     this.#draining = true;
     this.#keepalive.stop();
     this.#stopCounting?.();
+    this.#stopCatchingUp?.();
     this.#opening.failAll(new WeftError('Draining', 'gateway is shutting down'));
     const sockets: WebSocket[] = [];
     for (const session of this.#sessions.snapshot()) {
