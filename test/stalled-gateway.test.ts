@@ -30,8 +30,8 @@ test('a weft.v1 session on a gateway that stalled past the node TTL gets the pus
     spawnNode({ ...env, WEFT_ROLE: 'gateway', WEFT_NAME: 'gw' }),
     spawnNode({ ...env, WEFT_ROLE: 'host', WEFT_SERVICES: '', WEFT_NAME: 'caller' }),
   ]);
-  procs.push(host!, gw!, callerProc!);
-  const caller = controlNode(callerProc!);
+  procs.push(host, gw, callerProc);
+  const caller = controlNode(callerProc);
   const push = async (businessId: string, msg: string): Promise<number> => {
     const r = await caller.call('IChatAppService', 'push', [businessId, msg]);
     if (!r.ok) throw new Error(`push: ${r.code} ${r.message}`);
@@ -44,7 +44,7 @@ test('a weft.v1 session on a gateway that stalled past the node TTL gets the pus
   };
 
   const received: string[] = [];
-  const session = connectSession(`ws://127.0.0.1:${gw!.info.httpPort}/api/chat`, {
+  const session = connectSession(`ws://127.0.0.1:${gw.info.httpPort}/api/chat`, {
     businessId: 'b1',
     WebSocket,
     initialDelayMs: 20,
@@ -55,13 +55,13 @@ test('a weft.v1 session on a gateway that stalled past the node TTL gets the pus
   await eventually(async () => (await push('b1', 'before')) === 1, 15000, 'a push reaching the session');
   await eventually(() => received.includes('before'), 5000, 'the first push received');
 
-  gw!.child.kill('SIGSTOP');
+  gw.child.kill('SIGSTOP');
   try {
     // The stalled gateway is taken for dead: its session leaves the directory.
     await eventually(async () => (await count('b1')) === 0, 15000, 'the stalled gateway reaped');
     assert.equal(await push('b1', 'during'), 0, 'a push while the gateway is out reaches no one live');
   } finally {
-    gw!.child.kill('SIGCONT');
+    gw.child.kill('SIGCONT');
   }
 
   // No later push: the gateway itself must notice what its session missed.
