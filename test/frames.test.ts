@@ -67,6 +67,7 @@ const SAMPLES: Frame[] = [
   ],
   [FrameType.PushService, 0, 'IWsTestAppService', Buffer.from('maintenance'), true, ''],
   [FrameType.PushAck, 8, 2],
+  [FrameType.PushAcks, [8, 2, 9, 0]],
   [FrameType.Ping],
   [FrameType.Pong],
   [FrameType.Draining],

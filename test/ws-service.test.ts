@@ -55,6 +55,26 @@ test('echo over HTTP sends message:<msg>,sessionId:<id> to every session of the 
   assert.equal(b.client.messages.length, 1);
 });
 
+test('the acknowledgements of pushes in one turn come back together, and each push resolves with its own count', async (t) => {
+  const stack = await startStack(t);
+  const a = await open(stack, '100', t);
+  const b = await open(stack, '100', t);
+  await open(stack, '200', t);
+  const before = stack.hosts[0]!.stats().framesReceived;
+  const pushes = 200;
+  const reached = await Promise.all(Array.from({ length: pushes }, (_, i) => stack.chats[0]!.push(i % 2 === 0 ? '100' : '200', `p${i}`)));
+  assert.deepEqual(
+    reached,
+    Array.from({ length: pushes }, (_, i) => (i % 2 === 0 ? 2 : 1)),
+  );
+  const after = stack.hosts[0]!.stats().framesReceived;
+  const ackFrames = (f: Record<string, number>): number => (f['PushAck'] ?? 0) + (f['PushAcks'] ?? 0);
+  assert.ok((after['PushAcks'] ?? 0) > (before['PushAcks'] ?? 0), 'batched acknowledgements');
+  assert.ok(ackFrames(after) - ackFrames(before) < pushes, `fewer ack frames than pushes: ${ackFrames(after) - ackFrames(before)}`);
+  assert.equal((await a.client.waitFor(pushes / 2)).length, pushes / 2);
+  assert.equal((await b.client.waitFor(pushes / 2)).length, pushes / 2);
+});
+
 test('echo with no session answers HTTP 400 with status 1000, code BusinessError and a message naming the businessId', async (t) => {
   const stack = await startStack(t);
   const someoneElse = await open(stack, '1', t);

@@ -9,7 +9,7 @@
 import { Packr } from 'msgpackr';
 import { WeftError, type WireError } from '../errors.js';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Default and hard ceiling of one frame's body. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024; // 16 MiB
@@ -34,6 +34,7 @@ export const FrameType = {
   PushBusiness: 31,
   PushService: 32,
   PushAck: 33,
+  PushAcks: 34,
   Ping: 40,
   Pong: 41,
   Draining: 42,
@@ -135,6 +136,8 @@ export type PushServiceFrame = [
   traceparent: string,
 ];
 export type PushAckFrame = [typeof FrameType.PushAck, ackId: number, delivered: number];
+/** Several acknowledgements of one turn on one link: ackId, delivered, ackId, delivered... */
+export type PushAcksFrame = [typeof FrameType.PushAcks, acks: number[]];
 export type PingFrame = [typeof FrameType.Ping];
 export type PongFrame = [typeof FrameType.Pong];
 export type DrainingFrame = [typeof FrameType.Draining];
@@ -161,6 +164,7 @@ export type Frame =
   | PushBusinessFrame
   | PushServiceFrame
   | PushAckFrame
+  | PushAcksFrame
   | PingFrame
   | PongFrame
   | DrainingFrame;
@@ -185,6 +189,7 @@ const SHAPES: Readonly<Record<number, string>> = {
   [FrameType.PushBusiness]: 'nssbBsnns',
   [FrameType.PushService]: 'nsbBs',
   [FrameType.PushAck]: 'nn',
+  [FrameType.PushAcks]: 'a',
   [FrameType.Ping]: '',
   [FrameType.Pong]: '',
   [FrameType.Draining]: '',

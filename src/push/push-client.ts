@@ -11,7 +11,7 @@ import { SpanKind, endSpan, parentContext, startSpan, traceparentOf, type Span }
 import { WeftError } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import { counts, observePushAck } from '../metrics/metrics.js';
-import { FrameType, type PushAckFrame, type PushFrame } from '../protocol/frames.js';
+import { FrameType, type PushFrame } from '../protocol/frames.js';
 import type { LiveNodes } from '../registry/registry.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
 
@@ -24,7 +24,7 @@ export type { PushFrame };
 export interface PushClientDeps {
   links: NodeLinks;
   liveNodes: LiveNodes;
-  /** The client claims PushAck frames. */
+  /** The client claims PushAck and PushAcks frames. */
   frames: FrameRoutes;
 }
 
@@ -90,7 +90,11 @@ export class PushClient {
   constructor(deps: PushClientDeps) {
     this.#links = deps.links;
     this.#live = deps.liveNodes;
-    deps.frames.on(FrameType.PushAck, (frame, link) => this.#onAck(frame, link));
+    deps.frames.on(FrameType.PushAck, (frame, link) => this.#onAck(frame[1], frame[2], link));
+    deps.frames.on(FrameType.PushAcks, (frame, link) => {
+      const acks = frame[1];
+      for (let i = 0; i + 1 < acks.length; i += 2) this.#onAck(acks[i]!, acks[i + 1]!, link);
+    });
     deps.links.onLinkClosed((link) => this.#onLinkClosed(link));
   }
 
@@ -214,14 +218,16 @@ export class PushClient {
     }
   }
 
-  #onAck(frame: PushAckFrame, link: PeerLink): void {
-    const pending = this.#pending.get(frame[1]);
+  #onAck(ackId: unknown, delivered: unknown, link: PeerLink): void {
+    // A PushAcks frame's fields are checked here, one by one: only its array was checked on arrival.
+    if (typeof ackId !== 'number' || typeof delivered !== 'number') return;
+    const pending = this.#pending.get(ackId);
     if (pending === undefined) return;
     const i = pending.waiting.indexOf(link);
     if (i < 0) return;
     pending.waiting.splice(i, 1);
-    pending.delivered += frame[2];
-    this.#finishIfDone(frame[1], pending);
+    pending.delivered += delivered;
+    this.#finishIfDone(ackId, pending);
   }
 
   #onLinkClosed(link: PeerLink): void {

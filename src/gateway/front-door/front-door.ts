@@ -30,6 +30,7 @@ import { selectSubprotocol } from '../auth/token-source.js';
 import { addSessionSource, countClose, countHandshake } from '../../metrics/metrics.js';
 import { writeSocketError } from '../responses.js';
 import { CountLimiter, RateLimiter } from './admission-limits.js';
+import { AckBatch } from './ack-batch.js';
 import { CatchUp } from './catch-up.js';
 import { ClientMessages } from './client-messages.js';
 import { Delivery } from './delivery.js';
@@ -182,10 +183,11 @@ export class FrontDoor {
       },
     });
     const history = deps.history;
+    const acks = new AckBatch();
     this.#delivery = new Delivery({
       maxBufferedBytes: options.maxBufferedBytes,
       evict: (session) => this.#evictSlow(session),
-      ack: (link, ackId, delivered) => this.#ack(link, ackId, delivered),
+      ack: (link, ackId, delivered) => acks.add(link, ackId, delivered),
       gapWaitMs: GAP_WAIT_MS,
       readHistory: (session, since) =>
         history === undefined || session.v1 === undefined || session.v1.historyTtlMs === 0
@@ -507,15 +509,6 @@ export class FrontDoor {
       this.#closed(session, 1008, 'slow consumer');
       session.ws!.close(1008, `slow consumer: over ${this.#o.maxBufferedBytes} bytes unread`);
     });
-  }
-
-  #ack(link: PeerLink, ackId: number, delivered: number): void {
-    if (ackId === 0 || !link.isOpen) return;
-    try {
-      link.send([FrameType.PushAck, ackId, delivered]);
-    } catch {
-      // The pusher's own timeout settles it.
-    }
   }
 
   #onCloseRequest(frame: SessionCloseFrame): void {
