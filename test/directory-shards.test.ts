@@ -14,6 +14,7 @@ import type { BusinessSessions } from '../src/directory/session-directory.js';
 import { PROTOCOL_VERSION } from '../src/protocol/frames.js';
 import { RING_SHARDS, shardOf } from '../src/util/hash-ring.js';
 import { controlNode, dropPrefix, type NodeControl } from './fixtures/node-control.js';
+import { engineLabel, engineTest, engines } from './fixtures/redis-engines.js';
 import {
   REDIS_URL,
   connectWs,
@@ -47,9 +48,9 @@ interface Node {
   directory: RedisSessionDirectory;
 }
 
-async function node(t: TestContext, prefix: string, nodeId: string, role: 'host' | 'gateway'): Promise<Node> {
+async function node(t: TestContext, url: string, prefix: string, nodeId: string, role: 'host' | 'gateway'): Promise<Node> {
   const logger = quietLogger();
-  const redis = new CountingRedis({ target: REDIS_URL, logger });
+  const redis = new CountingRedis({ target: url, logger });
   const registry = new RedisRegistry(redis, { prefix, ttlMs: 3000, heartbeatMs: 1000, logger });
   const directory = new RedisSessionDirectory(redis, registry, { prefix, nodeId, staleAfterMs: 4000, checkIntervalMs: 500, logger });
   await registry.start();
@@ -65,69 +66,83 @@ async function node(t: TestContext, prefix: string, nodeId: string, role: 'host'
 
 const ids = (found: BusinessSessions): string[] => found.map(([id]) => id).sort();
 
-test('a host keeps and hears only the shards it owns, and answers every businessId with every session', await redisTest(), async (t) => {
-  const prefix = uniquePrefix();
-  t.after(() => dropPrefix(prefix));
-  const gateway = await node(t, prefix, 'gw-1', 'gateway');
-  const hosts = [await node(t, prefix, 'host-a', 'host'), await node(t, prefix, 'host-b', 'host'), await node(t, prefix, 'host-c', 'host')];
-  // Each host sees the three on its ring before it watches.
-  const hostsSeen = (h: Node): number => [...h.registry.view().values()].filter((r) => r.role === 'host').length;
-  await eventually(() => hosts.every((h) => hostsSeen(h) === 3), 10_000, 'every host seeing the three');
-  for (const h of hosts) await h.directory.watch(SERVICE);
-  const owned = hosts.map((h) => new Set(h.directory.ownedShards(SERVICE)));
-  const all = owned.flatMap((s) => [...s]);
-  assert.equal(all.length, RING_SHARDS, 'every shard has one owner');
-  assert.equal(new Set(all).size, RING_SHARDS, 'no shard has two');
-  for (const s of owned) assert.ok(s.size > 0, 'each host owns some shards');
+const redisEngines = engines();
 
-  const expected = new Map<string, string[]>();
-  for (let i = 0; i < 600; i++) {
-    const businessId = `b${i % 300}`;
-    const sessionId = `gw-1.s${i}`;
-    gateway.directory.add(SERVICE, businessId, sessionId);
-    expected.set(businessId, [...(expected.get(businessId) ?? []), sessionId].sort());
-  }
-  const ownerOf = (businessId: string): number => owned.findIndex((s) => s.has(shardOf(businessId)));
-  await eventually(
-    () => {
-      for (const [businessId, sessions] of expected) {
-        const h = hosts[ownerOf(businessId)]!;
-        const found = h.directory.sessionsOf(SERVICE, businessId);
-        if (found instanceof Promise || ids(found).join() !== sessions.join()) return false;
+// On a Redis Cluster the shard channels are sharded pub/sub (SSUBSCRIBE): a host hears its shards there too.
+for (const kind of ['redis', 'cluster'] as const) {
+  test(
+    `a host keeps and hears only the shards it owns, and answers every businessId with every session ${engineLabel(kind)}`,
+    await engineTest(kind),
+    async (t) => {
+      const { url } = await redisEngines.get(kind);
+      const prefix = uniquePrefix();
+      t.after(() => dropPrefix(prefix, url));
+      const gateway = await node(t, url, prefix, 'gw-1', 'gateway');
+      const hosts = [
+        await node(t, url, prefix, 'host-a', 'host'),
+        await node(t, url, prefix, 'host-b', 'host'),
+        await node(t, url, prefix, 'host-c', 'host'),
+      ];
+      // Each host sees the three on its ring before it watches.
+      const hostsSeen = (h: Node): number => [...h.registry.view().values()].filter((r) => r.role === 'host').length;
+      await eventually(() => hosts.every((h) => hostsSeen(h) === 3), 10_000, 'every host seeing the three');
+      for (const h of hosts) await h.directory.watch(SERVICE);
+      const owned = hosts.map((h) => new Set(h.directory.ownedShards(SERVICE)));
+      const all = owned.flatMap((s) => [...s]);
+      assert.equal(all.length, RING_SHARDS, 'every shard has one owner');
+      assert.equal(new Set(all).size, RING_SHARDS, 'no shard has two');
+      for (const s of owned) assert.ok(s.size > 0, 'each host owns some shards');
+
+      const expected = new Map<string, string[]>();
+      for (let i = 0; i < 600; i++) {
+        const businessId = `b${i % 300}`;
+        const sessionId = `gw-1.s${i}`;
+        gateway.directory.add(SERVICE, businessId, sessionId);
+        expected.set(businessId, [...(expected.get(businessId) ?? []), sessionId].sort());
       }
-      return true;
-    },
-    10_000,
-    'each owner listing its businessIds from memory',
-  );
+      const ownerOf = (businessId: string): number => owned.findIndex((s) => s.has(shardOf(businessId)));
+      await eventually(
+        () => {
+          for (const [businessId, sessions] of expected) {
+            const h = hosts[ownerOf(businessId)]!;
+            const found = h.directory.sessionsOf(SERVICE, businessId);
+            if (found instanceof Promise || ids(found).join() !== sessions.join()) return false;
+          }
+          return true;
+        },
+        10_000,
+        'each owner listing its businessIds from memory',
+      );
 
-  for (const [i, h] of hosts.entries()) {
-    // Updates came only on the channels of its own shards.
-    const heard = [...h.redis.received.keys()].filter((c) => c.endsWith(':sessions'));
-    assert.ok(heard.length > 0, `${h.nodeId} heard the updates of its shards`);
-    for (const channel of heard) {
-      const shard = Number(/#(\d+)\}/.exec(channel)?.[1]);
-      assert.ok(owned[i]!.has(shard), `${h.nodeId} heard no update of shard ${shard}, which it does not own`);
-    }
-    // Its replicas hold only its businessIds.
-    let kept = 0;
-    for (const shard of owned[i]!) kept += h.directory.replicaState(directoryUnit(SERVICE, shard))!.sessions;
-    const mine = [...expected].filter(([b]) => ownerOf(b) === i).reduce((n, [, s]) => n + s.length, 0);
-    assert.equal(kept, mine, `${h.nodeId} keeps the sessions of its shards and no other`);
-    // A businessId of another host's shard: one read of Redis, the same answer.
-    for (const [businessId, sessions] of expected) {
-      if (ownerOf(businessId) === i) continue;
-      const found = h.directory.sessionsOf(SERVICE, businessId);
-      assert.ok(found instanceof Promise, 'read from Redis');
-      assert.deepEqual(ids(await found), sessions, `${h.nodeId} lists ${businessId} from Redis`);
-    }
-    assert.equal(await h.directory.size(SERVICE), 600);
-  }
-  // A session bound to a host is listed by it at once, before the gateway's write.
-  const b = [...expected.keys()].find((id) => ownerOf(id) !== 0)!;
-  hosts[0]!.directory.bind(SERVICE, b, 'gw-2.bound', 'gw-2');
-  assert.ok(ids(await hosts[0]!.directory.sessionsOf(SERVICE, b)).includes('gw-2.bound'));
-});
+      for (const [i, h] of hosts.entries()) {
+        // Updates came only on the channels of its own shards.
+        const heard = [...h.redis.received.keys()].filter((c) => c.endsWith(':sessions'));
+        assert.ok(heard.length > 0, `${h.nodeId} heard the updates of its shards`);
+        for (const channel of heard) {
+          const shard = Number(/#(\d+)\}/.exec(channel)?.[1]);
+          assert.ok(owned[i]!.has(shard), `${h.nodeId} heard no update of shard ${shard}, which it does not own`);
+        }
+        // Its replicas hold only its businessIds.
+        let kept = 0;
+        for (const shard of owned[i]!) kept += h.directory.replicaState(directoryUnit(SERVICE, shard))!.sessions;
+        const mine = [...expected].filter(([b]) => ownerOf(b) === i).reduce((n, [, s]) => n + s.length, 0);
+        assert.equal(kept, mine, `${h.nodeId} keeps the sessions of its shards and no other`);
+        // A businessId of another host's shard: one read of Redis, the same answer.
+        for (const [businessId, sessions] of expected) {
+          if (ownerOf(businessId) === i) continue;
+          const found = h.directory.sessionsOf(SERVICE, businessId);
+          assert.ok(found instanceof Promise, 'read from Redis');
+          assert.deepEqual(ids(await found), sessions, `${h.nodeId} lists ${businessId} from Redis`);
+        }
+        assert.equal(await h.directory.size(SERVICE), 600);
+      }
+      // A session bound to a host is listed by it at once, before the gateway's write.
+      const b = [...expected.keys()].find((id) => ownerOf(id) !== 0)!;
+      hosts[0]!.directory.bind(SERVICE, b, 'gw-2.bound', 'gw-2');
+      assert.ok(ids(await hosts[0]!.directory.sessionsOf(SERVICE, b)).includes('gw-2.bound'));
+    },
+  );
+}
 
 /** Subscribers of each shard channel of the chat service (one server: PUBSUB NUMSUB). */
 async function subscribersPerShard(raw: Redis, prefix: string): Promise<number[]> {
