@@ -7,6 +7,7 @@ import { history } from './scenarios/history-scenario.js';
 import { directory } from './scenarios/directory-scenario.js';
 import { registry } from './scenarios/registry-scenario.js';
 import { cluster } from './scenarios/cluster-scenario.js';
+import { hops } from './scenarios/hops-scenario.js';
 import type { BenchOptions } from './lib/options.js';
 import { RedisWatch } from './lib/redis.js';
 import { evaluateTargets, machineInfo, mergeRuns, scenarioTable, targetsTable, type Row, type ScenarioResult, type Target } from './lib/result.js';
@@ -24,10 +25,11 @@ export const SCENARIOS: Record<string, Scenario> = {
   directory,
   registry,
   cluster,
+  hops,
 };
 
 /** Scenarios run-all leaves out unless named (cluster: minutes, and a Redis Cluster of its own). */
-export const ON_REQUEST = new Set(['cluster', 'registry']);
+export const ON_REQUEST = new Set(['cluster', 'registry', 'hops']);
 
 export const log = (s: string): void => {
   process.stderr.write(`${s}\n`);
@@ -44,6 +46,7 @@ const TARGETS_OF: Record<string, string[]> = {
   history: ['history-on-vs-off', 'nothing-lost'],
   directory: [],
   registry: [],
+  hops: [],
   cluster: ['nothing-lost'],
 };
 

@@ -47,6 +47,7 @@ const COLUMNS: [key: string, label: string, decimals: number][] = [
   ['p50Ms', 'p50 ms', 2],
   ['p99Ms', 'p99 ms', 2],
   ['p999Ms', 'p99.9 ms', 2],
+  ['samples', 'samples', 0],
   ['httpP99Ms', 'http p99 ms', 2],
   ['expected', 'expected', 0],
   ['lost', 'lost', 0],

@@ -24,6 +24,7 @@ import { benchLogger, childArgs, emit, failStart, onParentMessage, serve, type H
 import { nowUs, payloadMaker, sleep } from '../lib/clock.js';
 import { Generator, type GenSpec } from '../lib/generator.js';
 import { Histogram } from '../lib/histogram.js';
+import { hopHistograms, installHopTracer, resetHops } from '../lib/hop-tracer.js';
 
 interface Args {
   role: 'gateway' | 'gateway-ws' | 'ws-host' | 'rpc-host' | 'pusher' | 'direct-pusher' | 'rpc-caller';
@@ -38,10 +39,16 @@ interface Args {
   /** Node record TTL and heartbeat (redisCluster's ttlMs, heartbeatMs); weft's defaults when absent. */
   ttlMs?: number;
   heartbeatMs?: number;
+  /** Trace one push in this many with the hop tracer (bench/lib/hop-tracer.ts); absent: no tracing. */
+  hops?: number;
 }
 
 const args = childArgs<Args>();
 const logger = benchLogger();
+if (args.hops !== undefined) {
+  // Before any node exists, so weft's spans go to it from the start.
+  installHopTracer(args.role === 'pusher' ? 'pusher' : args.role === 'ws-host' ? 'ws-host' : 'gateway', args.hops);
+}
 const cluster = redisCluster({
   url: args.redisUrl,
   prefix: args.prefix,
@@ -282,6 +289,11 @@ try {
     }
   }
   handlers['stats'] = () => ('stats' in node ? node.stats() : {});
+  handlers['hops'] = () => hopHistograms();
+  handlers['resetHops'] = () => {
+    resetHops();
+    return true;
+  };
   info['nodeId'] = node.nodeId;
   // Stop gracefully when told to exit, so the node leaves the registry and its Redis entries go.
   handlers['exit'] = async () => {
