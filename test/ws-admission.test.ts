@@ -136,6 +136,11 @@ test('sessions per businessId are capped with 429, and sessions closed or refuse
   const again = await eventually(() => connectWs(`${stack.wsUrl}/api/chat?businessId=5`), 5000, 'a place for businessId 5');
   t.after(() => closeAll([again]));
   assert.equal(await stack.chats[0]!.count('5'), 2);
+  // So does one whose socket is cut with no close handshake.
+  second.ws.terminate();
+  const third = await eventually(() => connectWs(`${stack.wsUrl}/api/chat?businessId=5`), 5000, 'a place after a cut socket');
+  t.after(() => closeAll([third]));
+  assert.equal((await refusedWs(`${stack.wsUrl}/api/chat?businessId=5`)).status, 429, 'and the cap still holds');
 });
 
 test('sessions per address are capped with 429; a handshake refused before the count does not take a place', async (t) => {

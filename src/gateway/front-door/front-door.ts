@@ -215,8 +215,12 @@ export class FrontDoor {
     this.#onWsMessage = function (data, isBinary) {
       fromClient((this as SessionSocket)[SESSION], data, isBinary);
     };
+    const release = this.#onCountedClose;
     this.#onWsClose = function (code, reason) {
-      closed((this as SessionSocket)[SESSION], code, reason);
+      const session = (this as SessionSocket)[SESSION];
+      closed(session, code, reason);
+      // ws closes only once the socket has: the socket's session limits are released now (#opened).
+      release.call(session.socket);
     };
     this.#onWsPong = function () {
       (this as SessionSocket)[SESSION].alive = true;
@@ -383,6 +387,10 @@ export class FrontDoor {
     }
     const socket = session.socket as UpgradingSocket;
     socket.off('close', this.#onUpgradingClose);
+    // ws owns the socket now: its errors and close come through the WebSocket. Two listeners
+    // less on each socket (and the once wrapper) are about 250 B per session.
+    socket.off('error', destroySocket);
+    socket.off('close', this.#onCountedClose);
     // Not `delete`: that turns the socket into a slow dictionary-mode object, about 900 B more per session.
     socket[SESSION] = undefined;
     this.#sessions.opened(session, ws);
