@@ -9,7 +9,7 @@
 import { Packr } from 'msgpackr';
 import { WeftError, type WireError } from '../errors.js';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Default and hard ceiling of one frame's body. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024; // 16 MiB
@@ -37,6 +37,7 @@ export const FrameType = {
   Ping: 40,
   Pong: 41,
   Draining: 42,
+  SessionMetadata: 70,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -138,6 +139,8 @@ export type PushAckFrame = [typeof FrameType.PushAck, ackId: number, delivered: 
 export type PingFrame = [typeof FrameType.Ping];
 export type PongFrame = [typeof FrameType.Pong];
 export type DrainingFrame = [typeof FrameType.Draining];
+/** What the host's onOpen attached to the session (JSON text), sent just before its SessionAccept: the gateway writes it with the session's directory entry. */
+export type SessionMetadataFrame = [typeof FrameType.SessionMetadata, sessionId: string, metadata: string];
 
 /** A push to sessions; its ack id (index 1) is set by the pushing node, 0 when no ack is wanted. */
 export type PushFrame = PushSessionFrame | PushBusinessFrame | PushServiceFrame;
@@ -163,7 +166,8 @@ export type Frame =
   | PushAckFrame
   | PingFrame
   | PongFrame
-  | DrainingFrame;
+  | DrainingFrame
+  | SessionMetadataFrame;
 
 // Element checks per frame type: s string, n number, b bytes, B boolean, o object, a array, x anything.
 const SHAPES: Readonly<Record<number, string>> = {
@@ -188,6 +192,7 @@ const SHAPES: Readonly<Record<number, string>> = {
   [FrameType.Ping]: '',
   [FrameType.Pong]: '',
   [FrameType.Draining]: '',
+  [FrameType.SessionMetadata]: 'ss',
 };
 
 function fits(kind: string, value: unknown): boolean {
