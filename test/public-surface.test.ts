@@ -110,9 +110,10 @@ export const gateway = w.createGateway({ cluster });`,
   void [online, told];
   return sessions.onPresence((event: w.PresenceEvent) => {
     if (event.type === 'join' || event.type === 'leave') void [event.sessionId, event.gatewayNodeId, event.metadata];
-    else void (event satisfies w.BusinessPresenceEvent);
+    else void [event.type, event.businessId, event.at];
   });
 }
+export const offline: w.BusinessPresenceEvent = { type: 'offline', service: 'IChatAppService', businessId: '100', at: 0 };
 export const records: Pick<w.SessionDirectory, 'describe' | 'onPresence'> = {
   describe: async (): Promise<readonly w.DescribedSession[]> => [['gw.1', 'gw', Date.now(), JSON.stringify({ user: 'ann' })]],
   onPresence: async (_service: string, listener: w.PresenceListener) => {

@@ -28,10 +28,10 @@ export class MemoryPresence {
     let byBusiness = this.#sessions.get(service);
     if (byBusiness === undefined) {
       if (!create) return undefined;
-      this.#sessions.set(service, (byBusiness = new Map()));
+      this.#sessions.set(service, (byBusiness = new Map<string, Map<string, Held>>()));
     }
     let held = byBusiness.get(businessId);
-    if (held === undefined && create) byBusiness.set(businessId, (held = new Map()));
+    if (held === undefined && create) byBusiness.set(businessId, (held = new Map<string, Held>()));
     return held;
   }
 

@@ -177,8 +177,7 @@ class WebSocketRuntime implements ModuleInstance {
     const service = this.#services.get(serviceName);
     if (service === undefined) return this.#reject(link, sessionId, new WeftError('NotFound', `no WebSocket service ${serviceName} on this host`));
     if (this.#ctx.isDraining()) return this.#reject(link, sessionId, new WeftError('Draining', 'this host is stopping'));
-    let session: HostSession | undefined;
-    const accept = (): void => {
+    const accept = (session?: HostSession): void => {
       if (!link.isOpen) return;
       // Known here at once, so a push right after the client sees the handshake finds it
       // (the directory's own update may still be on its way).
@@ -191,7 +190,7 @@ class WebSocketRuntime implements ModuleInstance {
       accept();
       return;
     }
-    session = new HostSession(sessionId, businessId, link, handshake, service.manager, this.#ctx.maxSessionMetadataBytes);
+    const session = new HostSession(sessionId, businessId, link, handshake, service.manager, this.#ctx.maxSessionMetadataBytes);
     // The gateway answers its client 504 at this deadline; past it, the session is given up here
     // too, and an onOpen that settles later is ignored.
     const timeoutMs = openTimeoutOf(handshake);
@@ -213,7 +212,7 @@ class WebSocketRuntime implements ModuleInstance {
       this.#forgetOpening(sessionId);
       session.inbox = this.#inboxOf(session, service.instance, maxQueuedMessagesOf(handshake));
       this.#sessions.set(sessionId, session);
-      accept();
+      accept(session);
     };
     const refuse = (e: unknown): void => {
       session.metadataSealed = true;
