@@ -307,3 +307,39 @@ test(
     assert.equal(await s.sessions.isOnline('dora'), true);
   },
 );
+
+test(
+  'on Redis, a session’s metadata is written again with it after Redis lost the directory, with no second join',
+  await engineTest('redis'),
+  async (t) => {
+    const { url } = await redis.get('redis');
+    const prefix = uniquePrefix();
+    t.after(() => dropPrefix(prefix, url));
+    const s = await stack(t, redisCluster({ url, secret: PROCESS_SECRET, prefix, ...FAST }));
+    const events: PresenceEvent[] = [];
+    t.after(await s.sessions.onPresence((e) => events.push(e)));
+    await s.connect(0, { businessId: 'eve', user: 'eve', device: 'ios' });
+    await eventually(async () => (await s.sessions.sessions('eve'))[0]?.metadata !== undefined, 10000, 'eve listed with her metadata');
+
+    await dropPrefix(prefix, url); // Redis forgets the directory (and the registry) of this cluster
+    const [back] = (await eventually(
+      async () => {
+        const found = await s.sessions.sessions('eve');
+        return found.length === 1 ? found : undefined;
+      },
+      15000,
+      'eve written again by her gateway',
+    ))!;
+    assert.deepEqual(back?.metadata, { user: 'eve', device: 'ios' });
+    assert.ok((back?.openedAt ?? 0) > 0);
+
+    // A later session of the same gateway joins; events of one gateway come in order, so a join of the rewrite would be before it.
+    await s.connect(0, { businessId: 'eve', user: 'eve', device: 'web' });
+    await eventually(
+      () => events.some((e) => e.type === 'join' && (e.metadata as { device?: string } | undefined)?.device === 'web'),
+      10000,
+      'the web join',
+    );
+    assert.equal(events.filter((e) => e.type === 'join').length, 2, 'one join per session: writing eve again was not a join');
+  },
+);

@@ -51,11 +51,13 @@ for _, member in ipairs(members) do
 end
 return out`);
 
-/** What one unit's MULTI carries for presence: its batch, and where the counts start in the MULTI's results. */
+/** What one unit's MULTI carries for presence: the records it writes, its batch, and where the counts start in its results. */
 export interface PresenceWrite {
   readonly service: string;
-  readonly batch: PresenceBatch;
+  readonly batch: PresenceBatch | undefined;
   readonly countsAt: number;
+  /** Sessions whose records the MULTI writes: forgotten here once it is done, kept for the next try if it failed. */
+  readonly records: readonly (readonly [string, SessionRecord])[];
 }
 
 type Multi = ReturnType<RedisConnection['command']['multi']>;
@@ -65,8 +67,10 @@ export class RedisPresence {
   readonly #prefix: string;
   readonly #nodeId: string;
   readonly #logger: Logger;
-  /** Records of sessions waiting for this tick's flush (a new one, or one written again). */
+  /** Records of sessions waiting to be written (a new one, or one written again), until a MULTI wrote them. */
   readonly #records = new Map<string, SessionRecord>();
+  /** Per unit, the sessions whose records the MULTI being built writes. */
+  readonly #writing = new Map<string, [string, SessionRecord][]>();
   /** Per unit, the presence of the writes waiting for this tick's flush. */
   #batches = new Map<string, { service: string; batch: PresenceBatch }>();
   /** Events of the MULTIs done, per service, waiting to be published. */
@@ -117,13 +121,15 @@ export class RedisPresence {
   /** Queues the records of `sessionIds` that have one; returns the number of commands queued. */
   writeRecords(multi: Multi, unit: string, sessionIds: Iterable<string>, ttlMs: number): number {
     const fields: string[] = [];
+    const ids: [string, SessionRecord][] = [];
     for (const id of sessionIds) {
       const record = this.#records.get(id);
       if (record === undefined) continue;
-      this.#records.delete(id);
+      ids.push([id, record]);
       fields.push(id, encodeRecord(record));
     }
     if (fields.length === 0) return 0;
+    this.#writing.set(unit, ids);
     const key = this.recordsKey(unit);
     multi.hset(key, ...fields).pexpire(key, ttlMs);
     return 2;
@@ -137,12 +143,14 @@ export class RedisPresence {
 
   /** Queues the counts of the businessIds the unit's batch touched, as the MULTI's last commands (from index `countsAt`). */
   countIn(multi: Multi, unit: string, byBusiness: string, countsAt: number): PresenceWrite | undefined {
+    const records = this.#writing.get(unit) ?? [];
+    this.#writing.delete(unit);
     const entry = this.#batches.get(unit);
-    if (entry === undefined) return undefined;
     this.#batches.delete(unit);
-    if (entry.batch.empty) return undefined;
-    for (const businessId of entry.batch.businessIds()) multi.zlexcount(byBusiness, `[${businessId}\n`, `(${businessId}\u000b`);
-    return { service: entry.service, batch: entry.batch, countsAt };
+    const batch = entry === undefined || entry.batch.empty ? undefined : entry.batch;
+    if (batch === undefined && records.length === 0) return undefined;
+    for (const businessId of batch?.businessIds() ?? []) multi.zlexcount(byBusiness, `[${businessId}\n`, `(${businessId}\u000b`);
+    return { service: entry?.service ?? '', batch, countsAt, records };
   }
 
   /**
@@ -152,7 +160,9 @@ export class RedisPresence {
    */
   written(write: PresenceWrite | undefined, results: [Error | null, unknown][] | null | undefined, removedAt?: number): void {
     if (write === undefined || results === null || results === undefined) return;
-    if (removedAt !== undefined && results[removedAt]?.[1] !== 1) return;
+    // Unless given again since (written again after a loss): then the next MULTI writes it.
+    for (const [id, record] of write.records) if (this.#records.get(id) === record) this.#records.delete(id);
+    if (write.batch === undefined || (removedAt !== undefined && results[removedAt]?.[1] !== 1)) return;
     const counts = results.slice(write.countsAt).map(([err, value]) => (err === null ? value : undefined));
     const events = write.batch.settle(counts);
     if (events.length === 0) return;
@@ -208,7 +218,7 @@ export class RedisPresence {
     const dropped = this.dropRecords(multi, unit, sessionIds);
     if (batch.empty) return undefined;
     for (const businessId of batch.businessIds()) multi.zlexcount(byBusiness, `[${businessId}\n`, `(${businessId}\u000b`);
-    return { service, batch, countsAt: nextIndex + dropped };
+    return { service, batch, countsAt: nextIndex + dropped, records: [] };
   }
 
   /** A businessId's sessions with their records: one script in the unit's slot. */

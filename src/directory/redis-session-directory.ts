@@ -585,7 +585,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     clearInterval(this.#keepAlive);
     clearInterval(this.#checkTimer);
     // Take back what this node still holds, in one go.
-    for (const [service, businessId, sessionId] of this.#held()) this.remove(service, businessId, sessionId);
+    for (const [service, businessId, sessionId, record] of this.#held()) this.remove(service, businessId, sessionId, record);
     await this.#flush();
     await this.#redis.close();
   }
