@@ -77,6 +77,8 @@ export class RedisPresence {
   #settled = new Map<string, WirePresence[]>();
   readonly #listeners: PresenceListeners;
   readonly #handlers = new Map<string, (message: Buffer) => void>();
+  /** Per service, its subscription (a second listener waits for the one the first started). */
+  readonly #subscribed = new Map<string, Promise<void>>();
 
   constructor(redis: RedisConnection, prefix: string, nodeId: string, logger: Logger) {
     this.#redis = redis;
@@ -248,13 +250,16 @@ export class RedisPresence {
     if (this.#listeners.add(service, listener)) {
       const handler = (message: Buffer): void => this.#listeners.emit(service, unpackPresence(message));
       this.#handlers.set(service, handler);
-      try {
-        await this.#redis.subscribe(channel, handler);
-      } catch (err) {
-        this.#listeners.remove(service, listener);
+      this.#subscribed.set(service, this.#redis.subscribe(channel, handler));
+    }
+    try {
+      await this.#subscribed.get(service);
+    } catch (err) {
+      if (this.#listeners.remove(service, listener)) {
         this.#handlers.delete(service);
-        throw err;
+        this.#subscribed.delete(service);
       }
+      throw err;
     }
     let done = false;
     return () => {
@@ -263,6 +268,7 @@ export class RedisPresence {
       if (!this.#listeners.remove(service, listener)) return;
       const handler = this.#handlers.get(service);
       this.#handlers.delete(service);
+      this.#subscribed.delete(service);
       if (handler !== undefined) {
         void this.#redis
           .unsubscribe(channel, handler)
