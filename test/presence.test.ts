@@ -236,6 +236,19 @@ test('setMetadata after onOpen returned is refused with BadRequest; the session 
   assert.deepEqual((await s.sessions.sessions('late'))[0]?.metadata, { user: 'lee', device: 'web' });
 });
 
+test('a draining gateway’s sessions leave with it: leave and offline events, and isOnline false', async (t) => {
+  const s = await stack(t, memoryCluster());
+  const events: PresenceEvent[] = [];
+  t.after(await s.sessions.onPresence((e) => events.push(e)));
+  const c = await s.connect(1, { businessId: 'fay', user: 'fay' });
+  await eventually(() => kinds(events, 'fay').includes('online'));
+  await s.gateways[1]!.stop();
+  assert.equal((await c.closed).code, 1001);
+  await eventually(() => kinds(events, 'fay').includes('offline'), 10000, 'offline after the gateway drained');
+  assert.deepEqual(kinds(events, 'fay'), ['join', 'online', 'leave', 'offline']);
+  assert.equal(await s.sessions.isOnline('fay'), false);
+});
+
 const redis = engines();
 for (const kind of ['redis', 'cluster'] as EngineKind[]) {
   test(
