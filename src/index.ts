@@ -46,6 +46,14 @@ export type { NodeOptions, NodeStats } from './node/node.js';
 // What a third-party cluster backend implements: a registry and a session directory.
 export type { NodeRecord, NodeRole, Registry, RegistryListener, RegistryView, ServiceRecord } from './registry/registry.js';
 export type { BusinessSessions, HeldSessions, SessionDirectory } from './directory/session-directory.js';
+export type {
+  BusinessPresenceEvent,
+  DescribedSession,
+  PresenceEvent,
+  PresenceListener,
+  SessionPresenceEvent,
+  SessionRecord,
+} from './directory/session-directory.js';
 export { SessionIndex } from './directory/session-index.js';
 
 export { currentContext } from './rpc/context.js';
@@ -56,6 +64,7 @@ export { WebSocketModule, WsHostModule } from './websocket/websocket-module.js';
 export { WsAppServiceBase } from './websocket/ws-app-service.js';
 export type { BusinessSessionIds, PushOptions, SessionInfo, SessionManager } from './websocket/session-manager.js';
 export type { WsSession } from './websocket/ws-session.js';
+export type { SessionDetails } from './websocket/presence.js';
 export type { WsHistoryOptions } from './websocket/history-options.js';
 export type { PushMessage } from './push/push-client.js';
 

@@ -71,6 +71,7 @@ const SAMPLES: Frame[] = [
   [FrameType.Ping],
   [FrameType.Pong],
   [FrameType.Draining],
+  [FrameType.SessionMetadata, 'gateway-1.1', '{"user":"ann"}'],
 ];
 
 function assertProtocolError(fn: () => unknown, what: string): void {

@@ -99,6 +99,32 @@ export const cluster: w.Cluster = {
 };
 export const gateway = w.createGateway({ cluster });`,
   },
+  {
+    name: 'presence from the published types: sessions with metadata, events, and a directory that keeps records',
+    compiles: true,
+    body: `export async function watch(sessions: w.SessionManager): Promise<() => void> {
+  const details: w.SessionDetails[] = await sessions.sessions('100');
+  for (const { sessionId, gatewayNodeId, openedAt, metadata } of details) void [sessionId, gatewayNodeId, openedAt, metadata];
+  const online: boolean = await sessions.isOnline('100');
+  const told: number = await sessions.disconnect('100', 4003, 'revoked');
+  void [online, told];
+  return sessions.onPresence((event: w.PresenceEvent) => {
+    if (event.type === 'join' || event.type === 'leave') void [event.sessionId, event.gatewayNodeId, event.metadata];
+    else void [event.type, event.businessId, event.at];
+  });
+}
+export const offline: w.BusinessPresenceEvent = { type: 'offline', service: 'IChatAppService', businessId: '100', at: 0 };
+export const records: Pick<w.SessionDirectory, 'describe' | 'onPresence'> = {
+  describe: async (): Promise<readonly w.DescribedSession[]> => [['gw.1', 'gw', Date.now(), JSON.stringify({ user: 'ann' })]],
+  onPresence: async (_service: string, listener: w.PresenceListener) => {
+    const record: w.SessionRecord = { openedAt: Date.now() };
+    listener({ type: 'join', service: 'IChatAppService', businessId: '100', sessionId: 'gw.1', gatewayNodeId: 'gw', at: record.openedAt });
+    const ev: w.SessionPresenceEvent = { type: 'leave', service: 'IChatAppService', businessId: '100', sessionId: 'gw.1', gatewayNodeId: 'gw', at: 0 };
+    listener(ev);
+    return () => {};
+  },
+};`,
+  },
   { name: "a module reaching the host's frame router", compiles: false, body: 'export const x = ctx.frames;' },
   { name: "a module reaching the host's links", compiles: false, body: 'export const x = ctx.links;' },
   { name: 'a module reaching the node under the host', compiles: false, body: 'export const x = ctx.node;' },

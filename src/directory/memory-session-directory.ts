@@ -3,10 +3,14 @@
  * the process.
  */
 import { SessionIndex } from './session-index.js';
-import type { BusinessSessions, SessionDirectory } from './session-directory.js';
+import type { BusinessSessions, DescribedSession, PresenceListener, SessionDirectory, SessionRecord } from './session-directory.js';
+import { MemoryPresence } from './memory-presence.js';
+import type { Logger } from '../logger.js';
 
 export class MemorySessionHub {
   readonly #indexes = new Map<string, SessionIndex>();
+  /** Records, and join/leave/online/offline events, of the sessions gateways hold (presence). */
+  readonly presence = new MemoryPresence();
 
   index(service: string): SessionIndex {
     let index = this.#indexes.get(service);
@@ -23,20 +27,25 @@ export class MemorySessionDirectory implements SessionDirectory {
   readonly #nodeId: string;
   readonly #services = new Set<string>();
 
-  constructor(hub: MemorySessionHub, nodeId: string) {
+  readonly #logger: Logger | undefined;
+
+  constructor(hub: MemorySessionHub, nodeId: string, logger?: Logger) {
     this.#hub = hub;
     this.#nodeId = nodeId;
+    this.#logger = logger;
   }
 
   async start(): Promise<void> {}
 
-  add(service: string, businessId: string, sessionId: string): void {
+  add(service: string, businessId: string, sessionId: string, record?: SessionRecord): void {
     this.#services.add(service);
     this.#hub.index(service).add(sessionId, businessId, this.#nodeId);
+    this.#hub.presence.add(service, businessId, sessionId, this.#nodeId, record);
   }
 
   remove(service: string, businessId: string, sessionId: string): void {
     this.#hub.index(service).remove(sessionId, businessId);
+    this.#hub.presence.remove(service, businessId, sessionId);
   }
 
   // Nothing to restore: the map lives as long as the process.
@@ -70,6 +79,24 @@ export class MemorySessionDirectory implements SessionDirectory {
 
   close(): Promise<void> {
     for (const service of this.#services) this.#hub.index(service).removeGateway(this.#nodeId);
+    for (const service of this.#services) this.#hub.presence.removeGateway(service, this.#nodeId);
     return Promise.resolve();
+  }
+
+  describe(service: string, businessId: string): Promise<readonly DescribedSession[]> {
+    return Promise.resolve(this.#hub.presence.describe(service, businessId));
+  }
+
+  onPresence(service: string, listener: PresenceListener): Promise<() => void> {
+    const logger = this.#logger;
+    // A listener that throws is this node's bug: logged here, the other listeners still run.
+    const safe: PresenceListener = (event) => {
+      try {
+        listener(event);
+      } catch (err) {
+        logger?.warn({ err, service }, 'a presence listener threw');
+      }
+    };
+    return Promise.resolve(this.#hub.presence.listen(service, safe));
   }
 }

@@ -61,11 +61,12 @@ import { LIMITS } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
 import { directoryUnit, registryKeys, serviceKeys, type ServiceKeys } from '../redis/keys.js';
+import { RedisPresence } from './redis-presence.js';
 import type { Registry, RegistryView } from '../registry/registry.js';
 import { Backoff } from '../util/backoff.js';
 import { HashRing, RING_SHARDS, shardOf } from '../util/hash-ring.js';
 import { SessionIndex } from './session-index.js';
-import type { BusinessSessions, HeldSessions, SessionDirectory } from './session-directory.js';
+import type { BusinessSessions, DescribedSession, HeldSessions, PresenceListener, SessionDirectory, SessionRecord } from './session-directory.js';
 
 export interface RedisSessionDirectoryOptions {
   prefix: string;
@@ -258,6 +259,8 @@ export class RedisSessionDirectory implements SessionDirectory {
   #closed = false;
   readonly #fullReplica: boolean;
   readonly #restoredListeners = new Set<() => void>();
+  /** Session records and presence events (redis-presence.ts). */
+  readonly #presence: RedisPresence;
 
   constructor(redis: RedisConnection, registry: Registry, options: RedisSessionDirectoryOptions) {
     this.#redis = redis;
@@ -265,6 +268,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#o = options;
     this.#maxBufferBytes = options.maxLoadBufferBytes ?? LIMITS.directoryLoadBufferMaxBytes;
     this.#fullReplica = options.fullReplica ?? false;
+    this.#presence = new RedisPresence(redis, options.prefix, options.nodeId, options.logger);
   }
 
   /** The unit a businessId's sessions of `service` are kept in. */
@@ -324,7 +328,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     const keys: string[] = [];
     for (const service of this.#services) {
       const k = this.#keys(service);
-      keys.push(k.sessions, k.byBusiness, k.version, k.epoch);
+      keys.push(k.sessions, k.byBusiness, k.version, k.epoch, this.#presence.recordsKey(service));
       if (this.#heldCount > 0 && this.#writtenUnits.has(service)) keys.push(k.gateway(me));
     }
     if (this.#heldCount > 0) keys.push(this.#gatewayServicesKey(me));
@@ -335,8 +339,9 @@ export class RedisSessionDirectory implements SessionDirectory {
     }
   }
 
-  add(service: string, businessId: string, sessionId: string): void {
+  add(service: string, businessId: string, sessionId: string, record?: SessionRecord): void {
     const unit = this.#unitOf(service, businessId);
+    this.#presence.added(service, unit, businessId, sessionId, record);
     this.#services.add(unit);
     this.#writtenUnits.add(unit);
     this.#heldCount += 1;
@@ -346,10 +351,11 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#schedule();
   }
 
-  remove(service: string, businessId: string, sessionId: string): void {
+  remove(service: string, businessId: string, sessionId: string, record?: SessionRecord): void {
     this.#heldCount = Math.max(0, this.#heldCount - 1);
     const p = this.#pendingFor(this.#unitOf(service, businessId));
-    if (p.adds.delete(sessionId)) return; // never written: nothing to take back
+    if (p.adds.delete(sessionId)) return this.#presence.unsent(this.#unitOf(service, businessId), sessionId); // never written: nothing to take back
+    this.#presence.removed(service, this.#unitOf(service, businessId), businessId, sessionId, record);
     p.dels.set(sessionId, businessId);
     this.#schedule();
   }
@@ -539,6 +545,15 @@ export class RedisSessionDirectory implements SessionDirectory {
     return out.values();
   }
 
+  describe(service: string, businessId: string): Promise<readonly DescribedSession[]> {
+    if (!this.#wanted.has(service)) return Promise.reject(new Error(`session directory: service ${service} is not watched`));
+    return this.#presence.describe(this.#unitOf(service, businessId), this.#keys(this.#unitOf(service, businessId)).byBusiness, businessId);
+  }
+
+  onPresence(service: string, listener: PresenceListener): Promise<() => void> {
+    return this.#presence.listen(service, listener);
+  }
+
   gateways(service: string): Promise<Iterable<string>> {
     if (this.#fullReplica) return Promise.resolve(this.#requireReplica(service).index.gateways());
     // Any live gateway may hold sessions of it: one frame each (those with none answer 0).
@@ -581,7 +596,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     clearInterval(this.#keepAlive);
     clearInterval(this.#checkTimer);
     // Take back what this node still holds, in one go.
-    for (const [service, businessId, sessionId] of this.#held()) this.remove(service, businessId, sessionId);
+    for (const [service, businessId, sessionId, record] of this.#held()) this.remove(service, businessId, sessionId, record);
     await this.#flush();
     await this.#redis.close();
   }
@@ -625,7 +640,12 @@ export class RedisSessionDirectory implements SessionDirectory {
     const me = this.#o.nodeId;
     const c = this.#redis.command;
     // One MULTI per service: its keys, its version and epoch and its channel share a hash tag (one slot on a Redis Cluster).
-    const writes: { service: string; done: Promise<[Error | null, unknown][] | null>; epochAt: number }[] = [];
+    const writes: {
+      service: string;
+      done: Promise<[Error | null, unknown][] | null>;
+      epochAt: number;
+      presence: ReturnType<RedisPresence['countIn']>;
+    }[] = [];
     const added: string[] = [];
     for (const [service, { adds, dels }] of pending) {
       const keys = this.#keys(service);
@@ -648,6 +668,7 @@ export class RedisSessionDirectory implements SessionDirectory {
           .sadd(keys.gateway(me), ...adds.keys())
           .pexpire(keys.gateway(me), DIRECTORY_KEY_TTL_MS);
         commands += 6;
+        commands += this.#presence.writeRecords(multi, service, adds.keys(), DIRECTORY_KEY_TTL_MS);
         added.push(service);
       }
       if (dels.size > 0) {
@@ -658,6 +679,7 @@ export class RedisSessionDirectory implements SessionDirectory {
           .zrem(keys.byBusiness, ...members)
           .srem(keys.gateway(me), ...ids);
         commands += 3;
+        commands += this.#presence.dropRecords(multi, service, ids);
         for (const [id, businessId] of dels) ops.push([OP_DEL, id, businessId]);
       }
       let epochAt = -1;
@@ -665,7 +687,9 @@ export class RedisSessionDirectory implements SessionDirectory {
         this.#publishIn(multi, keys, ops);
         epochAt = commands;
       }
-      writes.push({ service, done: multi.exec(), epochAt });
+      // After the writes, in the same MULTI: the counts that tell online and offline.
+      const presence = this.#presence.countIn(multi, service, keys.byBusiness, epochAt < 0 ? commands : commands + 1);
+      writes.push({ service, done: multi.exec(), epochAt, presence });
     }
     // The services this gateway has sessions of, for whoever removes them when it dies (another slot).
     let servicesWritten: Promise<unknown> = Promise.resolve();
@@ -689,7 +713,9 @@ export class RedisSessionDirectory implements SessionDirectory {
       // The epoch the writes went under: a new one means Redis had lost what this gateway wrote of the service before.
       const epoch = r.value?.[w.epochAt]?.[1];
       if (typeof epoch === 'string') this.#epochSeen(w.service, epoch);
+      this.#presence.written(w.presence, r.value);
     });
+    const published = this.#presence.publish();
     if (failedServices.size > 0) {
       const reason = [servicesResult, ...results].find((r): r is PromiseRejectedResult => r?.status === 'rejected');
       // Redis is away: keep the batch for the next flush (at the latest #restore(), when it is back),
@@ -702,6 +728,7 @@ export class RedisSessionDirectory implements SessionDirectory {
         for (const [id, businessId] of failed.dels) now.dels.set(id, businessId);
       }
     }
+    await published;
   }
 
   /** Queues in `multi` the script that bumps the service's version and publishes `ops` with its epoch and version. */
@@ -932,10 +959,11 @@ export class RedisSessionDirectory implements SessionDirectory {
   /** Queues every session this node holds (of the unit `only`, when given) to be written again. */
   #rewriteHeld(only?: string): void {
     let any = false;
-    for (const [service, businessId, sessionId] of this.#held()) {
+    for (const [service, businessId, sessionId, record] of this.#held()) {
       const unit = this.#unitOf(service, businessId);
       if (only !== undefined && unit !== only) continue;
       this.#pendingFor(unit).adds.set(sessionId, businessId);
+      this.#presence.rewritten(sessionId, record);
       any = true;
     }
     if (any) this.#schedule();
@@ -1037,13 +1065,18 @@ export class RedisSessionDirectory implements SessionDirectory {
           values.forEach((value, i) => {
             if (value !== null) members.push(byBusinessMember(value.slice(value.indexOf('\n') + 1), ids[i]!, gateway));
           });
+          const records = await this.#presence.readRecords(service, ids);
           const multi = c.multi();
           if (ids.length > 0) multi.hdel(keys.sessions, ...ids);
           if (members.length > 0) multi.zrem(keys.byBusiness, ...members);
+          const droppedAt = (ids.length > 0 ? 1 : 0) + (members.length > 0 ? 1 : 0);
           multi.del(keys.gateway(gateway));
           this.#publishIn(multi, keys, [[OP_DROP_GATEWAY, gateway]]);
-          await multi.exec();
+          // Their leave events, published only by the node whose MULTI removed them (the DEL above found the set).
+          const presence = this.#presence.reaped(multi, service, keys.byBusiness, gateway, ids, values, records, droppedAt + 2);
+          this.#presence.written(presence, await multi.exec(), droppedAt);
         }
+        await this.#presence.publish();
         if (this.#registry.view().has(gateway)) continue;
         await c.del(this.#gatewayServicesKey(gateway));
         if (removed > 0) {

@@ -9,18 +9,21 @@
  * the registry reports it gone.
  */
 
-/** The sessions a gateway holds, as (service, businessId, sessionId). */
-export type HeldSessions = () => Iterable<readonly [string, string, string]>;
+/**
+ * The sessions a gateway holds, as (service, businessId, sessionId), each
+ * with its record when it has one (written again with it after a loss).
+ */
+export type HeldSessions = () => Iterable<readonly [service: string, businessId: string, sessionId: string, record?: SessionRecord]>;
 
 /** The sessions of one businessId, as [sessionId, gatewayNodeId]. */
 export type BusinessSessions = readonly (readonly [string, string])[];
 
 export interface SessionDirectory {
   start(): Promise<void>;
-  /** Records a session held by this node (a gateway). */
-  add(service: string, businessId: string, sessionId: string): void;
-  /** Forgets a session held by this node. */
-  remove(service: string, businessId: string, sessionId: string): void;
+  /** Records a session held by this node (a gateway), with when it opened and the metadata its host attached. */
+  add(service: string, businessId: string, sessionId: string, record?: SessionRecord): void;
+  /** Forgets a session held by this node (its record, when given, goes with its leave event). */
+  remove(service: string, businessId: string, sessionId: string, record?: SessionRecord): void;
   /**
    * Where this node's sessions can be listed, to write them again after the
    * backend lost them (a Redis restart). The gateway owns that list; the
@@ -52,4 +55,53 @@ export interface SessionDirectory {
   /** The gateways that may hold sessions of the service (a broadcast goes to each). */
   gateways(service: string): Promise<Iterable<string>>;
   close(): Promise<void>;
+  /**
+   * The sessions of a businessId with their records, cluster-wide, in one
+   * lookup (presence: `sessionManager.sessions`). Optional: without it,
+   * sessions come from `sessionsOf` with no record.
+   */
+  describe?(service: string, businessId: string): Promise<readonly DescribedSession[]>;
+  /**
+   * Calls `listener` with the presence events of `service`, cluster-wide
+   * (presence: `sessionManager.onPresence`); resolves once subscribed, with
+   * the function that unsubscribes. Optional: without it there are none.
+   */
+  onPresence?(service: string, listener: PresenceListener): Promise<() => void>;
 }
+
+/** What a gateway writes of a session beside where it is. */
+export interface SessionRecord {
+  /** When the gateway completed its WebSocket handshake (epoch ms, the gateway's clock). */
+  readonly openedAt: number;
+  /** The JSON text of what its host attached in onOpen (`session.setMetadata`); undefined: nothing. */
+  readonly metadata?: string | undefined;
+}
+
+/** One session of a businessId with its record: [sessionId, gatewayNodeId, openedAt, metadata JSON or undefined]. */
+export type DescribedSession = readonly [string, string, number, string | undefined];
+
+/** A session of a businessId opened (`join`) or closed (`leave`), on any gateway. */
+export interface SessionPresenceEvent {
+  readonly type: 'join' | 'leave';
+  readonly service: string;
+  readonly businessId: string;
+  readonly sessionId: string;
+  readonly gatewayNodeId: string;
+  /** What its host attached in onOpen, parsed; absent when nothing was. */
+  readonly metadata?: unknown;
+  /** When it happened (epoch ms, the clock of the node that saw it: the gateway, or whoever removed a dead gateway's sessions). */
+  readonly at: number;
+}
+
+/** A businessId's first session opened (`online`) or its last one closed (`offline`), cluster-wide. */
+export interface BusinessPresenceEvent {
+  readonly type: 'online' | 'offline';
+  readonly service: string;
+  readonly businessId: string;
+  readonly at: number;
+}
+
+/** What `onPresence` listeners receive (docs/presence.md: at most once, in order per gateway). */
+export type PresenceEvent = SessionPresenceEvent | BusinessPresenceEvent;
+
+export type PresenceListener = (event: PresenceEvent) => void;

@@ -5,7 +5,7 @@ import type { Static } from '@sinclair/typebox';
 import type { ServiceBinding } from './service-binding.js';
 import type { WeftModule } from './module.js';
 import { DEFAULT_STOP_TIMEOUT_MS, NODE_OPTION_PROPERTIES } from '../node/node-options.js';
-import { custom, defineOptions, nonEmptyString, port, positiveInteger, positiveNumber, record, type Resolved } from '../options/schema.js';
+import { custom, defineOptions, nonEmptyString, port, positiveInteger, positiveNumber, record, section, type Resolved } from '../options/schema.js';
 
 function isServiceBinding(value: unknown): value is ServiceBinding {
   const binding = value as Partial<ServiceBinding> | null | undefined;
@@ -19,6 +19,9 @@ function isServiceList(value: unknown): value is readonly ServiceBinding[] {
 function isModuleList(value: unknown): value is readonly WeftModule[] {
   return Array.isArray(value) && value.every((m) => typeof (m as Partial<WeftModule> | null)?.setup === 'function');
 }
+
+/** `websocket.maxSessionMetadataBytes` unless the host says otherwise. */
+export const DEFAULT_MAX_SESSION_METADATA_BYTES = 4096;
 
 /** What a host adds to the node options, in the order docs/options.md lists them. */
 export const HOST_OWN_OPTION_PROPERTIES = {
@@ -49,6 +52,14 @@ export const HOST_OWN_OPTION_PROPERTIES = {
     },
     { description: 'Serve the Prometheus metrics of this process at `GET /metrics` on a port of its own (docs/metrics.md).' },
   ),
+  websocket: section({
+    maxSessionMetadataBytes: positiveInteger({
+      unit: 'bytes',
+      default: DEFAULT_MAX_SESSION_METADATA_BYTES,
+      description:
+        "Largest JSON of what a WebSocket service's `onOpen` attaches to a session (`session.setMetadata`), kept with its directory entry and sent with its presence events; over it, `setMetadata` throws BadRequest (docs/presence.md).",
+    }),
+  }),
 };
 
 export const HOST_OPTIONS = defineOptions({ ...NODE_OPTION_PROPERTIES, ...HOST_OWN_OPTION_PROPERTIES });

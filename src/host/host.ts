@@ -104,6 +104,7 @@ class HostImpl implements Host {
       links: node.links,
       liveNodes: node.liveNodes,
       maxFrameBytes: node.maxFrameBytes,
+      maxSessionMetadataBytes: options.websocket.maxSessionMetadataBytes,
     };
     for (const m of modules) {
       const instance = m.setup(context);

@@ -46,6 +46,8 @@ export interface HostContext {
   readonly liveNodes: LiveNodes;
   /** @internal the largest frame between nodes */
   readonly maxFrameBytes: number;
+  /** @internal `websocket.maxSessionMetadataBytes`: the largest metadata onOpen may attach to a session */
+  readonly maxSessionMetadataBytes?: number;
 }
 
 export interface ModuleInstance {

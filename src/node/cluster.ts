@@ -102,10 +102,10 @@ export function memoryCluster(): Cluster {
     kind: 'memory' as const,
     secret: randomBytes(32).toString('base64url'),
     nodeExpiryMs: 0,
-    join(nodeId: string): ClusterMembership {
+    join(nodeId: string, logger: Logger): ClusterMembership {
       return {
         registry: new MemoryRegistry(registryHub),
-        directory: new MemorySessionDirectory(sessionHub, nodeId),
+        directory: new MemorySessionDirectory(sessionHub, nodeId, logger),
         history: new MemoryHistory(historyHub),
       };
     },

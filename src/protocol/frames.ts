@@ -38,6 +38,7 @@ export const FrameType = {
   Ping: 40,
   Pong: 41,
   Draining: 42,
+  SessionMetadata: 70,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -141,6 +142,8 @@ export type PushAcksFrame = [typeof FrameType.PushAcks, acks: number[]];
 export type PingFrame = [typeof FrameType.Ping];
 export type PongFrame = [typeof FrameType.Pong];
 export type DrainingFrame = [typeof FrameType.Draining];
+/** What the host's onOpen attached to the session (JSON text), sent just before its SessionAccept: the gateway writes it with the session's directory entry. */
+export type SessionMetadataFrame = [typeof FrameType.SessionMetadata, sessionId: string, metadata: string];
 
 /** A push to sessions; its ack id (index 1) is set by the pushing node, 0 when no ack is wanted. */
 export type PushFrame = PushSessionFrame | PushBusinessFrame | PushServiceFrame;
@@ -167,7 +170,8 @@ export type Frame =
   | PushAcksFrame
   | PingFrame
   | PongFrame
-  | DrainingFrame;
+  | DrainingFrame
+  | SessionMetadataFrame;
 
 // Element checks per frame type: s string, n number, b bytes, B boolean, o object, a array, x anything.
 const SHAPES: Readonly<Record<number, string>> = {
@@ -193,6 +197,7 @@ const SHAPES: Readonly<Record<number, string>> = {
   [FrameType.Ping]: '',
   [FrameType.Pong]: '',
   [FrameType.Draining]: '',
+  [FrameType.SessionMetadata]: 'ss',
 };
 
 function fits(kind: string, value: unknown): boolean {

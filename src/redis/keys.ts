@@ -19,6 +19,8 @@
  * | `{<prefix>:<unit>}:version` | integer, bumped by each published batch | `{<prefix>:<unit>}` | directory |
  * | `{<prefix>:<unit>}:epoch` | string, random (TTL) | `{<prefix>:<unit>}` | directory |
  * | `{<prefix>:<unit>}:sessions:caught-up:<id>` | channel (markers to itself) | `{<prefix>:<unit>}` | redis-connection, Cluster only |
+ * | `{<prefix>:<unit>}:records` | hash sessionId -> `openedAt\nmetadata JSON` | `{<prefix>:<unit>}` | directory (presence) |
+ * | `{<prefix>:presence:<service>}:events` | channel: join, leave, online, offline of a service | `{<prefix>:presence:<service>}` | directory (presence) |
  * | `{<prefix>:history:<service>:<businessId>}:m` | hash: epoch, last offset | `{<prefix>:history:<service>:<businessId>}` | history |
  * | `{<prefix>:history:<service>:<businessId>}:s` | stream of the last pushes | `{<prefix>:history:<service>:<businessId>}` | history |
  *
@@ -102,6 +104,20 @@ export function serviceKeys(prefix: string, service: string): ServiceKeys {
     version: `${tag}:version`,
     epoch: `${tag}:epoch`,
   });
+}
+
+/** A unit's session records (when each opened, what its host attached): in the unit's slot, beside its sessions. */
+export function recordsKey(prefix: string, unit: string): string {
+  return `${serviceKeys(prefix, unit).tag}:records`;
+}
+
+/**
+ * Where a service's presence events are published: one channel per service
+ * (a subscriber hears the whole service), with a tag of its own so that on
+ * a Redis Cluster the services' event channels spread over the masters.
+ */
+export function presenceChannel(prefix: string, service: string): string {
+  return `{${prefix}:presence:${service}}:events`;
 }
 
 /** One businessId's push history, both keys in the `{<prefix>:history:<service>:<businessId>}` slot. */

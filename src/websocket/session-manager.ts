@@ -13,6 +13,8 @@ import type { LiveNodes } from '../registry/registry.js';
 import { closeReason, isSendableCloseCode } from '../protocol/close-codes.js';
 import { PushClient, gatewayOfSession, payloadBytes, type PushFrame, type PushMessage } from '../push/push-client.js';
 import type { WsSession } from './ws-session.js';
+import type { PresenceListener } from '../directory/session-directory.js';
+import { sessionDetailsOf, type SessionDetails } from './presence.js';
 
 const RESOLVED_ZERO = Promise.resolve(0);
 const RESOLVED_FALSE = Promise.resolve(false);
@@ -317,6 +319,82 @@ export class SessionManager {
    */
   localSessions(): Iterable<WsSession> {
     return this.#bound.values();
+  }
+
+  // Presence (docs/presence.md): each call is one directory lookup, never a question to every node.
+
+  /**
+   * Is a businessId online: does it have at least one session on a live
+   * gateway, anywhere in the cluster? One lookup.
+   *
+   * @example
+   * if (!(await this.sessionManager.isOnline(businessId))) console.log(businessId, 'is offline: send an e-mail instead');
+   */
+  isOnline(businessId: string): Promise<boolean> {
+    return this.sessionIds(businessId).then((ids) => ids.length > 0);
+  }
+
+  /**
+   * The sessions of a businessId, cluster-wide, with when each opened and
+   * the metadata its host attached in onOpen (`session.setMetadata`). One
+   * lookup (in Redis mode one script in the businessId's directory shard).
+   * Lists what the gateways wrote: a session lists here within a tick of
+   * its handshake.
+   *
+   * @example
+   * for (const { sessionId, gatewayNodeId, openedAt, metadata } of await this.sessionManager.sessions(businessId)) {
+   *   console.log(sessionId, gatewayNodeId, new Date(openedAt).toISOString(), metadata);
+   * }
+   */
+  async sessions(businessId: string): Promise<SessionDetails[]> {
+    const describe = this.#directory.describe?.bind(this.#directory);
+    if (describe === undefined) {
+      // A directory backend that keeps no records: where the sessions are, without them.
+      const found = await this.#directory.sessionsOf(this.service, businessId);
+      return sessionDetailsOf(
+        businessId,
+        found.map(([sessionId, gateway]) => [sessionId, gateway, 0, undefined] as const),
+        this.#isLive,
+      );
+    }
+    return sessionDetailsOf(businessId, await describe(this.service, businessId), this.#isLive);
+  }
+
+  /**
+   * Closes every session of a businessId, on every gateway, with a close
+   * code and reason the clients see; resolves with how many sessions their
+   * gateways were told to close. One lookup, then one frame per session to
+   * the gateway that holds it. The same as `closeBusiness`.
+   *
+   * @example
+   * const told = await this.sessionManager.disconnect(businessId, 4003, 'logged out everywhere');
+   */
+  disconnect(businessId: string, code = 1000, reason = ''): Promise<number> {
+    return this.closeBusiness(businessId, code, reason);
+  }
+
+  /**
+   * Calls `listener` with this service's presence events from the whole
+   * cluster: `join` and `leave` of each session (with its metadata), and
+   * `online` / `offline` when a businessId's first session opens or its last
+   * closes. Resolves once subscribed, with the function that unsubscribes.
+   * Events are at most once: one lost (a Redis blip, a subscriber that
+   * reconnected) is not sent again, so a listener that needs the truth
+   * reads `sessions(businessId)`.
+   *
+   * @example
+   * const stop = await this.sessionManager.onPresence((event) => {
+   *   if (event.type === 'join') console.log(event.businessId, 'joined from', event.gatewayNodeId, event.metadata);
+   *   if (event.type === 'offline') console.log(event.businessId, 'is offline');
+   * });
+   * stop();
+   */
+  onPresence(listener: PresenceListener): Promise<() => void> {
+    if (typeof listener !== 'function') return rejected(new WeftError('BadRequest', 'onPresence needs a listener function'));
+    const onPresence = this.#directory.onPresence?.bind(this.#directory);
+    // A directory backend without events: nothing will come.
+    if (onPresence === undefined) return Promise.resolve(() => undefined);
+    return onPresence(this.service, listener);
   }
 }
 

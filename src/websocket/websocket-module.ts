@@ -177,18 +177,20 @@ class WebSocketRuntime implements ModuleInstance {
     const service = this.#services.get(serviceName);
     if (service === undefined) return this.#reject(link, sessionId, new WeftError('NotFound', `no WebSocket service ${serviceName} on this host`));
     if (this.#ctx.isDraining()) return this.#reject(link, sessionId, new WeftError('Draining', 'this host is stopping'));
-    const accept = (): void => {
+    const accept = (session?: HostSession): void => {
       if (!link.isOpen) return;
       // Known here at once, so a push right after the client sees the handshake finds it
       // (the directory's own update may still be on its way).
       this.#ctx.directory.bind(serviceName, businessId, sessionId, link.peerNodeId);
+      // Just before the accept, on the same link: the gateway has it when it writes the session's entry.
+      if (session?.metadataJson !== undefined) link.send([FrameType.SessionMetadata, sessionId, session.metadataJson]);
       link.send([FrameType.SessionAccept, sessionId]);
     };
     if (!service.hasHooks) {
       accept();
       return;
     }
-    const session = new HostSession(sessionId, businessId, link, handshake, service.manager);
+    const session = new HostSession(sessionId, businessId, link, handshake, service.manager, this.#ctx.maxSessionMetadataBytes);
     // The gateway answers its client 504 at this deadline; past it, the session is given up here
     // too, and an onOpen that settles later is ignored.
     const timeoutMs = openTimeoutOf(handshake);
@@ -204,14 +206,16 @@ class WebSocketRuntime implements ModuleInstance {
     const traced = startSpan('weft.session.onOpen', SpanKind.SERVER, contextFrom(handshake.traceparent), { 'weft.service': serviceName });
     const opened = (): void => {
       endSpan(traced.span);
+      session.metadataSealed = true;
       // Else given up (deadline, client gone, link lost) while onOpen ran.
       if (this.#opening.get(sessionId)?.session !== session) return;
       this.#forgetOpening(sessionId);
       session.inbox = this.#inboxOf(session, service.instance, maxQueuedMessagesOf(handshake));
       this.#sessions.set(sessionId, session);
-      accept();
+      accept(session);
     };
     const refuse = (e: unknown): void => {
+      session.metadataSealed = true;
       const error = toWeftError(e);
       endSpan(traced.span, error.code);
       if (error.code === 'ServerError') this.#ctx.logger.error({ err: e, sessionId, service: serviceName }, 'onOpen threw');

@@ -5,6 +5,7 @@ import type { WireHandshake } from '../protocol/frames.js';
 import type { PeerLink } from '../transport/peer-link.js';
 import type { PushMessage } from '../push/push-client.js';
 import type { MessageQueue } from './message-queue.js';
+import { metadataJsonOf, DEFAULT_MAX_SESSION_METADATA_BYTES } from './presence.js';
 
 /** What a session needs of its service's SessionManager. */
 export interface SessionSender {
@@ -44,6 +45,25 @@ export interface WsSession {
   send(message: PushMessage): Promise<boolean>;
   /** Closes this session with a close code and reason. */
   close(code?: number, reason?: string): Promise<boolean>;
+  /**
+   * What `setMetadata` attached (a frozen copy), or undefined.
+   *
+   * @example
+   * const user = (session.metadata as { user?: string } | undefined)?.user;
+   */
+  readonly metadata: unknown;
+  /**
+   * Attaches a small JSON object to the session, inside `onOpen` only: it is
+   * written with the session's directory entry, so any node sees it in
+   * `sessionManager.sessions(businessId)` and in join/leave events. Throws
+   * BadRequest when it is not a plain JSON object, when its JSON is over
+   * `websocket.maxSessionMetadataBytes` (uncaught in onOpen, the handshake
+   * is refused with 400), or after onOpen returned.
+   *
+   * @example
+   * session.setMetadata({ user: 'ann', device: 'ios' });
+   */
+  setMetadata(metadata: Record<string, unknown>): void;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -87,8 +107,22 @@ export class HostSession implements WsSession {
   /** The gateway link the session was opened over; it ends with it. */
   readonly link: PeerLink;
   readonly #manager: SessionSender;
+  readonly #maxMetadataBytes: number;
+  /** The JSON text setMetadata attached, sent to the gateway with the accept. */
+  metadataJson: string | undefined;
+  metadata: unknown = undefined;
+  /** Set once onOpen returned: setMetadata is refused from then on. */
+  metadataSealed = false;
 
-  constructor(id: string, businessId: string, link: PeerLink, handshake: WireHandshake, manager: SessionSender) {
+  constructor(
+    id: string,
+    businessId: string,
+    link: PeerLink,
+    handshake: WireHandshake,
+    manager: SessionSender,
+    maxMetadataBytes: number = DEFAULT_MAX_SESSION_METADATA_BYTES,
+  ) {
+    this.#maxMetadataBytes = maxMetadataBytes;
     this.id = id;
     this.businessId = businessId;
     this.service = manager.service;
@@ -108,5 +142,11 @@ export class HostSession implements WsSession {
 
   close(code = 1000, reason = ''): Promise<boolean> {
     return this.#manager.close(this.id, code, reason);
+  }
+
+  setMetadata(metadata: Record<string, unknown>): void {
+    const json = metadataJsonOf(metadata, this.#maxMetadataBytes, this.metadataSealed);
+    this.metadataJson = json;
+    this.metadata = deepFreeze(JSON.parse(json) as unknown);
   }
 }

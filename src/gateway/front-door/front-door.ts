@@ -234,6 +234,11 @@ export class FrontDoor {
       if (session !== undefined && session.state === SessionState.Opening) abandon(session);
     };
     deps.frames.on(FrameType.SessionClose, (frame) => this.#onCloseRequest(frame));
+    // What the host's onOpen attached; it comes just before the SessionAccept, on the same link.
+    deps.frames.on(FrameType.SessionMetadata, (frame) => {
+      const session = this.#sessions.get(frame[1]);
+      if (session?.state === SessionState.Opening) session.metadata = frame[2];
+    });
     deps.frames.on(FrameType.SessionHandled, (frame) => {
       const session = this.#sessions.get(frame[1]);
       if (session !== undefined) this.#messages.handled(session, frame[2]);
@@ -279,7 +284,9 @@ export class FrontDoor {
     this.#stopCounting = addSessionSource(() => this.#sessions.countsByService());
     const sessions = this.#sessions;
     this.#d.directory.setHeldSessions(function* () {
-      for (const s of sessions.values()) if (s.state === SessionState.Open) yield [s.service, s.businessId, s.id] as const;
+      for (const s of sessions.values()) {
+        if (s.state === SessionState.Open) yield [s.service, s.businessId, s.id, { openedAt: s.openedAt, metadata: s.metadata }] as const;
+      }
     });
     const catchUp = new CatchUp({
       sessions: () => sessions.values(),
@@ -396,7 +403,8 @@ export class FrontDoor {
     this.#sessions.opened(session, ws);
     countHandshake(101);
     (ws as SessionSocket)[SESSION] = session;
-    this.#d.directory.add(session.service, session.businessId, session.id);
+    session.openedAt = Date.now();
+    this.#d.directory.add(session.service, session.businessId, session.id, { openedAt: session.openedAt, metadata: session.metadata });
     ws.on('message', this.#onWsMessage);
     ws.on('close', this.#onWsClose);
     ws.on('pong', this.#onWsPong);
@@ -495,7 +503,7 @@ export class FrontDoor {
     this.#sessions.remove(session);
     this.#delivery.dropQueue(session);
     this.#messages.ended(session);
-    this.#d.directory.remove(session.service, session.businessId, session.id);
+    this.#d.directory.remove(session.service, session.businessId, session.id, { openedAt: session.openedAt, metadata: session.metadata });
     this.#tellHost(session, code, reason);
   }
 

@@ -99,6 +99,9 @@ export interface GatewaySession {
   expiresAt: number | undefined;
   /** The timer that closes it then, while open. */
   expiryTimer: NodeJS.Timeout | undefined;
+  /** Presence: the JSON its host's onOpen attached (SessionMetadata), and when its WebSocket opened (0 until then). */
+  metadata: string | undefined;
+  openedAt: number;
 }
 
 export function newSession(
@@ -141,6 +144,8 @@ export function newSession(
     tickBytes: 0,
     expiresAt: undefined,
     expiryTimer: undefined,
+    metadata: undefined,
+    openedAt: 0,
   };
 }
 
