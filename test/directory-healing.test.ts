@@ -238,12 +238,21 @@ async function pushUntilHealed(
   const answers: string[] = [];
   const healed = (): boolean => capture.lines().some((l) => String(l['msg']).startsWith('session directory rewritten'));
   const deadline = Date.now() + 60_000;
+  // A push or a read of Redis that never answers fails the test by the deadline too, saying which.
+  const bounded = <T>(what: string, p: Promise<T>): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`${what} did not answer within 60 s of the disruption; answers so far: ${answers.slice(-20).join(' ')}`)),
+        Math.max(0, deadline - Date.now()),
+      );
+      p.then(resolve, reject).finally(() => clearTimeout(timer));
+    });
   let after = 0;
   for (let round = 0; after < 5; round++) {
     if (Date.now() > deadline) assert.fail(`the directory did not heal within 60 s; answers so far: ${answers.slice(-20).join(' ')}`);
-    const [r1, r2] = await Promise.all([chat.push('r1', `p${round}`), chat.push('r2', `p${round}`)]);
+    const [r1, r2] = await bounded(`round ${round}'s pushes`, Promise.all([chat.push('r1', `p${round}`), chat.push('r2', `p${round}`)]));
     answers.push(`${r1}/${r2}`);
-    if (healed() && (await listedAll())) after += 1;
+    if (healed() && (await bounded('the read of what Redis lists', listedAll()))) after += 1;
     await new Promise((r) => setTimeout(r, 20));
   }
   return answers;
