@@ -82,6 +82,21 @@ export interface Position {
 export interface MessageInfo {
   /** The push's position; undefined for a push that has none (to one session, to the whole service, or without history). */
   position: Position | undefined;
+  /** The room of a room push (`pushToRoom`): its position is in that room's stream. Undefined for other pushes. */
+  room?: string;
+}
+
+/** What `onRoom` is told when the service puts the session in a room or takes it out (weft.v1). */
+export interface RoomInfo {
+  room: string;
+  joined: boolean;
+  /** Where the room's stream stands for this client (null: the service keeps no history, or it could not be read). */
+  position: Position | null;
+  /** The client had a position for the room and everything after it was replayed. */
+  recovered: boolean;
+  /** Why not, when it had a position: 'window-passed', 'epoch-changed', 'no-history', 'history-unavailable'. */
+  reason: string | undefined;
+  replayed: number;
 }
 
 /** What `onOpen` is told of each connection. */
@@ -114,6 +129,10 @@ export interface SessionOptions {
   WebSocket?: WebSocketConstructor;
   /** Resume from this position (stored from `session.position` or a push's `info.position`) on the first connect. */
   since?: Position;
+  /** Resume these rooms from these positions (stored from `session.rooms`) when the service joins the session to them again. */
+  roomSince?: Readonly<Record<string, Position>>;
+  /** The service put the session in a room or took it out (weft.v1); replayed room pushes follow a join. */
+  onRoom?: (info: RoomInfo) => void;
   /** A text push arrives as a string, a binary one as a Uint8Array (a bare session: as the platform gives it). */
   onMessage?: (data: unknown, info: MessageInfo) => void;
   onOpen?: (info: OpenInfo) => void;
@@ -154,6 +173,12 @@ export interface ClientSession {
   readonly isOpen: boolean;
   /** The position of the last push received (what the next reconnect resumes from). */
   readonly position: Position | undefined;
+  /**
+   * Per room the session is in, the position of the last room push received:
+   * sent on each reconnect, so a room the service joins the session to again
+   * resumes from it (store it to resume later with `roomSince`).
+   */
+  readonly rooms: Readonly<Record<string, Position>>;
   /**
    * Sends when connected; returns false otherwise (nothing is queued).
    *
@@ -246,6 +271,9 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     if (typeof businessId !== 'string' || businessId === '') throw new TypeError('option "businessId" must be a non-empty string');
   }
   let position = checkPosition(options.since);
+  /** Per room, the last position received in it (room pushes, and where the gateway said the room stands). */
+  const roomPositions = new Map<string, Position>();
+  for (const [room, at] of Object.entries(options.roomSince ?? {})) roomPositions.set(room, checkPosition(at)!);
   const backoff = new Backoff({
     initialDelayMs: options.initialDelayMs ?? 250,
     maxDelayMs: options.maxDelayMs ?? 10_000,
@@ -258,6 +286,11 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     const all = [...params];
     if (token !== undefined) all.push(`token=${encodeURIComponent(token)}`);
     if (position !== undefined) all.push(`since=${encodeURIComponent(`${position.epoch}:${position.offset}`)}`);
+    if (roomPositions.size > 0) {
+      const rooms: Record<string, string> = {};
+      for (const [room, at] of roomPositions) rooms[room] = `${at.epoch}:${at.offset}`;
+      all.push(`roomSince=${encodeURIComponent(JSON.stringify(rooms))}`);
+    }
     return all.length === 0 ? url : `${url}${url.includes('?') ? '&' : '?'}${all.join('&')}`;
   };
   let socket: WebSocketLike | undefined;
@@ -339,6 +372,18 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
         reason: message.reason,
         replayed: message.replayed,
       });
+    } else if (message.type === 'room') {
+      const room = message.room;
+      if (!message.joined) roomPositions.delete(room);
+      else if (message.position != null && (message.recovered !== true || !roomPositions.has(room))) roomPositions.set(room, message.position);
+      options.onRoom?.({
+        room,
+        joined: message.joined,
+        position: message.position ?? null,
+        recovered: message.recovered === true,
+        reason: message.reason,
+        replayed: message.replayed ?? 0,
+      });
     } else if (message.type === 'token') scheduleRefresh(ws, message.expiresAt);
     else if (message.type === 'error') {
       options.onError?.({ message: message.message, code: message.code });
@@ -350,6 +395,16 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     const push = decodePush(bytes);
     if (push === undefined) return;
     const at: WirePosition | undefined = push.position;
+    if (push.room !== undefined) {
+      // A room push: its position is in the room's stream, deduplicated there.
+      const last = roomPositions.get(push.room);
+      if (at !== undefined) {
+        if (last !== undefined && at.epoch === last.epoch && at.offset <= last.offset) return;
+        roomPositions.set(push.room, at);
+      }
+      options.onMessage?.(push.text ? decoder.decode(push.payload) : push.payload, { position: at, room: push.room });
+      return;
+    }
     if (at !== undefined) {
       // A push it already has (replay and live can overlap): once only.
       if (position !== undefined && at.epoch === position.epoch && at.offset <= position.offset) return confirm(ws, push.receiptId);
@@ -419,6 +474,9 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     },
     get position() {
       return position;
+    },
+    get rooms() {
+      return Object.fromEntries(roomPositions);
     },
     send(data) {
       const ws = socket;

@@ -3,10 +3,13 @@
  * the process.
  */
 import { SessionIndex } from './session-index.js';
+import { MemoryRoomIndex } from './room-index.js';
 import type { BusinessSessions, SessionDirectory } from './session-directory.js';
 
 export class MemorySessionHub {
   readonly #indexes = new Map<string, SessionIndex>();
+  /** Room -> the gateways holding its members, for every service of the process. */
+  readonly rooms = new MemoryRoomIndex();
 
   index(service: string): SessionIndex {
     let index = this.#indexes.get(service);
@@ -70,6 +73,23 @@ export class MemorySessionDirectory implements SessionDirectory {
 
   close(): Promise<void> {
     for (const service of this.#services) this.#hub.index(service).removeGateway(this.#nodeId);
+    this.#hub.rooms.removeGateway(this.#nodeId);
     return Promise.resolve();
   }
+
+  addRoom(service: string, room: string): Promise<void> {
+    this.#hub.rooms.add(service, room, this.#nodeId);
+    return Promise.resolve();
+  }
+
+  removeRoom(service: string, room: string): void {
+    this.#hub.rooms.remove(service, room, this.#nodeId);
+  }
+
+  roomGateways(service: string, room: string): string[] {
+    return this.#hub.rooms.gatewaysOf(service, room);
+  }
+
+  // Nothing to restore, as for sessions.
+  setHeldRooms(): void {}
 }

@@ -65,7 +65,8 @@ import type { Registry, RegistryView } from '../registry/registry.js';
 import { Backoff } from '../util/backoff.js';
 import { HashRing, RING_SHARDS, shardOf } from '../util/hash-ring.js';
 import { SessionIndex } from './session-index.js';
-import type { BusinessSessions, HeldSessions, SessionDirectory } from './session-directory.js';
+import { RedisRoomIndex } from './room-index.js';
+import type { BusinessSessions, HeldRooms, HeldSessions, SessionDirectory } from './session-directory.js';
 
 export interface RedisSessionDirectoryOptions {
   prefix: string;
@@ -257,6 +258,8 @@ export class RedisSessionDirectory implements SessionDirectory {
   #loads = 0;
   #closed = false;
   readonly #fullReplica: boolean;
+  /** Which gateways hold members of each room (room-index.ts). */
+  readonly #rooms: RedisRoomIndex;
 
   constructor(redis: RedisConnection, registry: Registry, options: RedisSessionDirectoryOptions) {
     this.#redis = redis;
@@ -264,6 +267,33 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#o = options;
     this.#maxBufferBytes = options.maxLoadBufferBytes ?? LIMITS.directoryLoadBufferMaxBytes;
     this.#fullReplica = options.fullReplica ?? false;
+    this.#rooms = new RedisRoomIndex(redis, {
+      prefix: options.prefix,
+      nodeId: options.nodeId,
+      fullReplica: this.#fullReplica,
+      keyTtlMs: DIRECTORY_KEY_TTL_MS,
+      logger: options.logger,
+    });
+  }
+
+  // Rooms: the entries are room-index.ts's; this directory gives them its connection, TTLs, epochs and reaping.
+
+  addRoom(service: string, room: string): Promise<void> {
+    // The unit's epoch is checked like those of the units this node writes sessions in: a Redis that lost it is noticed.
+    this.#services.add(this.#rooms.unitOf(service, room));
+    return this.#rooms.add(service, room);
+  }
+
+  removeRoom(service: string, room: string): void {
+    this.#rooms.remove(service, room);
+  }
+
+  roomGateways(service: string, room: string): Promise<string[]> {
+    return this.#rooms.gatewaysOf(service, room);
+  }
+
+  setHeldRooms(held: HeldRooms): void {
+    this.#rooms.setHeld(held);
   }
 
   /** The unit a businessId's sessions of `service` are kept in. */
@@ -322,6 +352,7 @@ export class RedisSessionDirectory implements SessionDirectory {
       if (this.#heldCount > 0 && this.#writtenUnits.has(service)) keys.push(k.gateway(me));
     }
     if (this.#heldCount > 0) keys.push(this.#gatewayServicesKey(me));
+    keys.push(...this.#rooms.ttlKeys());
     try {
       await Promise.all(keys.map((k) => c.pexpire(k, DIRECTORY_KEY_TTL_MS)));
     } catch (err) {
@@ -571,7 +602,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     clearInterval(this.#checkTimer);
     // Take back what this node still holds, in one go.
     for (const [service, businessId, sessionId] of this.#held()) this.remove(service, businessId, sessionId);
-    await this.#flush();
+    await Promise.all([this.#flush(), this.#rooms.close()]);
     await this.#redis.close();
   }
 
@@ -902,6 +933,7 @@ export class RedisSessionDirectory implements SessionDirectory {
       'redis lost the session directory; writing the sessions this node holds again and answering from the last good view meanwhile',
     );
     this.#rewriteHeld(service);
+    void this.#rooms.rewriteHeld(service);
     const watched = this.#watched.get(service);
     if (watched !== undefined) this.#heal(watched);
   }
@@ -1031,6 +1063,7 @@ export class RedisSessionDirectory implements SessionDirectory {
           await multi.exec();
         }
         await c.del(this.#gatewayServicesKey(gateway));
+        await this.#rooms.reap(gateway);
         if (removed > 0) {
           this.#o.logger.info({ gateway, sessions: removed }, 'removed the sessions of a gateway that left');
         }
@@ -1048,7 +1081,7 @@ export class RedisSessionDirectory implements SessionDirectory {
   async #restore(): Promise<void> {
     if (this.#closed) return;
     this.#rewriteHeld();
-    await this.#flush();
+    await Promise.all([this.#flush(), this.#rooms.rewriteHeld()]);
     // Could not tell what was missed: load those services (retried with backoff until Redis answers).
     for (const service of await this.#check()) {
       const watched = this.#watched.get(service);

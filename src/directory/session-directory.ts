@@ -12,6 +12,9 @@
 /** The sessions a gateway holds, as (service, businessId, sessionId). */
 export type HeldSessions = () => Iterable<readonly [string, string, string]>;
 
+/** The rooms a gateway holds members of, as (service, room). */
+export type HeldRooms = () => Iterable<readonly [string, string]>;
+
 /** The sessions of one businessId, as [sessionId, gatewayNodeId]. */
 export type BusinessSessions = readonly (readonly [string, string])[];
 
@@ -45,4 +48,14 @@ export interface SessionDirectory {
   /** The gateways that may hold sessions of the service (a broadcast goes to each). */
   gateways(service: string): Promise<Iterable<string>>;
   close(): Promise<void>;
+
+  // Rooms (room-index.ts): which gateways hold members of a room. The gateway keeps the members.
+  /** This node (a gateway) holds a first member of the room: resolves once lookups from any node see it. */
+  addRoom(service: string, room: string): Promise<void>;
+  /** This node holds no member of the room any more. */
+  removeRoom(service: string, room: string): void;
+  /** The gateways that hold members of a room (live or not: callers filter), cluster-wide: one read of the backend. */
+  roomGateways(service: string, room: string): string[] | Promise<string[]>;
+  /** Where this node's rooms can be listed, to write them again after the backend lost them. */
+  setHeldRooms(held: HeldRooms): void;
 }

@@ -9,7 +9,7 @@
 import { Packr } from 'msgpackr';
 import { WeftError, type WireError } from '../errors.js';
 
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Default and hard ceiling of one frame's body. */
 export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024; // 16 MiB
@@ -37,6 +37,12 @@ export const FrameType = {
   Ping: 40,
   Pong: 41,
   Draining: 42,
+  // Rooms (50-59): room-frames below.
+  RoomJoin: 50,
+  RoomLeave: 51,
+  PushRoom: 52,
+  RoomSize: 53,
+  RoomAck: 54,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -135,12 +141,35 @@ export type PushServiceFrame = [
   traceparent: string,
 ];
 export type PushAckFrame = [typeof FrameType.PushAck, ackId: number, delivered: number];
+/** Puts a session in a room, at the gateway that holds it; answered with RoomAck (1 joined, 0 no such session, -1 refused). */
+export type RoomJoinFrame = [typeof FrameType.RoomJoin, ackId: number, sessionId: string, room: string];
+/** Takes a session out of a room; answered with RoomAck (1 it was in it, 0 it was not). */
+export type RoomLeaveFrame = [typeof FrameType.RoomLeave, ackId: number, sessionId: string, room: string];
+/** A push to the members of a room a gateway holds; answered with PushAck like the other pushes. */
+export type PushRoomFrame = [
+  typeof FrameType.PushRoom,
+  ackId: number,
+  service: string,
+  room: string,
+  payload: Uint8Array,
+  text: boolean,
+  /** The push's position in the room's stream; '' and 0 when the service keeps no history. */
+  epoch: string,
+  offset: number,
+  traceparent: string,
+];
+/** How many members of a room a gateway holds; answered with RoomAck (the count). */
+export type RoomSizeFrame = [typeof FrameType.RoomSize, ackId: number, service: string, room: string];
+/** The answer to a room request: its result, and '' or why it was refused (result -1). */
+export type RoomAckFrame = [typeof FrameType.RoomAck, ackId: number, result: number, error: string];
+/** A room request to a gateway; its ack id (index 1) is set by the asking node. */
+export type RoomRequestFrame = RoomJoinFrame | RoomLeaveFrame | RoomSizeFrame;
 export type PingFrame = [typeof FrameType.Ping];
 export type PongFrame = [typeof FrameType.Pong];
 export type DrainingFrame = [typeof FrameType.Draining];
 
 /** A push to sessions; its ack id (index 1) is set by the pushing node, 0 when no ack is wanted. */
-export type PushFrame = PushSessionFrame | PushBusinessFrame | PushServiceFrame;
+export type PushFrame = PushSessionFrame | PushBusinessFrame | PushServiceFrame | PushRoomFrame;
 
 export type Frame =
   | ChallengeFrame
@@ -161,6 +190,11 @@ export type Frame =
   | PushBusinessFrame
   | PushServiceFrame
   | PushAckFrame
+  | RoomJoinFrame
+  | RoomLeaveFrame
+  | PushRoomFrame
+  | RoomSizeFrame
+  | RoomAckFrame
   | PingFrame
   | PongFrame
   | DrainingFrame;
@@ -185,6 +219,11 @@ const SHAPES: Readonly<Record<number, string>> = {
   [FrameType.PushBusiness]: 'nssbBsnns',
   [FrameType.PushService]: 'nsbBs',
   [FrameType.PushAck]: 'nn',
+  [FrameType.RoomJoin]: 'nss',
+  [FrameType.RoomLeave]: 'nss',
+  [FrameType.PushRoom]: 'nssbBsns',
+  [FrameType.RoomSize]: 'nss',
+  [FrameType.RoomAck]: 'nns',
   [FrameType.Ping]: '',
   [FrameType.Pong]: '',
   [FrameType.Draining]: '',

@@ -11,6 +11,8 @@ export interface SessionSender {
   readonly service: string;
   sendTo(message: PushMessage, sessionId: string): Promise<boolean>;
   close(sessionId: string, code?: number, reason?: string): Promise<boolean>;
+  join(sessionId: string, room: string): Promise<boolean>;
+  leave(sessionId: string, room: string): Promise<boolean>;
 }
 
 export interface WsSession {
@@ -44,6 +46,10 @@ export interface WsSession {
   send(message: PushMessage): Promise<boolean>;
   /** Closes this session with a close code and reason. */
   close(code?: number, reason?: string): Promise<boolean>;
+  /** Puts this session in a room (`sessionManager.join`); in `onOpen` too, before the client sees the handshake. */
+  join(room: string): Promise<boolean>;
+  /** Takes this session out of a room (`sessionManager.leave`). */
+  leave(room: string): Promise<boolean>;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -108,5 +114,22 @@ export class HostSession implements WsSession {
 
   close(code = 1000, reason = ''): Promise<boolean> {
     return this.#manager.close(this.id, code, reason);
+  }
+
+  /**
+   * @example
+   * // in onOpen or onMessage
+   * await session.join(`chat:${session.query['chat']}`);
+   */
+  join(room: string): Promise<boolean> {
+    return this.#manager.join(this.id, room);
+  }
+
+  /**
+   * @example
+   * await session.leave('lobby');
+   */
+  leave(room: string): Promise<boolean> {
+    return this.#manager.leave(this.id, room);
   }
 }

@@ -35,6 +35,7 @@ import { Delivery } from './delivery.js';
 import { SessionState, GatewaySessions, type GatewaySession } from './gateway-sessions.js';
 import { NO_HANDSHAKE, checkHandshake, handshakeOf, type FindWebSocketService } from './handshake.js';
 import { Keepalive } from './keepalive.js';
+import { GatewayRooms } from './rooms.js';
 import { SessionOpening } from './session-opening.js';
 
 /** What a gateway holds of sessions, for the dashboard. */
@@ -60,6 +61,9 @@ export interface FrontDoorOptions {
   maxHandshakesPerIpPerSecond: number;
   maxSessionsPerIp: number;
   maxSessionsPerBusinessId: number;
+  /** Rooms one session may be in at once, and the longest room name (rooms.ts). */
+  maxRoomsPerSession: number;
+  maxRoomNameLength: number;
   retryAfterSeconds: number;
   /** Tokens, businessId binding and the authenticate hook. */
   gate: AuthGate;
@@ -111,6 +115,7 @@ export class FrontDoor {
   readonly #sessions = new GatewaySessions();
   readonly #opening: SessionOpening;
   readonly #delivery: Delivery;
+  readonly #rooms: GatewayRooms;
   readonly #keepalive: Keepalive;
   readonly #messages: ClientMessages;
   #draining = false;
@@ -188,6 +193,21 @@ export class FrontDoor {
           ? Promise.resolve(undefined)
           : history.read(session.service, session.businessId, since, session.v1.historyTtlMs),
     });
+    this.#rooms = new GatewayRooms(
+      {
+        frames: deps.frames,
+        sessions: this.#sessions,
+        directory: deps.directory,
+        delivery: this.#delivery,
+        ack: (link, ackId, delivered) => this.#ack(link, ackId, delivered),
+        readHistory: (session, stream, room, since) =>
+          history === undefined || session.v1 === undefined || session.v1.historyTtlMs === 0
+            ? Promise.resolve(undefined)
+            : history.read(stream, room, since, session.v1.historyTtlMs),
+        logger: options.logger,
+      },
+      { maxRoomsPerSession: options.maxRoomsPerSession, maxRoomNameLength: options.maxRoomNameLength, maxBufferedBytes: options.maxBufferedBytes },
+    );
     this.#keepalive = new Keepalive({
       pingIntervalMs: options.pingIntervalMs,
       sessions: () => ({ size: this.#sessions.openCount, values: () => this.#sessions.values() }),
@@ -311,7 +331,7 @@ export class FrontDoor {
       admitted.businessId = businessId;
       if (admission?.expiresAt !== undefined) this.#expiries.set(req, admission.expiresAt);
       const handshake = checked.hooks ? handshakeOf(req, checked, admission, gate.tokens) : NO_HANDSHAKE;
-      const v1 = checked.weftV1 ? { since: checked.since, historyTtlMs: checked.history?.ttlMs ?? 0 } : undefined;
+      const v1 = checked.weftV1 ? { since: checked.since, historyTtlMs: checked.history?.ttlMs ?? 0, roomSince: checked.roomSince } : undefined;
       this.#opening.open(req, socket, head, checked.service, businessId, checked.hooks, handshake, v1);
     };
     if (!gate.active) return open(undefined);
@@ -360,6 +380,7 @@ export class FrontDoor {
     session.state = SessionState.Closed;
     this.#sessions.remove(session);
     this.#delivery.dropQueue(session);
+    this.#rooms.sessionClosed(session);
     this.#tellHost(session, 1006, reason);
   }
 
@@ -382,6 +403,8 @@ export class FrontDoor {
     ws.on('error', this.#onWsError);
     if (expiresAt !== undefined) session.expiresAt = expiresAt;
     this.#delivery.opened(session, (read) => this.#welcome(session, read));
+    // A weft.v1 session's rooms start after its welcome (#welcome), a bare one's now.
+    if (session.v1 === undefined) this.#rooms.sessionReady(session);
     if (expiresAt !== undefined) this.#expire(session);
   }
 
@@ -408,6 +431,7 @@ export class FrontDoor {
     if (reason !== undefined) welcome.reason = reason;
     if (session.expiresAt !== undefined) welcome.expiresAt = session.expiresAt;
     this.#delivery.control(session, welcome);
+    this.#rooms.sessionReady(session);
   }
 
   /** Closes the session (4001) if its token no longer holds, else sets the timer for when it stops. */
@@ -473,6 +497,7 @@ export class FrontDoor {
     if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
     this.#sessions.remove(session);
     this.#delivery.dropQueue(session);
+    this.#rooms.sessionClosed(session);
     this.#messages.ended(session);
     this.#d.directory.remove(session.service, session.businessId, session.id);
     this.#tellHost(session, code, reason);
