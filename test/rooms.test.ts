@@ -78,7 +78,12 @@ interface Stack {
 async function memoryStack(t: TestContext, gatewayCount: number, websocket: Record<string, number> = {}): Promise<Stack> {
   const cluster = memoryCluster();
   const service = new RoomsAppService();
-  const host = await createHost({ cluster, logger: quietLogger(), modules: [WebSocketModule], services: [implement(IRoomsAppService, service)] }).start();
+  const host = await createHost({
+    cluster,
+    logger: quietLogger(),
+    modules: [WebSocketModule],
+    services: [implement(IRoomsAppService, service)],
+  }).start();
   const gateways: Gateway[] = [];
   for (let i = 0; i < gatewayCount; i++) {
     gateways.push(await createGateway({ cluster, logger: quietLogger(), http: { host: '127.0.0.1', port: 0 }, websocket }).start());
@@ -282,10 +287,21 @@ test('in Redis mode a room spans processes, and the rooms of a killed gateway va
   const prefix = uniquePrefix();
   const cluster = redisCluster({ url: REDIS_URL, secret: PROCESS_SECRET, prefix, ttlMs: 2000, heartbeatMs: 500 });
   const service = new RoomsAppService();
-  const host = await createHost({ cluster, logger: quietLogger(), modules: [WebSocketModule], services: [implement(IRoomsAppService, service)] }).start();
+  const host = await createHost({
+    cluster,
+    logger: quietLogger(),
+    modules: [WebSocketModule],
+    services: [implement(IRoomsAppService, service)],
+  }).start();
   const gw1 = await createGateway({ cluster, logger: quietLogger(), http: { host: '127.0.0.1', port: 0 } }).start();
   // The second gateway is a process of its own, killed below with SIGKILL.
-  const gw2 = await spawnNode({ WEFT_ROLE: 'gateway', WEFT_PREFIX: prefix, WEFT_REDIS_URL: REDIS_URL, WEFT_TTL_MS: '2000', WEFT_HEARTBEAT_MS: '500' });
+  const gw2 = await spawnNode({
+    WEFT_ROLE: 'gateway',
+    WEFT_PREFIX: prefix,
+    WEFT_REDIS_URL: REDIS_URL,
+    WEFT_TTL_MS: '2000',
+    WEFT_HEARTBEAT_MS: '500',
+  });
   const client = await createClient({ cluster, logger: quietLogger() }).start();
   const redis = rawClient();
   const clients: OpenedClient[] = [];
@@ -327,7 +343,11 @@ test('in Redis mode a room spans processes, and the rooms of a killed gateway va
   assert.equal(await fromClient.pushToRoom('lobby', 'after the flush'), 2);
 
   await gw2.kill();
-  await eventually(async () => (await listed('lobby')).join() === gw1.nodeId && (await listed('solo')).length === 0, 15000, 'the killed gateway’s rooms removed');
+  await eventually(
+    async () => (await listed('lobby')).join() === gw1.nodeId && (await listed('solo')).length === 0,
+    15000,
+    'the killed gateway’s rooms removed',
+  );
   assert.equal(await fromClient.pushToRoom('lobby', 'after the kill'), 1);
   assert.equal(await fromClient.roomSize('lobby'), 1);
   assert.equal(await service.rooms.roomSize('solo'), 0);

@@ -265,12 +265,12 @@ export class RedisRoomIndex {
     const [unitsResult, ...results] = await Promise.allSettled([unitsWritten, ...writes.map((w) => w.done)]);
     writes.forEach(({ unit, p }, i) => {
       const r = results[i]!;
-      const failed = r.status === 'rejected' ? r : unitsResult!.status === 'rejected' && added.includes(unit) ? unitsResult : undefined;
+      const failed = r.status === 'rejected' ? r : unitsResult.status === 'rejected' && added.includes(unit) ? unitsResult : undefined;
       if (failed === undefined) {
         for (const w of p.waiters) w.resolve();
         return;
       }
-      const error = (failed.reason as Error | undefined) ?? new Error('room directory write failed');
+      const error = failed.reason instanceof Error ? failed.reason : new Error('room directory write failed');
       this.#o.logger.debug({ err: error.message, unit }, 'room directory write failed');
       // Joins waiting on it are refused (the gateway takes the member back); removals are tried again.
       for (const w of p.waiters) w.reject(error);

@@ -96,8 +96,7 @@ export function writePushHeader(
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   const hasRoom = room !== undefined && room.length > 0;
   out[at] = KIND_PUSH;
-  out[at + 1] =
-    (text ? FLAG_TEXT : 0) | (epoch !== undefined ? FLAG_POSITION : 0) | (receiptId > 0 ? FLAG_RECEIPT : 0) | (hasRoom ? FLAG_ROOM : 0);
+  out[at + 1] = (text ? FLAG_TEXT : 0) | (epoch !== undefined ? FLAG_POSITION : 0) | (receiptId > 0 ? FLAG_RECEIPT : 0) | (hasRoom ? FLAG_ROOM : 0);
   let i = at + 2;
   if (epoch !== undefined) {
     out[i++] = epoch.length;

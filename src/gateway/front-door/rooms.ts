@@ -31,7 +31,6 @@ import type { Delivery } from './delivery.js';
 import { SessionState, type GatewaySession, type GatewaySessions } from './gateway-sessions.js';
 import { dataFrame, v1RoomPushFrame } from './raw-frames.js';
 
-
 export interface GatewayRoomsOptions {
   /** Rooms one session may be in at once (`websocket.maxRoomsPerSession`). */
   maxRoomsPerSession: number;
@@ -179,10 +178,10 @@ export class GatewayRooms {
       queuedBytes: 0,
       left: false,
     };
-    if (mine === undefined) this.#ofSession.set(sessionId, (mine = new Map()));
+    if (mine === undefined) this.#ofSession.set(sessionId, (mine = new Map<string, Member>()));
     mine.set(room, member);
     let byName = this.#rooms.get(session.service);
-    if (byName === undefined) this.#rooms.set(session.service, (byName = new Map()));
+    if (byName === undefined) this.#rooms.set(session.service, (byName = new Map<string, Room>()));
     let entry = byName.get(room);
     if (entry === undefined) {
       entry = { members: new Map(), written: this.#d.directory.addRoom(session.service, room) };
