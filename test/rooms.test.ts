@@ -26,6 +26,7 @@ import {
   type SessionManager,
   type WsSession,
 } from '../src/index.js';
+import { decodePush, encodePush } from '../src/protocol/weft-v1.js';
 import { directoryUnit, serviceKeys } from '../src/redis/keys.js';
 import { shardOf } from '../src/util/hash-ring.js';
 import { dropPrefix, rawClient } from './fixtures/node-control.js';
@@ -357,4 +358,15 @@ test('in Redis mode a room spans processes, and the rooms of a killed gateway va
   a.ws.close();
   await eventually(async () => (await listed('lobby')).length === 0, 10000, 'lobby removed with its last member');
   assert.equal(await fromClient.pushToRoom('lobby', 'nobody'), 0);
+});
+
+test('a room push envelope carries the room name beside its position, and other envelopes carry none', () => {
+  const room = encodePush(Buffer.from('hi'), true, { epoch: 'e1', offset: 7 }, 0, 'salle ✓');
+  assert.deepEqual(
+    { ...decodePush(room), payload: undefined },
+    { payload: undefined, text: true, position: { epoch: 'e1', offset: 7 }, receiptId: 0, room: 'salle ✓' },
+  );
+  assert.equal(Buffer.from(decodePush(room)!.payload).toString(), 'hi');
+  assert.equal(decodePush(encodePush(Buffer.from('x'), false, { epoch: 'e1', offset: 1 }))!.room, undefined);
+  assert.equal(decodePush(room.subarray(0, room.length - 4)), undefined, 'a cut room name is no envelope');
 });

@@ -50,12 +50,13 @@ export interface SessionDirectory {
   close(): Promise<void>;
 
   // Rooms (room-index.ts): which gateways hold members of a room. The gateway keeps the members.
+  // Optional, so a directory written outside weft before rooms still builds: without them, joins are refused (ServiceUnavailable).
   /** This node (a gateway) holds a first member of the room: resolves once lookups from any node see it. */
-  addRoom(service: string, room: string): Promise<void>;
+  addRoom?(service: string, room: string): Promise<void>;
   /** This node holds no member of the room any more. */
-  removeRoom(service: string, room: string): void;
+  removeRoom?(service: string, room: string): void;
   /** The gateways that hold members of a room (live or not: callers filter), cluster-wide: one read of the backend. */
-  roomGateways(service: string, room: string): string[] | Promise<string[]>;
+  roomGateways?(service: string, room: string): string[] | Promise<string[]>;
   /** Where this node's rooms can be listed, to write them again after the backend lost them. */
-  setHeldRooms(held: HeldRooms): void;
+  setHeldRooms?(held: HeldRooms): void;
 }

@@ -376,13 +376,18 @@ export class SessionManager {
 
   async #sendToRoom(room: string, bytes: Uint8Array, text: boolean, position: Position | undefined, ack: PushOptions['ack']): Promise<number> {
     const frame: PushFrame = [FrameType.PushRoom, 0, this.service, room, bytes, text, position?.epoch ?? '', position?.offset ?? 0, ''];
-    const gateways = (await this.#directory.roomGateways(this.service, room)).filter(this.#isLive);
+    const gateways = await this.#roomGateways(room);
     if (gateways.length === 0) return 0;
     if (ack === false) {
       this.#push.pushUnacknowledged(gateways, frame);
       return 0;
     }
     return this.#push.push(gateways, frame);
+  }
+
+  /** The live gateways holding members of a room (none with a directory that keeps no rooms). */
+  async #roomGateways(room: string): Promise<string[]> {
+    return ((await this.#directory.roomGateways?.(this.service, room)) ?? []).filter(this.#isLive);
   }
 
   /**
@@ -394,7 +399,7 @@ export class SessionManager {
    */
   async roomSize(room: string): Promise<number> {
     checkRoom(room);
-    const gateways = (await this.#directory.roomGateways(this.service, room)).filter(this.#isLive);
+    const gateways = await this.#roomGateways(room);
     const answers = await Promise.all(gateways.map((g) => this.#push.rooms.ask(g, [FrameType.RoomSize, 0, this.service, room])));
     return answers.reduce((sum, a) => sum + Math.max(0, a.result), 0);
   }

@@ -105,7 +105,7 @@ export class GatewayRooms {
     deps.frames.on(FrameType.RoomSize, (frame, link) => this.#size(frame, link));
     deps.frames.on(FrameType.PushRoom, (frame, link) => this.#push(frame, link));
     const rooms = this.#rooms;
-    deps.directory.setHeldRooms(function* () {
+    deps.directory.setHeldRooms?.(function* () {
       for (const [service, byName] of rooms) for (const room of byName.keys()) yield [service, room] as const;
     });
   }
@@ -184,7 +184,10 @@ export class GatewayRooms {
     if (byName === undefined) this.#rooms.set(session.service, (byName = new Map<string, Room>()));
     let entry = byName.get(room);
     if (entry === undefined) {
-      entry = { members: new Map(), written: this.#d.directory.addRoom(session.service, room) };
+      const directory = this.#d.directory;
+      const written =
+        directory.addRoom?.(session.service, room) ?? Promise.reject(new Error('this cluster’s session directory keeps no rooms'));
+      entry = { members: new Map(), written };
       byName.set(room, entry);
     }
     entry.members.set(sessionId, member);
@@ -197,7 +200,7 @@ export class GatewayRooms {
       (err: unknown) => {
         this.#d.logger.debug({ err: (err as Error).message, room }, 'could not write a room in the session directory; join refused');
         if (!member.left) this.#remove(member, false);
-        this.#answer(link, ackId, ROOM_UNAVAILABLE, 'the room could not be written in the session directory (Redis unavailable)');
+        this.#answer(link, ackId, ROOM_UNAVAILABLE, `the room could not be written in the session directory (${(err as Error).message})`);
       },
     );
   }
@@ -234,7 +237,7 @@ export class GatewayRooms {
       if (entry.members.size === 0) {
         byName!.delete(room);
         if (byName!.size === 0) this.#rooms.delete(session.service);
-        this.#d.directory.removeRoom(session.service, room);
+        this.#d.directory.removeRoom?.(session.service, room);
       }
     }
     if (tellClient && session.v1 !== undefined && this.#ready.has(session.id)) {
