@@ -273,6 +273,13 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
   let position = checkPosition(options.since);
   /** Per room, the last position received in it (room pushes, and where the gateway said the room stands). */
   const roomPositions = new Map<string, Position>();
+  /**
+   * Per room, where this connection's membership started (the gateway's
+   * `room` message): a push at or below it is one the client has. Above it
+   * the gateway writes each push once, in arrival order (pushes from two
+   * hosts may cross), so none is dropped for being below the last one seen.
+   */
+  const roomFloors = new Map<string, Position>();
   for (const [room, at] of Object.entries(options.roomSince ?? {})) roomPositions.set(room, checkPosition(at)!);
   const backoff = new Backoff({
     initialDelayMs: options.initialDelayMs ?? 250,
@@ -374,8 +381,13 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
       });
     } else if (message.type === 'room') {
       const room = message.room;
-      if (!message.joined) roomPositions.delete(room);
-      else if (message.position != null && (message.recovered !== true || !roomPositions.has(room))) roomPositions.set(room, message.position);
+      if (!message.joined) {
+        roomPositions.delete(room);
+        roomFloors.delete(room);
+      } else if (message.position != null) {
+        roomPositions.set(room, message.position);
+        roomFloors.set(room, message.position);
+      } else roomFloors.delete(room);
       options.onRoom?.({
         room,
         joined: message.joined,
@@ -397,10 +409,11 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     const at: WirePosition | undefined = push.position;
     if (push.room !== undefined) {
       // A room push: its position is in the room's stream, deduplicated there.
-      const last = roomPositions.get(push.room);
       if (at !== undefined) {
-        if (last !== undefined && at.epoch === last.epoch && at.offset <= last.offset) return;
-        roomPositions.set(push.room, at);
+        const floor = roomFloors.get(push.room);
+        if (floor !== undefined && at.epoch === floor.epoch && at.offset <= floor.offset) return;
+        const last = roomPositions.get(push.room);
+        if (last === undefined || last.epoch !== at.epoch || at.offset > last.offset) roomPositions.set(push.room, at);
       }
       options.onMessage?.(push.text ? decoder.decode(push.payload) : push.payload, { position: at, room: push.room });
       return;

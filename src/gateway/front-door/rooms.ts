@@ -67,7 +67,12 @@ interface Member {
   readonly name: Uint8Array;
   /** Pushes are written at once; until then they wait in `queue`. */
   ready: boolean;
-  /** weft.v1: the last position of the room's stream written to this client ('' none). */
+  /**
+   * weft.v1: the room stream's epoch, and the last offset written from its
+   * history when the member started (its replay). Live pushes are written in
+   * arrival order (two hosts' pushes may cross: no gap wait here); only one
+   * at or below this offset is a copy of what was replayed.
+   */
   epoch: string;
   offset: number;
   /** Offsets up to this one were never written to this client (it joined after them): not counted as reached. */
@@ -185,8 +190,7 @@ export class GatewayRooms {
     let entry = byName.get(room);
     if (entry === undefined) {
       const directory = this.#d.directory;
-      const written =
-        directory.addRoom?.(session.service, room) ?? Promise.reject(new Error('this cluster’s session directory keeps no rooms'));
+      const written = directory.addRoom?.(session.service, room) ?? Promise.reject(new Error('this cluster’s session directory keeps no rooms'));
       entry = { members: new Map(), written };
       byName.set(room, entry);
     }
@@ -376,9 +380,11 @@ export class GatewayRooms {
         ? v1RoomPushFrame(payload, text, member.name, position, offset)
         : (this.#v1Frame ??= v1RoomPushFrame(payload, text, member.name, position, offset));
     if (!this.#d.delivery.writePush(session, frame)) return MISSED;
-    if (epoch !== '') {
+    if (epoch !== '' && epoch !== member.epoch) {
+      // The room's history was lost (Redis restarted empty): the stream starts again in a new epoch.
       member.epoch = epoch;
-      member.offset = offset;
+      member.offset = 0;
+      member.base = 0;
     }
     return REACHED;
   }
