@@ -12,6 +12,7 @@ import { test, type TestContext } from 'node:test';
 import { WebSocket } from 'ws';
 import { connectSession, type RoomInfo } from '../src/client/index.js';
 import {
+  BusinessException,
   WebSocketModule,
   WsAppServiceBase,
   createClient,
@@ -30,18 +31,8 @@ import { decodePush, encodePush } from '../src/protocol/weft-v1.js';
 import { directoryUnit, serviceKeys } from '../src/redis/keys.js';
 import { shardOf } from '../src/util/hash-ring.js';
 import { dropPrefix, rawClient } from './fixtures/node-control.js';
-import {
-  PROCESS_SECRET,
-  REDIS_URL,
-  connectWs,
-  eventually,
-  quietLogger,
-  redisTest,
-  rejection,
-  spawnNode,
-  uniquePrefix,
-  type OpenedClient,
-} from './helpers/index.js';
+import { ENGINE_KINDS, engineLabel, engineTest, engines } from './fixtures/redis-engines.js';
+import { PROCESS_SECRET, connectWs, eventually, quietLogger, rejection, spawnNode, uniquePrefix, type OpenedClient } from './helpers/index.js';
 
 const IRoomsAppService = defineContract({ name: 'IRoomsAppService', methods: {} }); // ws://.../api/rooms
 
@@ -50,11 +41,16 @@ class RoomsAppService extends WsAppServiceBase {
   readonly opened: WsSession[] = [];
   /** When set, onOpen waits for it before joining (a test holds a reconnect there). */
   gate: Promise<void> | undefined;
+  /** When set, onOpen waits for it after joining (the session is still opening). */
+  holdAfterJoin: Promise<void> | undefined;
+  refuseAfterJoin = false;
 
   override async onOpen(session: WsSession): Promise<void> {
     this.opened.push(session);
     if (this.gate !== undefined) await this.gate;
     for (const room of (session.query['join'] ?? '').split(',').filter((r) => r !== '')) await session.join(room);
+    if (this.holdAfterJoin !== undefined) await this.holdAfterJoin;
+    if (this.refuseAfterJoin) throw new BusinessException('refused after joining');
   }
 
   get rooms(): SessionManager {
@@ -180,6 +176,39 @@ test('a session leaves a room, and leaves all its rooms when it closes; the last
   assert.equal(pushRoomFrames(s.gateways[1]!), frames1);
 });
 
+test('a room push to a member whose session is still opening waits for it and counts once written; one that never opens leaves its rooms', async (t) => {
+  const s = await memoryStack(t, 1);
+  const rooms = s.service.rooms;
+  let release: () => void = () => {};
+  s.service.holdAfterJoin = new Promise((r) => (release = r));
+  const opening = s.connect(0, 'a', 'lobby');
+  await eventually(async () => (await rooms.roomSize('lobby')) === 1, 5000, 'the opening session in lobby');
+  const metrics = async (): Promise<number> => {
+    const text = await (await fetch(`${s.gateways[0]!.url}/metrics`)).text();
+    return Number(/^weft_pushes_total\{kind="room"\} (\d+)/m.exec(text)?.[1] ?? 0);
+  };
+  const pushesBefore = await metrics();
+  let settled = false;
+  const pushed = rooms.pushToRoom('lobby', 'early').finally(() => (settled = true));
+  // The gateway has it (its frame arrived) but holds the answer until the session opens.
+  await eventually(() => (s.gateways[0]!.stats().framesReceived['PushRoom'] ?? 0) === 1, 5000, 'the push at the gateway');
+  assert.equal(settled, false);
+  s.service.holdAfterJoin = undefined;
+  release();
+  assert.equal(await pushed, 1, 'counted once the session opened and the push was written');
+  const a = await opening;
+  assert.deepEqual(await a.waitFor(1), ['early']);
+  assert.equal((await metrics()) - pushesBefore, 1, 'weft_pushes_total{kind="room"}');
+
+  // onOpen joins, then refuses the session: it leaves the room.
+  s.service.refuseAfterJoin = true;
+  await assert.rejects(s.connect(0, 'b', 'news'));
+  await eventually(async () => (await rooms.roomSize('news')) === 0, 5000, 'the refused session left news');
+  const frames = pushRoomFrames(s.gateways[0]!);
+  assert.equal(await rooms.pushToRoom('news', 'x'), 0);
+  assert.equal(pushRoomFrames(s.gateways[0]!), frames, 'news left the directory with it: no frame');
+});
+
 test('a join past websocket.maxRoomsPerSession or websocket.maxRoomNameLength, or with a bad name, is refused with BadRequest', async (t) => {
   const s = await memoryStack(t, 1, { maxRoomsPerSession: 2, maxRoomNameLength: 8 });
   const a = await s.connect(0, 'a');
@@ -284,81 +313,90 @@ test('weft/client gets room pushes with the room and their position, and after a
   await eventually(() => again.rooms['lobby'] === undefined, 5000, 'the client forgets a room it left');
 });
 
-test('in Redis mode a room spans processes, and the rooms of a killed gateway vanish with it', await redisTest(), async (t) => {
-  const prefix = uniquePrefix();
-  const cluster = redisCluster({ url: REDIS_URL, secret: PROCESS_SECRET, prefix, ttlMs: 2000, heartbeatMs: 500 });
-  const service = new RoomsAppService();
-  const host = await createHost({
-    cluster,
-    logger: quietLogger(),
-    modules: [WebSocketModule],
-    services: [implement(IRoomsAppService, service)],
-  }).start();
-  const gw1 = await createGateway({ cluster, logger: quietLogger(), http: { host: '127.0.0.1', port: 0 } }).start();
-  // The second gateway is a process of its own, killed below with SIGKILL.
-  const gw2 = await spawnNode({
-    WEFT_ROLE: 'gateway',
-    WEFT_PREFIX: prefix,
-    WEFT_REDIS_URL: REDIS_URL,
-    WEFT_TTL_MS: '2000',
-    WEFT_HEARTBEAT_MS: '500',
-  });
-  const client = await createClient({ cluster, logger: quietLogger() }).start();
-  const redis = rawClient();
-  const clients: OpenedClient[] = [];
-  t.after(async () => {
-    for (const c of clients) c.ws.terminate();
-    await client.stop();
-    await gw2.kill();
-    await gw1.stop();
-    await host.stop();
-    redis.disconnect();
-    await dropPrefix(prefix);
-  });
-  const ws1 = `${gw1.url.replace(/^http/, 'ws')}/api/rooms`;
-  const ws2 = `ws://127.0.0.1:${gw2.info.httpPort}/api/rooms`;
-  const open = async (url: string, businessId: string, join: string): Promise<OpenedClient> => {
-    const c = await eventually(() => connectWs(`${url}?businessId=${businessId}&join=${join}`), 10000, 'a session');
-    clients.push(c);
-    return c;
-  };
-  const a = await open(ws1, 'a', 'lobby');
-  const b = await open(ws2, 'b', 'lobby,solo');
-  const fromClient = await client.sessions(IRoomsAppService);
+const redisEngines = engines();
 
-  assert.equal(await fromClient.pushToRoom('lobby', 'hello'), 2);
-  assert.deepEqual(await a.waitFor(1), ['hello']);
-  assert.deepEqual(await b.waitFor(1), ['hello']);
-  assert.equal(await fromClient.roomSize('lobby'), 2);
-  assert.equal(await service.rooms.roomSize('solo'), 1);
+for (const kind of ENGINE_KINDS) {
+  test(
+    `in Redis mode a room spans processes, and the rooms of a killed gateway vanish with it ${engineLabel(kind)}`,
+    await engineTest(kind),
+    async (t) => {
+      const { url } = await redisEngines.get(kind);
+      const prefix = uniquePrefix();
+      const cluster = redisCluster({ url, secret: PROCESS_SECRET, prefix, ttlMs: 2000, heartbeatMs: 500 });
+      const service = new RoomsAppService();
+      const host = await createHost({
+        cluster,
+        logger: quietLogger(),
+        modules: [WebSocketModule],
+        services: [implement(IRoomsAppService, service)],
+      }).start();
+      const gw1 = await createGateway({ cluster, logger: quietLogger(), http: { host: '127.0.0.1', port: 0 } }).start();
+      // The second gateway is a process of its own, killed below with SIGKILL.
+      const gw2 = await spawnNode({
+        WEFT_ROLE: 'gateway',
+        WEFT_PREFIX: prefix,
+        WEFT_REDIS_URL: url,
+        WEFT_TTL_MS: '2000',
+        WEFT_HEARTBEAT_MS: '500',
+      });
+      const client = await createClient({ cluster, logger: quietLogger() }).start();
+      const redis = rawClient(url);
+      const clients: OpenedClient[] = [];
+      t.after(async () => {
+        for (const c of clients) c.ws.terminate();
+        await client.stop();
+        await gw2.kill();
+        await gw1.stop();
+        await host.stop();
+        redis.disconnect();
+        await dropPrefix(prefix, url);
+      });
+      const ws1 = `${gw1.url.replace(/^http/, 'ws')}/api/rooms`;
+      const ws2 = `ws://127.0.0.1:${gw2.info.httpPort}/api/rooms`;
+      const open = async (url: string, businessId: string, join: string): Promise<OpenedClient> => {
+        const c = await eventually(() => connectWs(`${url}?businessId=${businessId}&join=${join}`), 10000, 'a session');
+        clients.push(c);
+        return c;
+      };
+      const a = await open(ws1, 'a', 'lobby');
+      const b = await open(ws2, 'b', 'lobby,solo');
+      const fromClient = await client.sessions(IRoomsAppService);
 
-  const roomsKey = (room: string): string => serviceKeys(prefix, directoryUnit('IRoomsAppService', shardOf(room))).rooms;
-  const listed = async (room: string): Promise<string[]> =>
-    (await redis.zrange(roomsKey(room), 0, -1)).filter((m) => m.startsWith(`${room}\n`)).map((m) => m.slice(room.length + 1));
-  assert.deepEqual((await listed('lobby')).sort(), [gw1.nodeId, gw2.info.nodeId].sort());
-  assert.deepEqual(await listed('solo'), [gw2.info.nodeId]);
+      assert.equal(await fromClient.pushToRoom('lobby', 'hello'), 2);
+      assert.deepEqual(await a.waitFor(1), ['hello']);
+      assert.deepEqual(await b.waitFor(1), ['hello']);
+      assert.equal(await fromClient.roomSize('lobby'), 2);
+      assert.equal(await service.rooms.roomSize('solo'), 1);
 
-  // Redis forgets the directory: the gateways write their rooms again.
-  await dropPrefix(prefix);
-  await eventually(async () => (await listed('lobby')).length === 2 && (await listed('solo')).length === 1, 10000, 'rooms written again');
-  assert.equal(await fromClient.pushToRoom('lobby', 'after the flush'), 2);
+      const roomsKey = (room: string): string => serviceKeys(prefix, directoryUnit('IRoomsAppService', shardOf(room))).rooms;
+      const listed = async (room: string): Promise<string[]> =>
+        (await redis.zrange(roomsKey(room), 0, -1)).filter((m) => m.startsWith(`${room}\n`)).map((m) => m.slice(room.length + 1));
+      assert.deepEqual((await listed('lobby')).sort(), [gw1.nodeId, gw2.info.nodeId].sort());
+      assert.deepEqual(await listed('solo'), [gw2.info.nodeId]);
 
-  await gw2.kill();
-  await eventually(
-    async () => (await listed('lobby')).join() === gw1.nodeId && (await listed('solo')).length === 0,
-    15000,
-    'the killed gateway’s rooms removed',
+      // Redis forgets the directory: the gateways write their rooms again.
+      await dropPrefix(prefix, url);
+      await eventually(async () => (await listed('lobby')).length === 2 && (await listed('solo')).length === 1, 10000, 'rooms written again');
+      assert.equal(await fromClient.pushToRoom('lobby', 'after the flush'), 2);
+
+      await gw2.kill();
+      await eventually(
+        async () => (await listed('lobby')).join() === gw1.nodeId && (await listed('solo')).length === 0,
+        15000,
+        'the killed gateway’s rooms removed',
+      );
+      assert.equal(await fromClient.pushToRoom('lobby', 'after the kill'), 1);
+      assert.equal(await fromClient.roomSize('lobby'), 1);
+      assert.equal(await service.rooms.roomSize('solo'), 0);
+      assert.deepEqual(await a.waitFor(3), ['hello', 'after the flush', 'after the kill']);
+
+      // The last member closes: the room leaves Redis.
+      a.ws.close();
+      await eventually(async () => (await listed('lobby')).length === 0, 10000, 'lobby removed with its last member');
+      assert.equal(await fromClient.pushToRoom('lobby', 'nobody'), 0);
+    },
   );
-  assert.equal(await fromClient.pushToRoom('lobby', 'after the kill'), 1);
-  assert.equal(await fromClient.roomSize('lobby'), 1);
-  assert.equal(await service.rooms.roomSize('solo'), 0);
-  assert.deepEqual(await a.waitFor(3), ['hello', 'after the flush', 'after the kill']);
-
-  // The last member closes: the room leaves Redis.
-  a.ws.close();
-  await eventually(async () => (await listed('lobby')).length === 0, 10000, 'lobby removed with its last member');
-  assert.equal(await fromClient.pushToRoom('lobby', 'nobody'), 0);
-});
+}
 
 test('a room push envelope carries the room name beside its position, and other envelopes carry none', () => {
   const room = encodePush(Buffer.from('hi'), true, { epoch: 'e1', offset: 7 }, 0, 'salle ✓');

@@ -172,7 +172,11 @@ export class FrontDoor {
       accepted: (session, req, head) => this.#accepted(session, req, head),
       refuse: (socket, error) => writeSocketError(socket, error, options.retryAfterSeconds),
       tellHost: (session, code, reason) => this.#tellHost(session, code, reason),
-      dropQueue: (session) => this.#delivery.dropQueue(session),
+      dropQueue: (session) => {
+        // A session that never opens: what waited for it, and the rooms its onOpen joined, go.
+        this.#delivery.dropQueue(session);
+        this.#rooms.sessionClosed(session);
+      },
     });
     this.#messages = new ClientMessages({
       maxQueuedMessages: options.maxQueuedMessages,
