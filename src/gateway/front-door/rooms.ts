@@ -68,6 +68,13 @@ interface Member {
   /** Pushes are written at once; until then they wait in `queue`. */
   ready: boolean;
   /**
+   * The directory entry for its room is written: only then may its history
+   * be read (a push kept after that read finds this gateway in the directory).
+   */
+  applied: boolean;
+  /** Its start ran (the session was ready and the join applied): once per member, whichever came last. */
+  started: boolean;
+  /**
    * weft.v1: the room stream's epoch, and the last offset written from its
    * history when the member started (its replay). Live pushes are written in
    * arrival order (two hosts' pushes may cross: no gap wait here); only one
@@ -176,6 +183,8 @@ export class GatewayRooms {
       room,
       name: roomBytes(room),
       ready: false,
+      applied: false,
+      started: false,
       epoch: '',
       offset: 0,
       base: 0,
@@ -198,6 +207,7 @@ export class GatewayRooms {
     entry.written.then(
       () => {
         if (member.left) return this.#answer(link, ackId, 0);
+        member.applied = true;
         this.#answer(link, ackId, 1);
         if (this.#ready.has(sessionId)) this.#start(member);
       },
@@ -265,7 +275,8 @@ export class GatewayRooms {
    * missed, when its client sent a position for the room), then what waited.
    */
   #start(member: Member): void {
-    if (member.ready || member.left) return;
+    if (member.started || member.left || !member.applied) return;
+    member.started = true;
     const session = member.session;
     const v1 = session.v1;
     if (v1 === undefined) {
