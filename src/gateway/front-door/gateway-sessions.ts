@@ -101,6 +101,8 @@ export interface GatewaySession {
   expiresAt: number | undefined;
   /** The timer that closes it then, while open. */
   expiryTimer: NodeJS.Timeout | undefined;
+  /** Open and past its first message (weft.v1: welcome): its room memberships may write (rooms.ts). */
+  roomsReady: boolean;
 }
 
 export function newSession(
@@ -144,6 +146,7 @@ export function newSession(
     tickBytes: 0,
     expiresAt: undefined,
     expiryTimer: undefined,
+    roomsReady: false,
   };
 }
 

@@ -106,8 +106,6 @@ export class GatewayRooms {
   readonly #rooms = new Map<string, Map<string, Room>>();
   /** sessionId -> room -> its membership */
   readonly #ofSession = new Map<string, Map<string, Member>>();
-  /** Sessions that took their first message (weft.v1: welcome): room writes may start. */
-  readonly #ready = new Set<string>();
 
   constructor(deps: GatewayRoomsDeps, options: GatewayRoomsOptions) {
     this.#d = deps;
@@ -130,13 +128,12 @@ export class GatewayRooms {
   /** The session is open and took its first message: its members start (replay, then what waited). */
   sessionReady(session: GatewaySession): void {
     if (session.state !== SessionState.Open) return;
-    this.#ready.add(session.id);
+    session.roomsReady = true;
     for (const member of this.#ofSession.get(session.id)?.values() ?? []) this.#start(member);
   }
 
   /** The session ended (or never opened): it leaves every room. */
   sessionClosed(session: GatewaySession): void {
-    this.#ready.delete(session.id);
     const mine = this.#ofSession.get(session.id);
     if (mine === undefined) return;
     this.#ofSession.delete(session.id);
@@ -209,7 +206,7 @@ export class GatewayRooms {
         if (member.left) return this.#answer(link, ackId, 0);
         member.applied = true;
         this.#answer(link, ackId, 1);
-        if (this.#ready.has(sessionId)) this.#start(member);
+        if (session.roomsReady) this.#start(member);
       },
       (err: unknown) => {
         this.#d.logger.debug({ err: (err as Error).message, room }, 'could not write a room in the session directory; join refused');
@@ -254,7 +251,7 @@ export class GatewayRooms {
         this.#d.directory.removeRoom?.(session.service, room);
       }
     }
-    if (tellClient && session.v1 !== undefined && this.#ready.has(session.id)) {
+    if (tellClient && session.v1 !== undefined && session.roomsReady) {
       this.#d.delivery.control(session, { type: 'room', room, joined: false } satisfies ServerControl);
     }
   }
