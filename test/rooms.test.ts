@@ -311,6 +311,19 @@ test('weft/client gets room pushes with the room and their position, and after a
   assert.deepEqual(later, ['m6@lobby:6']);
   assert.equal(await rooms.leave(s.service.idOf('ann'), 'lobby'), true);
   await eventually(() => again.rooms['lobby'] === undefined, 5000, 'the client forgets a room it left');
+
+  // A room the service does not put a reconnected session in again: its position goes when that connection closes.
+  const third = connectSession(`${s.wsUrl(0)}?join=news`, {
+    businessId: 'ann',
+    WebSocket,
+    initialDelayMs: 10,
+    roomSince: { news: { epoch: stored['lobby']!.epoch, offset: 0 }, ghost: { epoch: 'e', offset: 3 } },
+  });
+  t.after(() => third.close());
+  await eventually(async () => (await rooms.roomSize('news')) === 1, 5000, 'in news');
+  assert.deepEqual(Object.keys(third.rooms).sort(), ['ghost', 'news']);
+  third.reconnect(0);
+  await eventually(() => third.rooms['ghost'] === undefined && third.rooms['news'] !== undefined, 5000, 'ghost dropped, news kept');
 });
 
 const redisEngines = engines();

@@ -280,6 +280,12 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
    * hosts may cross), so none is dropped for being below the last one seen.
    */
   const roomFloors = new Map<string, Position>();
+  /**
+   * The rooms the service put this connection in. When a welcomed connection
+   * closes, the positions of rooms it was not put in again are dropped: the
+   * service no longer puts the session there, and `roomSince` stays bounded.
+   */
+  let joinedNow: Set<string> | undefined;
   for (const [room, at] of Object.entries(options.roomSince ?? {})) roomPositions.set(room, checkPosition(at)!);
   const backoff = new Backoff({
     initialDelayMs: options.initialDelayMs ?? 250,
@@ -369,6 +375,7 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
       return;
     }
     if (message.type === 'welcome') {
+      joinedNow = new Set();
       // Not recovered: the old position means nothing now; start from where the stream stands.
       if (message.position !== null && (!message.recovered || position === undefined)) position = message.position;
       scheduleRefresh(ws, message.expiresAt);
@@ -385,9 +392,13 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
         roomPositions.delete(room);
         roomFloors.delete(room);
       } else if (message.position != null) {
+        joinedNow?.add(room);
         roomPositions.set(room, message.position);
         roomFloors.set(room, message.position);
-      } else roomFloors.delete(room);
+      } else {
+        joinedNow?.add(room);
+        roomFloors.delete(room);
+      }
       options.onRoom?.({
         room,
         joined: message.joined,
@@ -465,6 +476,9 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
       options.onError?.(status === undefined ? { message: text } : { message: text, status: Number(status) });
     };
     ws.onclose = (ev) => {
+      const joined = joinedNow;
+      joinedNow = undefined;
+      if (joined !== undefined) for (const room of [...roomPositions.keys()]) if (!joined.has(room)) roomPositions.delete(room);
       if (refreshTimer !== undefined) clearTimeout(refreshTimer);
       refreshTimer = undefined;
       if (reconnectAfterMs !== undefined && !closedByUser) {

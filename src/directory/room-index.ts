@@ -142,7 +142,8 @@ export class RedisRoomIndex {
   remove(service: string, room: string): void {
     this.#count = Math.max(0, this.#count - 1);
     const p = this.#pendingFor(this.unitOf(service, room));
-    if (p.adds.delete(room)) return; // never written: nothing to take back
+    // Removed even when its add is still pending: that add may have cancelled the removal of an earlier entry.
+    p.adds.delete(room);
     p.dels.add(room);
     this.#schedule();
   }
