@@ -81,6 +81,8 @@ export const DEFAULT_ENTRIES = {
   maxHandshakesPerIpPerSecond: fromOption(gateway.websocket.properties.maxHandshakesPerIpPerSecond, 'websocket.maxHandshakesPerIpPerSecond'),
   maxSessionsPerIp: fromOption(gateway.websocket.properties.maxSessionsPerIp, 'websocket.maxSessionsPerIp'),
   maxSessionsPerBusinessId: fromOption(gateway.websocket.properties.maxSessionsPerBusinessId, 'websocket.maxSessionsPerBusinessId'),
+  maxRoomsPerSession: fromOption(gateway.websocket.properties.maxRoomsPerSession, 'websocket.maxRoomsPerSession'),
+  maxRoomNameLength: fromOption(gateway.websocket.properties.maxRoomNameLength, 'websocket.maxRoomNameLength'),
   retryAfterSeconds: fromOption(gateway.retryAfterSeconds, 'retryAfterSeconds', 'gateway'),
   authTimeoutMs: fromOption(gateway.authTimeoutMs, 'authTimeoutMs', 'gateway'),
   pushAckTimeoutMs: fixed(LIMITS.pushAckTimeoutMs, 'ms', 'a push waits at most this long for gateways to say how many sessions they reached'),

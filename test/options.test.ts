@@ -130,6 +130,8 @@ test('options not given get their defaults, and an option given as undefined cou
     maxHandshakesPerIpPerSecond: DEFAULTS.maxHandshakesPerIpPerSecond,
     maxSessionsPerIp: DEFAULTS.maxSessionsPerIp,
     maxSessionsPerBusinessId: DEFAULTS.maxSessionsPerBusinessId,
+    maxRoomsPerSession: DEFAULTS.maxRoomsPerSession,
+    maxRoomNameLength: DEFAULTS.maxRoomNameLength,
   });
   assert.deepEqual(gateway.forwardHeaders, DEFAULTS.forwardHeaders);
   assert.deepEqual(gateway.openApi, { title: 'weft gateway', version: '1.0.0' });
@@ -243,6 +245,8 @@ test('DEFAULTS keeps every public key and value', () => {
       maxHandshakesPerIpPerSecond: 50,
       maxSessionsPerIp: 1000,
       maxSessionsPerBusinessId: 100,
+      maxRoomsPerSession: 100,
+      maxRoomNameLength: 200,
       retryAfterSeconds: 2,
       authTimeoutMs: 5_000,
       pushAckTimeoutMs: 5_000,

@@ -82,6 +82,21 @@ export interface Position {
 export interface MessageInfo {
   /** The push's position; undefined for a push that has none (to one session, to the whole service, or without history). */
   position: Position | undefined;
+  /** The room of a room push (`pushToRoom`): its position is in that room's stream. Undefined for other pushes. */
+  room?: string;
+}
+
+/** What `onRoom` is told when the service puts the session in a room or takes it out (weft.v1). */
+export interface RoomInfo {
+  room: string;
+  joined: boolean;
+  /** Where the room's stream stands for this client (null: the service keeps no history, or it could not be read). */
+  position: Position | null;
+  /** The client had a position for the room and everything after it was replayed. */
+  recovered: boolean;
+  /** Why not, when it had a position: 'window-passed', 'epoch-changed', 'no-history', 'history-unavailable'. */
+  reason: string | undefined;
+  replayed: number;
 }
 
 /** What `onOpen` is told of each connection. */
@@ -114,6 +129,10 @@ export interface SessionOptions {
   WebSocket?: WebSocketConstructor;
   /** Resume from this position (stored from `session.position` or a push's `info.position`) on the first connect. */
   since?: Position;
+  /** Resume these rooms from these positions (stored from `session.rooms`) when the service joins the session to them again. */
+  roomSince?: Readonly<Record<string, Position>>;
+  /** The service put the session in a room or took it out (weft.v1); replayed room pushes follow a join. */
+  onRoom?: (info: RoomInfo) => void;
   /** A text push arrives as a string, a binary one as a Uint8Array (a bare session: as the platform gives it). */
   onMessage?: (data: unknown, info: MessageInfo) => void;
   onOpen?: (info: OpenInfo) => void;
@@ -154,6 +173,12 @@ export interface ClientSession {
   readonly isOpen: boolean;
   /** The position of the last push received (what the next reconnect resumes from). */
   readonly position: Position | undefined;
+  /**
+   * Per room the session is in, the position of the last room push received:
+   * sent on each reconnect, so a room the service joins the session to again
+   * resumes from it (store it to resume later with `roomSince`).
+   */
+  readonly rooms: Readonly<Record<string, Position>>;
   /**
    * Sends when connected; returns false otherwise (nothing is queued).
    *
@@ -246,6 +271,22 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     if (typeof businessId !== 'string' || businessId === '') throw new TypeError('option "businessId" must be a non-empty string');
   }
   let position = checkPosition(options.since);
+  /** Per room, the last position received in it (room pushes, and where the gateway said the room stands). */
+  const roomPositions = new Map<string, Position>();
+  /**
+   * Per room, where this connection's membership started (the gateway's
+   * `room` message): a push at or below it is one the client has. Above it
+   * the gateway writes each push once, in arrival order (pushes from two
+   * hosts may cross), so none is dropped for being below the last one seen.
+   */
+  const roomFloors = new Map<string, Position>();
+  /**
+   * The rooms the service put this connection in. When a welcomed connection
+   * closes, the positions of rooms it was not put in again are dropped: the
+   * service no longer puts the session there, and `roomSince` stays bounded.
+   */
+  let joinedNow: Set<string> | undefined;
+  for (const [room, at] of Object.entries(options.roomSince ?? {})) roomPositions.set(room, checkPosition(at)!);
   const backoff = new Backoff({
     initialDelayMs: options.initialDelayMs ?? 250,
     maxDelayMs: options.maxDelayMs ?? 10_000,
@@ -258,6 +299,11 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     const all = [...params];
     if (token !== undefined) all.push(`token=${encodeURIComponent(token)}`);
     if (position !== undefined) all.push(`since=${encodeURIComponent(`${position.epoch}:${position.offset}`)}`);
+    if (roomPositions.size > 0) {
+      const rooms: Record<string, string> = {};
+      for (const [room, at] of roomPositions) rooms[room] = `${at.epoch}:${at.offset}`;
+      all.push(`roomSince=${encodeURIComponent(JSON.stringify(rooms))}`);
+    }
     return all.length === 0 ? url : `${url}${url.includes('?') ? '&' : '?'}${all.join('&')}`;
   };
   let socket: WebSocketLike | undefined;
@@ -329,6 +375,7 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
       return;
     }
     if (message.type === 'welcome') {
+      joinedNow = new Set();
       // Not recovered: the old position means nothing now; start from where the stream stands.
       if (message.position !== null && (!message.recovered || position === undefined)) position = message.position;
       scheduleRefresh(ws, message.expiresAt);
@@ -338,6 +385,27 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
         recovered: message.recovered,
         reason: message.reason,
         replayed: message.replayed,
+      });
+    } else if (message.type === 'room') {
+      const room = message.room;
+      if (!message.joined) {
+        roomPositions.delete(room);
+        roomFloors.delete(room);
+      } else if (message.position != null) {
+        joinedNow?.add(room);
+        roomPositions.set(room, message.position);
+        roomFloors.set(room, message.position);
+      } else {
+        joinedNow?.add(room);
+        roomFloors.delete(room);
+      }
+      options.onRoom?.({
+        room,
+        joined: message.joined,
+        position: message.position ?? null,
+        recovered: message.recovered === true,
+        reason: message.reason,
+        replayed: message.replayed ?? 0,
       });
     } else if (message.type === 'token') scheduleRefresh(ws, message.expiresAt);
     else if (message.type === 'error') {
@@ -350,6 +418,17 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     const push = decodePush(bytes);
     if (push === undefined) return;
     const at: WirePosition | undefined = push.position;
+    if (push.room !== undefined) {
+      // A room push: its position is in the room's stream, deduplicated there.
+      if (at !== undefined) {
+        const floor = roomFloors.get(push.room);
+        if (floor !== undefined && at.epoch === floor.epoch && at.offset <= floor.offset) return;
+        const last = roomPositions.get(push.room);
+        if (last === undefined || last.epoch !== at.epoch || at.offset > last.offset) roomPositions.set(push.room, at);
+      }
+      options.onMessage?.(push.text ? decoder.decode(push.payload) : push.payload, { position: at, room: push.room });
+      return;
+    }
     if (at !== undefined) {
       // A push it already has (replay and live can overlap): once only.
       if (position !== undefined && at.epoch === position.epoch && at.offset <= position.offset) return confirm(ws, push.receiptId);
@@ -397,6 +476,9 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
       options.onError?.(status === undefined ? { message: text } : { message: text, status: Number(status) });
     };
     ws.onclose = (ev) => {
+      const joined = joinedNow;
+      joinedNow = undefined;
+      if (joined !== undefined) for (const room of [...roomPositions.keys()]) if (!joined.has(room)) roomPositions.delete(room);
       if (refreshTimer !== undefined) clearTimeout(refreshTimer);
       refreshTimer = undefined;
       if (reconnectAfterMs !== undefined && !closedByUser) {
@@ -419,6 +501,9 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
     },
     get position() {
       return position;
+    },
+    get rooms() {
+      return Object.fromEntries(roomPositions);
     },
     send(data) {
       const ws = socket;

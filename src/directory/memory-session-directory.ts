@@ -5,12 +5,15 @@
 import { SessionIndex } from './session-index.js';
 import type { BusinessSessions, DescribedSession, PresenceListener, SessionDirectory, SessionRecord } from './session-directory.js';
 import { MemoryPresence } from './memory-presence.js';
+import { MemoryRoomIndex } from './room-index.js';
 import type { Logger } from '../logger.js';
 
 export class MemorySessionHub {
   readonly #indexes = new Map<string, SessionIndex>();
   /** Records, and join/leave/online/offline events, of the sessions gateways hold (presence). */
   readonly presence = new MemoryPresence();
+  /** Room -> the gateways holding its members, for every service of the process. */
+  readonly rooms = new MemoryRoomIndex();
 
   index(service: string): SessionIndex {
     let index = this.#indexes.get(service);
@@ -80,6 +83,7 @@ export class MemorySessionDirectory implements SessionDirectory {
   close(): Promise<void> {
     for (const service of this.#services) this.#hub.index(service).removeGateway(this.#nodeId);
     for (const service of this.#services) this.#hub.presence.removeGateway(service, this.#nodeId);
+    this.#hub.rooms.removeGateway(this.#nodeId);
     return Promise.resolve();
   }
 
@@ -99,4 +103,20 @@ export class MemorySessionDirectory implements SessionDirectory {
     };
     return Promise.resolve(this.#hub.presence.listen(service, safe));
   }
+
+  addRoom(service: string, room: string): Promise<void> {
+    this.#hub.rooms.add(service, room, this.#nodeId);
+    return Promise.resolve();
+  }
+
+  removeRoom(service: string, room: string): void {
+    this.#hub.rooms.remove(service, room, this.#nodeId);
+  }
+
+  roomGateways(service: string, room: string): string[] {
+    return this.#hub.rooms.gatewaysOf(service, room);
+  }
+
+  // Nothing to restore, as for sessions.
+  setHeldRooms(): void {}
 }

@@ -66,7 +66,16 @@ import type { Registry, RegistryView } from '../registry/registry.js';
 import { Backoff } from '../util/backoff.js';
 import { HashRing, RING_SHARDS, shardOf } from '../util/hash-ring.js';
 import { SessionIndex } from './session-index.js';
-import type { BusinessSessions, DescribedSession, HeldSessions, PresenceListener, SessionDirectory, SessionRecord } from './session-directory.js';
+import { RedisRoomIndex } from './room-index.js';
+import type {
+  BusinessSessions,
+  DescribedSession,
+  HeldRooms,
+  HeldSessions,
+  PresenceListener,
+  SessionDirectory,
+  SessionRecord,
+} from './session-directory.js';
 
 export interface RedisSessionDirectoryOptions {
   prefix: string;
@@ -261,6 +270,8 @@ export class RedisSessionDirectory implements SessionDirectory {
   readonly #restoredListeners = new Set<() => void>();
   /** Session records and presence events (redis-presence.ts). */
   readonly #presence: RedisPresence;
+  /** Which gateways hold members of each room (room-index.ts). */
+  readonly #rooms: RedisRoomIndex;
 
   constructor(redis: RedisConnection, registry: Registry, options: RedisSessionDirectoryOptions) {
     this.#redis = redis;
@@ -269,6 +280,33 @@ export class RedisSessionDirectory implements SessionDirectory {
     this.#maxBufferBytes = options.maxLoadBufferBytes ?? LIMITS.directoryLoadBufferMaxBytes;
     this.#fullReplica = options.fullReplica ?? false;
     this.#presence = new RedisPresence(redis, options.prefix, options.nodeId, options.logger);
+    this.#rooms = new RedisRoomIndex(redis, {
+      prefix: options.prefix,
+      nodeId: options.nodeId,
+      fullReplica: this.#fullReplica,
+      keyTtlMs: DIRECTORY_KEY_TTL_MS,
+      logger: options.logger,
+    });
+  }
+
+  // Rooms: the entries are room-index.ts's; this directory gives them its connection, TTLs, epochs and reaping.
+
+  addRoom(service: string, room: string): Promise<void> {
+    // The unit's epoch is checked like those of the units this node writes sessions in: a Redis that lost it is noticed.
+    this.#services.add(this.#rooms.unitOf(service, room));
+    return this.#rooms.add(service, room);
+  }
+
+  removeRoom(service: string, room: string): void {
+    this.#rooms.remove(service, room);
+  }
+
+  roomGateways(service: string, room: string): Promise<string[]> {
+    return this.#rooms.gatewaysOf(service, room);
+  }
+
+  setHeldRooms(held: HeldRooms): void {
+    this.#rooms.setHeld(held);
   }
 
   /** The unit a businessId's sessions of `service` are kept in. */
@@ -332,6 +370,7 @@ export class RedisSessionDirectory implements SessionDirectory {
       if (this.#heldCount > 0 && this.#writtenUnits.has(service)) keys.push(k.gateway(me));
     }
     if (this.#heldCount > 0) keys.push(this.#gatewayServicesKey(me));
+    keys.push(...this.#rooms.ttlKeys());
     try {
       await Promise.all(keys.map((k) => c.pexpire(k, DIRECTORY_KEY_TTL_MS)));
     } catch (err) {
@@ -597,7 +636,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     clearInterval(this.#checkTimer);
     // Take back what this node still holds, in one go.
     for (const [service, businessId, sessionId, record] of this.#held()) this.remove(service, businessId, sessionId, record);
-    await this.#flush();
+    await Promise.all([this.#flush(), this.#rooms.close()]);
     await this.#redis.close();
   }
 
@@ -940,6 +979,7 @@ export class RedisSessionDirectory implements SessionDirectory {
       'redis lost the session directory; writing the sessions this node holds again and answering from the last good view meanwhile',
     );
     this.#rewriteHeld(service);
+    void this.#rooms.rewriteHeld(service);
     const watched = this.#watched.get(service);
     if (watched !== undefined) this.#heal(watched);
   }
@@ -1079,6 +1119,7 @@ export class RedisSessionDirectory implements SessionDirectory {
         await this.#presence.publish();
         if (this.#registry.view().has(gateway)) continue;
         await c.del(this.#gatewayServicesKey(gateway));
+        await this.#rooms.reap(gateway);
         if (removed > 0) {
           this.#o.logger.info({ gateway, sessions: removed }, 'removed the sessions of a gateway that left');
         }
@@ -1096,7 +1137,7 @@ export class RedisSessionDirectory implements SessionDirectory {
   async #restore(): Promise<void> {
     if (this.#closed) return;
     this.#rewriteHeld();
-    await this.#flush();
+    await Promise.all([this.#flush(), this.#rooms.rewriteHeld()]);
     for (const listener of this.#restoredListeners) listener();
     // Could not tell what was missed: load those services (retried with backoff until Redis answers).
     for (const service of await this.#check()) {

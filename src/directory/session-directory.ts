@@ -15,6 +15,9 @@
  */
 export type HeldSessions = () => Iterable<readonly [service: string, businessId: string, sessionId: string, record?: SessionRecord]>;
 
+/** The rooms a gateway holds members of, as (service, room). */
+export type HeldRooms = () => Iterable<readonly [string, string]>;
+
 /** The sessions of one businessId, as [sessionId, gatewayNodeId]. */
 export type BusinessSessions = readonly (readonly [string, string])[];
 
@@ -67,6 +70,17 @@ export interface SessionDirectory {
    * the function that unsubscribes. Optional: without it there are none.
    */
   onPresence?(service: string, listener: PresenceListener): Promise<() => void>;
+
+  // Rooms (room-index.ts): which gateways hold members of a room. The gateway keeps the members.
+  // Optional, so a directory written outside weft before rooms still builds: without them, joins are refused (ServiceUnavailable).
+  /** This node (a gateway) holds a first member of the room: resolves once lookups from any node see it. */
+  addRoom?(service: string, room: string): Promise<void>;
+  /** This node holds no member of the room any more. */
+  removeRoom?(service: string, room: string): void;
+  /** The gateways that hold members of a room (live or not: callers filter), cluster-wide: one read of the backend. */
+  roomGateways?(service: string, room: string): string[] | Promise<string[]>;
+  /** Where this node's rooms can be listed, to write them again after the backend lost them. */
+  setHeldRooms?(held: HeldRooms): void;
 }
 
 /** What a gateway writes of a session beside where it is. */

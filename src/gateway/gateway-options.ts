@@ -3,6 +3,7 @@
  */
 import type { Static } from '@sinclair/typebox';
 import { invalidOption } from '../errors.js';
+import { MAX_ROOM_NAME_LENGTH } from '../protocol/room-names.js';
 import type { Authenticate } from './auth/auth-request.js';
 import { IDENTITY_HEADER } from './auth/identity-header.js';
 import { MIN_SECRET_BYTES, checkJwtSettings } from './auth/jwt-keys.js';
@@ -226,6 +227,16 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
       description:
         'Sessions (open, or being opened) one businessId may hold on this gateway, all WebSocket services together; over it, 429 with `Retry-After`.',
     }),
+    maxRoomsPerSession: positiveInteger({
+      unit: 'rooms',
+      default: 100,
+      description: 'Rooms one session may be in at once; a `join` past it rejects with `BadRequest`.',
+    }),
+    maxRoomNameLength: positiveInteger({
+      unit: 'characters',
+      default: 200,
+      description: `Longest room name a \`join\` may use (at most ${MAX_ROOM_NAME_LENGTH}); a longer one rejects with \`BadRequest\`.`,
+    }),
   }),
   stopTimeoutMs: positiveNumber({
     unit: 'ms',
@@ -302,6 +313,9 @@ export const GATEWAY_OPTIONS = defineOptions({ ...NODE_OPTION_PROPERTIES, ...GAT
       'websocket.maxMessageBytes',
       `must leave room in a link frame: at most maxFrameBytes - ${WS_FRAME_OVERHEAD_BYTES} = ${options.maxFrameBytes - WS_FRAME_OVERHEAD_BYTES}, got ${options.websocket.maxMessageBytes}`,
     );
+  }
+  if (options.websocket.maxRoomNameLength > MAX_ROOM_NAME_LENGTH) {
+    throw invalidOption('websocket.maxRoomNameLength', `must be at most ${MAX_ROOM_NAME_LENGTH}, got ${options.websocket.maxRoomNameLength}`);
   }
   const jwt = options.auth?.jwt;
   if (jwt !== undefined) checkJwtSettings(jwt);

@@ -150,6 +150,8 @@ class GatewayImpl implements Gateway {
         maxHandshakesPerIpPerSecond: ws.maxHandshakesPerIpPerSecond,
         maxSessionsPerIp: ws.maxSessionsPerIp,
         maxSessionsPerBusinessId: ws.maxSessionsPerBusinessId,
+        maxRoomsPerSession: ws.maxRoomsPerSession,
+        maxRoomNameLength: ws.maxRoomNameLength,
         retryAfterSeconds: options.retryAfterSeconds,
         gate,
         logger,

@@ -21,6 +21,7 @@ export const counts = {
   pushSession: 0,
   pushBusiness: 0,
   pushService: 0,
+  pushRoom: 0,
   /** Pushes written to client sockets by this process's gateways: live, and replayed from history on resume. */
   deliveredLive: 0,
   deliveredReplay: 0,
@@ -68,7 +69,7 @@ let registry: Registry | undefined;
 let rpcClient: Histogram<'service' | 'method' | 'code'> | undefined;
 let rpcServer: Histogram<'service' | 'method' | 'code'> | undefined;
 let http: Histogram<'route' | 'method' | 'status'> | undefined;
-let pushAck: Record<'session' | 'business' | 'service', { observe(seconds: number): void }> | undefined;
+let pushAck: Record<'session' | 'business' | 'service' | 'room', { observe(seconds: number): void }> | undefined;
 
 const SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -144,10 +145,11 @@ export function metricsRegistry(): Registry {
     'reason',
     () => clientMessageDrops,
   );
-  labelledCounter(r, 'weft_pushes_total', 'Pushes sent by this process, by kind (session, business, service).', 'kind', () => [
+  labelledCounter(r, 'weft_pushes_total', 'Pushes sent by this process, by kind (session, business, service, room).', 'kind', () => [
     ['session', counts.pushSession],
     ['business', counts.pushBusiness],
     ['service', counts.pushService],
+    ['room', counts.pushRoom],
   ]);
   labelledCounter(
     r,
@@ -204,7 +206,7 @@ export function metricsRegistry(): Registry {
     ['kind'],
   );
   // Bound once: a push observes without a label lookup.
-  pushAck = { session: ack.labels('session'), business: ack.labels('business'), service: ack.labels('service') };
+  pushAck = { session: ack.labels('session'), business: ack.labels('business'), service: ack.labels('service'), room: ack.labels('room') };
   return r;
 }
 
@@ -223,7 +225,7 @@ export function observeHttp(route: string, method: string, status: number, secon
   http!.observe({ route, method, status: String(status) }, seconds);
 }
 
-export function observePushAck(kind: 'session' | 'business' | 'service', seconds: number): void {
+export function observePushAck(kind: 'session' | 'business' | 'service' | 'room', seconds: number): void {
   if (pushAck === undefined) metricsRegistry();
   pushAck![kind].observe(seconds);
 }

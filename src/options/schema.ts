@@ -46,7 +46,9 @@ export type Unit =
   | 'per second'
   | 'sessions'
   | 'messages'
-  | 'pushes';
+  | 'pushes'
+  | 'rooms'
+  | 'characters';
 
 /**
  * The default of a declared option, under a symbol rather than only the JSON

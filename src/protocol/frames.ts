@@ -39,6 +39,12 @@ export const FrameType = {
   Pong: 41,
   Draining: 42,
   SessionMetadata: 70,
+  // Rooms (50-59): room-frames below.
+  RoomJoin: 50,
+  RoomLeave: 51,
+  PushRoom: 52,
+  RoomSize: 53,
+  RoomAck: 54,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -139,6 +145,29 @@ export type PushServiceFrame = [
 export type PushAckFrame = [typeof FrameType.PushAck, ackId: number, delivered: number];
 /** Several acknowledgements of one turn on one link: ackId, delivered, ackId, delivered... */
 export type PushAcksFrame = [typeof FrameType.PushAcks, acks: number[]];
+/** Puts a session in a room, at the gateway that holds it; answered with RoomAck (1 joined, 0 no such session, -1 refused). */
+export type RoomJoinFrame = [typeof FrameType.RoomJoin, ackId: number, sessionId: string, room: string];
+/** Takes a session out of a room; answered with RoomAck (1 it was in it, 0 it was not). */
+export type RoomLeaveFrame = [typeof FrameType.RoomLeave, ackId: number, sessionId: string, room: string];
+/** A push to the members of a room a gateway holds; answered with PushAck like the other pushes. */
+export type PushRoomFrame = [
+  typeof FrameType.PushRoom,
+  ackId: number,
+  service: string,
+  room: string,
+  payload: Uint8Array,
+  text: boolean,
+  /** The push's position in the room's stream; '' and 0 when the service keeps no history. */
+  epoch: string,
+  offset: number,
+  traceparent: string,
+];
+/** How many members of a room a gateway holds; answered with RoomAck (the count). */
+export type RoomSizeFrame = [typeof FrameType.RoomSize, ackId: number, service: string, room: string];
+/** The answer to a room request: its result, and '' or why it was refused (result -1). */
+export type RoomAckFrame = [typeof FrameType.RoomAck, ackId: number, result: number, error: string];
+/** A room request to a gateway; its ack id (index 1) is set by the asking node. */
+export type RoomRequestFrame = RoomJoinFrame | RoomLeaveFrame | RoomSizeFrame;
 export type PingFrame = [typeof FrameType.Ping];
 export type PongFrame = [typeof FrameType.Pong];
 export type DrainingFrame = [typeof FrameType.Draining];
@@ -146,7 +175,7 @@ export type DrainingFrame = [typeof FrameType.Draining];
 export type SessionMetadataFrame = [typeof FrameType.SessionMetadata, sessionId: string, metadata: string];
 
 /** A push to sessions; its ack id (index 1) is set by the pushing node, 0 when no ack is wanted. */
-export type PushFrame = PushSessionFrame | PushBusinessFrame | PushServiceFrame;
+export type PushFrame = PushSessionFrame | PushBusinessFrame | PushServiceFrame | PushRoomFrame;
 
 export type Frame =
   | ChallengeFrame
@@ -168,6 +197,11 @@ export type Frame =
   | PushServiceFrame
   | PushAckFrame
   | PushAcksFrame
+  | RoomJoinFrame
+  | RoomLeaveFrame
+  | PushRoomFrame
+  | RoomSizeFrame
+  | RoomAckFrame
   | PingFrame
   | PongFrame
   | DrainingFrame
@@ -194,6 +228,11 @@ const SHAPES: Readonly<Record<number, string>> = {
   [FrameType.PushService]: 'nsbBs',
   [FrameType.PushAck]: 'nn',
   [FrameType.PushAcks]: 'a',
+  [FrameType.RoomJoin]: 'nss',
+  [FrameType.RoomLeave]: 'nss',
+  [FrameType.PushRoom]: 'nssbBsns',
+  [FrameType.RoomSize]: 'nss',
+  [FrameType.RoomAck]: 'nns',
   [FrameType.Ping]: '',
   [FrameType.Pong]: '',
   [FrameType.Draining]: '',

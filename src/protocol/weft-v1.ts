@@ -40,6 +40,20 @@ export type ServerControl =
       /** Epoch ms at which the session's token stops holding; send a fresh one before. */
       expiresAt?: number;
     }
+  /**
+   * The service put the session in a room (`joined: true`; where the room's
+   * stream stands and whether the client's position for it was recovered,
+   * as in `welcome`), or took it out (`joined: false`, nothing else).
+   */
+  | {
+      type: 'room';
+      room: string;
+      joined: boolean;
+      position?: WirePosition | null;
+      recovered?: boolean;
+      reason?: string;
+      replayed?: number;
+    }
   /** A fresh token was taken: the session now lasts until `expiresAt`. */
   | { type: 'token'; expiresAt: number | null }
   /** A control message was refused; the session goes on. */
@@ -56,23 +70,33 @@ const KIND_PUSH = 1;
 export const FLAG_TEXT = 1;
 const FLAG_POSITION = 2;
 const FLAG_RECEIPT = 4;
+const FLAG_ROOM = 8;
 const TWO_32 = 0x1_0000_0000;
 
 const encoder = new TextEncoder();
 
-/** Bytes of a push envelope before its payload. */
-export function pushHeaderBytes(epochBytes: number, position: boolean, receipt: boolean): number {
-  return 2 + (position ? 1 + epochBytes + 8 : 0) + (receipt ? 4 : 0);
+/** Bytes of a push envelope before its payload (`roomBytes`: the room name's UTF-8 length, 0 for none). */
+export function pushHeaderBytes(epochBytes: number, position: boolean, receipt: boolean, roomBytes = 0): number {
+  return 2 + (position ? 1 + epochBytes + 8 : 0) + (receipt ? 4 : 0) + (roomBytes > 0 ? 2 + roomBytes : 0);
 }
 
 /**
  * Writes a push envelope's header into `out` at `at`; returns where the
  * payload goes. `epoch` must be ASCII (positions' epochs are).
  */
-export function writePushHeader(out: Uint8Array, at: number, text: boolean, epoch: string | undefined, offset: number, receiptId: number): number {
+export function writePushHeader(
+  out: Uint8Array,
+  at: number,
+  text: boolean,
+  epoch: string | undefined,
+  offset: number,
+  receiptId: number,
+  room?: Uint8Array,
+): number {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const hasRoom = room !== undefined && room.length > 0;
   out[at] = KIND_PUSH;
-  out[at + 1] = (text ? FLAG_TEXT : 0) | (epoch !== undefined ? FLAG_POSITION : 0) | (receiptId > 0 ? FLAG_RECEIPT : 0);
+  out[at + 1] = (text ? FLAG_TEXT : 0) | (epoch !== undefined ? FLAG_POSITION : 0) | (receiptId > 0 ? FLAG_RECEIPT : 0) | (hasRoom ? FLAG_ROOM : 0);
   let i = at + 2;
   if (epoch !== undefined) {
     out[i++] = epoch.length;
@@ -85,14 +109,25 @@ export function writePushHeader(out: Uint8Array, at: number, text: boolean, epoc
     view.setUint32(i, receiptId);
     i += 4;
   }
+  if (hasRoom) {
+    view.setUint16(i, room.length);
+    out.set(room, i + 2);
+    i += 2 + room.length;
+  }
   return i;
 }
 
+/** A room name as it goes in an envelope (UTF-8). */
+export function roomBytes(room: string): Uint8Array {
+  return encoder.encode(room);
+}
+
 /** A whole push envelope (the gateway builds its frames in place with writePushHeader). */
-export function encodePush(payload: Uint8Array, text: boolean, position?: WirePosition, receiptId = 0): Uint8Array {
-  const head = pushHeaderBytes(position?.epoch.length ?? 0, position !== undefined, receiptId > 0);
+export function encodePush(payload: Uint8Array, text: boolean, position?: WirePosition, receiptId = 0, room?: string): Uint8Array {
+  const name = room === undefined ? undefined : roomBytes(room);
+  const head = pushHeaderBytes(position?.epoch.length ?? 0, position !== undefined, receiptId > 0, name?.length ?? 0);
   const out = new Uint8Array(head + payload.length);
-  const at = writePushHeader(out, 0, text, position?.epoch, position?.offset ?? 0, receiptId);
+  const at = writePushHeader(out, 0, text, position?.epoch, position?.offset ?? 0, receiptId, name);
   out.set(payload, at);
   return out;
 }
@@ -103,7 +138,11 @@ export interface DecodedPush {
   position: WirePosition | undefined;
   /** Non-zero: confirm it with a `receipt` control message. */
   receiptId: number;
+  /** The room of a room push (its position is in the room's stream); undefined for the others. */
+  room: string | undefined;
 }
+
+const roomDecoder = new TextDecoder();
 
 /** A push envelope, or undefined if `bytes` is not one. */
 export function decodePush(bytes: Uint8Array): DecodedPush | undefined {
@@ -126,7 +165,15 @@ export function decodePush(bytes: Uint8Array): DecodedPush | undefined {
     receiptId = view.getUint32(i);
     i += 4;
   }
-  return { payload: bytes.subarray(i), text: (flags & FLAG_TEXT) !== 0, position, receiptId };
+  let room: string | undefined;
+  if ((flags & FLAG_ROOM) !== 0) {
+    if (i + 2 > bytes.length) return undefined;
+    const n = view.getUint16(i);
+    if (i + 2 + n > bytes.length) return undefined;
+    room = roomDecoder.decode(bytes.subarray(i + 2, i + 2 + n));
+    i += 2 + n;
+  }
+  return { payload: bytes.subarray(i), text: (flags & FLAG_TEXT) !== 0, position, receiptId, room };
 }
 
 /** An application message from the client: the flags byte, then the payload. */

@@ -12,6 +12,7 @@ import { WeftError } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import { counts, observePushAck } from '../metrics/metrics.js';
 import { FrameType, type PushFrame } from '../protocol/frames.js';
+import { RoomRequests } from './room-requests.js';
 import type { LiveNodes } from '../registry/registry.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
 
@@ -42,10 +43,19 @@ interface PendingPush {
   resolve: (delivered: number) => void;
 }
 
-type PushKind = 'session' | 'business' | 'service';
+type PushKind = 'session' | 'business' | 'service' | 'room';
 
 function kindOf(frame: PushFrame): PushKind {
-  return frame[0] === FrameType.PushSession ? 'session' : frame[0] === FrameType.PushBusiness ? 'business' : 'service';
+  switch (frame[0]) {
+    case FrameType.PushSession:
+      return 'session';
+    case FrameType.PushBusiness:
+      return 'business';
+    case FrameType.PushRoom:
+      return 'room';
+    default:
+      return 'service';
+  }
 }
 
 /**
@@ -62,6 +72,7 @@ function tracePush(frame: PushFrame, kind: PushKind): Span {
 function countPush(kind: PushKind): void {
   if (kind === 'business') counts.pushBusiness += 1;
   else if (kind === 'session') counts.pushSession += 1;
+  else if (kind === 'room') counts.pushRoom += 1;
   else counts.pushService += 1;
 }
 
@@ -86,6 +97,8 @@ export class PushClient {
   readonly #pending = new Map<number, PendingPush>();
   #nextAckId = 1;
   #sweeper: NodeJS.Timeout | undefined;
+  /** Room joins, leaves and member counts, asked of the gateways (room-requests.ts). */
+  readonly rooms: RoomRequests;
 
   constructor(deps: PushClientDeps) {
     this.#links = deps.links;
@@ -95,6 +108,7 @@ export class PushClient {
       const acks = frame[1];
       for (let i = 0; i + 1 < acks.length; i += 2) this.#onAck(acks[i]!, acks[i + 1]!, link);
     });
+    this.rooms = new RoomRequests(deps);
     deps.links.onLinkClosed((link) => this.#onLinkClosed(link));
   }
 

@@ -53,6 +53,8 @@ export interface RegistryKeys {
   readonly channel: string;
   /** Set of the directory units a gateway has written sessions of (so they can be removed when it dies). */
   readonly gatewayServices: (gatewayNodeId: string) => string;
+  /** Set of the directory units a gateway has written room entries in. */
+  readonly gatewayRoomUnits: (gatewayNodeId: string) => string;
 }
 
 export function registryKeys(prefix: string): RegistryKeys {
@@ -65,6 +67,7 @@ export function registryKeys(prefix: string): RegistryKeys {
     node: (nodeId: string) => `${tag}:node:${nodeId}`,
     channel: `${tag}:registry`,
     gatewayServices: (gatewayNodeId: string) => `${tag}:gateway-services:${gatewayNodeId}`,
+    gatewayRoomUnits: (gatewayNodeId: string) => `${tag}:gateway-room-units:${gatewayNodeId}`,
   });
 }
 
@@ -91,6 +94,10 @@ export interface ServiceKeys {
   readonly version: string;
   /** A random value, written by whoever finds none: a new one says Redis lost the service's directory. */
   readonly epoch: string;
+  /** Sorted set (all scores 0) of `room\ngatewayNodeId`: the gateways that hold members of a room (rooms of this unit's shard). */
+  readonly rooms: string;
+  /** Set of the rooms of this unit a gateway holds members of (what goes when it dies). */
+  readonly gatewayRooms: (gatewayNodeId: string) => string;
 }
 
 export function serviceKeys(prefix: string, service: string): ServiceKeys {
@@ -103,6 +110,8 @@ export function serviceKeys(prefix: string, service: string): ServiceKeys {
     channel: `${tag}:sessions`,
     version: `${tag}:version`,
     epoch: `${tag}:epoch`,
+    rooms: `${tag}:rooms`,
+    gatewayRooms: (gatewayNodeId: string) => `${tag}:rooms:${gatewayNodeId}`,
   });
 }
 

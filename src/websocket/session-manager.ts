@@ -12,6 +12,7 @@ import type { HistoryLimits, HistoryStore, Position } from '../history/history-s
 import type { LiveNodes } from '../registry/registry.js';
 import { closeReason, isSendableCloseCode } from '../protocol/close-codes.js';
 import { PushClient, gatewayOfSession, payloadBytes, type PushFrame, type PushMessage } from '../push/push-client.js';
+import { ROOM_UNAVAILABLE, roomProblem, roomStream } from '../protocol/room-names.js';
 import type { WsSession } from './ws-session.js';
 import type { PresenceListener } from '../directory/session-directory.js';
 import { sessionDetailsOf, type SessionDetails } from './presence.js';
@@ -300,6 +301,111 @@ export class SessionManager {
     return out;
   }
 
+  // Rooms (docs/delivery.md, "Rooms"): the gateway that holds a session keeps its rooms.
+
+  /**
+   * Puts a session in a room, wherever the session is: its gateway adds it
+   * and, for the room's first member there, records the room in the
+   * directory before answering, so a `pushToRoom` made once this resolved,
+   * from any node, reaches it. Resolves true when the session is in the room
+   * (it was already, or is now), false when no gateway holds that session.
+   * Rejects with BadRequest for a bad room name, one longer than the
+   * gateway's `websocket.maxRoomNameLength`, or a session already in
+   * `websocket.maxRoomsPerSession` rooms.
+   *
+   * @example
+   * await this.sessionManager.join(sessionId, 'lobby');
+   * await this.sessionManager.pushToRoom('lobby', 'someone joined');
+   */
+  async join(sessionId: string, room: string): Promise<boolean> {
+    checkRoom(room);
+    const gateway = gatewayOfSession(sessionId);
+    if (gateway === '') return false;
+    const answer = await this.#push.rooms.ask(gateway, [FrameType.RoomJoin, 0, sessionId, room]);
+    if (answer.result < 0) throw new WeftError(answer.result === ROOM_UNAVAILABLE ? 'ServiceUnavailable' : 'BadRequest', answer.error);
+    return answer.result > 0;
+  }
+
+  /**
+   * Takes a session out of a room. Resolves true if it was in it.
+   *
+   * @example
+   * if (await this.sessionManager.leave(sessionId, 'lobby')) await this.sessionManager.pushToRoom('lobby', 'someone left');
+   */
+  async leave(sessionId: string, room: string): Promise<boolean> {
+    checkRoom(room);
+    const gateway = gatewayOfSession(sessionId);
+    if (gateway === '') return false;
+    return (await this.#push.rooms.ask(gateway, [FrameType.RoomLeave, 0, sessionId, room])).result > 0;
+  }
+
+  /**
+   * Sends one message to every member of a room, on every gateway: one
+   * frame per gateway that holds members, none to the others. Resolves with
+   * how many sessions it was written to, as `pushToBusiness` does.
+   *
+   * When the service keeps history, the push is first kept in the room's
+   * stream (its own, never a businessId's) with its position, so weft/client
+   * sessions that rejoin the room after a reconnect get what they missed;
+   * if it cannot be kept the push is not sent and the promise rejects with
+   * ServiceUnavailable. `ack: false` sends without waiting and resolves
+   * with 0 (the directory knows a room's gateways, not its members);
+   * `ack: 'client'` is not supported for rooms (BadRequest).
+   *
+   * @example
+   * const reached = await this.sessionManager.pushToRoom('lobby', JSON.stringify({ from: 'ann', text: 'hi' }));
+   */
+  pushToRoom(room: string, message: PushMessage, options?: PushOptions): Promise<number> {
+    try {
+      checkRoom(room);
+      const bytes = this.#payload(message);
+      const text = typeof message === 'string';
+      if (options?.ack === 'client') throw new WeftError('BadRequest', "ack: 'client' is not supported for room pushes; use true or false");
+      const history = this.#history();
+      if (history instanceof WeftError) return rejected(history);
+      if (history === undefined) return this.#sendToRoom(room, bytes, text, undefined, options?.ack);
+      return history.store.append(roomStream(this.service), room, bytes, text, history.limits, dedupeKeyOfCall()).then(
+        // As for a businessId: the room's gateways are read after the push is kept.
+        (position) => this.#sendToRoom(room, bytes, text, position, options?.ack),
+        (e: unknown) => {
+          throw new WeftError('ServiceUnavailable', `push not sent: its history could not be kept (${(e as Error).message})`);
+        },
+      );
+    } catch (e) {
+      return rejected(e as Error);
+    }
+  }
+
+  async #sendToRoom(room: string, bytes: Uint8Array, text: boolean, position: Position | undefined, ack: PushOptions['ack']): Promise<number> {
+    const frame: PushFrame = [FrameType.PushRoom, 0, this.service, room, bytes, text, position?.epoch ?? '', position?.offset ?? 0, ''];
+    const gateways = await this.#roomGateways(room);
+    if (gateways.length === 0) return 0;
+    if (ack === false) {
+      this.#push.pushUnacknowledged(gateways, frame);
+      return 0;
+    }
+    return this.#push.push(gateways, frame);
+  }
+
+  /** The live gateways holding members of a room (none with a directory that keeps no rooms). */
+  async #roomGateways(room: string): Promise<string[]> {
+    return ((await this.#directory.roomGateways?.(this.service, room)) ?? []).filter(this.#isLive);
+  }
+
+  /**
+   * How many sessions are in a room, cluster-wide: one directory read, then
+   * one question to each gateway that holds members.
+   *
+   * @example
+   * console.log(await this.sessionManager.roomSize('lobby'), 'in the lobby');
+   */
+  async roomSize(room: string): Promise<number> {
+    checkRoom(room);
+    const gateways = await this.#roomGateways(room);
+    const answers = await Promise.all(gateways.map((g) => this.#push.rooms.ask(g, [FrameType.RoomSize, 0, this.service, room])));
+    return answers.reduce((sum, a) => sum + Math.max(0, a.result), 0);
+  }
+
   /**
    * A session bound to this host (its hooks run here), if it is.
    *
@@ -413,6 +519,12 @@ function dedupeKeyOfCall(): string | undefined {
   const n = (pushesOfCall.get(ctx) ?? 0) + 1;
   pushesOfCall.set(ctx, n);
   return `${ctx.callKey}.${n}`;
+}
+
+/** A room name any gateway could take (each gateway holds to its own `websocket.maxRoomNameLength`); BadRequest otherwise. */
+function checkRoom(room: string): void {
+  const problem = roomProblem(room);
+  if (problem !== undefined) throw new WeftError('BadRequest', problem);
 }
 
 function receiptTimeoutOf(options: PushOptions | undefined): number {

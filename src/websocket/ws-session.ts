@@ -12,6 +12,8 @@ export interface SessionSender {
   readonly service: string;
   sendTo(message: PushMessage, sessionId: string): Promise<boolean>;
   close(sessionId: string, code?: number, reason?: string): Promise<boolean>;
+  join(sessionId: string, room: string): Promise<boolean>;
+  leave(sessionId: string, room: string): Promise<boolean>;
 }
 
 export interface WsSession {
@@ -64,6 +66,10 @@ export interface WsSession {
    * session.setMetadata({ user: 'ann', device: 'ios' });
    */
   setMetadata(metadata: Record<string, unknown>): void;
+  /** Puts this session in a room (`sessionManager.join`); in `onOpen` too, before the client sees the handshake. */
+  join(room: string): Promise<boolean>;
+  /** Takes this session out of a room (`sessionManager.leave`). */
+  leave(room: string): Promise<boolean>;
 }
 
 function deepFreeze<T>(value: T): T {
@@ -148,5 +154,22 @@ export class HostSession implements WsSession {
     const json = metadataJsonOf(metadata, this.#maxMetadataBytes, this.metadataSealed);
     this.metadataJson = json;
     this.metadata = deepFreeze(JSON.parse(json) as unknown);
+  }
+
+  /**
+   * @example
+   * // in onOpen or onMessage
+   * await session.join(`chat:${session.query['chat']}`);
+   */
+  join(room: string): Promise<boolean> {
+    return this.#manager.join(this.id, room);
+  }
+
+  /**
+   * @example
+   * await session.leave('lobby');
+   */
+  leave(room: string): Promise<boolean> {
+    return this.#manager.leave(this.id, room);
   }
 }

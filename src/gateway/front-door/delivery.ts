@@ -131,6 +131,18 @@ export class Delivery {
     else if (this.#ackId !== 0) this.#o.ack(link, this.#ackId, this.#reached);
   }
 
+  /**
+   * Writes a prepared push frame to an open session through the one write
+   * path (corked per tick, slow clients evicted), counted as a live
+   * delivery or, with `replay`, a replayed one. Room pushes (rooms.ts) use it.
+   */
+  writePush(session: GatewaySession, frame: Buffer, replay = false): boolean {
+    if (!this.#writeFrame(session, frame)) return false;
+    if (replay) counts.deliveredReplay += 1;
+    else counts.deliveredLive += 1;
+    return true;
+  }
+
   /** Writes a control message (weft.v1, JSON) to a session; false if it could not be. */
   control(session: GatewaySession, message: object): boolean {
     return this.#writeFrame(session, dataFrame(Buffer.from(JSON.stringify(message)), true));

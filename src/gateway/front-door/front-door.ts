@@ -37,6 +37,7 @@ import { Delivery } from './delivery.js';
 import { SessionState, GatewaySessions, type GatewaySession } from './gateway-sessions.js';
 import { NO_HANDSHAKE, checkHandshake, handshakeOf, type FindWebSocketService } from './handshake.js';
 import { Keepalive } from './keepalive.js';
+import { GatewayRooms } from './rooms.js';
 import { SessionOpening } from './session-opening.js';
 
 /** What a gateway holds of sessions, for the dashboard. */
@@ -62,6 +63,9 @@ export interface FrontDoorOptions {
   maxHandshakesPerIpPerSecond: number;
   maxSessionsPerIp: number;
   maxSessionsPerBusinessId: number;
+  /** Rooms one session may be in at once, and the longest room name (rooms.ts). */
+  maxRoomsPerSession: number;
+  maxRoomNameLength: number;
   retryAfterSeconds: number;
   /** Tokens, businessId binding and the authenticate hook. */
   gate: AuthGate;
@@ -115,6 +119,7 @@ export class FrontDoor {
   readonly #sessions = new GatewaySessions();
   readonly #opening: SessionOpening;
   readonly #delivery: Delivery;
+  readonly #rooms: GatewayRooms;
   readonly #keepalive: Keepalive;
   readonly #messages: ClientMessages;
   #draining = false;
@@ -172,7 +177,11 @@ export class FrontDoor {
       accepted: (session, req, head) => this.#accepted(session, req, head),
       refuse: (socket, error) => writeSocketError(socket, error, options.retryAfterSeconds),
       tellHost: (session, code, reason) => this.#tellHost(session, code, reason),
-      dropQueue: (session) => this.#delivery.dropQueue(session),
+      dropQueue: (session) => {
+        // A session that never opens: what waited for it, and the rooms its onOpen joined, go.
+        this.#delivery.dropQueue(session);
+        this.#rooms.sessionClosed(session);
+      },
     });
     this.#messages = new ClientMessages({
       maxQueuedMessages: options.maxQueuedMessages,
@@ -194,6 +203,21 @@ export class FrontDoor {
           ? Promise.resolve(undefined)
           : history.read(session.service, session.businessId, since, session.v1.historyTtlMs),
     });
+    this.#rooms = new GatewayRooms(
+      {
+        frames: deps.frames,
+        sessions: this.#sessions,
+        directory: deps.directory,
+        delivery: this.#delivery,
+        ack: (link, ackId, delivered) => acks.add(link, ackId, delivered),
+        readHistory: (session, stream, room, since) =>
+          history === undefined || session.v1 === undefined || session.v1.historyTtlMs === 0
+            ? Promise.resolve(undefined)
+            : history.read(stream, room, since, session.v1.historyTtlMs),
+        logger: options.logger,
+      },
+      { maxRoomsPerSession: options.maxRoomsPerSession, maxRoomNameLength: options.maxRoomNameLength, maxBufferedBytes: options.maxBufferedBytes },
+    );
     this.#keepalive = new Keepalive({
       pingIntervalMs: options.pingIntervalMs,
       sessions: () => ({ size: this.#sessions.openCount, values: () => this.#sessions.values() }),
@@ -335,7 +359,7 @@ export class FrontDoor {
       admitted.businessId = businessId;
       if (admission?.expiresAt !== undefined) this.#expiries.set(req, admission.expiresAt);
       const handshake = checked.hooks ? handshakeOf(req, checked, admission, gate.tokens) : NO_HANDSHAKE;
-      const v1 = checked.weftV1 ? { since: checked.since, historyTtlMs: checked.history?.ttlMs ?? 0 } : undefined;
+      const v1 = checked.weftV1 ? { since: checked.since, historyTtlMs: checked.history?.ttlMs ?? 0, roomSince: checked.roomSince } : undefined;
       this.#opening.open(req, socket, head, checked.service, businessId, checked.hooks, handshake, v1);
     };
     if (!gate.active) return open(undefined);
@@ -384,6 +408,7 @@ export class FrontDoor {
     session.state = SessionState.Closed;
     this.#sessions.remove(session);
     this.#delivery.dropQueue(session);
+    this.#rooms.sessionClosed(session);
     this.#tellHost(session, 1006, reason);
   }
 
@@ -411,6 +436,8 @@ export class FrontDoor {
     ws.on('error', this.#onWsError);
     if (expiresAt !== undefined) session.expiresAt = expiresAt;
     this.#delivery.opened(session, (read) => this.#welcome(session, read));
+    // A weft.v1 session's rooms start after its welcome (#welcome), a bare one's now.
+    if (session.v1 === undefined) this.#rooms.sessionReady(session);
     if (expiresAt !== undefined) this.#expire(session);
   }
 
@@ -437,6 +464,7 @@ export class FrontDoor {
     if (reason !== undefined) welcome.reason = reason;
     if (session.expiresAt !== undefined) welcome.expiresAt = session.expiresAt;
     this.#delivery.control(session, welcome);
+    this.#rooms.sessionReady(session);
   }
 
   /** Closes the session (4001) if its token no longer holds, else sets the timer for when it stops. */
@@ -502,6 +530,7 @@ export class FrontDoor {
     if (session.expiryTimer !== undefined) clearTimeout(session.expiryTimer);
     this.#sessions.remove(session);
     this.#delivery.dropQueue(session);
+    this.#rooms.sessionClosed(session);
     this.#messages.ended(session);
     this.#d.directory.remove(session.service, session.businessId, session.id, { openedAt: session.openedAt, metadata: session.metadata });
     this.#tellHost(session, code, reason);

@@ -48,6 +48,8 @@ export interface V1State {
   offset: number;
   /** Resume from here (the client's `since`); undefined: start at the top. */
   readonly since: Position | undefined;
+  /** Per room, where the client stood in it (`?roomSince=`): a join to that room replays from there (rooms.ts takes it). */
+  readonly roomSince: Map<string, Position> | undefined;
   /** The service's history window; 0: it keeps none. */
   readonly historyTtlMs: number;
   /** Reading history (at open, or to fill a gap): pushes wait in the queue. */
@@ -102,6 +104,8 @@ export interface GatewaySession {
   /** Presence: the JSON its host's onOpen attached (SessionMetadata), and when its WebSocket opened (0 until then). */
   metadata: string | undefined;
   openedAt: number;
+  /** Open and past its first message (weft.v1: welcome): its room memberships may write (rooms.ts). */
+  roomsReady: boolean;
 }
 
 export function newSession(
@@ -110,7 +114,7 @@ export function newSession(
   businessId: string,
   hooks: boolean,
   socket: Duplex,
-  v1: { since: Position | undefined; historyTtlMs: number } | undefined,
+  v1: { since: Position | undefined; historyTtlMs: number; roomSince?: Map<string, Position> | undefined } | undefined,
 ): GatewaySession {
   return {
     id,
@@ -130,6 +134,7 @@ export function newSession(
             epoch: '',
             offset: 0,
             since: v1.since,
+            roomSince: v1.roomSince,
             historyTtlMs: v1.historyTtlMs,
             catchingUp: v1.historyTtlMs > 0,
             gapTimer: undefined,
@@ -146,6 +151,7 @@ export function newSession(
     expiryTimer: undefined,
     metadata: undefined,
     openedAt: 0,
+    roomsReady: false,
   };
 }
 

@@ -12,6 +12,7 @@ import { WEFT_V1 } from '../../protocol/weft-v1.js';
 import { parsePosition, type HistoryLimits, type Position } from '../../history/history-store.js';
 import type { Admission } from '../auth/auth-gate.js';
 import { businessIdProblem, givenBusinessIds } from '../auth/business-id.js';
+import { roomProblem } from '../../protocol/room-names.js';
 import { ClientAddresses } from '../auth/client-address.js';
 import { IDENTITY_HEADER } from '../auth/identity-header.js';
 import { isTokenHeader, withoutToken } from '../auth/token-source.js';
@@ -36,6 +37,8 @@ export interface CheckedHandshake {
   weftV1: boolean;
   /** weft.v1: the position to resume from (`?since=epoch:offset`). */
   since: Position | undefined;
+  /** weft.v1: per room, the position to resume it from when the service joins the session to it again (`?roomSince=`, rooms.ts). */
+  roomSince: Map<string, Position> | undefined;
   /** What the service keeps for resuming clients; undefined: nothing. */
   history: HistoryLimits | undefined;
 }
@@ -185,6 +188,8 @@ export function checkHandshake(
     since = parsePosition(sinceText);
     if (since === undefined) return { error: new WeftError('BadRequest', 'since must be a position as a push gave it: <epoch>:<offset>') };
   }
+  const roomSince = roomPositionsOf(query['roomsince'], weftV1);
+  if (roomSince instanceof WeftError) return { error: roomSince };
   return {
     path,
     service: route.service,
@@ -196,6 +201,7 @@ export function checkHandshake(
     policy,
     weftV1,
     since,
+    roomSince,
     history: route.history,
   };
 }
@@ -231,4 +237,30 @@ export function handshakeOf(req: IncomingMessage, checked: CheckedHandshake, adm
   const traceparent = req.headers['traceparent'];
   if (typeof traceparent === 'string' && traceparent.length <= 128) handshake.traceparent = traceparent;
   return handshake;
+}
+
+/** Most rooms a handshake may name positions for (`?roomSince=`); weft/client sends those of the rooms it was in. */
+export const MAX_RESUMED_ROOMS = 1000;
+
+/** `?roomSince={"<room>":"<epoch>:<offset>",...}` (weft.v1): where the client stands in each room's stream. */
+function roomPositionsOf(text: string | undefined, weftV1: boolean): Map<string, Position> | undefined | WeftError {
+  if (text === undefined || text === '') return undefined;
+  if (!weftV1) return new WeftError('BadRequest', `roomSince needs the ${WEFT_V1} subprotocol (weft/client speaks it)`);
+  const bad = new WeftError('BadRequest', 'roomSince must be a JSON object of room name -> position as a push gave it (<epoch>:<offset>)');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return bad;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return bad;
+  const entries = Object.entries(parsed as Record<string, unknown>);
+  if (entries.length > MAX_RESUMED_ROOMS) return new WeftError('BadRequest', `roomSince names more than ${MAX_RESUMED_ROOMS} rooms`);
+  const out = new Map<string, Position>();
+  for (const [room, value] of entries) {
+    const position = typeof value === 'string' ? parsePosition(value) : undefined;
+    if (position === undefined || roomProblem(room) !== undefined) return bad;
+    out.set(room, position);
+  }
+  return out;
 }

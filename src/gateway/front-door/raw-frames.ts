@@ -42,6 +42,15 @@ export function v1PushFrame(payload: Uint8Array, text: boolean, epoch: string | 
   return frame;
 }
 
+/** A weft.v1 push envelope of a room push (its position is in the room's stream), as a WebSocket data frame. */
+export function v1RoomPushFrame(payload: Uint8Array, text: boolean, room: Uint8Array, epoch: string | undefined, offset: number): Buffer {
+  const head = pushHeaderBytes(epoch?.length ?? 0, epoch !== undefined, false, room.length);
+  const frame = frameFor(head + payload.length, false);
+  const at = writePushHeader(frame, frame.length - head - payload.length, text, epoch, offset, 0, room);
+  frame.set(payload, at);
+  return frame;
+}
+
 /** A data frame with its header written and `length` bytes of body left to fill at its end. */
 function frameFor(length: number, text: boolean): Buffer {
   const headerBytes = length < 126 ? 2 : length < 65536 ? 4 : 10;

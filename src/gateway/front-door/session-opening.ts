@@ -103,7 +103,7 @@ export class SessionOpening {
     businessId: string,
     hooks: boolean,
     handshake: WireHandshake,
-    v1: { since: Position | undefined; historyTtlMs: number } | undefined,
+    v1: { since: Position | undefined; historyTtlMs: number; roomSince?: Map<string, Position> | undefined } | undefined,
   ): void {
     if (socket.destroyed) return;
     const d = this.#d;
