@@ -197,9 +197,8 @@ export interface CallOptions {
 }
 
 /** The arguments of `call` after the name: the params (optional when the message takes none), then options. */
-export type CallArgs<C extends ClientContract, K extends MessageName<C>> = undefined extends CallParams<C, K>
-  ? [params?: CallParams<C, K>, options?: CallOptions]
-  : [params: CallParams<C, K>, options?: CallOptions];
+export type CallArgs<C extends ClientContract, K extends MessageName<C>> =
+  undefined extends CallParams<C, K> ? [params?: CallParams<C, K>, options?: CallOptions] : [params: CallParams<C, K>, options?: CallOptions];
 
 /**
  * Why a `call` failed: `code` is weft's error code (docs/errors.md), as the

@@ -68,7 +68,10 @@ function channelBindings(): Record<string, unknown> {
       query: {
         type: 'object',
         properties: {
-          businessId: { type: 'string', description: 'The business the session belongs to (or the header `businessId`; with auth, the token names it).' },
+          businessId: {
+            type: 'string',
+            description: 'The business the session belongs to (or the header `businessId`; with auth, the token names it).',
+          },
           token: { type: 'string', description: 'A JWT, for browsers that cannot set the Authorization header.' },
           since: { type: 'string', description: 'weft.v1: resume after this position, `<epoch>:<offset>`.' },
         },
@@ -141,7 +144,12 @@ export function buildAsyncApi(
         correlationId,
         payload: {
           type: 'object',
-          properties: { type: { type: 'string', const: 'request' }, id: REQUEST_ID, name: { type: 'string', const: message.name }, params: message.params },
+          properties: {
+            type: { type: 'string', const: 'request' },
+            id: REQUEST_ID,
+            name: { type: 'string', const: message.name },
+            params: message.params,
+          },
           required: ['type', 'id', 'name'],
         },
       };

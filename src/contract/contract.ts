@@ -121,8 +121,11 @@ export type Proxy<C extends AnyContract> = {
   readonly [K in keyof C['methods']]: (...args: ArgsOf<C['methods'][K]['params']>) => Promise<ReturnOf<C['methods'][K]>>;
 };
 
-/** The payload type of push `K` of a contract. */
-export type PushPayload<C extends AnyContract, K extends keyof C['pushes']> = C['pushes'][K] extends TSchema ? Static<C['pushes'][K]> : never;
+/**
+ * The payload type of push `K` of a contract. (A TypeBox schema's `static`
+ * is its Static type; read directly, it stays cheap for the compiler while K is being inferred.)
+ */
+export type PushPayload<C extends AnyContract, K extends keyof C['pushes']> = C['pushes'][K]['static'];
 
 /** The params type of a message (undefined when it declares none). */
 export type MessageParams<M extends MessageDef> = M['params'] extends TSchema ? Static<M['params']> : undefined;

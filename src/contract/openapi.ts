@@ -102,7 +102,12 @@ export interface OpenApiWebSocket {
 function handshakeOperation(ws: OpenApiWebSocket, secured: boolean): Record<string, unknown> {
   const names = ws.contract.messages?.map((m) => m.name) ?? [];
   const pushes = ws.contract.pushes?.map((p) => p.name) ?? [];
-  const pathParams = [...ws.path.matchAll(/\{([^}=]+)[^}]*\}/g)].map((m) => ({ name: m[1]!, in: 'path', required: true, schema: { type: 'string' } }));
+  const pathParams = [...ws.path.matchAll(/\{([^}=]+)[^}]*\}/g)].map((m) => ({
+    name: m[1]!,
+    in: 'path',
+    required: true,
+    schema: { type: 'string' },
+  }));
   return {
     operationId: `${ws.contract.name}.websocket`,
     tags: [ws.contract.name],
@@ -115,8 +120,20 @@ function handshakeOperation(ws: OpenApiWebSocket, secured: boolean): Record<stri
       '. A plain GET without Upgrade answers 426.',
     parameters: [
       ...pathParams,
-      { name: 'businessId', in: 'query', required: !secured, schema: { type: 'string' }, description: 'Or the `businessId` header; with auth the token names it.' },
-      { name: 'since', in: 'query', required: false, schema: { type: 'string' }, description: 'weft.v1: resume after this position, `<epoch>:<offset>`.' },
+      {
+        name: 'businessId',
+        in: 'query',
+        required: !secured,
+        schema: { type: 'string' },
+        description: 'Or the `businessId` header; with auth the token names it.',
+      },
+      {
+        name: 'since',
+        in: 'query',
+        required: false,
+        schema: { type: 'string' },
+        description: 'weft.v1: resume after this position, `<epoch>:<offset>`.',
+      },
       { name: 'Upgrade', in: 'header', required: true, schema: { type: 'string', const: 'websocket' } },
       { name: 'Sec-WebSocket-Protocol', in: 'header', required: false, schema: { type: 'string' }, description: '`weft.v1` for weft/client.' },
     ],

@@ -64,7 +64,7 @@ export class TypedPush<C extends AnyContract> {
    * const text = this.pushes.encode('orderShipped', { orderId: 'A-1', at: Date.now() });
    * await this.sessionManager.sendTo(text, sessionId);
    */
-  encode<K extends PushName<C>>(name: K, payload: PushPayload<C, K>): string {
+  encode<K extends PushName<C>>(name: K, payload: NoInfer<PushPayload<C, K>>): string {
     const errors = validatorOf(this.#contract, name).validate(payload);
     if (errors !== undefined) {
       const fields = errors.map((e) => `${e.memberNames.join(', ')}: ${e.errorMessage}`).join('; ');
@@ -87,7 +87,7 @@ export class TypedPush<C extends AnyContract> {
    * @example
    * const reached = await this.pushes.toBusiness('100', 'orderShipped', { orderId: 'A-1', at: Date.now() });
    */
-  toBusiness<K extends PushName<C>>(businessId: string, name: K, payload: PushPayload<C, K>, options?: PushOptions): Promise<number> {
+  toBusiness<K extends PushName<C>>(businessId: string, name: K, payload: NoInfer<PushPayload<C, K>>, options?: PushOptions): Promise<number> {
     try {
       return this.#target().pushToBusiness(businessId, this.encode(name, payload), options);
     } catch (e) {
@@ -101,7 +101,7 @@ export class TypedPush<C extends AnyContract> {
    * @example
    * await this.pushes.toSession(sessionId, 'orderShipped', { orderId: 'A-1', at: Date.now() });
    */
-  toSession<K extends PushName<C>>(sessionId: string, name: K, payload: PushPayload<C, K>): Promise<boolean> {
+  toSession<K extends PushName<C>>(sessionId: string, name: K, payload: NoInfer<PushPayload<C, K>>): Promise<boolean> {
     try {
       return this.#target().sendTo(this.encode(name, payload), sessionId);
     } catch (e) {
@@ -115,7 +115,7 @@ export class TypedPush<C extends AnyContract> {
    * @example
    * await this.pushes.broadcast('orderShipped', { orderId: 'A-1', at: Date.now() });
    */
-  broadcast<K extends PushName<C>>(name: K, payload: PushPayload<C, K>): Promise<number> {
+  broadcast<K extends PushName<C>>(name: K, payload: NoInfer<PushPayload<C, K>>): Promise<number> {
     try {
       return this.#target().broadcast(this.encode(name, payload));
     } catch (e) {

@@ -11,13 +11,7 @@
 import { SpanKind, contextFrom, endSpan, startSpan, withContext } from '../tracing/tracing.js';
 import { WeftError, toWire, toWeftError } from '../errors.js';
 import type { HostContext, ModuleInstance, WeftModule } from '../host/module.js';
-import {
-  FrameType,
-  type SessionClosedFrame,
-  type SessionMessageFrame,
-  type SessionOpenFrame,
-  type SessionRequestFrame,
-} from '../protocol/frames.js';
+import { FrameType, type SessionClosedFrame, type SessionMessageFrame, type SessionOpenFrame, type SessionRequestFrame } from '../protocol/frames.js';
 import type { PeerLink } from '../transport/peer-link.js';
 import { WarnLimiter } from '../transport/warn-limiter.js';
 import { countClientMessageDrop } from '../metrics/metrics.js';
