@@ -276,7 +276,7 @@ test('a handler that throws BusinessException gives the caller its code, message
 test('an unknown message name rejects with NotFound and the session stays open', async (t) => {
   const s = await stack(t);
   const session = await open(t, s, 'b6');
-  const error = await callError(session.call('nosuch' as never, {} as never));
+  const error = await callError(session.call('nosuch' as never, {}));
   assert.equal(error.code, 'NotFound');
   assert.match(error.message, /IShopAppService has no message "nosuch"/);
   assert.equal(await session.call('step', { n: 2 }), 20);
@@ -343,9 +343,10 @@ test('a malformed weft.v1 request is answered with BadRequest, and the session g
   v1.ws.send(JSON.stringify({ type: 'request', name: 'step' }));
   v1.ws.send(JSON.stringify({ type: 'request', id: 6, name: 'step', params: { n: 4 } }));
   const [, noName, noId, reply] = await v1.waitFor(4);
-  assert.deepEqual(JSON.parse(noName!).error.code, 'BadRequest');
-  assert.equal(JSON.parse(noName!).id, 5);
-  assert.equal(JSON.parse(noId!).type, 'error', 'no id to answer: an error control message');
+  const refused = JSON.parse(noName!) as { id: number; error: { code: string } };
+  assert.equal(refused.error.code, 'BadRequest');
+  assert.equal(refused.id, 5);
+  assert.equal((JSON.parse(noId!) as { type: string }).type, 'error', 'no id to answer: an error control message');
   assert.deepEqual(JSON.parse(reply!), { type: 'reply', id: 6, result: 40 });
 });
 

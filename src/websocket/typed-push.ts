@@ -7,7 +7,7 @@
  * nothing is sent. `weft/client` hands a named push to `client.on(name)`.
  */
 import { WeftError } from '../errors.js';
-import type { AnyContract, PushPayload } from '../contract/contract.js';
+import type { AnyContract, PushPayload, TSchema } from '../contract/contract.js';
 import { ValueValidator } from '../contract/validate.js';
 import { namedPushText } from '../protocol/weft-v1.js';
 import type { PushMessage } from '../push/push-client.js';
@@ -28,14 +28,14 @@ const validators = new WeakMap<AnyContract, Map<string, ValueValidator>>();
 
 function validatorOf(contract: AnyContract, name: string): ValueValidator {
   let byName = validators.get(contract);
-  if (byName === undefined) validators.set(contract, (byName = new Map()));
+  if (byName === undefined) validators.set(contract, (byName = new Map<string, ValueValidator>()));
   let validator = byName.get(name);
   if (validator === undefined) {
-    const pushes = contract.pushes as Record<string, unknown>;
+    const pushes = contract.pushes as Record<string, TSchema>;
     if (typeof name !== 'string' || !Object.hasOwn(pushes, name)) {
       throw new WeftError('BadRequest', `${contract.name} declares no push ${JSON.stringify(name)}`);
     }
-    validator = new ValueValidator(contract.pushes[name], 'data');
+    validator = new ValueValidator(pushes[name]!, 'data');
     byName.set(name, validator);
   }
   return validator;
