@@ -177,28 +177,34 @@ export interface UntypedContract extends ClientContract {
 type StaticOf<S> = S extends { readonly static: infer T } ? T : unknown;
 
 /** The names of a contract's pushes. */
-export type PushName<C extends ClientContract> = keyof C['pushes'] & string;
+export type ClientPushName<C extends ClientContract> = keyof C['pushes'] & string;
 /** The payload of push `K`. */
-export type PushData<C extends ClientContract, K extends PushName<C>> = StaticOf<C['pushes'][K]>;
+export type ClientPushData<C extends ClientContract, K extends ClientPushName<C>> = StaticOf<C['pushes'][K]>;
 /** The names of a contract's messages. */
-export type MessageName<C extends ClientContract> = keyof C['messages'] & string;
+export type ClientMessageName<C extends ClientContract> = keyof C['messages'] & string;
 /** The params of message `K` (undefined when it takes none). */
-export type CallParams<C extends ClientContract, K extends MessageName<C>> = C['messages'][K] extends { readonly params: infer P extends SchemaLike }
+export type CallParams<C extends ClientContract, K extends ClientMessageName<C>> = C['messages'][K] extends {
+  readonly params: infer P extends SchemaLike;
+}
   ? StaticOf<P>
   : undefined;
 /** What `call` of message `K` resolves to: its handler's return value (null when it declares no `returns`). */
-export type CallResult<C extends ClientContract, K extends MessageName<C>> = C['messages'][K] extends { readonly returns: infer R extends SchemaLike }
+export type CallResult<C extends ClientContract, K extends ClientMessageName<C>> = C['messages'][K] extends {
+  readonly returns: infer R extends SchemaLike;
+}
   ? StaticOf<R>
   : null;
 
-export interface CallOptions {
+export interface ClientCallOptions {
   /** How long to wait for the reply; default the session's `callTimeoutMs`. */
   timeoutMs?: number;
 }
 
 /** The arguments of `call` after the name: the params (optional when the message takes none), then options. */
-export type CallArgs<C extends ClientContract, K extends MessageName<C>> =
-  undefined extends CallParams<C, K> ? [params?: CallParams<C, K>, options?: CallOptions] : [params: CallParams<C, K>, options?: CallOptions];
+export type CallArgs<C extends ClientContract, K extends ClientMessageName<C>> =
+  undefined extends CallParams<C, K>
+    ? [params?: CallParams<C, K>, options?: ClientCallOptions]
+    : [params: CallParams<C, K>, options?: ClientCallOptions];
 
 /**
  * Why a `call` failed: `code` is weft's error code (docs/errors.md), as the
@@ -207,6 +213,12 @@ export type CallArgs<C extends ClientContract, K extends MessageName<C>> =
  * session closed while the call waited: it may or may not have run),
  * CommunicationError (not connected: nothing was sent), NotImplemented (the
  * gateway does not speak weft.v1).
+ *
+ * @example
+ * const session = connectSession<typeof IShopAppService>('ws://127.0.0.1:5000/api/shop', { businessId: '100' });
+ * session.call('typing', { room: 'a' }).catch((e: unknown) => {
+ *   if (e instanceof CallError && e.code === 'Timeout') console.log('no reply in time');
+ * });
  */
 export class CallError extends Error {
   readonly code: string;
@@ -226,6 +238,7 @@ export class CallError extends Error {
  * Is `error` a CallError (of that code, when given)?
  *
  * @example
+ * const session = connectSession('ws://127.0.0.1:5000/api/shop', { businessId: '100' });
  * try {
  *   await session.call('typing', { room: 'a' });
  * } catch (e) {
@@ -288,7 +301,7 @@ export interface ClientSession<C extends ClientContract = UntypedContract> {
    * const off = session.on('orderShipped', (order, info) => console.log(order.orderId, info.position));
    * // later: off();
    */
-  on<K extends PushName<C>>(name: K, handler: (data: PushData<C, K>, info: MessageInfo) => void): () => void;
+  on<K extends ClientPushName<C>>(name: K, handler: (data: ClientPushData<C, K>, info: MessageInfo) => void): () => void;
   /**
    * Sends message `name` (a contract's `messages`) and resolves with its
    * handler's return value; rejects with a CallError carrying the code
@@ -298,7 +311,7 @@ export interface ClientSession<C extends ClientContract = UntypedContract> {
    * const session = connectSession<typeof IShopAppService>('ws://127.0.0.1:5000/api/shop', { businessId: '100' });
    * const { seen } = await session.call('typing', { room: 'general' }, { timeoutMs: 3000 });
    */
-  call<K extends MessageName<C>>(name: K, ...args: CallArgs<C, K>): Promise<CallResult<C, K>>;
+  call<K extends ClientMessageName<C>>(name: K, ...args: CallArgs<C, K>): Promise<CallResult<C, K>>;
 }
 
 const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013, 4002]);
@@ -631,7 +644,7 @@ export function connectSession<C extends ClientContract = UntypedContract>(url: 
       };
     },
     call(name, ...args) {
-      const [params, callOptions] = args as [unknown, CallOptions | undefined];
+      const [params, callOptions] = args as [unknown, ClientCallOptions | undefined];
       const timeoutMs = callOptions?.timeoutMs ?? callTimeoutMs;
       const ws = socket;
       if (ws?.readyState !== OPEN) return Promise.reject(new CallError('CommunicationError', `not connected: ${name} was not sent`));

@@ -111,10 +111,13 @@ export type ArgsOf<P extends readonly ParamDef[]> = P extends readonly [infer He
 /** What a method resolves to. */
 export type ReturnOf<M extends MethodDef> = M['returns'] extends TSchema ? Static<M['returns']> : void;
 
-/** The shape an implementation of a contract must have: its methods, and a handler for each message. */
-export type Implementation<C extends AnyContract> = {
+/** The methods an implementation of a contract must have. */
+type MethodsOf<C extends AnyContract> = {
   [K in keyof C['methods']]: (...args: ArgsOf<C['methods'][K]['params']>) => ReturnOf<C['methods'][K]> | Promise<ReturnOf<C['methods'][K]>>;
-} & MessageHandlers<C>;
+};
+
+/** The shape an implementation of a contract must have: its methods, and a handler for each message it declares. */
+export type Implementation<C extends AnyContract> = [keyof C['messages']] extends [never] ? MethodsOf<C> : MethodsOf<C> & MessageHandlers<C>;
 
 /** The typed RPC proxy of a contract: every method returns a promise. */
 export type Proxy<C extends AnyContract> = {

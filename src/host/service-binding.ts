@@ -36,8 +36,7 @@ export interface ServiceBinding {
  */
 export function implement<C extends AnyContract>(
   contract: C,
-  // C comes from the contract alone: inferring it from the implementation too would type its methods loosely.
-  implementation: NoInfer<Implementation<C> | ((ctx: ServiceContext) => Implementation<C>)>,
+  implementation: Implementation<C> | ((ctx: ServiceContext) => Implementation<C>),
 ): ServiceBinding {
   const create = typeof implementation === 'function' ? (implementation as (ctx: ServiceContext) => object) : () => implementation as object;
   return { contract, create };
