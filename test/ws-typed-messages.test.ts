@@ -235,6 +235,33 @@ test('a push whose payload breaks its schema rejects with BadRequest naming the 
   assert.deepEqual(raw, []);
 });
 
+test('typedPush reaches one session (toSession), every session (broadcast), and its checked JSON goes with any raw push (encode)', async (t) => {
+  const s = await stack(t);
+  const first = await open(t, s, 'e1');
+  const second = await open(t, s, 'e2');
+  const got: string[] = [];
+  first.on('orderShipped', (order) => got.push(`first ${order.orderId}`));
+  second.on('orderShipped', (order) => got.push(`second ${order.orderId}`));
+  const client = await createClient({ cluster: s.cluster, logger: quietLogger() }).start();
+  t.after(() => client.stop());
+  const sessions = await client.sessions(IShopAppService);
+  const pushes = typedPush(IShopAppService, sessions);
+  const [firstId] = await sessions.sessionIds('e1');
+  assert.equal(await pushes.toSession(firstId!, 'orderShipped', { orderId: 'one', at: 1 }), true);
+  await eventually(() => got.length === 1, 5000, 'the push to one session');
+  assert.equal(await pushes.broadcast('orderShipped', { orderId: 'all', at: 2 }), 2);
+  await eventually(() => got.length === 3, 5000, 'the broadcast');
+  const text = pushes.encode('orderShipped', { orderId: 'raw', at: 3 });
+  assert.equal(text, '{"push":"orderShipped","data":{"orderId":"raw","at":3}}');
+  assert.equal(await sessions.pushToBusiness('e2', text), 1);
+  await eventually(() => got.length === 4, 5000, 'the raw push of the encoded text');
+  assert.deepEqual(got.sort(), ['first all', 'first one', 'second all', 'second raw']);
+  assert.throws(
+    () => pushes.encode('orderShipped', { orderId: 'x' } as never),
+    (e: unknown) => (e as { code?: string }).code === 'BadRequest',
+  );
+});
+
 test('params that break the schema reject with ValidateError naming the field, and the session keeps working', async (t) => {
   const s = await stack(t);
   let opens = 0;

@@ -70,13 +70,14 @@ export class TypedPush<C extends AnyContract> {
       const fields = errors.map((e) => `${e.memberNames.join(', ')}: ${e.errorMessage}`).join('; ');
       throw new WeftError('BadRequest', `push ${name} of ${this.#contract.name} does not match its schema: ${fields}`, { validErrors: errors });
     }
-    let json: string;
+    let json: string | undefined;
     try {
       json = JSON.stringify(payload);
     } catch (e) {
       throw new WeftError('BadRequest', `push ${name} of ${this.#contract.name} is not JSON: ${(e as Error).message}`);
     }
-    return namedPushText(name, json);
+    // A payload JSON has no form for (undefined, a function), where the schema let it through, goes as null.
+    return namedPushText(name, json ?? 'null');
   }
 
   /**
