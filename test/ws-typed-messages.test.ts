@@ -55,6 +55,10 @@ export const IShopAppService = defineContract({
   },
 });
 
+/** A push-only service: no hooks, no messages. */
+const INewsAppService = defineContract({ name: 'INewsAppService', methods: {} });
+class NewsAppService extends WsAppServiceBase {}
+
 class ShopAppService extends WsAppServiceBase<typeof IShopAppService> implements Implementation<typeof IShopAppService> {
   /** What ran, in order: raw messages as `raw:<text>`, steps as `step:<n>`. */
   readonly ran: string[] = [];
@@ -130,7 +134,7 @@ async function stack(t: TestContext, options: { overTcp?: boolean } = {}): Promi
     cluster,
     logger: quietLogger(),
     modules: [WebSocketModule],
-    services: [implement(IShopAppService, shop)],
+    services: [implement(IShopAppService, shop), implement(INewsAppService, new NewsAppService())],
     ...direct,
   }).start();
   t.after(() => host.stop());
@@ -359,6 +363,18 @@ test('a plain WebSocket client keeps the raw onMessage path, and gets a typed pu
   assert.equal((await httpJson(`${s.url}/api/shop/ship?businessId=b10&orderId=A-9`)).body.result, 1);
   const [text] = await plain.waitFor(1);
   assert.deepEqual(JSON.parse(text!), { push: 'orderShipped', data: { orderId: 'A-9', at: 1_700_000_000 } });
+});
+
+test('a call to a service that takes no messages is answered NotFound by the gateway', async (t) => {
+  const s = await stack(t);
+  let opened = false;
+  const news = connectSession(`${s.ws}/api/news`, { businessId: 'n1', WebSocket: WS, onOpen: () => (opened = true) });
+  t.after(() => news.close());
+  await eventually(() => opened, 5000, 'welcome');
+  const error = await callError(news.call('typing', { room: 'a' }));
+  assert.equal(error.code, 'NotFound');
+  assert.match(error.message, /INewsAppService takes no messages/);
+  assert.equal(news.isOpen, true);
 });
 
 test('a malformed weft.v1 request is answered with BadRequest, and the session goes on', async (t) => {
