@@ -26,6 +26,12 @@
  * fresh token is sent in-band before the current one expires. A gateway
  * that does not speak weft.v1 gets a bare session, as before.
  *
+ * Typed by a contract (`connectSession<typeof IShopAppService>`, a type
+ * only), `on(name, handler)` gets the contract's named pushes with their
+ * payload parsed, and `call(name, params)` sends one of its messages and
+ * resolves with the handler's return value (weft.v1 request and reply, with
+ * `callTimeoutMs`), or rejects with a CallError carrying the error's code.
+ *
  * The delay doubles with each close and starts again from `initialDelayMs`
  * only after a connection stayed open for `healthyAfterMs`: a server that
  * accepts and closes at once (1013 when overloaded) is retried ever more
