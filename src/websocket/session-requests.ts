@@ -11,6 +11,7 @@ import { WeftError, toWeftError, toWire } from '../errors.js';
 import type { AnyContract, MessageDef } from '../contract/contract.js';
 import { ValueValidator } from '../contract/validate.js';
 import { FrameType } from '../protocol/frames.js';
+import { SpanKind, contextFrom, endSpan, startSpan, withContext, type Span } from '../tracing/tracing.js';
 import type { ClientRequest } from './message-queue.js';
 import type { HostSession } from './ws-session.js';
 
@@ -60,6 +61,12 @@ export class SessionRequests {
 
   /** Runs one request and sends its reply; settles (never rejects) once the handler did. */
   run(session: HostSession, request: ClientRequest): Promise<void> | undefined {
+    // A root span: pushes the handler makes are its children.
+    const traced = startSpan('weft.session.request', SpanKind.SERVER, contextFrom(undefined), {
+      'weft.service': this.#contract.name,
+      'weft.message': request.name,
+    });
+    const span = traced.span;
     let result: unknown;
     try {
       const message = this.#messages.get(request.name);
@@ -77,34 +84,36 @@ export class SessionRequests {
         const errors = message.validator.validate(params);
         if (errors !== undefined) throw new WeftError('ValidateError', `invalid params for message ${request.name}`, { validErrors: errors });
       }
-      result = message.handler(params, session);
+      result = withContext(traced.ctx, () => message.handler(params, session));
     } catch (e) {
-      this.#fail(session, request, e);
+      this.#fail(session, request, e, span);
       return undefined;
     }
     if (result instanceof Promise) {
       return result.then(
-        (value: unknown) => this.#reply(session, request, value),
-        (e: unknown) => this.#fail(session, request, e),
+        (value: unknown) => this.#reply(session, request, value, span),
+        (e: unknown) => this.#fail(session, request, e, span),
       );
     }
-    this.#reply(session, request, result);
+    this.#reply(session, request, result, span);
     return undefined;
   }
 
-  #reply(session: HostSession, request: ClientRequest, value: unknown): void {
+  #reply(session: HostSession, request: ClientRequest, value: unknown, span: Span): void {
     let json: string | undefined;
     try {
       // undefined (a handler that returns nothing) and what JSON cannot hold (a function) answer null.
       json = JSON.stringify(value ?? null) ?? 'null';
     } catch (e) {
-      return this.#fail(session, request, new WeftError('ServerError', 'internal server error', { cause: e }));
+      return this.#fail(session, request, new WeftError('ServerError', 'internal server error', { cause: e }), span);
     }
+    endSpan(span);
     send(session, request.id, true, json);
   }
 
-  #fail(session: HostSession, request: ClientRequest, e: unknown): void {
+  #fail(session: HostSession, request: ClientRequest, e: unknown, span: Span): void {
     const error = toWeftError(e);
+    endSpan(span, error.code);
     if (error.code === 'ServerError') this.#unexpected(session, e);
     send(session, request.id, false, JSON.stringify(toWire(error)));
   }
