@@ -8,15 +8,26 @@ export { defineContract, param, Type, isSimpleSchema } from './contract/contract
 export type {
   AnyContract,
   ArgsOf,
+  ClientMessageDescriptor,
   Contract,
   ContractDescriptor,
   ContractSpec,
   Implementation,
+  MessageDef,
+  MessageHandlers,
+  MessageMap,
+  MessageParams,
+  MessageReturn,
+  MessageSession,
   MethodDef,
   MethodDescriptor,
+  NoneDeclared,
   ParamDef,
   ParamOptions,
   Proxy,
+  PushDescriptor,
+  PushMap,
+  PushPayload,
   ReturnOf,
   SelectStrategy,
   Static,
@@ -65,6 +76,8 @@ export { WsAppServiceBase } from './websocket/ws-app-service.js';
 export type { BusinessSessionIds, PushOptions, SessionInfo, SessionManager } from './websocket/session-manager.js';
 export type { WsSession } from './websocket/ws-session.js';
 export type { SessionDetails } from './websocket/presence.js';
+export { typedPush } from './websocket/typed-push.js';
+export type { PushName, PushTarget, TypedPush } from './websocket/typed-push.js';
 export type { WsHistoryOptions } from './websocket/history-options.js';
 export type { PushMessage } from './push/push-client.js';
 

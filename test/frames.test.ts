@@ -77,6 +77,8 @@ const SAMPLES: Frame[] = [
   [FrameType.Pong],
   [FrameType.Draining],
   [FrameType.SessionMetadata, 'gateway-1.1', '{"user":"ann"}'],
+  [FrameType.SessionRequest, 'gateway-1.1', 7, 'typing', Buffer.from('{"type":"request","id":7,"name":"typing","params":{"room":"a"}}')],
+  [FrameType.SessionReply, 'gateway-1.1', 7, true, Buffer.from('{"ok":true}')],
 ];
 
 function assertProtocolError(fn: () => unknown, what: string): void {

@@ -53,6 +53,14 @@ export const IWsTestAppService = defineContract({
   },
 });
 
+/** A WebSocket contract with pushes and client messages. */
+export const IShopAppService = defineContract({
+  name: 'IShopAppService',
+  methods: { ship: { params: [param('businessId', Type.String()), param('orderId', Type.String())], returns: Type.Integer() } },
+  pushes: { orderShipped: Type.Object({ orderId: Type.String(), at: Type.Integer() }) },
+  messages: { typing: { params: Type.Object({ room: Type.String() }), returns: Type.Object({ seen: Type.String() }) } },
+});
+
 export declare class WsTestAppService extends WsAppServiceBase implements Implementation<typeof IWsTestAppService> {
   echo(businessId: string, msg: string): Promise<number>;
 }

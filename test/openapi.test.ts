@@ -97,6 +97,33 @@ test('with auth.jwt, /swagger.json declares bearer JWT (header or ?token=) on ev
   assert.equal((await httpJson(`${stack.url}/api/shapes/ping?token=${token}`)).status, 200);
 });
 
+test('a WebSocket path is listed as a GET answered 101 (templated too), and the document still validates', async () => {
+  const IRoomAppService = defineContract({
+    name: 'IRoomAppService',
+    route: 'api/{tenant}/{appservice}',
+    methods: {},
+    pushes: { joined: Type.Object({ who: Type.String() }) },
+    messages: { say: { params: Type.Object({ text: Type.String() }) } },
+  });
+  for (const bearerJwt of [false, true]) {
+    const doc = buildOpenApi([IShapesAppService.descriptor, IRoomAppService.descriptor], { title: 'weft', version: '0' }, { bearerJwt }, [
+      { contract: IShapesAppService.descriptor, path: '/api/shapes' },
+      { contract: IRoomAppService.descriptor, path: '/api/{tenant}/room' },
+    ]) as {
+      paths: Record<string, Record<string, { responses: Record<string, unknown>; description: string; parameters: { name: string; in: string }[] }>>;
+    };
+    const room = doc.paths['/api/{tenant}/room']?.['get'];
+    assert.ok(room !== undefined && '101' in room.responses);
+    assert.match(room.description, /pushes: joined; messages: say/);
+    assert.ok(room.parameters.some((p) => p.name === 'tenant' && p.in === 'path'));
+    // IShapesAppService's own GET (find) is on another path: /api/shapes gets the handshake.
+    assert.ok(doc.paths['/api/shapes']?.['get']?.responses['101'] !== undefined);
+    const result = await validate(doc);
+    assert.deepEqual(result.errors, undefined);
+    assert.equal(result.valid, true);
+  }
+});
+
 test('an empty gateway document validates too', async () => {
   const result = await validate(buildOpenApi([], { title: 'weft', version: '0' }));
   assert.equal(result.valid, true, JSON.stringify(result.errors));

@@ -37,6 +37,7 @@ test('the package exports exactly these values', () => {
     'memoryCluster',
     'param',
     'redisCluster',
+    'typedPush',
   ]);
 });
 

@@ -2,15 +2,30 @@
  * OpenTelemetry: weft uses only @opentelemetry/api; with the SDK installed
  * (here its in-memory exporter), a request's traceparent is the parent of the
  * HTTP span, the RPC call on both sides, the push and its delivery, and a
- * handshake's traceparent the parent of the host's onOpen span.
+ * handshake's traceparent the parent of the host's onOpen span; a weft.v1
+ * request is a span of its own, parent of the pushes its handler makes.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { context, propagation, trace, SpanKind } from '@opentelemetry/api';
+import { context, propagation, trace, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { WebSocketModule, createGateway, createHost, implement, memoryCluster, type Host } from '../src/index.js';
+import { WebSocket } from 'ws';
+import { connectSession } from '../src/client/index.js';
+import {
+  BusinessException,
+  Type,
+  WebSocketModule,
+  WsAppServiceBase,
+  createGateway,
+  createHost,
+  defineContract,
+  implement,
+  memoryCluster,
+  type Host,
+  type WsSession,
+} from '../src/index.js';
 import { ChatAppService, IChatAppService, testService, type SeenContext } from './fixtures/services.js';
 import { connectWs, eventually, httpJson, quietLogger } from './helpers/index.js';
 
@@ -98,4 +113,56 @@ test('weft’s trace id is the W3C trace id: the traceparent’s when given, a n
   await eventually(() => spansOf(failTrace).some((s) => s.kind === SpanKind.SERVER && s.name === 'ITestAppService/fail'));
   const served = one(spansOf(failTrace), 'ITestAppService/fail', SpanKind.SERVER);
   assert.equal(served.attributes['weft.error.code'], 'NotFound');
+});
+
+const IDeskAppService = defineContract({
+  name: 'IDeskAppService',
+  methods: {},
+  messages: { ask: { params: Type.Object({ q: Type.String() }), returns: Type.Boolean() } },
+});
+
+class DeskAppService extends WsAppServiceBase {
+  async ask(params: { q: string }, session: WsSession): Promise<boolean> {
+    if (params.q === 'no') throw new BusinessException('refused');
+    return session.send(`answer to ${params.q}`);
+  }
+}
+
+test('a weft.v1 request is a span of its own, parent of the pushes its handler makes, marked failed with the code it answered', async (t) => {
+  const cluster = memoryCluster();
+  const host = await createHost({
+    cluster,
+    logger: quietLogger(),
+    modules: [WebSocketModule],
+    services: [implement(IDeskAppService, new DeskAppService())],
+  }).start();
+  t.after(() => host.stop());
+  const gateway = await createGateway({ cluster, logger: quietLogger(), http: { host: '127.0.0.1', port: 0 } }).start();
+  t.after(() => gateway.stop());
+  let opened = false;
+  const session = connectSession<typeof IDeskAppService>(`${gateway.url.replace(/^http/, 'ws')}/api/desk`, {
+    businessId: 'tr2',
+    WebSocket,
+    onOpen: () => (opened = true),
+  });
+  t.after(() => session.close());
+  await eventually(() => opened, 5000, 'welcome');
+
+  assert.equal(await session.call('ask', { q: 'yes' }), true);
+  const request = await eventually<ReadableSpan | undefined>(() =>
+    exporter
+      .getFinishedSpans()
+      .find((s) => s.name === 'weft.session.request' && s.attributes['weft.message'] === 'ask' && s.status.code !== SpanStatusCode.ERROR),
+  );
+  assert.ok(request !== undefined);
+  assert.equal(request.kind, SpanKind.SERVER);
+  assert.equal(request.attributes['weft.service'], 'IDeskAppService');
+  const push = one(spansOf(request.spanContext().traceId), 'weft.push session', SpanKind.PRODUCER);
+  assert.equal(parentOf(push), request.spanContext().spanId);
+
+  await session.call('ask', { q: 'no' }).catch(() => undefined);
+  const refused = await eventually<ReadableSpan | undefined>(() =>
+    exporter.getFinishedSpans().find((s) => s.name === 'weft.session.request' && s.status.code === SpanStatusCode.ERROR),
+  );
+  assert.equal(refused?.attributes['weft.error.code'], 'BusinessError');
 });

@@ -55,7 +55,7 @@ function findService(records: readonly NodeRecord[], name: string, websocket: bo
 
 /** A contract the proxy can call, from the descriptor the registry carries (the proxy needs no more). */
 function contractOf(descriptor: ContractDescriptor): Contract<MethodMap> {
-  return Object.freeze({ name: descriptor.name, route: '', basePath: descriptor.basePath, methods: {}, descriptor });
+  return Object.freeze({ name: descriptor.name, route: '', basePath: descriptor.basePath, methods: {}, pushes: {}, messages: {}, descriptor });
 }
 
 /** Joins the cluster as a client node, runs `fn`, and leaves, whatever `fn` did. */

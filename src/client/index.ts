@@ -26,6 +26,12 @@
  * fresh token is sent in-band before the current one expires. A gateway
  * that does not speak weft.v1 gets a bare session, as before.
  *
+ * Typed by a contract (`connectSession<typeof IShopAppService>`, a type
+ * only), `on(name, handler)` gets the contract's named pushes with their
+ * payload parsed, and `call(name, params)` sends one of its messages and
+ * resolves with the handler's return value (weft.v1 request and reply, with
+ * `callTimeoutMs`), or rejects with a CallError carrying the error's code.
+ *
  * The delay doubles with each close and starts again from `initialDelayMs`
  * only after a connection stayed open for `healthyAfterMs`: a server that
  * accepts and closes at once (1013 when overloaded) is retried ever more
@@ -50,7 +56,17 @@
  * @module
  */
 import { Backoff } from '../util/backoff.js';
-import { WEFT_V1, decodePush, encodeClientMessage, type ClientControl, type ServerControl, type WirePosition } from '../protocol/weft-v1.js';
+import {
+  MAX_REQUEST_ID,
+  WEFT_V1,
+  decodePush,
+  encodeClientMessage,
+  parseNamedPush,
+  type ClientControl,
+  type ServerControl,
+  type WirePosition,
+  type WireReplyError,
+} from '../protocol/weft-v1.js';
 
 /** The part of the WebSocket API the client uses (browser WebSocket or `ws`). */
 export interface WebSocketLike {
@@ -157,7 +173,108 @@ export interface SessionOptions {
   healthyAfterMs?: number;
   /** Attempts in a row that may end without ever opening before the client gives up. Default unlimited. */
   maxRetries?: number;
+  /** How long `call` waits for its reply before it rejects with code Timeout, unless the call says. Default 10000 ms. */
+  callTimeoutMs?: number;
 }
+
+/** A schema as the client sees it: TypeBox schemas carry their static type (no import of the server's code). */
+interface SchemaLike {
+  readonly static: unknown;
+}
+
+/**
+ * What the client reads of a service contract (`typeof IMyService`, a
+ * contract from `defineContract`): the names and payload types of its
+ * pushes and messages. Types only: nothing of it is needed at run time, so
+ * `import type` the contract.
+ */
+export interface ClientContract {
+  readonly pushes: { readonly [name: string]: SchemaLike };
+  readonly messages: { readonly [name: string]: { readonly params?: SchemaLike; readonly returns?: SchemaLike } };
+}
+
+/** A session typed by no contract: any push or message name, payloads unknown. */
+export interface UntypedContract extends ClientContract {
+  readonly pushes: { readonly [name: string]: { readonly static: unknown } };
+  readonly messages: { readonly [name: string]: { readonly params: { readonly static: unknown }; readonly returns: { readonly static: unknown } } };
+}
+
+type StaticOf<S> = S extends { readonly static: infer T } ? T : unknown;
+
+/** The names of a contract's pushes. */
+export type ClientPushName<C extends ClientContract> = keyof C['pushes'] & string;
+/** The payload of push `K`. */
+export type ClientPushData<C extends ClientContract, K extends ClientPushName<C>> = StaticOf<C['pushes'][K]>;
+/** The names of a contract's messages. */
+export type ClientMessageName<C extends ClientContract> = keyof C['messages'] & string;
+/** The params of message `K` (undefined when it takes none). */
+export type CallParams<C extends ClientContract, K extends ClientMessageName<C>> = C['messages'][K] extends {
+  readonly params: infer P extends SchemaLike;
+}
+  ? StaticOf<P>
+  : undefined;
+/** What `call` of message `K` resolves to: its handler's return value (null when it declares no `returns`). */
+export type CallResult<C extends ClientContract, K extends ClientMessageName<C>> = C['messages'][K] extends {
+  readonly returns: infer R extends SchemaLike;
+}
+  ? StaticOf<R>
+  : null;
+
+export interface ClientCallOptions {
+  /** How long to wait for the reply; default the session's `callTimeoutMs`. */
+  timeoutMs?: number;
+}
+
+/** The arguments of `call` after the name: the params (optional when the message takes none), then options. */
+export type CallArgs<C extends ClientContract, K extends ClientMessageName<C>> =
+  undefined extends CallParams<C, K>
+    ? [params?: CallParams<C, K>, options?: ClientCallOptions]
+    : [params: CallParams<C, K>, options?: ClientCallOptions];
+
+/**
+ * Why a `call` failed: `code` is weft's error code (docs/errors.md), as the
+ * service gave it (BusinessError, ValidateError with `validErrors`...) or
+ * as the client found it: Timeout (no reply in time), OutcomeUnknown (the
+ * session closed while the call waited: it may or may not have run),
+ * CommunicationError (not connected: nothing was sent), NotImplemented (the
+ * gateway does not speak weft.v1).
+ *
+ * @example
+ * const session = connectSession<typeof IShopAppService>('ws://127.0.0.1:5000/api/shop', { businessId: '100' });
+ * session.call('typing', { room: 'a' }).catch((e: unknown) => {
+ *   if (e instanceof CallError && e.code === 'Timeout') console.log('no reply in time');
+ * });
+ */
+export class CallError extends Error {
+  readonly code: string;
+  readonly data: unknown;
+  readonly validErrors: { memberNames: string[]; errorMessage: string }[] | undefined;
+
+  constructor(code: string, message: string, details: { data?: unknown; validErrors?: { memberNames: string[]; errorMessage: string }[] } = {}) {
+    super(message);
+    this.name = code;
+    this.code = code;
+    this.data = details.data;
+    this.validErrors = details.validErrors;
+  }
+}
+
+/**
+ * Is `error` a CallError (of that code, when given)?
+ *
+ * @example
+ * const session = connectSession('ws://127.0.0.1:5000/api/shop', { businessId: '100' });
+ * try {
+ *   await session.call('typing', { room: 'a' });
+ * } catch (e) {
+ *   if (isCallError(e, 'ValidateError')) console.log(e.validErrors);
+ * }
+ */
+export function isCallError(error: unknown, code?: string): error is CallError {
+  return error instanceof CallError && (code === undefined || error.code === code);
+}
+
+const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 
 /** What `onError` is told. */
 export interface ClientError {
@@ -168,7 +285,7 @@ export interface ClientError {
   code?: string;
 }
 
-export interface ClientSession {
+export interface ClientSession<C extends ClientContract = UntypedContract> {
   /** True while connected. */
   readonly isOpen: boolean;
   /** The position of the last push received (what the next reconnect resumes from). */
@@ -205,6 +322,27 @@ export interface ClientSession {
    * window.addEventListener('pagehide', () => session.close());
    */
   close(): void;
+  /**
+   * Handles the named push `name` (a contract's `pushes`), with its payload
+   * parsed. A named push with a handler does not reach `onMessage`; one
+   * without does, as its JSON text. Returns a function that removes the handler.
+   *
+   * @example
+   * const session = connectSession<typeof IShopAppService>('ws://127.0.0.1:5000/api/shop', { businessId: '100' });
+   * const off = session.on('orderShipped', (order, info) => console.log(order.orderId, info.position));
+   * // later: off();
+   */
+  on<K extends ClientPushName<C>>(name: K, handler: (data: ClientPushData<C, K>, info: MessageInfo) => void): () => void;
+  /**
+   * Sends message `name` (a contract's `messages`) and resolves with its
+   * handler's return value; rejects with a CallError carrying the code
+   * (weft.v1 only). Calls of one session run in the order they were made.
+   *
+   * @example
+   * const session = connectSession<typeof IShopAppService>('ws://127.0.0.1:5000/api/shop', { businessId: '100' });
+   * const { seen } = await session.call('typing', { room: 'general' }, { timeoutMs: 3000 });
+   */
+  call<K extends ClientMessageName<C>>(name: K, ...args: CallArgs<C, K>): Promise<CallResult<C, K>>;
 }
 
 const RETRY_CODES = new Set([1001, 1005, 1006, 1011, 1012, 1013, 4002]);
@@ -260,7 +398,7 @@ function checkPosition(since: Position | undefined): Position | undefined {
  *   },
  * });
  */
-export function connectSession(url: string, options: SessionOptions): ClientSession {
+export function connectSession<C extends ClientContract = UntypedContract>(url: string, options: SessionOptions): ClientSession<C> {
   const Ctor = (options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket) as
     (new (url: string, protocols?: string | string[], socketOptions?: Record<string, unknown>) => WebSocketLike) | undefined;
   if (Ctor === undefined) throw new TypeError('no WebSocket implementation: pass options.WebSocket (e.g. from "ws")');
@@ -316,6 +454,46 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
   let refreshTimer: ReturnType<typeof setTimeout> | undefined;
   /** Receipts to send, gathered over one turn. */
   let receipts: number[] = [];
+  /** Handlers of named pushes, by name. */
+  const pushHandlers = new Map<string, Set<(data: unknown, info: MessageInfo) => void>>();
+  /** Calls waiting for their reply, by request id. */
+  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: CallError) => void; timer: ReturnType<typeof setTimeout> }>();
+  let lastRequestId = 0;
+  const callTimeoutMs = options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
+  if (!(typeof callTimeoutMs === 'number' && callTimeoutMs > 0 && callTimeoutMs <= 2_147_483_647)) {
+    throw new TypeError('option "callTimeoutMs" must be a number of ms above 0');
+  }
+
+  /** The session the calls went out on closed: whether they ran is not known. */
+  const failPending = (): void => {
+    for (const [id, call] of pending) {
+      pending.delete(id);
+      clearTimeout(call.timer);
+      call.reject(new CallError('OutcomeUnknown', 'the session closed before the reply came: the message may or may not have run'));
+    }
+  };
+
+  const onReply = (id: number, result: unknown, error: WireReplyError | undefined): void => {
+    const call = pending.get(id);
+    if (call === undefined) return;
+    pending.delete(id);
+    clearTimeout(call.timer);
+    if (error === undefined) call.resolve(result ?? null);
+    else {
+      const details: ConstructorParameters<typeof CallError>[2] = {};
+      if (error.data !== undefined) details.data = error.data;
+      if (Array.isArray(error.validErrors)) details.validErrors = error.validErrors;
+      call.reject(new CallError(String(error.code), String(error.message), details));
+    }
+  };
+
+  /** A text message for the application: a named push with a handler goes to it, anything else to onMessage. */
+  const deliverText = (text: string, info: MessageInfo): void => {
+    const named = pushHandlers.size === 0 ? undefined : parseNamedPush(text);
+    const handlers = named === undefined ? undefined : pushHandlers.get(named.name);
+    if (handlers === undefined || handlers.size === 0) return options.onMessage?.(text, info);
+    for (const handler of [...handlers]) handler(named!.data, info);
+  };
 
   /** Waits for the backoff, then connects again; false when the client gives up. */
   const retry = (): boolean => {
@@ -407,7 +585,8 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
         reason: message.reason,
         replayed: message.replayed ?? 0,
       });
-    } else if (message.type === 'token') scheduleRefresh(ws, message.expiresAt);
+    } else if (message.type === 'reply') onReply(message.id, message.result, message.error);
+    else if (message.type === 'token') scheduleRefresh(ws, message.expiresAt);
     else if (message.type === 'error') {
       options.onError?.({ message: message.message, code: message.code });
       options.onTokenError?.(new Error(`${message.code}: ${message.message}`));
@@ -434,7 +613,8 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
       if (position !== undefined && at.epoch === position.epoch && at.offset <= position.offset) return confirm(ws, push.receiptId);
       position = at;
     }
-    options.onMessage?.(push.text ? decoder.decode(push.payload) : push.payload, { position: at });
+    if (push.text) deliverText(decoder.decode(push.payload), { position: at });
+    else options.onMessage?.(push.payload, { position: at });
     confirm(ws, push.receiptId);
   };
 
@@ -463,7 +643,10 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
       if (!v1) options.onOpen?.({ sessionId: undefined, resumed: asked, recovered: false, reason: asked ? 'not-supported' : undefined, replayed: 0 });
     };
     ws.onmessage = (ev) => {
-      if (!v1) return options.onMessage?.(ev.data, { position: undefined });
+      if (!v1) {
+        if (typeof ev.data === 'string') return deliverText(ev.data, { position: undefined });
+        return options.onMessage?.(ev.data, { position: undefined });
+      }
       if (typeof ev.data === 'string') return onControl(ws, ev.data, asked);
       const bytes = bytesOf(ev.data);
       if (bytes !== undefined) onPush(ws, bytes);
@@ -481,6 +664,7 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
       if (joined !== undefined) for (const room of [...roomPositions.keys()]) if (!joined.has(room)) roomPositions.delete(room);
       if (refreshTimer !== undefined) clearTimeout(refreshTimer);
       refreshTimer = undefined;
+      failPending();
       if (reconnectAfterMs !== undefined && !closedByUser) {
         const wait = reconnectAfterMs;
         reconnectAfterMs = undefined;
@@ -538,6 +722,48 @@ export function connectSession(url: string, options: SessionOptions): ClientSess
       if (timer !== undefined) clearTimeout(timer);
       if (refreshTimer !== undefined) clearTimeout(refreshTimer);
       socket?.close(1000, 'client closed');
+    },
+    on(name, handler) {
+      if (typeof handler !== 'function') throw new TypeError('on(name, handler): the handler must be a function');
+      let handlers = pushHandlers.get(name);
+      if (handlers === undefined) pushHandlers.set(name, (handlers = new Set()));
+      const own = handler as (data: unknown, info: MessageInfo) => void;
+      handlers.add(own);
+      return () => {
+        handlers.delete(own);
+        if (handlers.size === 0 && pushHandlers.get(name) === handlers) pushHandlers.delete(name);
+      };
+    },
+    call(name, ...args) {
+      const [params, callOptions] = args as [unknown, ClientCallOptions | undefined];
+      const timeoutMs = callOptions?.timeoutMs ?? callTimeoutMs;
+      const ws = socket;
+      if (ws?.readyState !== OPEN) return Promise.reject(new CallError('CommunicationError', `not connected: ${name} was not sent`));
+      if (ws.protocol !== WEFT_V1) {
+        return Promise.reject(new CallError('NotImplemented', 'the gateway does not speak weft.v1, which call needs'));
+      }
+      if (!(typeof timeoutMs === 'number' && timeoutMs > 0 && timeoutMs <= 2_147_483_647)) {
+        return Promise.reject(new TypeError('timeoutMs must be a number of ms above 0'));
+      }
+      let id = lastRequestId;
+      do id = id >= MAX_REQUEST_ID ? 1 : id + 1;
+      while (pending.has(id));
+      lastRequestId = id;
+      const request: ClientControl = params === undefined ? { type: 'request', id, name } : { type: 'request', id, name, params };
+      let text: string;
+      try {
+        text = JSON.stringify(request);
+      } catch (e) {
+        return Promise.reject(new TypeError(`the params of ${name} are not JSON: ${(e as Error).message}`));
+      }
+      return new Promise<CallResult<C, typeof name>>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          if (!pending.delete(id)) return;
+          reject(new CallError('Timeout', `no reply to ${name} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
+        ws.send(text);
+      });
     },
   };
 }

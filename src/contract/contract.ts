@@ -64,13 +64,37 @@ export interface MethodDef<TParams extends readonly ParamDef[] = readonly ParamD
 
 export type MethodMap = Record<string, MethodDef>;
 
-export interface ContractSpec<TMethods extends MethodMap> {
+/**
+ * The pushes a WebSocket service sends, by name: the payload's schema each
+ * (its `description` option describes the push in AsyncAPI).
+ */
+export type PushMap = Record<string, TSchema>;
+
+/** A message a `weft/client` may send to a WebSocket service, and the reply it awaits. */
+export interface MessageDef<TParams extends TSchema = TSchema, TReturns extends TSchema = TSchema> {
+  /** The schema of the message's params; omitted: it takes none. */
+  readonly params?: TParams;
+  /** The schema of the handler's return value, the reply; omitted: the reply is null. */
+  readonly returns?: TReturns;
+  readonly description?: string;
+}
+
+export type MessageMap = Record<string, MessageDef>;
+
+/** What a contract without pushes or messages declares of them. */
+export type NoneDeclared = Record<never, never>;
+
+export interface ContractSpec<TMethods extends MethodMap, TPushes extends PushMap = NoneDeclared, TMessages extends MessageMap = NoneDeclared> {
   /** Interface-style name, e.g. `IWsTestAppService`; gives the service segment `wstest`. */
   readonly name: string;
   /** Route template; default `api/{appservice}`. */
   readonly route?: string;
   readonly description?: string;
   readonly methods: TMethods;
+  /** WebSocket services: the pushes the service sends, validated when sent (`this.pushes`). */
+  readonly pushes?: TPushes;
+  /** WebSocket services: the messages a `weft/client` may send (`client.call`), each run by the service's method of that name. */
+  readonly messages?: TMessages;
 }
 
 type ArgOf<P> = P extends ParamDef<string, infer S> ? Static<S> : never;
@@ -87,14 +111,46 @@ export type ArgsOf<P extends readonly ParamDef[]> = P extends readonly [infer He
 /** What a method resolves to. */
 export type ReturnOf<M extends MethodDef> = M['returns'] extends TSchema ? Static<M['returns']> : void;
 
-/** The shape an implementation of a contract must have. */
-export type Implementation<C extends AnyContract> = {
+/** The methods an implementation of a contract must have. */
+type MethodsOf<C extends AnyContract> = {
   [K in keyof C['methods']]: (...args: ArgsOf<C['methods'][K]['params']>) => ReturnOf<C['methods'][K]> | Promise<ReturnOf<C['methods'][K]>>;
 };
+
+/** The shape an implementation of a contract must have: its methods, and a handler for each message it declares. */
+export type Implementation<C extends AnyContract> = [keyof C['messages']] extends [never] ? MethodsOf<C> : MethodsOf<C> & MessageHandlers<C>;
 
 /** The typed RPC proxy of a contract: every method returns a promise. */
 export type Proxy<C extends AnyContract> = {
   readonly [K in keyof C['methods']]: (...args: ArgsOf<C['methods'][K]['params']>) => Promise<ReturnOf<C['methods'][K]>>;
+};
+
+/**
+ * The payload type of push `K` of a contract. (A TypeBox schema's `static`
+ * is its Static type; read directly, it stays cheap for the compiler while K is being inferred.)
+ */
+export type PushPayload<C extends AnyContract, K extends keyof C['pushes']> = C['pushes'][K]['static'];
+
+/** The params type of a message (undefined when it declares none). */
+export type MessageParams<M extends MessageDef> = M['params'] extends TSchema ? Static<M['params']> : undefined;
+
+/** What a message's handler returns, the reply (void when it declares no `returns`). */
+export type MessageReturn<M extends MessageDef> = M['returns'] extends TSchema ? Static<M['returns']> : void;
+
+/**
+ * What a message handler is told of the session that sent the message: on a
+ * host it is the whole `WsSession` (declare the parameter as that).
+ */
+export interface MessageSession {
+  readonly id: string;
+  readonly businessId: string;
+}
+
+// A method signature, so a handler declared with the wider WsSession (the websocket layer's) is accepted.
+type MessageHandler<P, R> = { handle(params: P, session: MessageSession): R | Promise<R> }['handle'];
+
+/** The handlers a WebSocket service implements for its contract's messages: a method named like each message. */
+export type MessageHandlers<C extends AnyContract> = {
+  [K in keyof C['messages'] & string]: MessageHandler<MessageParams<C['messages'][K]>, MessageReturn<C['messages'][K]>>;
 };
 
 /** JSON form of one parameter, carried in the registry. */
@@ -120,26 +176,47 @@ export interface MethodDescriptor {
   description?: string;
 }
 
-/** JSON form of a contract. */
+/** JSON form of one push: its name and the JSON Schema of its payload. */
+export interface PushDescriptor {
+  name: string;
+  schema: unknown;
+  description?: string;
+}
+
+/** JSON form of one client message: its params and reply schemas. */
+export interface ClientMessageDescriptor {
+  name: string;
+  params: unknown;
+  returns: unknown;
+  description?: string;
+}
+
+/** JSON form of a contract. `pushes` and `messages` are absent when it declares none. */
 export interface ContractDescriptor {
   name: string;
   segment: string;
   basePath: string;
   description?: string;
   methods: MethodDescriptor[];
+  pushes?: PushDescriptor[];
+  messages?: ClientMessageDescriptor[];
 }
 
-export interface Contract<TMethods extends MethodMap = MethodMap> {
+export interface Contract<TMethods extends MethodMap = MethodMap, TPushes extends PushMap = PushMap, TMessages extends MessageMap = MessageMap> {
   readonly name: string;
   readonly route: string;
   /** `/api/wstest`: the route and WebSocket path of the service. */
   readonly basePath: string;
   readonly methods: TMethods;
+  /** The pushes it declares (empty when none). */
+  readonly pushes: TPushes;
+  /** The client messages it declares (empty when none). */
+  readonly messages: TMessages;
   readonly descriptor: ContractDescriptor;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type AnyContract = Contract<any>;
+export type AnyContract = Contract<any, any, any>;
 
 const SIMPLE_TYPES = new Set(['string', 'number', 'integer', 'boolean', 'null']);
 
@@ -189,7 +266,11 @@ function isArray(value: unknown): value is readonly unknown[] {
  * });
  * // GET /api/greeter/greet?name=ann
  */
-export function defineContract<const TMethods extends MethodMap>(spec: ContractSpec<TMethods>): Contract<TMethods> {
+export function defineContract<
+  const TMethods extends MethodMap,
+  const TPushes extends PushMap = NoneDeclared,
+  const TMessages extends MessageMap = NoneDeclared,
+>(spec: ContractSpec<TMethods, TPushes, TMessages>): Contract<TMethods, TPushes, TMessages> {
   if (typeof spec.name !== 'string' || !IDENT.test(spec.name)) {
     throw new WeftError('InvalidContract', `contract name "${String(spec.name)}" is not an identifier`);
   }
@@ -277,7 +358,79 @@ export function defineContract<const TMethods extends MethodMap>(spec: ContractS
 
   const descriptor: ContractDescriptor = { name: spec.name, segment, basePath: base, methods };
   if (spec.description !== undefined) descriptor.description = spec.description;
-  return Object.freeze({ name: spec.name, route, basePath: base, methods: spec.methods, descriptor });
+  const pushes = pushDescriptors(spec.name, spec.pushes);
+  if (pushes.length > 0) descriptor.pushes = pushes;
+  const messages = messageDescriptors(spec.name, spec.messages, spec.methods);
+  if (messages.length > 0) descriptor.messages = messages;
+  return Object.freeze({
+    name: spec.name,
+    route,
+    basePath: base,
+    methods: spec.methods,
+    pushes: Object.freeze({ ...(spec.pushes ?? {}) }) as TPushes,
+    messages: Object.freeze({ ...(spec.messages ?? {}) }) as TMessages,
+    descriptor,
+  });
+}
+
+/**
+ * Names a message may not take: a handler is the service's method of the
+ * message's name, so it must not be a hook, a member of WsAppServiceBase or
+ * of every object (`toString` would always be "found").
+ */
+const RESERVED_MESSAGE_NAMES = new Set([
+  'onOpen',
+  'onMessage',
+  'onClose',
+  'onError',
+  'sessionManager',
+  'businessSessionIds',
+  'pushes',
+  ...Object.getOwnPropertyNames(Object.prototype),
+]);
+
+function isSchema(value: unknown): value is TSchema {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function plainEntries(where: string, part: string, value: unknown): [string, unknown][] {
+  if (value === undefined) return [];
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new WeftError('InvalidContract', `${where}: ${part} must be an object of named entries`);
+  }
+  return Object.entries(value);
+}
+
+function pushDescriptors(contractName: string, pushes: PushMap | undefined): PushDescriptor[] {
+  return plainEntries(contractName, 'pushes', pushes).map(([name, schema]) => {
+    const where = `${contractName} push ${name}`;
+    if (!IDENT.test(name)) throw new WeftError('InvalidContract', `${where}: the name is not an identifier`);
+    if (!isSchema(schema)) throw new WeftError('InvalidContract', `${where}: the payload must be a schema (Type.Object(...))`);
+    const d: PushDescriptor = { name, schema: jsonSchema(schema) };
+    const description = (schema as { description?: unknown }).description;
+    if (typeof description === 'string') d.description = description;
+    return d;
+  });
+}
+
+function messageDescriptors(contractName: string, messages: MessageMap | undefined, methods: MethodMap): ClientMessageDescriptor[] {
+  return plainEntries(contractName, 'messages', messages).map(([name, value]) => {
+    const where = `${contractName} message ${name}`;
+    if (!IDENT.test(name)) throw new WeftError('InvalidContract', `${where}: the name is not an identifier`);
+    if (RESERVED_MESSAGE_NAMES.has(name)) {
+      throw new WeftError('InvalidContract', `${where}: the name is taken (its handler would be the service's own ${name})`);
+    }
+    if (Object.hasOwn(methods, name)) {
+      throw new WeftError('InvalidContract', `${where}: a method has the same name (the handler of a message is the service's method of its name)`);
+    }
+    if (typeof value !== 'object' || value === null) throw new WeftError('InvalidContract', `${where}: must be { params?, returns? }`);
+    const def = value as MessageDef;
+    if (def.params !== undefined && !isSchema(def.params)) throw new WeftError('InvalidContract', `${where}: params must be a schema`);
+    if (def.returns !== undefined && !isSchema(def.returns)) throw new WeftError('InvalidContract', `${where}: returns must be a schema`);
+    const d: ClientMessageDescriptor = { name, params: jsonSchema(def.params), returns: jsonSchema(def.returns) };
+    if (def.description !== undefined) d.description = def.description;
+    return d;
+  });
 }
 
 export { Type };

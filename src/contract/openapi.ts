@@ -91,11 +91,70 @@ function operation(contract: ContractDescriptor, method: MethodDescriptor, secur
   return op;
 }
 
+/** A WebSocket service's path, for its handshake operation. */
+export interface OpenApiWebSocket {
+  contract: ContractDescriptor;
+  /** `/api/shop`, or a template `/api/{tenant}/chat`. */
+  path: string;
+}
+
+/** The handshake of a WebSocket service: a GET with Upgrade, answered 101 (its messages are in /asyncapi.json). */
+function handshakeOperation(ws: OpenApiWebSocket, secured: boolean): Record<string, unknown> {
+  const names = ws.contract.messages?.map((m) => m.name) ?? [];
+  const pushes = ws.contract.pushes?.map((p) => p.name) ?? [];
+  const pathParams = [...ws.path.matchAll(/\{([^}=]+)[^}]*\}/g)].map((m) => ({
+    name: m[1]!,
+    in: 'path',
+    required: true,
+    schema: { type: 'string' },
+  }));
+  return {
+    operationId: `${ws.contract.name}.websocket`,
+    tags: [ws.contract.name],
+    summary: `WebSocket session of ${ws.contract.name}`,
+    description:
+      'Opens a WebSocket session (HTTP Upgrade, RFC 6455). Offer the `weft.v1` subprotocol for positions, resume and request/reply. ' +
+      'The messages on the socket are described in the AsyncAPI document at /asyncapi.json' +
+      (pushes.length === 0 ? '' : `; pushes: ${pushes.join(', ')}`) +
+      (names.length === 0 ? '' : `; messages: ${names.join(', ')}`) +
+      '. A plain GET without Upgrade answers 426.',
+    parameters: [
+      ...pathParams,
+      {
+        name: 'businessId',
+        in: 'query',
+        required: !secured,
+        schema: { type: 'string' },
+        description: 'Or the `businessId` header; with auth the token names it.',
+      },
+      {
+        name: 'since',
+        in: 'query',
+        required: false,
+        schema: { type: 'string' },
+        description: 'weft.v1: resume after this position, `<epoch>:<offset>`.',
+      },
+      { name: 'Upgrade', in: 'header', required: true, schema: { type: 'string', const: 'websocket' } },
+      { name: 'Sec-WebSocket-Protocol', in: 'header', required: false, schema: { type: 'string' }, description: '`weft.v1` for weft/client.' },
+    ],
+    responses: {
+      101: { description: 'Switching Protocols: the session is open.' },
+      400: { $ref: '#/components/responses/Error' },
+      ...(secured ? { 401: { $ref: '#/components/responses/Error' }, 403: { $ref: '#/components/responses/Error' } } : {}),
+      404: { $ref: '#/components/responses/Error' },
+      426: { $ref: '#/components/responses/Error' },
+      429: { $ref: '#/components/responses/Error' },
+      503: { $ref: '#/components/responses/Error' },
+    },
+  };
+}
+
 /** Builds the document; paths use OpenAPI's `{param}` form, which is also ours. */
 export function buildOpenApi(
   contracts: Iterable<ContractDescriptor>,
   info: OpenApiInfo,
   security: OpenApiSecurity = { bearerJwt: false },
+  websockets: Iterable<OpenApiWebSocket> = [],
 ): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
   const tags: { name: string; description?: string }[] = [];
@@ -105,6 +164,12 @@ export function buildOpenApi(
       const item = (paths[method.path] ??= {});
       item[method.verb.toLowerCase()] = operation(contract, method, security.bearerJwt);
     }
+  }
+  for (const ws of websockets) {
+    const item = (paths[ws.path] ??= {});
+    // A method mapped to the service route itself holds the GET: the handshake is told in the path's description.
+    if (item['get'] === undefined) item['get'] = handshakeOperation(ws, security.bearerJwt);
+    else item['description'] = `Also the WebSocket path of ${ws.contract.name} (GET with Upgrade: websocket answers 101).`;
   }
   const description = security.description ?? 'A JWT signed with the key the gateway was given.';
   return {

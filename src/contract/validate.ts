@@ -62,3 +62,37 @@ export class ArgsValidator {
     return errors;
   }
 }
+
+/** Where an error of a value's schema is: `name` for the value itself, else its path with dots (`items.0.sku`). */
+function memberOf(name: string, path: string): string {
+  return path === '' ? name : path.slice(1).replaceAll('/', '.');
+}
+
+/**
+ * Checks one value against one schema (a push's payload, a client message's
+ * params), compiled once. Errors name the field at fault by its path in the
+ * value, or `name` for the value as a whole.
+ */
+export class ValueValidator {
+  readonly #check: TypeCheck<TSchema>;
+  readonly #name: string;
+
+  constructor(schema: TSchema, name: string) {
+    this.#check = TypeCompiler.Compile(schema);
+    this.#name = name;
+  }
+
+  /** Every problem with `value` (at most MAX_ERRORS), or undefined when it is valid. */
+  validate(value: unknown): ValidError[] | undefined {
+    if (this.#check.Check(value)) return undefined;
+    const errors: ValidError[] = [];
+    for (const error of this.#check.Errors(value)) {
+      if (errors.length === MAX_ERRORS_PER_PARAM) {
+        errors.push({ memberNames: [this.#name], errorMessage: 'more errors not listed' });
+        break;
+      }
+      errors.push({ memberNames: [memberOf(this.#name, error.path)], errorMessage: error.message });
+    }
+    return errors;
+  }
+}

@@ -7,6 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WeftError } from '../errors.js';
 import { buildOpenApi, type OpenApiSecurity } from '../contract/openapi.js';
+import { buildAsyncApi } from '../contract/asyncapi.js';
 import type { Logger } from '../logger.js';
 import { resolveOptions } from '../options/schema.js';
 import { WeftNode, listenOrExplain, type NodeStats } from '../node/node.js';
@@ -84,6 +85,7 @@ class GatewayImpl implements Gateway {
   readonly #openApiInfo: { title: string; version: string };
   readonly #openApiSecurity: OpenApiSecurity;
   #openApiJson: string | undefined;
+  #asyncApiJson: string | undefined;
   #port = 0;
   #draining = false;
   #starting: Promise<Gateway> | undefined;
@@ -286,6 +288,7 @@ class GatewayImpl implements Gateway {
     const logger = this.#node.logger;
     if (this.#routes.update(view)) {
       this.#openApiJson = undefined;
+      this.#asyncApiJson = undefined;
       if (this.#starting !== undefined) logger.info({ services: this.#routes.contracts().map((c) => c.name) }, 'routes changed');
       for (const c of this.#routes.conflicts) {
         const key = `${c.route} ${c.refused}`;
@@ -320,6 +323,7 @@ class GatewayImpl implements Gateway {
       if (path === '/metrics' && this.#metrics) return serveMetrics(res);
       if (path === '/readyz') return void this.#ready(res);
       if (path === '/swagger.json') return this.#openApi(res);
+      if (path === '/asyncapi.json') return this.#asyncApi(res);
       if (path === '/demo' && this.#demoHtml !== undefined) {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(this.#demoHtml) });
         res.end(this.#demoHtml);
@@ -463,8 +467,16 @@ class GatewayImpl implements Gateway {
   }
 
   #openApi(res: http.ServerResponse): void {
-    this.#openApiJson ??= JSON.stringify(buildOpenApi(this.#routes.contracts(), this.#openApiInfo, this.#openApiSecurity));
+    this.#openApiJson ??= JSON.stringify(
+      buildOpenApi(this.#routes.contracts(), this.#openApiInfo, this.#openApiSecurity, this.#routes.websocketServices()),
+    );
     sendJson(res, 200, this.#openApiJson);
+  }
+
+  /** AsyncAPI 3.0.0 of the WebSocket services: their pushes and client messages. */
+  #asyncApi(res: http.ServerResponse): void {
+    this.#asyncApiJson ??= JSON.stringify(buildAsyncApi(this.#routes.websocketServices(), this.#openApiInfo, this.#openApiSecurity));
+    sendJson(res, 200, this.#asyncApiJson);
   }
 }
 

@@ -278,4 +278,14 @@ export class RouteTable {
   contracts(): readonly ContractDescriptor[] {
     return this.#contracts;
   }
+
+  /** The live WebSocket services with their contracts and paths, for OpenAPI and AsyncAPI. */
+  websocketServices(): { contract: ContractDescriptor; path: string }[] {
+    const out: { contract: ContractDescriptor; path: string }[] = [];
+    for (const route of this.#liveWebsocket.values()) {
+      const contract = this.#live.get(route.service);
+      if (contract !== undefined) out.push({ contract, path: route.path });
+    }
+    return out.sort((a, b) => (a.contract.name < b.contract.name ? -1 : a.contract.name > b.contract.name ? 1 : 0));
+  }
 }

@@ -9,6 +9,7 @@
 import { Packr } from 'msgpackr';
 import { WeftError, type WireError } from '../errors.js';
 
+/** 4: PushAcks, the room frames (50-54), SessionRequest and SessionReply (60-61), SessionMetadata (70). */
 export const PROTOCOL_VERSION = 4;
 
 /** Default and hard ceiling of one frame's body. */
@@ -45,6 +46,9 @@ export const FrameType = {
   PushRoom: 52,
   RoomSize: 53,
   RoomAck: 54,
+  // 60-69: client requests and their replies (typed messages).
+  SessionRequest: 60,
+  SessionReply: 61,
 } as const;
 export type FrameType = (typeof FrameType)[keyof typeof FrameType];
 
@@ -111,6 +115,15 @@ export type SessionClosedFrame = [
 export type SessionCloseFrame = [typeof FrameType.SessionClose, sessionId: string, code: number, reason: string];
 /** The host ran onMessage for `count` more of the session's client messages: the gateway may send that many more. */
 export type SessionHandledFrame = [typeof FrameType.SessionHandled, sessionId: string, count: number];
+/**
+ * A weft.v1 client's request (a named message awaiting a reply). `body` is
+ * the client's request message as it sent it (JSON, UTF-8); the host reads
+ * its `params`. It takes a place in the session's window and order like a
+ * SessionMessage, and is counted off by SessionHandled.
+ */
+export type SessionRequestFrame = [typeof FrameType.SessionRequest, sessionId: string, requestId: number, name: string, body: Uint8Array];
+/** The reply to a SessionRequest: `body` is the JSON of the handler's result when `ok`, else of the WireError. */
+export type SessionReplyFrame = [typeof FrameType.SessionReply, sessionId: string, requestId: number, ok: boolean, body: Uint8Array];
 /** `traceparent` (W3C) of the push's span, '' when none: the gateway's delivery span is its child. */
 export type PushSessionFrame = [
   typeof FrameType.PushSession,
@@ -192,6 +205,8 @@ export type Frame =
   | SessionClosedFrame
   | SessionCloseFrame
   | SessionHandledFrame
+  | SessionRequestFrame
+  | SessionReplyFrame
   | PushSessionFrame
   | PushBusinessFrame
   | PushServiceFrame
@@ -237,6 +252,8 @@ const SHAPES: Readonly<Record<number, string>> = {
   [FrameType.Pong]: '',
   [FrameType.Draining]: '',
   [FrameType.SessionMetadata]: 'ss',
+  [FrameType.SessionRequest]: 'snsb',
+  [FrameType.SessionReply]: 'snBb',
 };
 
 function fits(kind: string, value: unknown): boolean {

@@ -9,7 +9,10 @@
  * - A text message from the gateway is a control message (JSON, `ServerControl`).
  * - A binary message from the client is an application message: one flags
  *   byte (bit 0: the payload is text), then the payload.
- * - A text message from the client is a control message (JSON, `ClientControl`).
+ * - A text message from the client is a control message (JSON, `ClientControl`),
+ *   among them `request`: a named message whose `reply` the client awaits.
+ * - A named push (a contract's `pushes`) is a text push whose payload is
+ *   `{"push":<name>,"data":<payload>}` (`namedPushText`), for plain clients too.
  *
  * Pure: Uint8Array, DataView and TextEncoder only, so the browser client
  * uses this same file.
@@ -57,14 +60,57 @@ export type ServerControl =
   /** A fresh token was taken: the session now lasts until `expiresAt`. */
   | { type: 'token'; expiresAt: number | null }
   /** A control message was refused; the session goes on. */
-  | { type: 'error'; code: string; message: string };
+  | { type: 'error'; code: string; message: string }
+  /** The answer to the client's `request` of the same `id`: the handler's `result`, or the `error` it gave. */
+  | { type: 'reply'; id: number; result?: unknown; error?: WireReplyError };
+
+/** The error of a refused request, as weft's error catalogue has it (docs/errors.md). */
+export interface WireReplyError {
+  code: string;
+  message: string;
+  data?: unknown;
+  validErrors?: { memberNames: string[]; errorMessage: string }[];
+}
 
 /** Control messages from the client. */
 export type ClientControl =
   /** A fresh token for this session (same businessId). */
   | { type: 'token'; token: string }
   /** The pushes with these receipt ids reached the application. */
-  | { type: 'receipt'; ids: number[] };
+  | { type: 'receipt'; ids: number[] }
+  /**
+   * Runs the service's handler of message `name` with `params`; answered by
+   * a `reply` with the same `id` (a positive integer the client picks, unique
+   * among its requests waiting for a reply).
+   */
+  | { type: 'request'; id: number; name: string; params?: unknown };
+
+/** The largest request id (ids are positive integers up to 2^31 - 1). */
+export const MAX_REQUEST_ID = 0x7fff_ffff;
+
+const NAMED_PUSH_PREFIX = '{"push":"';
+
+/**
+ * The text of a named push: `{"push":<name>,"data":<json>}`, where `dataJson`
+ * is the payload's JSON, encoded once by the caller.
+ */
+export function namedPushText(name: string, dataJson: string): string {
+  return `{"push":${JSON.stringify(name)},"data":${dataJson}}`;
+}
+
+/** A text push's name and payload when it is a named push, else undefined. */
+export function parseNamedPush(text: string): { name: string; data: unknown } | undefined {
+  if (!text.startsWith(NAMED_PUSH_PREFIX)) return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const { push, data } = value as { push?: unknown; data?: unknown };
+  if (typeof push !== 'string' || !('data' in (value as object)) || Object.keys(value as object).length !== 2) return undefined;
+  return { name: push, data };
+}
 
 const KIND_PUSH = 1;
 export const FLAG_TEXT = 1;

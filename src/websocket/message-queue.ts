@@ -7,26 +7,37 @@
  * session (1013).
  */
 
-export interface MessageQueueDeps {
-  /** Runs onMessage for one message; settles when it did (its errors are handled by the caller). */
-  run: (message: string | Buffer) => Promise<void> | undefined;
+/** A weft.v1 client's request: a named message whose handler's result is the reply. */
+export interface ClientRequest {
+  readonly id: number;
+  readonly name: string;
+  /** The client's request message as it sent it (JSON); its `params` are the handler's. */
+  readonly body: Uint8Array;
+}
+
+/** What waits in a session's queue: a raw message (onMessage) or a request (its handler). */
+export type ClientInput = string | Buffer | ClientRequest;
+
+export interface MessageQueueDeps<T> {
+  /** Runs onMessage (or a request's handler) for one message; settles when it did (its errors are handled by the caller). */
+  run: (message: T) => Promise<void> | undefined;
   /** `count` more messages ran: the gateway may send that many more. */
   handled: (count: number) => void;
 }
 
-export class MessageQueue {
+export class MessageQueue<T> {
   readonly #bound: number;
-  readonly #d: MessageQueueDeps;
+  readonly #d: MessageQueueDeps<T>;
   /** After how many messages that ran the gateway is told, even while more wait (half the window). */
   readonly #reportEvery: number;
-  #items: (string | Buffer)[] = [];
+  #items: T[] = [];
   #running = false;
   #unreported = 0;
   /** Runs once the queue is empty after `end` (onClose). */
   #last: (() => void) | undefined;
   #ended = false;
 
-  constructor(bound: number, deps: MessageQueueDeps) {
+  constructor(bound: number, deps: MessageQueueDeps<T>) {
     this.#bound = bound;
     this.#d = deps;
     this.#reportEvery = Math.max(1, Math.floor(bound / 2));
@@ -38,7 +49,7 @@ export class MessageQueue {
   }
 
   /** Queues a message; false, and nothing queued, when the window is full (or the session ended). */
-  push(message: string | Buffer): boolean {
+  push(message: T): boolean {
     if (this.#ended || this.pending >= this.#bound) return false;
     this.#items.push(message);
     if (!this.#running) void this.#drain();

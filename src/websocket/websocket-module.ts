@@ -11,15 +11,17 @@
 import { SpanKind, contextFrom, endSpan, startSpan, withContext } from '../tracing/tracing.js';
 import { WeftError, toWire, toWeftError } from '../errors.js';
 import type { HostContext, ModuleInstance, WeftModule } from '../host/module.js';
-import { FrameType, type SessionClosedFrame, type SessionMessageFrame, type SessionOpenFrame } from '../protocol/frames.js';
+import { FrameType, type SessionClosedFrame, type SessionMessageFrame, type SessionOpenFrame, type SessionRequestFrame } from '../protocol/frames.js';
 import type { PeerLink } from '../transport/peer-link.js';
 import { WarnLimiter } from '../transport/warn-limiter.js';
 import { countClientMessageDrop } from '../metrics/metrics.js';
 import { QUEUE_FULL_CLOSE_CODE } from '../protocol/close-codes.js';
 import { PushClient } from '../push/push-client.js';
 import { historyLimitsOf } from './history-options.js';
-import { MessageQueue } from './message-queue.js';
+import { MessageQueue, type ClientInput } from './message-queue.js';
 import { BusinessSessionIds, SessionManager, type BoundSessions } from './session-manager.js';
+import { SessionRequests } from './session-requests.js';
+import { TypedPush } from './typed-push.js';
 import { WsAppServiceBase, attachWsRuntime, isWsService } from './ws-app-service.js';
 import { HostSession, type WsSession } from './ws-session.js';
 
@@ -27,7 +29,9 @@ interface WsServiceEntry {
   name: string;
   instance: WsAppServiceBase;
   manager: SessionManager;
-  /** Does the service override any hook? If not, no session state is kept here. */
+  /** The handlers of its contract's messages (weft.v1 requests). */
+  requests: SessionRequests;
+  /** Does the service override any hook, or take messages? If not, no session state is kept here. */
   hasHooks: boolean;
 }
 
@@ -91,9 +95,21 @@ class WebSocketRuntime implements ModuleInstance {
     this.#warnings = new WarnLimiter(ctx.logger, DROP_WARN_INTERVAL_MS);
     const push = new PushClient(ctx);
     for (const hosted of ctx.services) {
-      if (!isWsService(hosted.instance)) continue;
+      if (!isWsService(hosted.instance)) {
+        const declared = hosted.contract.descriptor;
+        if (declared.messages !== undefined || declared.pushes !== undefined) {
+          throw new WeftError('InvalidContract', `${declared.name} declares pushes or messages: its implementation must extend WsAppServiceBase`);
+        }
+        continue;
+      }
       const name = hosted.contract.name;
-      const hasHooks = overridesAHook(hosted.instance);
+      const instance = hosted.instance;
+      const requests = new SessionRequests(hosted.contract, instance, (session, err) => {
+        this.#ctx.logger.warn({ err, sessionId: session.id, service: name }, 'a message handler threw');
+        void this.#hook(session, () => instance.onError(session, err), false);
+      });
+      // A service that takes messages keeps its sessions here, as one with hooks does: the handlers run here.
+      const hasHooks = overridesAHook(instance) || requests.any;
       const limits = ctx.history === undefined ? undefined : historyLimitsOf(name, (hosted.instance.constructor as typeof WsAppServiceBase).history);
       // Announced with its path so gateways can route WebSocket handshakes to it, and with
       // its history so they know what a resuming client can get.
@@ -106,12 +122,17 @@ class WebSocketRuntime implements ModuleInstance {
         bound: this.#boundOf(name),
         maxPayloadBytes: Math.max(1024, ctx.maxFrameBytes - FRAME_OVERHEAD_BYTES),
       });
-      const entry: WsServiceEntry = { name, instance: hosted.instance, manager, hasHooks };
-      attachWsRuntime(hosted.instance, { sessionManager: manager, businessSessionIds: new BusinessSessionIds(manager) });
+      const entry: WsServiceEntry = { name, instance, manager, requests, hasHooks };
+      attachWsRuntime(instance, {
+        sessionManager: manager,
+        businessSessionIds: new BusinessSessionIds(manager),
+        pushes: new TypedPush(hosted.contract, () => manager),
+      });
       this.#services.set(name, entry);
     }
     ctx.frames.on(FrameType.SessionOpen, (frame, link) => this.#onOpen(frame, link));
     ctx.frames.on(FrameType.SessionMessage, (frame) => this.#onMessage(frame));
+    ctx.frames.on(FrameType.SessionRequest, (frame, link) => this.#onRequest(frame, link));
     ctx.frames.on(FrameType.SessionClosed, (frame) => this.#onClosed(frame));
     ctx.links.onLinkClosed((link) => this.#onLinkClosed(link));
   }
@@ -210,7 +231,7 @@ class WebSocketRuntime implements ModuleInstance {
       // Else given up (deadline, client gone, link lost) while onOpen ran.
       if (this.#opening.get(sessionId)?.session !== session) return;
       this.#forgetOpening(sessionId);
-      session.inbox = this.#inboxOf(session, service.instance, maxQueuedMessagesOf(handshake));
+      session.inbox = this.#inboxOf(session, service, maxQueuedMessagesOf(handshake));
       this.#sessions.set(sessionId, session);
       accept(session);
     };
@@ -237,7 +258,8 @@ class WebSocketRuntime implements ModuleInstance {
    * The session's client messages: onMessage for one at a time, in order;
    * the gateway hears how many ran (SessionHandled) so it reads its client again.
    */
-  #inboxOf(session: HostSession, instance: WsAppServiceBase, bound: number): MessageQueue {
+  #inboxOf(session: HostSession, service: WsServiceEntry, bound: number): MessageQueue<ClientInput> {
+    const { instance, requests } = service;
     const link = session.link;
     let unsent = 0;
     let waiting = false;
@@ -256,8 +278,11 @@ class WebSocketRuntime implements ModuleInstance {
         });
       }
     };
-    return new MessageQueue(bound, {
-      run: (message) => this.#hook(session, () => instance.onMessage(session, message)),
+    return new MessageQueue<ClientInput>(bound, {
+      run: (message) =>
+        typeof message === 'string' || Buffer.isBuffer(message)
+          ? this.#hook(session, () => instance.onMessage(session, message))
+          : requests.run(session, message),
       handled: (count) => {
         unsent += count;
         tell();
@@ -276,6 +301,25 @@ class WebSocketRuntime implements ModuleInstance {
     const data = Buffer.isBuffer(frame[2]) ? frame[2] : Buffer.from(frame[2]);
     const message = frame[3] ? data.toString('utf8') : data;
     if (!session.inbox!.push(message)) this.#overflow(session);
+  }
+
+  /** A weft.v1 client's request: queued behind the session's messages, like one. */
+  #onRequest(frame: SessionRequestFrame, link: PeerLink): void {
+    const [, sessionId, id, name, body] = frame;
+    const session = this.#sessions.get(sessionId);
+    if (session === undefined) {
+      countClientMessageDrop('unknown_session');
+      this.#warnings.warn({ sessionId }, 'dropped a client request: no such session on this host');
+      // Its client may still be waiting: tell it rather than let its call time out.
+      const error = new WeftError('ServiceUnavailable', 'the session is not open on its host; reconnect');
+      try {
+        if (link.isOpen) link.send([FrameType.SessionReply, sessionId, id, false, Buffer.from(JSON.stringify(toWire(error)))]);
+      } catch {
+        // link full or closing: the session ends with it
+      }
+      return;
+    }
+    if (!session.inbox!.push({ id, name, body })) this.#overflow(session);
   }
 
   /**

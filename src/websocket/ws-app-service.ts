@@ -5,9 +5,11 @@
  * the cluster; the hooks run on the host each session is bound to.
  */
 import { WeftError } from '../errors.js';
+import type { AnyContract } from '../contract/contract.js';
 import { NEEDS_MODULE } from '../host/module.js';
 import type { WsHistoryOptions } from './history-options.js';
 import type { BusinessSessionIds, SessionManager } from './session-manager.js';
+import type { TypedPush } from './typed-push.js';
 import type { WsSession } from './ws-session.js';
 
 /** @internal Marks WebSocket services without relying on `instanceof` across package copies. */
@@ -17,6 +19,7 @@ export const WS_SERVICE = Symbol.for('weft.ws-service');
 export interface WsServiceRuntime {
   sessionManager: SessionManager;
   businessSessionIds: BusinessSessionIds;
+  pushes: TypedPush<AnyContract>;
 }
 
 /**
@@ -29,8 +32,19 @@ export interface WsServiceRuntime {
  *     return sent.filter(Boolean).length;
  *   }
  * }
+ *
+ * @example
+ * // Name the contract to get typed pushes (`this.pushes`); a method per message is its handler.
+ * class ShopAppService extends WsAppServiceBase<typeof IShopAppService> implements Implementation<typeof IShopAppService> {
+ *   async ship(businessId: string, orderId: string) {
+ *     return this.pushes.toBusiness(businessId, 'orderShipped', { orderId, at: Date.now() });
+ *   }
+ *   typing(params: { room: string }, session: WsSession) {
+ *     return { seen: `${session.businessId} in ${params.room}` };
+ *   }
+ * }
  */
-export abstract class WsAppServiceBase {
+export abstract class WsAppServiceBase<C extends AnyContract = AnyContract> {
   /** @internal */
   static readonly [WS_SERVICE] = true;
   /** @internal */
@@ -52,6 +66,14 @@ export abstract class WsAppServiceBase {
   /** businessId -> its session ids, cluster-wide (async lookups). */
   protected get businessSessionIds(): BusinessSessionIds {
     return this.#need().businessSessionIds;
+  }
+
+  /**
+   * The contract's named pushes, checked against their schemas and encoded
+   * once (`extends WsAppServiceBase<typeof IMyService>` types them).
+   */
+  protected get pushes(): TypedPush<C> {
+    return this.#need().pushes as unknown as TypedPush<C>;
   }
 
   /**

@@ -4,7 +4,7 @@
 import type { WireHandshake } from '../protocol/frames.js';
 import type { PeerLink } from '../transport/peer-link.js';
 import type { PushMessage } from '../push/push-client.js';
-import type { MessageQueue } from './message-queue.js';
+import type { ClientInput, MessageQueue } from './message-queue.js';
 import { metadataJsonOf, DEFAULT_MAX_SESSION_METADATA_BYTES } from './presence.js';
 
 /** What a session needs of its service's SessionManager. */
@@ -108,7 +108,7 @@ export class HostSession implements WsSession {
   readonly identity: Readonly<Record<string, unknown>> | undefined;
   readonly openedAt = Date.now();
   /** Its client messages, run one at a time (set by WebSocketModule once it opened). */
-  inbox: MessageQueue | undefined;
+  inbox: MessageQueue<ClientInput> | undefined;
   state: unknown = undefined;
   /** The gateway link the session was opened over; it ends with it. */
   readonly link: PeerLink;

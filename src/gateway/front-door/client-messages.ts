@@ -11,12 +11,13 @@
  * A message is dropped only where no handler could run it, and each drop is
  * counted (`weft_client_messages_dropped_total`) and logged.
  */
+import { WeftError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { countClientMessageDrop, counts, type ClientMessageDrop } from '../../metrics/metrics.js';
 import { FrameType } from '../../protocol/frames.js';
 import type { PeerLink } from '../../transport/peer-link.js';
 import { WarnLimiter } from '../../transport/warn-limiter.js';
-import { SessionState, type GatewaySession } from './gateway-sessions.js';
+import { SessionState, type GatewaySession, type HeldMessage } from './gateway-sessions.js';
 
 export interface ClientMessagesOptions {
   /** Messages of one session that may wait for its onMessage (`websocket.maxQueuedMessages`). */
@@ -24,6 +25,18 @@ export interface ClientMessagesOptions {
   logger: Logger;
   /** A session with hooks whose host link is gone: it must end (1012). */
   hostGone: (session: GatewaySession) => void;
+  /** Answers a weft.v1 request that no host will run. */
+  refuse: (session: GatewaySession, requestId: number, error: WeftError) => void;
+}
+
+/** A weft.v1 request held like a message: `data` is the client's request message (JSON). */
+interface HeldRequest extends HeldMessage {
+  readonly requestId: number;
+  readonly name: string;
+}
+
+function isRequest(item: HeldMessage): item is HeldRequest {
+  return (item as Partial<HeldRequest>).requestId !== undefined;
 }
 
 /** Drop warnings: at most one line per reason each interval, the rest counted in it. */
@@ -55,8 +68,34 @@ export class ClientMessages {
       session.held.push({ data, text });
       return;
     }
-    if (!this.#send(session, link, data, text)) {
+    if (!this.#send(session, link, data, text, undefined)) {
       session.held = [{ data, text }];
+      return this.#pause(session, link);
+    }
+    if (session.inFlight >= this.#o.maxQueuedMessages || link.congested) this.#pause(session, link);
+  }
+
+  /**
+   * A weft.v1 request for the session's host: in the same window and order
+   * as its messages. One that no host would run is answered at once.
+   */
+  request(session: GatewaySession, requestId: number, name: string, body: Buffer): void {
+    if (session.state !== SessionState.Open) return this.#drop(session, 'closed', 1);
+    if (!session.hooks) {
+      return this.#o.refuse(session, requestId, new WeftError('NotFound', `${session.service} takes no messages`));
+    }
+    const link = session.hostLink;
+    if (link === undefined || !link.isOpen) {
+      this.#drop(session, 'host_gone', 1);
+      return this.#o.hostGone(session);
+    }
+    const item: HeldRequest = { data: body, text: true, requestId, name };
+    if (session.held !== undefined) {
+      session.held.push(item);
+      return;
+    }
+    if (!this.#send(session, link, body, true, item)) {
+      session.held = [item];
       return this.#pause(session, link);
     }
     if (session.inFlight >= this.#o.maxQueuedMessages || link.congested) this.#pause(session, link);
@@ -79,11 +118,12 @@ export class ClientMessages {
     }
   }
 
-  /** Sends one message if the window and the link have room; false if it must wait. */
-  #send(session: GatewaySession, link: PeerLink, data: Buffer, text: boolean): boolean {
+  /** Sends one message (or request) if the window and the link have room; false if it must wait. */
+  #send(session: GatewaySession, link: PeerLink, data: Buffer, text: boolean, request: HeldRequest | undefined): boolean {
     if (session.inFlight >= this.#o.maxQueuedMessages || link.congested) return false;
     try {
-      link.send([FrameType.SessionMessage, session.id, data, text]);
+      if (request === undefined) link.send([FrameType.SessionMessage, session.id, data, text]);
+      else link.send([FrameType.SessionRequest, session.id, request.requestId, request.name, data]);
     } catch {
       // Overloaded: held until the link drains. Closed: the link's close ends the session (and
       // counts what it held). A frame over the limit cannot happen: maxMessageBytes is checked
@@ -133,7 +173,11 @@ export class ClientMessages {
     const held = session.held;
     if (held !== undefined) {
       let sent = 0;
-      while (sent < held.length && this.#send(session, link, held[sent]!.data, held[sent]!.text)) sent += 1;
+      while (sent < held.length) {
+        const item = held[sent]!;
+        if (!this.#send(session, link, item.data, item.text, isRequest(item) ? item : undefined)) break;
+        sent += 1;
+      }
       if (sent < held.length) {
         held.splice(0, sent);
         if (link.congested) this.#waitFor(link, session);

@@ -39,6 +39,7 @@ import { NO_HANDSHAKE, checkHandshake, handshakeOf, type FindWebSocketService } 
 import { Keepalive } from './keepalive.js';
 import { GatewayRooms } from './rooms.js';
 import { SessionOpening } from './session-opening.js';
+import { checkRequest, writeErrorReply, writeReply } from './session-replies.js';
 
 /** What a gateway holds of sessions, for the dashboard. */
 export interface SessionSummary {
@@ -190,6 +191,7 @@ export class FrontDoor {
         this.#closed(session, 1012, 'host unavailable');
         session.ws?.close(1012, 'host unavailable; reconnect');
       },
+      refuse: (session, requestId, error) => void writeErrorReply(session, requestId, error),
     });
     const history = deps.history;
     const acks = new AckBatch();
@@ -266,6 +268,11 @@ export class FrontDoor {
     deps.frames.on(FrameType.SessionHandled, (frame) => {
       const session = this.#sessions.get(frame[1]);
       if (session !== undefined) this.#messages.handled(session, frame[2]);
+    });
+    deps.frames.on(FrameType.SessionReply, (frame) => {
+      const session = this.#sessions.get(frame[1]);
+      // A session that ended meanwhile: its client rejected the call when it closed.
+      if (session !== undefined && session.v1 !== undefined) writeReply(session, frame[2], frame[3], frame[4]);
     });
     const onPush = (frame: PushFrame, link: PeerLink): void => this.#delivery.push(frame, this.#sessions, link);
     deps.frames.on(FrameType.PushSession, onPush);
@@ -501,9 +508,19 @@ export class FrontDoor {
     } catch {
       message = undefined;
     }
+    if (message?.type === 'request') return this.#request(session, message, data);
     if (message?.type === 'receipt' && Array.isArray(message.ids)) return this.#delivery.receipts(session, message.ids);
     if (message?.type === 'token' && typeof message.token === 'string') return this.#refreshToken(session, message.token);
     this.#delivery.control(session, { type: 'error', code: 'BadRequest', message: 'not a weft.v1 control message' } satisfies ServerControl);
+  }
+
+  /** A weft.v1 request: to the session's host, behind its messages; a malformed one is answered here. */
+  #request(session: GatewaySession, message: { id?: unknown; name?: unknown }, data: Buffer): void {
+    const checked = checkRequest(message);
+    if ('name' in checked) return this.#messages.request(session, checked.id, checked.name, data);
+    const error = new WeftError('BadRequest', checked.problem);
+    if (checked.id !== 0) writeErrorReply(session, checked.id, error);
+    else this.#delivery.control(session, { type: 'error', code: error.code, message: error.message } satisfies ServerControl);
   }
 
   /** A fresh token for an open session: its expiry moves, or the client hears why not (its session keeps its old expiry). */
