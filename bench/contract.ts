@@ -26,10 +26,18 @@ export const IBenchWsAppService = defineContract({
     },
     /** Sessions of this service across the cluster, as this host's directory replica sees them. */
     count: { params: [], returns: Type.Integer() },
+    /** Puts every session of the service in `room`; how many joined. The room push rows. */
+    joinRoom: { params: [param('room', Type.String({ minLength: 1 }))], returns: Type.Integer() },
+    /** Pushes `payload` to every member of `room`, on every gateway. */
+    pushRoom: { params: [param('room', Type.String({ minLength: 1 })), param('payload', Type.String())], returns: Type.Integer() },
+  },
+  messages: {
+    /** The request-reply rows: a weft/client `call('ping', { t })` answered with `t`. */
+    ping: { params: Type.Object({ t: Type.String() }), returns: Type.String() },
   },
 });
 
-export class BenchWsService extends WsAppServiceBase implements Implementation<typeof IBenchWsAppService> {
+export class BenchWsService extends WsAppServiceBase<typeof IBenchWsAppService> implements Implementation<typeof IBenchWsAppService> {
   push(businessId: string, payload: string): Promise<number> {
     return this.sessionManager.pushToBusiness(businessId, payload);
   }
@@ -40,6 +48,20 @@ export class BenchWsService extends WsAppServiceBase implements Implementation<t
 
   count(): Promise<number> {
     return this.sessionManager.count();
+  }
+
+  async joinRoom(room: string): Promise<number> {
+    const sessions = await this.sessionManager.list();
+    const joined = await Promise.all(sessions.map((s) => this.sessionManager.join(s.sessionId, room)));
+    return joined.filter(Boolean).length;
+  }
+
+  pushRoom(room: string, payload: string): Promise<number> {
+    return this.sessionManager.pushToRoom(room, payload);
+  }
+
+  ping(params: { t: string }): string {
+    return params.t;
   }
 }
 

@@ -8,6 +8,7 @@ import { directory } from './scenarios/directory-scenario.js';
 import { registry } from './scenarios/registry-scenario.js';
 import { cluster } from './scenarios/cluster-scenario.js';
 import { hops } from './scenarios/hops-scenario.js';
+import { requestReply } from './scenarios/request-reply-scenario.js';
 import type { BenchOptions } from './lib/options.js';
 import { RedisWatch } from './lib/redis.js';
 import { evaluateTargets, machineInfo, mergeRuns, scenarioTable, targetsTable, type Row, type ScenarioResult, type Target } from './lib/result.js';
@@ -21,6 +22,7 @@ export const SCENARIOS: Record<string, Scenario> = {
   rpc,
   sessions,
   'fan-out': fanOut,
+  'request-reply': requestReply,
   history,
   directory,
   registry,
@@ -42,6 +44,7 @@ const TARGETS_OF: Record<string, string[]> = {
   'http-rpc': ['http-rpc-vs-raw'],
   sessions: ['gateway-rss', 'host-rss'],
   'fan-out': ['nothing-lost'],
+  'request-reply': [],
   rpc: [],
   history: ['history-on-vs-off', 'nothing-lost'],
   directory: [],

@@ -1,12 +1,14 @@
 /**
  * The demo of the seed's scenario in one process, no Redis: a host with the
- * greeter and the WebSocket test service, and a gateway on 127.0.0.1:5000.
+ * greeter, the WebSocket test service and a chat room service, and a
+ * gateway on 127.0.0.1:5000.
  *
  *   npm start                                    # or, from an install of the package: npx weft demo
  *   WEFT_JWT_SECRET=<32+ characters> npm start   # tokens required (HS256, sub = businessId)
  */
 import { WebSocketModule, createGateway, createHost, implement, memoryCluster } from 'weft';
 import { greeterService } from './services/greeter.js';
+import { ChatAppService, IChatAppService } from './services/chatroom.js';
 import { IWsTestAppService, WsTestAppService } from './services/wstest.js';
 
 // Quiet by default so the URLs below stand out; WEFT_LOG_LEVEL=info shows the nodes' logs.
@@ -24,7 +26,7 @@ const host = await createHost({
   cluster,
   name: 'demo-host',
   modules: [WebSocketModule],
-  services: [greeterService, implement(IWsTestAppService, new WsTestAppService())],
+  services: [greeterService, implement(IWsTestAppService, new WsTestAppService()), implement(IChatAppService, new ChatAppService())],
 }).start();
 
 const gateway = await createGateway({
@@ -32,7 +34,13 @@ const gateway = await createGateway({
   name: 'demo-gateway',
   http: { host: '127.0.0.1', port },
   ...(secret === undefined ? {} : { auth: { jwt: { secret } } }),
-  demo: { wsPath: '/api/wstest', echoPath: '/api/wstest/echo', notifyPath: '/api/wstest/notify', issueTokens: secret !== undefined },
+  demo: {
+    wsPath: '/api/wstest',
+    echoPath: '/api/wstest/echo',
+    notifyPath: '/api/wstest/notify',
+    chatPath: '/api/{room}/chat',
+    issueTokens: secret !== undefined,
+  },
 }).start();
 
 const base = gateway.url;
@@ -49,6 +57,7 @@ weft demo is running (one process, memory cluster)
   WebSocket       ${ws}/api/wstest?businessId=100
   echo (push)     ${base}/api/wstest/echo?businessId=100&msg=hello
   notify (kept)   ${base}/api/wstest/notify?businessId=100&msg=hi
+  chat room       ${ws}/api/lobby/chat?businessId=ann   (weft/client: call('say', { text }), on('said'))
   client module   ${base}/weft-client.js
   greeter         ${base}/api/greeter/greet?name=ann
   OpenAPI         ${base}/swagger.json

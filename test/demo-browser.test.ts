@@ -74,6 +74,44 @@ test('the demo page connects with a businessId and shows what a push over HTTP s
   assert.match(answer ?? '', /no session exists for businessId nobody/);
 });
 
+test(
+  'two tabs join a chat room: a typed say reaches both, its reply says how many it reached, and another room hears nothing',
+  browserTest(),
+  async (t) => {
+    const base = await startDemo(t);
+    const browser = await launch(t);
+    const join = async (name: string, room: string) => {
+      const page = await browser.newPage();
+      await page.goto(`${base}/demo`);
+      await page.fill('#chatName', name);
+      await page.fill('#chatRoom', room);
+      await page.click('#chatJoin');
+      await page.waitForFunction((r) => document.querySelector('#chatLog')?.textContent?.includes(`you are in room ${r}`), room);
+      return page;
+    };
+    const ann = await join('ann', 'lobby');
+    const bob = await join('bob', 'lobby');
+    const eve = await join('eve', 'attic');
+    // ann saw bob come in: a typed push to the room, from the service's onOpen.
+    await ann.waitForFunction(() => document.querySelector('#chatLog')?.textContent?.includes('bob joined (2 here)'));
+
+    await ann.fill('#chatText', 'hello lobby');
+    await ann.click('#chatSay');
+    await ann.waitForFunction(() => document.querySelector('#chatReply')?.textContent === 'reached 2');
+    for (const page of [ann, bob]) await page.waitForFunction(() => document.querySelector('#chatLog')?.textContent?.includes('annhello lobby'));
+    // A message the contract refuses (empty text) comes back as a ValidateError reply; the session goes on.
+    await bob.fill('#chatText', '');
+    await bob.click('#chatSay');
+    await bob.waitForFunction(() => document.querySelector('#chatReply')?.textContent?.startsWith('ValidateError'));
+    await bob.fill('#chatText', 'still here');
+    await bob.click('#chatSay');
+    await bob.waitForFunction(() => document.querySelector('#chatReply')?.textContent === 'reached 2');
+    // The room's size over HTTP, and the other room heard none of it.
+    assert.equal((await httpJson(`${base}/api/lobby/chat/members`)).body.result, 2);
+    assert.doesNotMatch((await eve.textContent('#chatLog')) ?? '', /hello lobby|still here/);
+  },
+);
+
 test('the demo page shows each notify with its position and, after Drop connection, gets what was notified meanwhile', browserTest(), async (t) => {
   const base = await startDemo(t);
   const browser = await launch(t);

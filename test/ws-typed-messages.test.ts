@@ -203,6 +203,34 @@ for (const overTcp of [false, true]) {
   });
 }
 
+test('a typed push to a room reaches the on handler of every member, with the room it came in, and no one else', async (t) => {
+  const s = await stack(t);
+  const got: { who: string; orderId: string; room: string | undefined }[] = [];
+  const members = [await open(t, s, 'r1'), await open(t, s, 'r2')];
+  const outsider = await open(t, s, 'r3');
+  members.forEach((m, i) => m.on('orderShipped', (order, info) => got.push({ who: `m${i}`, orderId: order.orderId, room: info.room })));
+  outsider.on('orderShipped', (order) => got.push({ who: 'outsider', orderId: order.orderId, room: undefined }));
+  const client = await createClient({ cluster: s.cluster, logger: quietLogger() }).start();
+  t.after(() => client.stop());
+  const sessions = await client.sessions(IShopAppService);
+  for (const businessId of ['r1', 'r2']) {
+    const [id] = await sessions.sessionIds(businessId);
+    assert.equal(await sessions.join(id!, 'dock'), true);
+  }
+  const pushes = typedPush(IShopAppService, sessions);
+  assert.equal(await pushes.toRoom('dock', 'orderShipped', { orderId: 'R-1', at: 5 }), 2);
+  await eventually(() => got.length === 2, 5000, 'both members');
+  assert.deepEqual(
+    got.sort((a, b) => a.who.localeCompare(b.who)),
+    [
+      { who: 'm0', orderId: 'R-1', room: 'dock' },
+      { who: 'm1', orderId: 'R-1', room: 'dock' },
+    ],
+  );
+  const bad = await rejection(pushes.toRoom('dock', 'orderShipped', { orderId: 'R-2' } as never));
+  assert.equal(bad.code, 'BadRequest');
+});
+
 test('a push whose payload breaks its schema rejects with BadRequest naming the push and the field, and sends nothing', async (t) => {
   const s = await stack(t);
   const raw: unknown[] = [];

@@ -141,6 +141,22 @@ export class ClientGroup {
     };
   }
 
+  /** Every session makes one request at a time for `durationMs`; round trips, their latency and errors across the processes. */
+  async calls(durationMs: number): Promise<{ calls: number; errors: Record<string, number>; hist: Histogram }> {
+    const results = await Promise.all(
+      this.procs.map((p) =>
+        p.call<{ calls: number; errors: Record<string, number>; max: number; hist: SparseHistogram }>('calls', { durationMs }, durationMs + 60_000),
+      ),
+    );
+    const hist = new Histogram();
+    const errors: Record<string, number> = {};
+    for (const r of results) {
+      hist.add(r.hist, r.max);
+      for (const [code, n] of Object.entries(r.errors)) errors[code] = (errors[code] ?? 0) + n;
+    }
+    return { calls: results.reduce((s, r) => s + r.calls, 0), errors, hist };
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.procs.map((p) => p.call('close')));
   }

@@ -27,6 +27,8 @@ export interface GenSpec {
   perPush: number;
   /** Time to wait for pushes still in flight after the end (promise mode). */
   drainMs?: number;
+  /** `bids` are rooms: weft's pusher pushes to a room, not a businessId. */
+  toRoom?: boolean;
 }
 
 export interface GenResult {

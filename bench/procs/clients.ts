@@ -38,12 +38,16 @@ interface Closable {
 }
 
 const args = childArgs<Args>();
+/** What a request-reply call carries (about a typing notice's size). */
+const PING_TEXT = 'ping '.padEnd(64, 'x');
 const hist = new Histogram();
 let received = 0;
 let lastUs = 0;
 let foreign = 0;
 let closedEarly = 0;
 const sockets: Closable[] = [];
+/** Per open session (ws, sio, weft; not tracked ones): one request and its reply, for the request-reply scenario. */
+const callers: (() => Promise<unknown>)[] = [];
 let feedbackTimer: NodeJS.Timeout | undefined;
 
 function record(sentUs: number): void {
@@ -74,6 +78,8 @@ function openWs(url: string): Promise<Closable> {
       ws.on('close', () => {
         closedEarly += 1;
       });
+      // The raw server's echo: one message out, the next one in.
+      callers.push(() => new Promise<void>((done) => (ws.once('message', () => done()), ws.send(PING_TEXT))));
       resolve(ws);
     });
     ws.once('unexpected-response', (_req, res) => {
@@ -182,6 +188,7 @@ function openWeft(url: string, businessId: string): Promise<Closable> {
       maxRetries: 0,
       onMessage: onWeftMessage,
       onOpen: () => {
+        if (!opened) callers.push(() => session.call('ping', { t: PING_TEXT }));
         opened = true;
         resolve(session);
       },
@@ -291,6 +298,7 @@ async function openSio(url: string, businessId: string): Promise<Closable> {
       socket.on('disconnect', () => {
         closedEarly += 1;
       });
+      callers.push(() => socket.timeout(10_000).emitWithAck('ping', PING_TEXT));
       resolve({ close: () => socket.close() });
     });
     socket.once('connect_error', (err) => {
@@ -348,9 +356,35 @@ try {
         for (const s of sockets) s.close();
         const n = sockets.length;
         sockets.length = 0;
+        callers.length = 0;
         return n;
       },
       sockets: () => sockets.length,
+      /**
+       * Every session makes one request at a time for `durationMs` (weft/client `call`, Socket.IO
+       * `emitWithAck`, bare ws: a message the raw server echoes); the round trips and their latency.
+       */
+      calls: async (a: { durationMs: number }) => {
+        const rtt = new Histogram();
+        const errors: Record<string, number> = {};
+        let calls = 0;
+        const endUs = nowUs() + a.durationMs * 1000;
+        const loop = async (call: () => Promise<unknown>): Promise<void> => {
+          while (nowUs() < endUs) {
+            const t0 = nowUs();
+            try {
+              await call();
+              rtt.record(nowUs() - t0);
+              calls += 1;
+            } catch (err) {
+              const code = (err as { code?: string }).code ?? (err as Error).message;
+              errors[code] = (errors[code] ?? 0) + 1;
+            }
+          }
+        };
+        await Promise.all(callers.map(loop));
+        return { calls, errors, max: rtt.max, hist: rtt.sparse() };
+      },
       resumePrepare,
       resumeTime,
       /** Tracked sessions reconnect elsewhere from now on when their gateway is `port`. */

@@ -6,6 +6,7 @@
  * - over one persistent TCP link from a pusher process: newline frames
  *   `<businessId> <payload>\n` (`feedPort`);
  * - over HTTP: GET /push?businessId=&payload= answers {"result": n}.
+ * With `echo`, it sends each client's messages back (request-reply).
  */
 import http from 'node:http';
 import net from 'node:net';
@@ -29,7 +30,8 @@ function query(url: string): URLSearchParams {
   return new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
 }
 
-childArgs<Record<string, never>>();
+/** `echo`: every message a client sends comes back to it (the request-reply baseline). */
+const args = childArgs<{ echo?: boolean }>();
 try {
   const server = http.createServer((req, res) => {
     const url = req.url ?? '/';
@@ -51,6 +53,7 @@ try {
     if (set === undefined) byBusiness.set(businessId, (set = new Set()));
     set.add(ws);
     sessions += 1;
+    if (args.echo === true) ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
     ws.on('close', () => {
       sessions -= 1;
       set.delete(ws);

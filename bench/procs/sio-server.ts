@@ -24,6 +24,10 @@ try {
     const businessId = socket.handshake.query['businessId'];
     if (typeof businessId !== 'string' || businessId === '') return void socket.disconnect(true);
     void socket.join(businessId);
+    // The request-reply baseline: an acknowledged event answered with what it carried.
+    socket.on('ping', (text: unknown, ack: unknown) => {
+      if (typeof ack === 'function') (ack as (reply: unknown) => void)(text);
+    });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   serve(

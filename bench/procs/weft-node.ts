@@ -160,7 +160,9 @@ try {
         }
         throw new Error(`the WebSocket service saw ${last} of ${a.sessions} sessions (${lastErr})`);
       };
-      handlers['generate'] = (spec: GenSpec) => gen.run(spec, (bid, payload) => ws.push(bid, payload));
+      handlers['generate'] = (spec: GenSpec) =>
+        gen.run(spec, spec.toRoom === true ? (room, payload) => ws.pushRoom(room, payload) : (bid, payload) => ws.push(bid, payload));
+      handlers['joinRoom'] = (a: { room: string }) => ws.joinRoom(a.room);
       let loading = false;
       /**
        * The cluster scenario's kill phase: `rate` pushes/s with pushOnce (not idempotent) to random

@@ -127,6 +127,9 @@ export function pushHttp(o: BenchOptions, redis: RedisWatch, log: (s: string) =>
   );
 }
 
+/** The room of the fan-out scenario's room row. */
+const FAN_OUT_ROOM = 'everyone';
+
 export function fanOut(o: BenchOptions, redis: RedisWatch, log: (s: string) => void): Promise<Row[]> {
   const sessions = o.fanout;
   // Wide enough that no system here is held back by its window (10 was: Socket.IO's
@@ -137,6 +140,21 @@ export function fanOut(o: BenchOptions, redis: RedisWatch, log: (s: string) => v
     redis,
     [
       { name: 'weft', usesRedis: true, start: () => startWeftPush(o, redis, 'weft', sessions, 1, 'rpc', { gateways: 2, clients: 'ws' }) },
+      {
+        // The same 1,000 sessions as one room (two sessions of each of 500 businessIds, one per gateway):
+        // one frame per gateway holding members, as for a businessId.
+        name: 'weft (room)',
+        usesRedis: true,
+        start: async () => {
+          const system = await startWeftPush(o, redis, 'weft (room)', sessions, sessions / 2, 'rpc', { gateways: 2, clients: 'ws' });
+          const joined = await system.generator.call<number>('joinRoom', { room: FAN_OUT_ROOM });
+          if (joined !== sessions) {
+            await system.close();
+            throw new Error(`${joined} of ${sessions} sessions joined the room`);
+          }
+          return { ...system, argsFor: (spec) => ({ ...spec, bids: [FAN_OUT_ROOM], toRoom: true }) };
+        },
+      },
       {
         name: 'weft-colocated',
         usesRedis: true,

@@ -605,7 +605,9 @@ export function connectSession<C extends ClientContract = UntypedContract>(url: 
         const last = roomPositions.get(push.room);
         if (last === undefined || last.epoch !== at.epoch || at.offset > last.offset) roomPositions.set(push.room, at);
       }
-      options.onMessage?.(push.text ? decoder.decode(push.payload) : push.payload, { position: at, room: push.room });
+      // A named push reaches its `on` handlers whether it went to a room or a businessId.
+      if (push.text) deliverText(decoder.decode(push.payload), { position: at, room: push.room });
+      else options.onMessage?.(push.payload, { position: at, room: push.room });
       return;
     }
     if (at !== undefined) {

@@ -2,7 +2,9 @@
  * The demo page a gateway serves at /demo: connect to a WebSocket service
  * with a businessId through weft/client (served at /weft-client.js), watch
  * what arrives with its position, call echo and notify over HTTP, and drop
- * the connection for a few seconds to see the client resume. A banner
+ * the connection for a few seconds to see the client resume; with a chat
+ * room service, join a room, send typed messages and see their replies and
+ * the room's pushes. A banner
  * says whether the gateway checks tokens; when it does, the page gets one
  * for the businessId from `/demo/token` and sends it with each request.
  */
@@ -13,6 +15,8 @@ export interface DemoPageOptions {
   echoPath: string;
   /** HTTP path of a method that pushes to the whole businessId with history, e.g. `/api/wstest/notify`. */
   notifyPath?: string | undefined;
+  /** WebSocket path of a chat room service with a `{room}` segment, e.g. `/api/{room}/chat`. */
+  chatPath?: string | undefined;
 }
 
 export interface DemoPageMode {
@@ -46,6 +50,7 @@ export function demoPage(options: DemoPageOptions, mode: DemoPageMode = { tokens
     wsPath: options.wsPath,
     echoPath: options.echoPath,
     notifyPath: options.notifyPath ?? null,
+    chatPath: options.chatPath ?? null,
     tokens: mode.tokens && mode.issueTokens,
   }).replace(/</g, '\\u003c');
   return `<!doctype html>
@@ -64,6 +69,7 @@ ${mode.clientIntegrity === undefined ? '' : `<link rel="modulepreload" href="/we
   #log .pos { color: #36c; margin-right: .5rem }
   code { background: #f3f3f3; padding: 0 .2rem }
   #mode { border-radius: 6px; padding: .5rem .8rem } #mode.open { background: #fff4d6 } #mode.tokens { background: #e3f4e1 }
+  #chatLog { list-style: none; padding: 0; font-size: 14px } #chatLog li { padding: .1rem 0 } #chatLog .from { font-weight: 600; margin-right: .4rem }
 </style>
 </head>
 <body>
@@ -86,6 +92,17 @@ Open this page in two tabs with the same businessId: one echo reaches both. Noti
   <label>message <input id="msg" value="hello" size="24"></label>
   <button id="echo">Call echo</button> <button id="notify"${options.notifyPath === undefined ? ' hidden' : ''}>Call notify</button>
   <div>HTTP answer: <code id="answer">-</code></div>
+</fieldset>
+<fieldset id="chat"${options.chatPath === undefined ? ' hidden' : ''}>
+  <legend>Chat room</legend>
+  <p>Sessions join a room in the service's <code>onOpen</code>; <code>say</code> is a typed message whose reply says how many members the
+  room push reached, on every gateway. Join the same room from two tabs.</p>
+  <label>name <input id="chatName" value="ann" size="10"></label>
+  <label>room <input id="chatRoom" value="lobby" size="10"></label>
+  <button id="chatJoin">Join</button> <button id="chatLeave" disabled>Leave</button>
+  <div><label>message <input id="chatText" value="hi all" size="28"></label> <button id="chatSay" disabled>Say</button>
+  reply <code id="chatReply">-</code></div>
+  <ul id="chatLog"></ul>
 </fieldset>
 <h2>Received</h2>
 <ul id="log"></ul>
@@ -160,6 +177,40 @@ async function call(path) {
     $('answer').textContent = 'failed: ' + e.message;
   }
 }
+let chat;
+function chatLine(from, text) {
+  const li = document.createElement('li');
+  const who = document.createElement('span');
+  who.className = 'from';
+  who.textContent = from;
+  li.append(who, text);
+  $('chatLog').prepend(li);
+}
+function chatting(yes) { $('chatJoin').disabled = yes; $('chatLeave').disabled = !yes; $('chatSay').disabled = !yes; }
+$('chatJoin').onclick = () => {
+  const name = $('chatName').value;
+  const room = $('chatRoom').value;
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  chatting(true);
+  chat = connectSession(scheme + '//' + location.host + config.chatPath.replace('{room}', encodeURIComponent(room)), {
+    businessId: name,
+    ...(config.tokens ? { getToken: () => tokenFor(name, true) } : {}),
+    onOpen: () => chatLine('*', 'you are in room ' + room + ' as ' + name),
+    onClose: (code, reason, again) => { if (!again) { chatting(false); chatLine('*', 'left (' + code + ')'); } },
+  });
+  // Named, typed pushes of the service: said and joined.
+  chat.on('said', (m) => chatLine(m.from, m.text));
+  chat.on('joined', (m) => chatLine('*', m.who + ' joined (' + m.members + ' here)'));
+};
+$('chatLeave').onclick = () => { if (chat) chat.close(); chatting(false); };
+$('chatSay').onclick = async () => {
+  try {
+    const reply = await chat.call('say', { text: $('chatText').value });
+    $('chatReply').textContent = 'reached ' + reply.reached;
+  } catch (e) {
+    $('chatReply').textContent = (e.code || 'error') + ': ' + e.message;
+  }
+};
 $('echo').onclick = () => call(config.echoPath);
 $('notify').onclick = () => config.notifyPath && call(config.notifyPath);
 </script>

@@ -262,6 +262,10 @@ export const GATEWAY_OWN_OPTION_PROPERTIES = {
         description:
           'HTTP path of a method that pushes to the whole businessId with history, e.g. `/api/wstest/notify`; the page then shows positions and resume.',
       }),
+      chatPath: nonEmptyString({
+        description:
+          "WebSocket path of a chat room service, with a `{room}` segment, e.g. `/api/{room}/chat`; the page then shows a chat room: sessions join the room, send a typed `say` message and get its reply, and receive the room's `said` pushes.",
+      }),
       issueTokens: flag({
         default: false,
         description:

@@ -21,6 +21,7 @@ export interface PushTarget {
   sendTo(message: PushMessage, sessionId: string): Promise<boolean>;
   pushToBusiness(businessId: string, message: PushMessage, options?: PushOptions): Promise<number>;
   broadcast(message: PushMessage): Promise<number>;
+  pushToRoom(room: string, message: PushMessage, options?: PushOptions): Promise<number>;
 }
 
 /** Each contract's compiled payload checks, by push name: compiled once, on first use. */
@@ -105,6 +106,22 @@ export class TypedPush<C extends AnyContract> {
   toSession<K extends PushName<C>>(sessionId: string, name: K, payload: NoInfer<PushPayload<C, K>>): Promise<boolean> {
     try {
       return this.#target().sendTo(this.encode(name, payload), sessionId);
+    } catch (e) {
+      return rejected(e);
+    }
+  }
+
+  /**
+   * Pushes to every member of a room, on every gateway (as
+   * `sessionManager.pushToRoom`, history and options included). Resolves
+   * with how many sessions it reached.
+   *
+   * @example
+   * const reached = await this.pushes.toRoom('lobby', 'orderShipped', { orderId: 'A-1', at: Date.now() });
+   */
+  toRoom<K extends PushName<C>>(room: string, name: K, payload: NoInfer<PushPayload<C, K>>, options?: PushOptions): Promise<number> {
+    try {
+      return this.#target().pushToRoom(room, this.encode(name, payload), options);
     } catch (e) {
       return rejected(e);
     }
