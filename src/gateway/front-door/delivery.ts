@@ -42,11 +42,11 @@ export interface DeliveryOptions {
 
 const EMPTY = new Uint8Array(0);
 
-/** How a session took a push. */
-const MISSED = 0;
-const REACHED = 1;
-const DEFERRED = 2;
-type Outcome = typeof MISSED | typeof REACHED | typeof DEFERRED;
+/** How a session took a push (rooms.ts offers room pushes the same way). */
+export const MISSED = 0;
+export const REACHED = 1;
+export const DEFERRED = 2;
+export type Outcome = typeof MISSED | typeof REACHED | typeof DEFERRED;
 
 interface Receipt {
   session: GatewaySession;

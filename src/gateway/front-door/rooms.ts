@@ -27,7 +27,7 @@ import { ROOM_REFUSED, ROOM_UNAVAILABLE, roomProblem, roomStream } from '../../p
 import { roomBytes, type ServerControl } from '../../protocol/weft-v1.js';
 import type { FrameRoutes, PeerLink } from '../../transport/peer-link.js';
 import { AckTally, type SendAck } from './ack-tally.js';
-import type { Delivery } from './delivery.js';
+import { DEFERRED, MISSED, REACHED, type Delivery, type Outcome } from './delivery.js';
 import { SessionState, type GatewaySession, type GatewaySessions } from './gateway-sessions.js';
 import { dataFrame, v1RoomPushFrame } from './raw-frames.js';
 
@@ -94,10 +94,6 @@ interface Room {
   /** The directory entry of this gateway for the room: settles once lookups see it. */
   written: Promise<void>;
 }
-
-const MISSED = 0;
-const REACHED = 1;
-const DEFERRED = 2;
 
 export class GatewayRooms {
   readonly #d: GatewayRoomsDeps;
@@ -350,7 +346,7 @@ export class GatewayRooms {
     this.#v1Frame = undefined;
     if (entry !== undefined) {
       for (const member of entry.members.values()) {
-        let outcome: number;
+        let outcome: Outcome;
         if (!member.ready) {
           if (member.queuedBytes + payload.length > this.#o.maxBufferedBytes) outcome = MISSED;
           else {
@@ -371,7 +367,7 @@ export class GatewayRooms {
   }
 
   /** Writes one room push to a ready member; `shared`: reuse the frames of the push being delivered. */
-  #offerTo(member: Member, payload: Uint8Array, text: boolean, epoch: string, offset: number, shared: this | undefined): number {
+  #offerTo(member: Member, payload: Uint8Array, text: boolean, epoch: string, offset: number, shared: this | undefined): Outcome {
     const session = member.session;
     if (session.state !== SessionState.Open) return MISSED;
     if (session.v1 === undefined) {
