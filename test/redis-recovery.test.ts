@@ -1,7 +1,9 @@
 /**
  * The Redis directory and registry through the bad moments: a node whose
- * record lapsed, and a connection blip during which sessions closed.
+ * record lapsed, a connection blip during which sessions closed, and a
+ * Redis that stops answering.
  */
+import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
@@ -9,6 +11,7 @@ import { WebSocketModule, createGateway, createHost, implement, redisCluster } f
 import { directoryUnit, registryKeys, serviceKeys } from '../src/redis/keys.js';
 import { shardOf } from '../src/util/hash-ring.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
+import { startPrivateRedis } from './fixtures/node-control.js';
 import { REDIS_URL, connectWs, eventually, quietLogger, redisTest, testSecret, uniquePrefix } from './helpers/index.js';
 
 async function stackOn(t: TestContext, url: string, prefix: string) {
@@ -84,3 +87,45 @@ test('a session that closed while Redis was unreachable leaves the directory onc
   await up();
   await eventually(async () => (await chat.count('blip')) === 0, 10_000, 'the closed session gone from the directory');
 });
+
+test(
+  'a Redis that stops answering fails a kept push with ServiceUnavailable, not forever, and pushes work again once it answers',
+  await redisTest(),
+  async (t) => {
+    const redis = await startPrivateRedis();
+    t.after(async () => {
+      redis.signal('SIGCONT');
+      await redis.kill();
+      redis.remove();
+    });
+    const cluster = redisCluster({ url: redis.url, prefix: uniquePrefix(), secret: testSecret() });
+    const host = await createHost({
+      cluster,
+      logger: quietLogger(),
+      modules: [WebSocketModule],
+      services: [implement(IChatAppService, new ChatAppService())],
+    }).start();
+    t.after(() => host.stop());
+    const gateway = await createGateway({ cluster, logger: quietLogger(), http: { host: '127.0.0.1', port: 0 } }).start();
+    t.after(() => gateway.stop());
+    const client = await connectWs(`ws://127.0.0.1:${gateway.port}/api/chat?businessId=stuck`);
+    t.after(() => client.ws.terminate());
+    // Longer than the Redis command timeout, so the answer is the push's own, not the call's deadline.
+    const chat = host.proxy(IChatAppService, { timeoutMs: 30_000 });
+    await eventually(async () => (await chat.push('stuck', 'before')) === 1, 10_000, 'a push reaching the session');
+
+    // The chat service keeps history: each push is first written to Redis, which now holds every command.
+    redis.signal('SIGSTOP');
+    const error = await chat.push('stuck', 'while stopped').then(
+      (n) => assert.fail(`the push answered ${n} while Redis was stopped`),
+      (e: unknown) => e as { code?: string; message?: string },
+    );
+    assert.equal(error.code, 'ServiceUnavailable', String(error.message));
+    assert.match(String(error.message), /history could not be kept/);
+
+    redis.signal('SIGCONT');
+    await eventually(async () => (await chat.push('stuck', 'after')) === 1, 15_000, 'pushes again once Redis answers');
+    await eventually(() => client.messages.includes('after'), 5000, 'the push after');
+    assert.ok(!client.messages.includes('while stopped'), 'the failed push was not sent');
+  },
+);

@@ -15,6 +15,14 @@ import type { Logger } from '../logger.js';
 import { Backoff } from '../util/backoff.js';
 import { describeTarget, parseRedisUrl, type RedisTarget } from './redis-target.js';
 
+/**
+ * A command that has had no answer this long fails (ioredis "Command timed
+ * out"): a Redis that stops answering (a Cluster master restarting while its
+ * slots move) must not hold a push, a lookup or a node's stop forever. The
+ * subscriber connection has none: it waits for messages.
+ */
+export const REDIS_COMMAND_TIMEOUT_MS = 10_000;
+
 export interface RedisConnectionOptions {
   /** A URL (see redis-target.ts) or a target already parsed. */
   target: string | RedisTarget;
@@ -120,7 +128,13 @@ export class RedisConnection {
           // rather than waiting without a bound; the subscriber keeps its queue (ioredis resubscribes).
           enableOfflineQueue: extra.subscriber,
           shardedSubscribers: extra.subscriber,
-          redisOptions: { connectionName, maxRetriesPerRequest: 2, username: target.username, password: target.password },
+          redisOptions: {
+            connectionName,
+            maxRetriesPerRequest: 2,
+            username: target.username,
+            password: target.password,
+            ...(extra.subscriber ? {} : { commandTimeout: REDIS_COMMAND_TIMEOUT_MS }),
+          },
         };
         c = new ioredis.Cluster(
           target.nodes.map((n) => ({ host: n.host, port: n.port })),
@@ -133,6 +147,7 @@ export class RedisConnection {
           maxRetriesPerRequest: 2,
           connectionName,
           enableAutoPipelining: extra.autoPipelining,
+          ...(extra.subscriber ? {} : { commandTimeout: REDIS_COMMAND_TIMEOUT_MS }),
         };
         c =
           target.kind === 'standalone'
