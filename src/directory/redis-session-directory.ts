@@ -1106,6 +1106,9 @@ export class RedisSessionDirectory implements SessionDirectory {
             if (value !== null) members.push(byBusinessMember(value.slice(value.indexOf('\n') + 1), ids[i]!, gateway));
           });
           const records = await this.#presence.readRecords(service, ids);
+          // Asked of Redis, not of this node's view (which learns it a heartbeat later): a gateway that
+          // registered again may have written these sessions again already; they are live.
+          if (await this.#registeredAgain(gateway)) break;
           const multi = c.multi();
           if (ids.length > 0) multi.hdel(keys.sessions, ...ids);
           if (members.length > 0) multi.zrem(keys.byBusiness, ...members);
@@ -1117,7 +1120,7 @@ export class RedisSessionDirectory implements SessionDirectory {
           this.#presence.written(presence, await multi.exec(), droppedAt);
         }
         await this.#presence.publish();
-        if (this.#registry.view().has(gateway)) continue;
+        if (await this.#registeredAgain(gateway)) continue;
         await c.del(this.#gatewayServicesKey(gateway));
         await this.#rooms.reap(gateway);
         if (removed > 0) {
@@ -1127,6 +1130,12 @@ export class RedisSessionDirectory implements SessionDirectory {
         this.#o.logger.warn({ err: (err as Error).message, gateway }, 'could not remove the sessions of a dead gateway');
       }
     }
+  }
+
+  /** Is `gateway`'s registry record back in Redis (it had stalled and registered again)? */
+  async #registeredAgain(gateway: string): Promise<boolean> {
+    if (this.#registry.view().has(gateway)) return true;
+    return (await this.#redis.command.exists(registryKeys(this.#o.prefix).node(gateway))) === 1;
   }
 
   /**
