@@ -9,7 +9,7 @@ import { FrameType } from '../../protocol/frames.js';
 import type { PeerLink } from '../../transport/peer-link.js';
 
 export class AckBatch {
-  #pending = new Map<PeerLink, number[]>();
+  readonly #pending = new Map<PeerLink, number[]>();
   #scheduled = false;
   readonly #flush = (): void => this.#flushAll();
 
@@ -27,14 +27,14 @@ export class AckBatch {
 
   #flushAll(): void {
     this.#scheduled = false;
-    const pending = this.#pending;
-    this.#pending = new Map();
-    for (const [link, acks] of pending) {
+    // Sending adds no ack, so the map is emptied after the loop and kept for the next turn.
+    for (const [link, acks] of this.#pending) {
       try {
         link.send(acks.length === 2 ? [FrameType.PushAck, acks[0]!, acks[1]!] : [FrameType.PushAcks, acks]);
       } catch {
         // The pusher's own timeout settles them.
       }
     }
+    this.#pending.clear();
   }
 }

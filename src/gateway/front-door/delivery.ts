@@ -364,19 +364,20 @@ export class Delivery {
     if (session.state !== SessionState.Open || v1 === undefined || v1.epoch === '' || v1.catchingUp) return Promise.resolve();
     if (v1.gapTimer !== undefined) clearTimeout(v1.gapTimer);
     v1.gapTimer = undefined;
-    v1.catchingUp = true;
-    return this.#o.readHistory(session, { epoch: v1.epoch, offset: v1.offset }).then(
-      (read) => this.#caughtUp(session, v1, read),
-      () => this.#caughtUp(session, v1, undefined),
-    );
+    return this.#readAfterPosition(session, v1);
   }
 
   /** A push waited long enough for the one before it: the gap is read from history. */
   #fillGap(session: GatewaySession, v1: V1State): void {
     v1.gapTimer = undefined;
     if (session.state !== SessionState.Open || session.queue === undefined) return;
+    void this.#readAfterPosition(session, v1);
+  }
+
+  /** Reads the session's stream after its position; pushes wait in its queue until it is written (#caughtUp). */
+  #readAfterPosition(session: GatewaySession, v1: V1State): Promise<void> {
     v1.catchingUp = true;
-    this.#o.readHistory(session, { epoch: v1.epoch, offset: v1.offset }).then(
+    return this.#o.readHistory(session, { epoch: v1.epoch, offset: v1.offset }).then(
       (read) => this.#caughtUp(session, v1, read),
       () => this.#caughtUp(session, v1, undefined),
     );
