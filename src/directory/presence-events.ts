@@ -85,8 +85,9 @@ export function unpackPresence(message: Buffer): WirePresence[] {
   }
 }
 
-function parseMetadata(json: string): unknown {
-  if (json === '') return undefined;
+/** Metadata JSON as a value; undefined for none ('' or absent) and for JSON that does not parse. */
+export function parseMetadata(json: string | undefined): unknown {
+  if (json === undefined || json === '') return undefined;
   try {
     return JSON.parse(json) as unknown;
   } catch {

@@ -20,7 +20,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
-import { presenceChannel, recordsKey } from '../redis/keys.js';
+import { presenceChannel, recordsKey, serviceOfUnit } from '../redis/keys.js';
 import { runScript, script } from '../redis/redis-script.js';
 import {
   PresenceBatch,
@@ -211,7 +211,7 @@ export class RedisPresence {
   ): PresenceWrite | undefined {
     const at = Date.now();
     const batch = new PresenceBatch();
-    const service = unit.includes('#') ? unit.slice(0, unit.lastIndexOf('#')) : unit;
+    const service = serviceOfUnit(unit);
     sessionIds.forEach((id, i) => {
       const value = values[i];
       if (value === null || value === undefined) return;

@@ -60,7 +60,7 @@ import { randomBytes } from 'node:crypto';
 import { LIMITS } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
-import { directoryUnit, registryKeys, serviceKeys, type ServiceKeys } from '../redis/keys.js';
+import { directoryUnit, registryKeys, serviceKeys, serviceOfUnit, type ServiceKeys } from '../redis/keys.js';
 import { RedisPresence } from './redis-presence.js';
 import type { Registry, RegistryView } from '../registry/registry.js';
 import { Backoff } from '../util/backoff.js';
@@ -320,7 +320,7 @@ export class RedisSessionDirectory implements SessionDirectory {
    * goes (one entry per session on a host that owns its shard, not two).
    */
   #forgetBoundListed(unit: string, ops: Op[]): void {
-    const bound = this.#bound.get(this.#fullReplica ? unit : unit.slice(0, unit.lastIndexOf('#')));
+    const bound = this.#bound.get(serviceOfUnit(unit));
     if (bound === undefined || bound.size === 0) return;
     for (const op of ops) if (Array.isArray(op) && op[0] === OP_ADD) bound.remove(op[1], op[3]);
   }
@@ -392,9 +392,10 @@ export class RedisSessionDirectory implements SessionDirectory {
 
   remove(service: string, businessId: string, sessionId: string, record?: SessionRecord): void {
     this.#heldCount = Math.max(0, this.#heldCount - 1);
-    const p = this.#pendingFor(this.#unitOf(service, businessId));
-    if (p.adds.delete(sessionId)) return this.#presence.unsent(this.#unitOf(service, businessId), sessionId); // never written: nothing to take back
-    this.#presence.removed(service, this.#unitOf(service, businessId), businessId, sessionId, record);
+    const unit = this.#unitOf(service, businessId);
+    const p = this.#pendingFor(unit);
+    if (p.adds.delete(sessionId)) return this.#presence.unsent(unit, sessionId); // never written: nothing to take back
+    this.#presence.removed(service, unit, businessId, sessionId, record);
     p.dels.set(sessionId, businessId);
     this.#schedule();
   }

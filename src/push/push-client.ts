@@ -105,8 +105,13 @@ export class PushClient {
     this.#live = deps.liveNodes;
     deps.frames.on(FrameType.PushAck, (frame, link) => this.#onAck(frame[1], frame[2], link));
     deps.frames.on(FrameType.PushAcks, (frame, link) => {
-      const acks = frame[1];
-      for (let i = 0; i + 1 < acks.length; i += 2) this.#onAck(acks[i]!, acks[i + 1]!, link);
+      // Only the array was checked on arrival: its fields are checked here.
+      const acks = frame[1] as unknown[];
+      for (let i = 0; i + 1 < acks.length; i += 2) {
+        const ackId = acks[i];
+        const delivered = acks[i + 1];
+        if (typeof ackId === 'number' && typeof delivered === 'number') this.#onAck(ackId, delivered, link);
+      }
     });
     this.rooms = new RoomRequests(deps);
     deps.links.onLinkClosed((link) => this.#onLinkClosed(link));
@@ -232,9 +237,7 @@ export class PushClient {
     }
   }
 
-  #onAck(ackId: unknown, delivered: unknown, link: PeerLink): void {
-    // A PushAcks frame's fields are checked here, one by one: only its array was checked on arrival.
-    if (typeof ackId !== 'number' || typeof delivered !== 'number') return;
+  #onAck(ackId: number, delivered: number, link: PeerLink): void {
     const pending = this.#pending.get(ackId);
     if (pending === undefined) return;
     const i = pending.waiting.indexOf(link);

@@ -79,6 +79,12 @@ export function directoryUnit(service: string, shard: number | undefined): strin
   return shard === undefined ? service : `${service}#${shard}`;
 }
 
+/** The service a directory unit belongs to (contract names are identifiers: no `#` in them). */
+export function serviceOfUnit(unit: string): string {
+  const cut = unit.lastIndexOf('#');
+  return cut < 0 ? unit : unit.slice(0, cut);
+}
+
 /** One directory unit's keys and channel (a service's, or a shard's of it), all in the `{<prefix>:<unit>}` slot. */
 export interface ServiceKeys {
   readonly tag: string;

@@ -5,6 +5,7 @@
  * returns them. docs/presence.md says what the events guarantee.
  */
 import { WeftError } from '../errors.js';
+import { parseMetadata } from '../directory/presence-events.js';
 import type { DescribedSession } from '../directory/session-directory.js';
 export { DEFAULT_MAX_SESSION_METADATA_BYTES } from '../host/host-options.js';
 
@@ -47,15 +48,6 @@ export function metadataJsonOf(metadata: unknown, maxBytes: number, sealed: bool
   return json;
 }
 
-function parsed(json: string | undefined): unknown {
-  if (json === undefined) return undefined;
-  try {
-    return JSON.parse(json) as unknown;
-  } catch {
-    return undefined;
-  }
-}
-
 /** What `sessions(businessId)` resolves with, from the directory's answer: sessions on live gateways only. */
 export function sessionDetailsOf(
   businessId: string,
@@ -64,7 +56,7 @@ export function sessionDetailsOf(
 ): SessionDetails[] {
   const out: SessionDetails[] = [];
   for (const [sessionId, gatewayNodeId, openedAt, metadata] of found) {
-    if (isLive(gatewayNodeId)) out.push({ sessionId, businessId, gatewayNodeId, openedAt, metadata: parsed(metadata) });
+    if (isLive(gatewayNodeId)) out.push({ sessionId, businessId, gatewayNodeId, openedAt, metadata: parseMetadata(metadata) });
   }
   return out;
 }

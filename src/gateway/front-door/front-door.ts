@@ -21,7 +21,7 @@ import type { Logger } from '../../logger.js';
 import { WeftCloseCode, closeReason, isSendableCloseCode } from '../../protocol/close-codes.js';
 import { FrameType, type PushFrame, type SessionCloseFrame } from '../../protocol/frames.js';
 import { FLAG_TEXT, type ClientControl, type ServerControl } from '../../protocol/weft-v1.js';
-import type { HistoryRead, HistoryStore } from '../../history/history-store.js';
+import type { HistoryRead, HistoryStore, Position } from '../../history/history-store.js';
 import type { LiveNodes } from '../../registry/registry.js';
 import type { HashRing } from '../../util/hash-ring.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../../transport/peer-link.js';
@@ -194,16 +194,18 @@ export class FrontDoor {
       refuse: (session, requestId, error) => void writeErrorReply(session, requestId, error),
     });
     const history = deps.history;
+    // A weft.v1 session of a service that keeps history reads its streams: its businessId's, and its rooms'.
+    const readStream = (session: GatewaySession, stream: string, key: string, since: Position | undefined): Promise<HistoryRead | undefined> =>
+      history === undefined || session.v1 === undefined || session.v1.historyTtlMs === 0
+        ? Promise.resolve(undefined)
+        : history.read(stream, key, since, session.v1.historyTtlMs);
     const acks = new AckBatch();
     this.#delivery = new Delivery({
       maxBufferedBytes: options.maxBufferedBytes,
       evict: (session) => this.#evictSlow(session),
       ack: (link, ackId, delivered) => acks.add(link, ackId, delivered),
       gapWaitMs: GAP_WAIT_MS,
-      readHistory: (session, since) =>
-        history === undefined || session.v1 === undefined || session.v1.historyTtlMs === 0
-          ? Promise.resolve(undefined)
-          : history.read(session.service, session.businessId, since, session.v1.historyTtlMs),
+      readHistory: (session, since) => readStream(session, session.service, session.businessId, since),
     });
     this.#rooms = new GatewayRooms(
       {
@@ -212,10 +214,7 @@ export class FrontDoor {
         directory: deps.directory,
         delivery: this.#delivery,
         ack: (link, ackId, delivered) => acks.add(link, ackId, delivered),
-        readHistory: (session, stream, room, since) =>
-          history === undefined || session.v1 === undefined || session.v1.historyTtlMs === 0
-            ? Promise.resolve(undefined)
-            : history.read(stream, room, since, session.v1.historyTtlMs),
+        readHistory: readStream,
         logger: options.logger,
       },
       { maxRoomsPerSession: options.maxRoomsPerSession, maxRoomNameLength: options.maxRoomNameLength, maxBufferedBytes: options.maxBufferedBytes },

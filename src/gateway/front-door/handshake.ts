@@ -240,7 +240,7 @@ export function handshakeOf(req: IncomingMessage, checked: CheckedHandshake, adm
 }
 
 /** Most rooms a handshake may name positions for (`?roomSince=`); weft/client sends those of the rooms it was in. */
-export const MAX_RESUMED_ROOMS = 1000;
+const MAX_RESUMED_ROOMS = 1000;
 
 /** `?roomSince={"<room>":"<epoch>:<offset>",...}` (weft.v1): where the client stands in each room's stream. */
 function roomPositionsOf(text: string | undefined, weftV1: boolean): Map<string, Position> | undefined | WeftError {

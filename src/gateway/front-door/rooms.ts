@@ -116,11 +116,6 @@ export class GatewayRooms {
     });
   }
 
-  /** Rooms a session is in here. */
-  roomsOf(sessionId: string): string[] {
-    return [...(this.#ofSession.get(sessionId)?.keys() ?? [])];
-  }
-
   /** The session is open and took its first message: its members start (replay, then what waited). */
   sessionReady(session: GatewaySession): void {
     if (session.state !== SessionState.Open) return;
