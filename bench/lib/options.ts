@@ -44,6 +44,8 @@ export interface BenchOptions {
    * history: "history off", "history on", "history on (weft/client)", resume, memory); all when undefined.
    */
   systems: string[] | undefined;
+  /** push, push-http: only these phases (max, max-10k, rate); all when undefined. */
+  phases: string[] | undefined;
   redisUrl: string;
   /** Where run-all writes <timestamp>.json; empty for nowhere. */
   outDir: string;
@@ -75,6 +77,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   clientProcs: 2,
   runs: 1,
   systems: undefined,
+  phases: undefined,
   redisUrl: process.env['WEFT_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
   outDir: '',
   drainS: 10,
@@ -101,6 +104,7 @@ const FLAGS: Record<string, keyof BenchOptions> = {
   'host-max-calls': 'hostMaxCalls',
   runs: 'runs',
   systems: 'systems',
+  phases: 'phases',
   redis: 'redisUrl',
   out: 'outDir',
   drain: 'drainS',
@@ -126,6 +130,7 @@ export const USAGE = `options:
   --runs N              runs per scenario, median reported (1)
   --systems a,b         only these: weft, weft-colocated, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio;
                         history: "history off", "history on", "history on (weft/client)", resume, memory; cluster: scaling, kill
+  --phases a,b          push, push-http: only these phases (max, max-10k, rate)
   --redis URL           (redis://127.0.0.1:6379)
   --out DIR             write <timestamp>.json there
   --drain S             most seconds to wait for late deliveries (10)
@@ -153,7 +158,7 @@ export function parseArgs(argv: string[], defaults: Partial<BenchOptions> = {}):
     if (key === undefined) throw new Error(`unknown option --${name}\n${USAGE}`);
     const value = inline ?? argv[++i];
     if (value === undefined) throw new Error(`--${name} needs a value`);
-    if (key === 'systems') options.systems = value.split(',').map((s) => s.trim());
+    if (key === 'systems' || key === 'phases') options[key] = value.split(',').map((s) => s.trim());
     else if (key === 'redisUrl' || key === 'outDir' || key === 'engine') options[key] = value;
     else if (key === 'httpTool') {
       if (value !== 'wrk' && value !== 'autocannon') throw new Error('--http-tool is wrk or autocannon');

@@ -37,6 +37,7 @@ async function runSystems(
     try {
       system = await c.start();
       for (const { phase, spec } of phases) {
+        if (o.phases !== undefined && !o.phases.includes(phase)) continue;
         log(`  ${c.name}: ${phase} for ${spec.durationMs / 1000} s`);
         rows.push(await pushPhase(system, c.usesRedis ? redis : undefined, phase, spec, o));
       }

@@ -60,6 +60,7 @@ import { randomBytes } from 'node:crypto';
 import { LIMITS } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
+import { runScript, script } from '../redis/redis-script.js';
 import { directoryUnit, registryKeys, serviceKeys, serviceOfUnit, type ServiceKeys } from '../redis/keys.js';
 import { RedisPresence } from './redis-presence.js';
 import type { Registry, RegistryView } from '../registry/registry.js';
@@ -111,12 +112,20 @@ const OP_DROP_GATEWAY = 2;
 type Op = [typeof OP_ADD, string, string, string] | [typeof OP_DEL, string, string] | [typeof OP_DROP_GATEWAY, string];
 
 /**
- * A service's epoch, or a new one (ARGV[1]) when Redis has none.
- * KEYS[1] the service's epoch; ARGV[1] candidate epoch, ARGV[2] TTL ms.
+ * A service's epoch (a new one, ARGV[1], when Redis has none) and its
+ * version: one command, where a MULTI of a script and a GET took four.
+ * KEYS[1] epoch, KEYS[2] version (one slot); ARGV[1] candidate epoch, ARGV[2] TTL ms.
  */
-const EPOCH_SCRIPT = `local e = redis.call('GET', KEYS[1])
+const EPOCH_VERSION_SCRIPT = script(`local e = redis.call('GET', KEYS[1])
 if not e then e = ARGV[1] redis.call('SET', KEYS[1], e, 'PX', ARGV[2]) end
-return e`;
+return {e, redis.call('GET', KEYS[2]) or '0'}`);
+
+/** Units whose check goes in one round trip; the next chunk waits, so one check never holds the event loop long. */
+const CHECK_CHUNK_UNITS = 32;
+/** PEXPIREs sent in one event-loop turn by the TTL refresh. */
+const TTL_CHUNK_KEYS = 256;
+/** How often the keys' TTLs are refreshed: far inside DIRECTORY_KEY_TTL_MS, and rarely, as it touches every key. */
+const TTL_REFRESH_MS = DIRECTORY_KEY_TTL_MS / 10;
 
 /**
  * Publishes a batch with the service's epoch and next version, so that a
@@ -353,7 +362,7 @@ export class RedisSessionDirectory implements SessionDirectory {
       }),
     );
     this.#redis.onReconnect(() => void this.#restore());
-    this.#keepAlive = setInterval(() => void this.#refreshTtls(), this.#o.staleAfterMs);
+    this.#keepAlive = setInterval(() => void this.#refreshTtls(), TTL_REFRESH_MS);
     this.#keepAlive.unref();
     this.#checkTimer = setInterval(() => void this.#check(), this.#o.checkIntervalMs);
     this.#checkTimer.unref();
@@ -372,10 +381,24 @@ export class RedisSessionDirectory implements SessionDirectory {
     if (this.#heldCount > 0) keys.push(this.#gatewayServicesKey(me));
     keys.push(...this.#rooms.ttlKeys());
     try {
-      await Promise.all(keys.map((k) => c.pexpire(k, DIRECTORY_KEY_TTL_MS)));
+      for (let i = 0; i < keys.length && !this.#closed; i += TTL_CHUNK_KEYS) {
+        await Promise.all(keys.slice(i, i + TTL_CHUNK_KEYS).map((k) => c.pexpire(k, DIRECTORY_KEY_TTL_MS)));
+      }
     } catch (err) {
       this.#o.logger.debug({ err: (err as Error).message }, 'could not refresh session directory TTLs');
     }
+  }
+
+  /** The unit's epoch (set when Redis has none) and version, in one command. */
+  async #epochAndVersion(keys: ServiceKeys): Promise<{ epoch: string; version: number }> {
+    const c = this.#redis.command;
+    const args = [keys.epoch, keys.version, this.#newEpoch(), DIRECTORY_KEY_TTL_MS] as const;
+    const reply = (await runScript(
+      () => c.evalsha(EPOCH_VERSION_SCRIPT.sha, 2, ...args),
+      () => c.eval(EPOCH_VERSION_SCRIPT.lua, 2, ...args),
+    )) as [unknown, unknown];
+    if (typeof reply[0] !== 'string') throw new Error('could not read the directory version');
+    return { epoch: reply[0], version: Number(reply[1] ?? 0) };
   }
 
   add(service: string, businessId: string, sessionId: string, record?: SessionRecord): void {
@@ -900,15 +923,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     let epoch: string;
     let version: number;
     try {
-      const results = await this.#redis.command
-        .multi()
-        .eval(EPOCH_SCRIPT, 1, keys.epoch, this.#newEpoch(), DIRECTORY_KEY_TTL_MS)
-        .get(keys.version)
-        .exec();
-      const read = results?.[0]?.[1];
-      if (typeof read !== 'string' || results?.some(([err]) => err !== null) === true) throw new Error('could not read the directory version');
-      epoch = read;
-      version = Number(results?.[1]?.[1] ?? 0);
+      ({ epoch, version } = await this.#epochAndVersion(keys));
       // From here on, every update that arrives was published after the version was read.
       await this.#redis.subscriberCaughtUp(keys.channel);
       watched.barrier = watched.buffered.length;
@@ -1014,48 +1029,62 @@ export class RedisSessionDirectory implements SessionDirectory {
    * Compares the epoch and version of each service this node writes or
    * watches with Redis: catches an update lost with none after it, and a
    * Redis that forgot a service's directory without this node's connection
-   * dropping. One MULTI per service (its slot); resolves with the services
-   * whose check could not be made.
+   * dropping. One command per unit (its slot), a chunk of units per round
+   * trip; resolves with the units whose check could not be made.
    */
   async #check(): Promise<string[]> {
     if (this.#closed || this.#checking || this.#services.size === 0) return [];
     this.#checking = true;
+    const failed: string[] = [];
     try {
-      const services = [...this.#services];
-      const ok = await Promise.all(services.map((service) => this.#checkService(service)));
-      return services.filter((_, i) => !ok[i]);
+      const units = [...this.#services];
+      for (let i = 0; i < units.length && !this.#closed; i += CHECK_CHUNK_UNITS) {
+        failed.push(...(await this.#checkUnits(units.slice(i, i + CHECK_CHUNK_UNITS))));
+      }
+      return failed;
     } finally {
       this.#checking = false;
     }
   }
 
-  async #checkService(service: string): Promise<boolean> {
-    const keys = this.#keys(service);
+  async #checkUnits(units: string[]): Promise<string[]> {
+    const reads = await Promise.all(
+      units.map((unit) =>
+        this.#epochAndVersion(this.#keys(unit)).catch((err: unknown) => {
+          this.#o.logger.debug({ err: (err as Error).message, service: unit }, 'session directory check failed');
+          return undefined;
+        }),
+      ),
+    );
+    const failed = units.filter((_, i) => reads[i] === undefined);
+    const watchedChannels = units.filter((unit, i) => reads[i] !== undefined && this.#watched.has(unit)).map((unit) => this.#keys(unit).channel);
     try {
-      const results = await this.#redis.command
-        .multi()
-        .eval(EPOCH_SCRIPT, 1, keys.epoch, this.#newEpoch(), DIRECTORY_KEY_TTL_MS)
-        .get(keys.version)
-        .exec();
-      if (results === null || results.some(([err]) => err !== null)) return false;
-      const epoch = results[0]![1];
-      if (typeof epoch !== 'string') return false;
-      const w = this.#watched.get(service);
-      if (w !== undefined) await this.#redis.subscriberCaughtUp(keys.channel);
-      if (this.#closed) return true;
-      this.#epochSeen(service, epoch);
-      if (w === undefined || w.loading || w.running !== undefined || w.epoch !== epoch) return true;
-      const remote = Number(results[1]![1] ?? 0);
-      // Updates up to `remote` were published before the read and have all arrived by now: behind means lost.
-      if (w.version < remote) {
-        this.#o.logger.info({ service, version: w.version, redis: remote }, 'session directory replica is behind Redis; loading it again');
+      await this.#caughtUp(watchedChannels);
+    } catch (err) {
+      this.#o.logger.debug({ err: (err as Error).message }, 'session directory check failed');
+      return units;
+    }
+    if (this.#closed) return failed;
+    units.forEach((unit, i) => {
+      const read = reads[i];
+      if (read === undefined) return;
+      this.#epochSeen(unit, read.epoch);
+      const w = this.#watched.get(unit);
+      if (w === undefined || w.loading || w.running !== undefined || w.epoch !== read.epoch) return;
+      // Updates up to `read.version` were published before the read and have all arrived by now: behind means lost.
+      if (w.version < read.version) {
+        this.#o.logger.info({ service: unit, version: w.version, redis: read.version }, 'session directory replica is behind Redis; loading it again');
         this.#requestLoad(w);
       }
-      return true;
-    } catch (err) {
-      this.#o.logger.debug({ err: (err as Error).message, service }, 'session directory check failed');
-      return false;
-    }
+    });
+    return failed;
+  }
+
+  /** Resolves once every message published on these channels before now has arrived: one PING on one Redis, a marker per channel on a Cluster. */
+  async #caughtUp(channels: string[]): Promise<void> {
+    if (channels.length === 0) return;
+    if (!this.#redis.isCluster) return this.#redis.subscriberCaughtUp(channels[0]!);
+    await Promise.all(channels.map((channel) => this.#redis.subscriberCaughtUp(channel)));
   }
 
   /** Entries of gateways the registry does not know: remove them if they are still unknown later. */
