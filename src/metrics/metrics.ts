@@ -4,7 +4,8 @@
  * when `/metrics` is scraped, so a push or a frame costs an addition, not a
  * label lookup. Durations go to prom-client histograms as they happen.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { SecondsHistogram, type SecondsSeries } from './seconds-histogram.js';
 
 /** Totals the hot paths add to. */
 export const counts = {
@@ -66,10 +67,10 @@ export function addSessionSource(source: () => Iterable<readonly [string, number
 }
 
 let registry: Registry | undefined;
-let rpcClient: Histogram<'service' | 'method' | 'code'> | undefined;
-let rpcServer: Histogram<'service' | 'method' | 'code'> | undefined;
-let http: Histogram<'route' | 'method' | 'status'> | undefined;
-let pushAck: Record<'session' | 'business' | 'service' | 'room', { observe(seconds: number): void }> | undefined;
+let rpcClient: SecondsHistogram<'service' | 'method' | 'code'> | undefined;
+let rpcServer: SecondsHistogram<'service' | 'method' | 'code'> | undefined;
+let http: SecondsHistogram<'route' | 'method' | 'status'> | undefined;
+let pushAck: Record<'session' | 'business' | 'service' | 'room', SecondsSeries> | undefined;
 
 const SECONDS_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -183,8 +184,12 @@ export function metricsRegistry(): Registry {
     'Times a session directory replica loaded its shard (or service) again (gap, check or failed load).',
     () => counts.directoryResyncs,
   );
-  const seconds = <L extends string>(name: string, help: string, labelNames: L[]): Histogram<L> =>
-    new Histogram({ name, help, labelNames, buckets: SECONDS_BUCKETS, registers: [r] });
+  const seconds = <L extends string>(name: string, help: string, labelNames: L[]): SecondsHistogram<L> => {
+    const histogram = new SecondsHistogram(name, help, labelNames, SECONDS_BUCKETS);
+    // prom-client prints any object with its metrics' `get`.
+    r.registerMetric(histogram as unknown as Metric);
+    return histogram;
+  };
   rpcClient = seconds(
     'weft_rpc_client_call_seconds',
     'RPC calls made by this process, from call to answer, by service, method and error code (Success when it succeeded).',
@@ -206,23 +211,23 @@ export function metricsRegistry(): Registry {
     ['kind'],
   );
   // Bound once: a push observes without a label lookup.
-  pushAck = { session: ack.labels('session'), business: ack.labels('business'), service: ack.labels('service'), room: ack.labels('room') };
+  pushAck = { session: ack.series('session'), business: ack.series('business'), service: ack.series('service'), room: ack.series('room') };
   return r;
 }
 
 export function observeRpcClient(service: string, method: string, code: string, seconds: number): void {
   if (rpcClient === undefined) metricsRegistry();
-  rpcClient!.observe({ service, method, code }, seconds);
+  rpcClient!.series(service, method, code).observe(seconds);
 }
 
 export function observeRpcServer(service: string, method: string, code: string, seconds: number): void {
   if (rpcServer === undefined) metricsRegistry();
-  rpcServer!.observe({ service, method, code }, seconds);
+  rpcServer!.series(service, method, code).observe(seconds);
 }
 
 export function observeHttp(route: string, method: string, status: number, seconds: number): void {
   if (http === undefined) metricsRegistry();
-  http!.observe({ route, method, status: String(status) }, seconds);
+  http!.series(route, method, String(status)).observe(seconds);
 }
 
 export function observePushAck(kind: 'session' | 'business' | 'service' | 'room', seconds: number): void {
