@@ -301,6 +301,24 @@ export function packFrame(frame: Frame): Buffer {
   return packr.pack(frame);
 }
 
+/**
+ * A frame that goes to several links (a push to every gateway holding its
+ * businessId): packed by the first link that needs its bytes, and only
+ * once. A link within the process takes the frame itself and never packs.
+ */
+export class SharedFrame {
+  readonly frame: Frame;
+  #body: Buffer | undefined;
+
+  constructor(frame: Frame) {
+    this.frame = frame;
+  }
+
+  get body(): Buffer {
+    return (this.#body ??= packFrame(this.frame));
+  }
+}
+
 /** A whole frame: length header and body. */
 export function encodeFrame(frame: Frame): Buffer {
   const body = packFrame(frame);

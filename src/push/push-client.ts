@@ -11,7 +11,7 @@ import { SpanKind, endSpan, parentContext, startSpan, traceparentOf, type Span }
 import { WeftError } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import { counts, observePushAck } from '../metrics/metrics.js';
-import { FrameType, type PushFrame } from '../protocol/frames.js';
+import { FrameType, SharedFrame, type PushFrame } from '../protocol/frames.js';
 import { RoomRequests } from './room-requests.js';
 import type { LiveNodes } from '../registry/registry.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
@@ -127,6 +127,7 @@ export class PushClient {
     countPush(kind);
     const span = tracePush(frame, kind);
     let pending: PendingPush | undefined;
+    let shared: SharedFrame | undefined;
     let ackId = 0;
     let resolveOuter: (n: number) => void = () => {};
     const promise = new Promise<number>((resolve) => (resolveOuter = resolve));
@@ -148,10 +149,13 @@ export class PushClient {
         };
         this.#pending.set(ackId, pending);
         this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS).unref();
+        // Complete now (its ack id is in): packed once for every gateway it goes to.
+        shared = new SharedFrame(frame);
       }
+      const bytes = shared!;
       const link = this.#links.get(gateway);
       if (link !== undefined) {
-        this.#sendOn(pending, link, frame);
+        this.#sendOn(pending, link, bytes);
         continue;
       }
       const p = pending;
@@ -159,7 +163,7 @@ export class PushClient {
       this.#links.connect(gateway).then(
         (opened) => {
           p.dialing -= 1;
-          if (this.#pending.has(ackId)) this.#sendOn(p, opened, frame);
+          if (this.#pending.has(ackId)) this.#sendOn(p, opened, bytes);
           this.#finishIfDone(ackId, p);
         },
         () => {
@@ -188,12 +192,13 @@ export class PushClient {
     const kind = kindOf(frame);
     countPush(kind);
     endSpan(tracePush(frame, kind));
+    const shared = new SharedFrame(frame);
     for (const gateway of gateways) {
       if (!this.#live.isLive(gateway)) continue;
       const link = this.#links.get(gateway);
       if (link !== undefined) {
         try {
-          link.send(frame);
+          link.sendShared(shared);
         } catch {
           // link closing: that gateway's sessions are gone with it
         }
@@ -202,7 +207,7 @@ export class PushClient {
       this.#links.connect(gateway).then(
         (opened) => {
           try {
-            opened.send(frame);
+            opened.sendShared(shared);
           } catch {
             // as above
           }
@@ -228,9 +233,9 @@ export class PushClient {
     }
   }
 
-  #sendOn(pending: PendingPush, link: PeerLink, frame: PushFrame): void {
+  #sendOn(pending: PendingPush, link: PeerLink, frame: SharedFrame): void {
     try {
-      link.send(frame);
+      link.sendShared(frame);
       pending.waiting.push(link);
     } catch {
       // link closing: that gateway counts as reaching no one

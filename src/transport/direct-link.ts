@@ -9,7 +9,7 @@
  */
 import { WeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import { FrameType, decodeFrameBody, packFrame, type Frame } from '../protocol/frames.js';
+import { FrameType, decodeFrameBody, packFrame, type Frame, type SharedFrame } from '../protocol/frames.js';
 import type { FrameSink, PeerLink } from './peer-link.js';
 
 export interface DirectLinkOptions {
@@ -125,6 +125,10 @@ export class DirectLink implements PeerLink {
     const listeners = this.#drainListeners;
     this.#drainListeners = [];
     for (const listener of listeners) listener();
+  }
+
+  sendShared(shared: SharedFrame): void {
+    this.send(shared.frame);
   }
 
   send(frame: Frame): void {

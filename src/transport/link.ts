@@ -10,7 +10,7 @@ import { counts } from '../metrics/metrics.js';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { WeftError, toWire, fromWire } from '../errors.js';
-import { FRAME_HEADER_BYTES, FrameDecoder, FrameType, PROTOCOL_VERSION, packFrame, type Frame } from '../protocol/frames.js';
+import { FRAME_HEADER_BYTES, FrameDecoder, FrameType, PROTOCOL_VERSION, packFrame, type Frame, type SharedFrame } from '../protocol/frames.js';
 import type { Logger } from '../logger.js';
 import type { PeerLink } from './peer-link.js';
 import type { WarnLimiter } from './warn-limiter.js';
@@ -148,6 +148,14 @@ export class Link implements PeerLink {
    * Throws ProtocolError if the frame is over the peer's limit.
    */
   send(frame: Frame): void {
+    this.#queue(frame, undefined);
+  }
+
+  sendShared(shared: SharedFrame): void {
+    this.#queue(shared.frame, shared);
+  }
+
+  #queue(frame: Frame, shared: SharedFrame | undefined): void {
     if (this.#state !== 'open') throw new WeftError('CommunicationError', 'link is not open');
     if (this.queuedBytes > this.#options.maxQueuedBytes) {
       if (!this.#warnedFull) {
@@ -161,7 +169,7 @@ export class Link implements PeerLink {
       throw new WeftError('Overloaded', `link to ${this.peerNodeId} has ${this.queuedBytes} bytes waiting`);
     }
     this.#warnedFull = false;
-    const body = packFrame(frame);
+    const body = shared === undefined ? packFrame(frame) : shared.body;
     if (body.length > this.#options.maxFrameBytes) {
       throw new WeftError('ProtocolError', `frame of ${body.length} bytes is over maxFrameBytes ${this.#options.maxFrameBytes}`);
     }

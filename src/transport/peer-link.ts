@@ -3,7 +3,7 @@
  * link to another process or a direct link to a node of this process: the
  * parts above transport never know which.
  */
-import type { Frame, FrameType } from '../protocol/frames.js';
+import type { Frame, FrameType, SharedFrame } from '../protocol/frames.js';
 
 export interface PeerLink {
   /** The peer's node id (known once the link is open). */
@@ -26,6 +26,8 @@ export interface PeerLink {
    * over the peer's limit, CommunicationError when the link is closed.
    */
   send(frame: Frame): void;
+  /** The same for a frame that goes to several links: a TCP link takes its bytes, packed once for all. */
+  sendShared(shared: SharedFrame): void;
   /** Closes the link; queued frames are delivered first. */
   close(): void;
 }
