@@ -7,7 +7,7 @@
  * outcomes that never come are swept once a second.
  */
 import { currentContext } from '../rpc/context.js';
-import { SpanKind, endSpan, parentContext, startSpan, traceparentOf, type Span } from '../tracing/tracing.js';
+import { SpanKind, endSpan, parentContext, startSpan, traceparentOf, type Attributes, type Span } from '../tracing/tracing.js';
 import { WeftError } from '../errors.js';
 import { LIMITS } from '../limits.js';
 import { counts, observePushAck } from '../metrics/metrics.js';
@@ -62,9 +62,18 @@ function kindOf(frame: PushFrame): PushKind {
  * Starts the push's span (a child of the call it is made in) and writes its
  * traceparent into the frame, so the gateways' delivery spans are its children.
  */
+/** Span names and attributes per kind, made once. */
+const PUSH_SPANS: Record<PushKind, { name: string; attributes: Attributes }> = {
+  session: { name: 'weft.push session', attributes: Object.freeze({ 'weft.push.kind': 'session' }) },
+  business: { name: 'weft.push business', attributes: Object.freeze({ 'weft.push.kind': 'business' }) },
+  service: { name: 'weft.push service', attributes: Object.freeze({ 'weft.push.kind': 'service' }) },
+  room: { name: 'weft.push room', attributes: Object.freeze({ 'weft.push.kind': 'room' }) },
+};
+
 function tracePush(frame: PushFrame, kind: PushKind): Span {
   const parent = currentContext()?.traceparent;
-  const traced = startSpan(`weft.push ${kind}`, SpanKind.PRODUCER, parentContext(parent), { 'weft.push.kind': kind });
+  const { name, attributes } = PUSH_SPANS[kind];
+  const traced = startSpan(name, SpanKind.PRODUCER, parentContext(parent), attributes);
   (frame as unknown[])[frame.length - 1] = traceparentOf(traced.ctx) || (parent ?? '');
   return traced.span;
 }

@@ -3,7 +3,7 @@
  * the contract, keeps to the concurrency limit, runs the method in its call
  * context and answers. Errors cross as {code, message, data}, never a stack.
  */
-import { SpanKind, contextFrom, endSpan, startSpan, traceparentOf, withContext } from '../tracing/tracing.js';
+import { SpanKind, contextFrom, endSpan, startSpan, traceparentOf, withContext, type Attributes } from '../tracing/tracing.js';
 import { observeRpcServer } from '../metrics/metrics.js';
 import { WeftError, isWeftError, toWire, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -23,6 +23,9 @@ export interface RpcServerOptions {
 interface MethodEntry {
   fn: (...args: unknown[]) => unknown;
   validator: ArgsValidator;
+  /** The server span's name and attributes, made once per method rather than per call. */
+  spanName: string;
+  spanAttributes: Attributes;
 }
 
 interface ServiceEntry {
@@ -56,7 +59,12 @@ export class RpcServer {
       if (typeof fn !== 'function') {
         throw new WeftError('InvalidContract', `${contract.name}.${name} is in the contract but the implementation has no such method`);
       }
-      methods.set(name, { fn: fn as (...args: unknown[]) => unknown, validator: new ArgsValidator(def) });
+      methods.set(name, {
+        fn: fn as (...args: unknown[]) => unknown,
+        validator: new ArgsValidator(def),
+        spanName: `${contract.name}/${name}`,
+        spanAttributes: Object.freeze({ 'rpc.system': 'weft', 'rpc.service': contract.name, 'rpc.method': name }),
+      });
     }
     this.#services.set(contract.name, { contract, instance, methods });
   }
@@ -127,11 +135,7 @@ export class RpcServer {
       this.#reply(link, id, new WeftError('ValidateError', `invalid arguments for ${service}.${method}`, { validErrors }));
       return;
     }
-    const traced = startSpan(`${service}/${method}`, SpanKind.SERVER, contextFrom(wireCtx.p), {
-      'rpc.system': 'weft',
-      'rpc.service': service,
-      'rpc.method': method,
-    });
+    const traced = startSpan(m.spanName, SpanKind.SERVER, contextFrom(wireCtx.p), m.spanAttributes);
     const traceparent = traceparentOf(traced.ctx) || wireCtx.p;
     const ctx: CallContext = {
       traceId: wireCtx.t,

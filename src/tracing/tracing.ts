@@ -11,7 +11,7 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 
 export { SpanKind };
-export type { Context, Span };
+export type { Attributes, Context, Span };
 
 const tracer = trace.getTracer('weft');
 
@@ -42,6 +42,7 @@ export function parentContext(traceparent: string | undefined): Context {
 
 /** The `traceparent` of a span's context, '' when it has none (no SDK, or no propagator). */
 export function traceparentOf(ctx: Context): string {
+  if (ctx === ROOT_CONTEXT) return '';
   const carrier: Carrier = {};
   propagation.inject(ctx, carrier);
   return carrier.traceparent ?? '';
@@ -49,6 +50,9 @@ export function traceparentOf(ctx: Context): string {
 
 export function startSpan(name: string, kind: SpanKind, parent: Context, attributes?: Attributes): { span: Span; ctx: Context } {
   const span = tracer.startSpan(name, attributes === undefined ? { kind } : { kind, attributes }, parent);
+  // No SDK and no trace to continue: the span is a no-op with no id, and a context holding it would
+  // say nothing its parent does not (each one a Map copied, on every call and push).
+  if (!span.isRecording() && !trace.isSpanContextValid(span.spanContext())) return { span, ctx: parent };
   return { span, ctx: trace.setSpan(parent, span) };
 }
 
