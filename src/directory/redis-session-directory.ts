@@ -1073,7 +1073,10 @@ export class RedisSessionDirectory implements SessionDirectory {
       if (w === undefined || w.loading || w.running !== undefined || w.epoch !== read.epoch) return;
       // Updates up to `read.version` were published before the read and have all arrived by now: behind means lost.
       if (w.version < read.version) {
-        this.#o.logger.info({ service: unit, version: w.version, redis: read.version }, 'session directory replica is behind Redis; loading it again');
+        this.#o.logger.info(
+          { service: unit, version: w.version, redis: read.version },
+          'session directory replica is behind Redis; loading it again',
+        );
         this.#requestLoad(w);
       }
     });
