@@ -135,6 +135,8 @@ export interface WeftLayout {
   history?: boolean;
   /** Trace one push in this many with the hop tracer (the hops scenario); absent: no tracing. */
   hops?: number;
+  /** The service takes client messages (request-reply), so its host keeps its sessions. */
+  calls?: boolean;
 }
 
 /** weft as the push scenarios run it: its processes, and what the history scenario needs to reach them. */
@@ -171,7 +173,7 @@ export async function startWeftPush(
     forget();
   };
   const history = layout.history ?? true;
-  const traced = layout.hops === undefined ? {} : { hops: layout.hops };
+  const layoutArgs = { ...(layout.hops === undefined ? {} : { hops: layout.hops }), ...(layout.calls === true ? { calls: true } : {}) };
   try {
     const gateways: Proc[] = [];
     for (let g = 1; g <= layout.gateways; g++) {
@@ -180,7 +182,7 @@ export async function startWeftPush(
           ...common,
           role: layout.colocated === true ? 'gateway-ws' : 'gateway',
           history,
-          ...traced,
+          ...layoutArgs,
           maxBufferedBytes: 16 * 1024 * 1024,
           maxConcurrentCalls: o.hostMaxCalls,
         }),
@@ -189,7 +191,7 @@ export async function startWeftPush(
     const host =
       layout.colocated === true
         ? gateways[0]!
-        : await group.start('ws-host', 'weft-node', { ...common, role: 'ws-host', history, ...traced, maxConcurrentCalls: o.hostMaxCalls });
+        : await group.start('ws-host', 'weft-node', { ...common, role: 'ws-host', history, ...layoutArgs, maxConcurrentCalls: o.hostMaxCalls });
     const ports = gateways.map((g) => g.info['port'] as number);
     for (const port of ports) await waitForService(port, 'IBenchWsAppService');
     // rpc: a pusher calling the service's push method; direct: a createClient process pushing through the
@@ -197,7 +199,7 @@ export async function startWeftPush(
     const generator =
       via === 'http'
         ? await group.start('http-load', 'http-load')
-        : await group.start('pusher', 'weft-node', { ...common, ...traced, role: via === 'rpc' ? 'pusher' : 'direct-pusher' });
+        : await group.start('pusher', 'weft-node', { ...common, ...layoutArgs, role: via === 'rpc' ? 'pusher' : 'direct-pusher' });
     const clients = await ClientGroup.start(group, layout.clients, o.clientProcs);
     await clients.connect(
       sessionPlan(sessions, businessIds, (i, bid) => {

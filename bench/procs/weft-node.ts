@@ -19,7 +19,7 @@ import {
   type Gateway,
   type Host,
 } from '../../src/index.js';
-import { BenchWsNoHistoryService, BenchWsService, IBenchRpcAppService, IBenchWsAppService, benchItem } from '../contract.js';
+import { BenchWsNoHistoryService, BenchWsService, IBenchRpcAppService, IBenchWsAppService, IBenchWsCallAppService, benchItem } from '../contract.js';
 import { benchLogger, childArgs, emit, failStart, onParentMessage, serve, type Handler } from '../lib/child.js';
 import { nowUs, payloadMaker, sleep } from '../lib/clock.js';
 import { Generator, type GenSpec } from '../lib/generator.js';
@@ -34,6 +34,8 @@ interface Args {
   maxBufferedBytes?: number;
   maxConcurrentCalls?: number;
   callTimeoutMs?: number;
+  /** ws-host, gateway-ws: true serves the service with client messages (request-reply). */
+  calls?: boolean;
   /** ws-host: false serves the service class that keeps no history. */
   history?: boolean;
   /** Node record TTL and heartbeat (redisCluster's ttlMs, heartbeatMs); weft's defaults when absent. */
@@ -87,7 +89,8 @@ async function startWsHost(): Promise<{ host: Host; service: BenchWsService }> {
     logger,
     name: 'bench-ws-host',
     modules: [WebSocketModule],
-    services: [implement(IBenchWsAppService, service)],
+    // request-reply's host serves the variant that takes client messages (sessions kept on the host).
+    services: [args.calls === true ? implement(IBenchWsCallAppService, service) : implement(IBenchWsAppService, service)],
     ...(args.maxConcurrentCalls === undefined ? {} : { maxConcurrentCalls: args.maxConcurrentCalls }),
   }).start();
   return { host, service };

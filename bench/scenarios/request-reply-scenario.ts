@@ -87,7 +87,15 @@ export async function requestReply(o: BenchOptions, redis: RedisWatch, log: (s: 
   const rows: Row[] = [];
   if (wants(o, 'weft')) {
     // Two sessions of each businessId, one on each gateway (as the push rows).
-    rows.push(await run('weft', () => startWeftPush(o, redis, 'weft', CALLERS, CALLERS / 2, 'rpc', { gateways: 2, clients: 'weft' }), o, redis, log));
+    rows.push(
+      await run(
+        'weft',
+        () => startWeftPush(o, redis, 'weft', CALLERS, CALLERS / 2, 'rpc', { gateways: 2, clients: 'weft', calls: true }),
+        o,
+        redis,
+        log,
+      ),
+    );
   }
   if (wants(o, 'socketio')) rows.push(await run('socketio', () => startSocketIo(o, redis, CALLERS, CALLERS), o, redis, log));
   if (wants(o, 'raw-ws')) rows.push(await run('raw-ws', () => startRawEcho(o), o, undefined, log));
