@@ -53,6 +53,20 @@ const COLUMNS: Record<string, [string, string, number][]> = {
     ['p99Ms', 'p99 ms', 3],
     ['errors', 'errors', 0],
   ],
+  'request-reply': [
+    ['callsPerSec', 'calls/s', 0],
+    ['p50Ms', 'p50 ms', 2],
+    ['p99Ms', 'p99 ms', 2],
+    ['p999Ms', 'p99.9 ms', 2],
+    ['errors', 'errors', 0],
+  ],
+  hops: [
+    ['p50Ms', 'p50 ms', 2],
+    ['p99Ms', 'p99 ms', 2],
+    ['samples', 'samples', 0],
+    ['deliveriesPerSec', 'deliveries/s', 0],
+    ['cpuUsPerDelivery', 'CPU µs/delivery', 0],
+  ],
   sessions: [
     ['sessions', 'sessions', 0],
     ['connectsPerSec', 'connects/s', 0],
@@ -84,10 +98,9 @@ COLUMNS['push-http'] = [...COLUMNS['push']!.slice(0, 5), ['httpP99Ms', 'HTTP p99
 /** The workload of each scenario, from the options of the run. */
 function describe(scenario: string, o: Record<string, unknown>): string {
   const n = (k: string): string => Number(o[k]).toLocaleString('en-US');
-  const phases = `\`max\`: ${n('durationS')} s with at most ${n('window')} pushes in flight; \`rate\`: ${n('rate')} pushes/s for ${n('durationS')} s.`;
   switch (scenario) {
     case 'push':
-      return `${n('sessions')} sessions, ${n('businessIds')} businessIds, ${n('payloadBytes')}-byte payloads; ${phases}`;
+      return `Two gateways (the two sessions of each businessId on different ones), one WebSocket host, a pusher through the typed proxy, bare ws clients unless the row says weft/client; extra layouts labelled. ${n('sessions')} sessions, ${n('businessIds')} businessIds, ${n('payloadBytes')}-byte payloads; \`max\`: ${n('durationS')} s with at most ${n('historyWindow')} pushes in flight; \`max-10k\`: the same with ${n('window')}; \`rate\`: ${n('rate')} pushes/s for ${n('durationS')} s.`;
     case 'push-http':
       return `${n('sessions')} sessions, ${n('businessIds')} businessIds; \`max\`: ${n('pushConnections')} keep-alive connections, one request in flight each, ${n('durationS')} s; \`rate\`: ${n('rate')} pushes/s.`;
     case 'http-rpc':
@@ -98,6 +111,10 @@ function describe(scenario: string, o: Record<string, unknown>): string {
       return `${n('idleSessions')} idle sessions; memory after GC.`;
     case 'fan-out':
       return `${n('fanout')} sessions on one businessId, at most ${n('fanoutWindow')} pushes in flight, ${n('durationS')} s.`;
+    case 'request-reply':
+      return `200 sessions with one call in flight each, ${n('durationS')} s: weft/client \`call('ping')\` through two gateways to the host's handler; Socket.IO \`emitWithAck\` (two servers); a raw ws echo server.`;
+    case 'hops':
+      return `Two gateways, one WebSocket host with history, a pusher through the typed proxy, ${n('sessions')} bare ws sessions; one push in 10 traced through weft's spans (bench/lib/hop-tracer.ts). \`rate\`: ${n('rate')} pushes/s; \`max\`: ${n('historyWindow')} in flight; then CPU µs per delivery per process.`;
     case 'history':
       return `Two gateways, one WebSocket host, a pusher; ${n('sessions')} sessions, ${n('businessIds')} businessIds (each businessId's sessions split over both gateways), ${n('payloadBytes')}-byte payloads; \`max\`: ${n('durationS')} s with at most ${n('historyWindow')} pushes in flight; \`rate\`: ${n('rate')} pushes/s. Resume: median of ${n('reconnects')} reconnects to the other gateway. Memory: Redis MEMORY USAGE of the stream and meta keys.`;
     default:
@@ -113,7 +130,7 @@ function cell(values: number[] | undefined, medianValue: number | undefined, dec
 
 function targetValue(t: Target | undefined): string {
   if (t === undefined || Number.isNaN(t.value)) return '-';
-  return `${t.value.toFixed(t.unit === 'messages' ? 0 : 2)} ${t.unit}`;
+  return `${t.value.toFixed(t.unit === 'messages' || t.unit === 'B' ? 0 : 2)} ${t.unit}`;
 }
 
 function main(): void {

@@ -42,7 +42,7 @@ const TARGETS_OF: Record<string, string[]> = {
   push: ['push-vs-socketio', 'push-vs-raw-ws', 'push-p99', 'push-cpu', 'nothing-lost'],
   'push-http': ['nothing-lost'],
   'http-rpc': ['http-rpc-vs-raw'],
-  sessions: ['gateway-rss', 'host-rss'],
+  sessions: ['gateway-rss', 'gateway-heap', 'host-heap'],
   'fan-out': ['nothing-lost'],
   'request-reply': [],
   rpc: [],

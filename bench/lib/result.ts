@@ -265,19 +265,28 @@ export function evaluateTargets(results: ScenarioResult[]): Target[] {
     ),
     target(
       'gateway-rss',
-      'gateway RSS per idle session',
-      '<= 8 KiB',
-      metric(results, 'sessions', 'weft', 'idle', 'gatewayBytesPerSession') / 1024,
-      'KiB',
-      (v) => v <= 8,
+      'gateway RSS per idle session, weft / raw ws server',
+      '<= 1.00',
+      metric(results, 'sessions', 'weft', 'idle', 'gatewayBytesPerSession') / metric(results, 'sessions', 'raw-ws', 'idle', 'serverBytesPerSession'),
+      'x',
+      (v) => v <= 1,
     ),
     target(
-      'host-rss',
-      'host RSS per idle session',
-      '<= 1 KiB',
-      metric(results, 'sessions', 'weft', 'idle', 'hostBytesPerSession') / 1024,
-      'KiB',
+      'gateway-heap',
+      'gateway heap per idle session, weft / raw ws server',
+      '<= 1.00',
+      metric(results, 'sessions', 'weft', 'idle', 'gatewayHeapBytesPerSession') /
+        metric(results, 'sessions', 'raw-ws', 'idle', 'serverHeapBytesPerSession'),
+      'x',
       (v) => v <= 1,
+    ),
+    target(
+      'host-heap',
+      'host heap per idle session',
+      '< 300 B',
+      metric(results, 'sessions', 'weft', 'idle', 'hostHeapBytesPerSession'),
+      'B',
+      (v) => v < 300,
     ),
   ];
   // Nothing lost: every weft row that counts deliveries (all of history's are weft).
@@ -293,7 +302,7 @@ export function targetsTable(targets: Target[]): string {
   const body = targets.map((t) => [
     t.what,
     t.want,
-    Number.isNaN(t.value) ? 'not measured' : `${t.value.toFixed(t.unit === 'messages' ? 0 : 2)} ${t.unit}`,
+    Number.isNaN(t.value) ? 'not measured' : `${t.value.toFixed(t.unit === 'messages' || t.unit === 'B' ? 0 : 2)} ${t.unit}`,
     t.status,
   ]);
   return ['== targets', renderTable(['target', 'want', 'measured', 'result'], body, 99)].join('\n');
