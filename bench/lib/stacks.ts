@@ -173,7 +173,9 @@ export async function startWeftPush(
     forget();
   };
   const history = layout.history ?? true;
-  const layoutArgs = { ...(layout.hops === undefined ? {} : { hops: layout.hops }), ...(layout.calls === true ? { calls: true } : {}) };
+  const traced = layout.hops === undefined ? {} : { hops: layout.hops };
+  // What the process serving the WebSocket service (a host, or a colocated gateway) needs to know.
+  const served = { history, ...traced, ...(layout.calls === true ? { calls: true } : {}) };
   try {
     const gateways: Proc[] = [];
     for (let g = 1; g <= layout.gateways; g++) {
@@ -181,8 +183,7 @@ export async function startWeftPush(
         await group.start(layout.gateways === 1 ? 'gateway' : `gateway-${g}`, 'weft-node', {
           ...common,
           role: layout.colocated === true ? 'gateway-ws' : 'gateway',
-          history,
-          ...layoutArgs,
+          ...served,
           maxBufferedBytes: 16 * 1024 * 1024,
           maxConcurrentCalls: o.hostMaxCalls,
         }),
@@ -191,7 +192,7 @@ export async function startWeftPush(
     const host =
       layout.colocated === true
         ? gateways[0]!
-        : await group.start('ws-host', 'weft-node', { ...common, role: 'ws-host', history, ...layoutArgs, maxConcurrentCalls: o.hostMaxCalls });
+        : await group.start('ws-host', 'weft-node', { ...common, role: 'ws-host', ...served, maxConcurrentCalls: o.hostMaxCalls });
     const ports = gateways.map((g) => g.info['port'] as number);
     for (const port of ports) await waitForService(port, 'IBenchWsAppService');
     // rpc: a pusher calling the service's push method; direct: a createClient process pushing through the
@@ -199,7 +200,7 @@ export async function startWeftPush(
     const generator =
       via === 'http'
         ? await group.start('http-load', 'http-load')
-        : await group.start('pusher', 'weft-node', { ...common, ...layoutArgs, role: via === 'rpc' ? 'pusher' : 'direct-pusher' });
+        : await group.start('pusher', 'weft-node', { ...common, ...traced, role: via === 'rpc' ? 'pusher' : 'direct-pusher' });
     const clients = await ClientGroup.start(group, layout.clients, o.clientProcs);
     await clients.connect(
       sessionPlan(sessions, businessIds, (i, bid) => {

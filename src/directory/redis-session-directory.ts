@@ -1059,7 +1059,7 @@ export class RedisSessionDirectory implements SessionDirectory {
     const failed = units.filter((_, i) => reads[i] === undefined);
     const watchedChannels = units.filter((unit, i) => reads[i] !== undefined && this.#watched.has(unit)).map((unit) => this.#keys(unit).channel);
     try {
-      await this.#caughtUp(watchedChannels);
+      await this.#redis.subscriberCaughtUpAll(watchedChannels);
     } catch (err) {
       this.#o.logger.debug({ err: (err as Error).message }, 'session directory check failed');
       return units;
@@ -1081,13 +1081,6 @@ export class RedisSessionDirectory implements SessionDirectory {
       }
     });
     return failed;
-  }
-
-  /** Resolves once every message published on these channels before now has arrived: one PING on one Redis, a marker per channel on a Cluster. */
-  async #caughtUp(channels: string[]): Promise<void> {
-    if (channels.length === 0) return;
-    if (!this.#redis.isCluster) return this.#redis.subscriberCaughtUp(channels[0]!);
-    await Promise.all(channels.map((channel) => this.#redis.subscriberCaughtUp(channel)));
   }
 
   /** Entries of gateways the registry does not know: remove them if they are still unknown later. */

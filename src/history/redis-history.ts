@@ -88,11 +88,18 @@ for i = 0, #KEYS / 3 - 1 do
   else
     local offset = last + 1
     -- The offset, this call's dedupe field and (for a new stream) the epoch in one write.
-    if dedupeKey == '' then
-      if fresh then redis.call('HSET', meta, 'e', epoch, 'o', offset) else redis.call('HSET', meta, 'o', offset) end
-    else
+    local set = {'o', offset}
+    if fresh then
+      set[#set + 1] = 'e'
+      set[#set + 1] = epoch
+    end
+    if dedupeKey ~= '' then
+      set[#set + 1] = field
+      set[#set + 1] = offset
+    end
+    redis.call('HSET', meta, unpack(set))
+    if dedupeKey ~= '' then
       -- Kept while its entry could be: the dedupe field of an older push goes after maxEntries more.
-      if fresh then redis.call('HSET', meta, 'e', epoch, 'o', offset, field, offset) else redis.call('HSET', meta, 'o', offset, field, offset) end
       local kept = redis.call('RPUSH', dedupe, dedupeKey)
       if kept == 1 then redis.call('PEXPIRE', dedupe, metaTtl) end
       if kept > maxEntries then redis.call('HDEL', meta, 'k:' .. redis.call('LPOP', dedupe)) end

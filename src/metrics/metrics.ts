@@ -2,7 +2,8 @@
  * Prometheus metrics of this process (docs/metrics.md), for every weft node
  * it runs. Hot paths only add to plain numbers here; prom-client reads them
  * when `/metrics` is scraped, so a push or a frame costs an addition, not a
- * label lookup. Durations go to prom-client histograms as they happen.
+ * label lookup. Durations go to weft's own histograms (seconds-histogram.ts)
+ * as they happen, printed in prom-client's format at scrape.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
 import { SecondsHistogram, type SecondsSeries } from './seconds-histogram.js';

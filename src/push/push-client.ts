@@ -58,10 +58,6 @@ function kindOf(frame: PushFrame): PushKind {
   }
 }
 
-/**
- * Starts the push's span (a child of the call it is made in) and writes its
- * traceparent into the frame, so the gateways' delivery spans are its children.
- */
 /** Span names and attributes per kind, made once. */
 const PUSH_SPANS: Record<PushKind, { name: string; attributes: Attributes }> = {
   session: { name: 'weft.push session', attributes: Object.freeze({ 'weft.push.kind': 'session' }) },
@@ -70,6 +66,10 @@ const PUSH_SPANS: Record<PushKind, { name: string; attributes: Attributes }> = {
   room: { name: 'weft.push room', attributes: Object.freeze({ 'weft.push.kind': 'room' }) },
 };
 
+/**
+ * Starts the push's span (a child of the call it is made in) and writes its
+ * traceparent into the frame, so the gateways' delivery spans are its children.
+ */
 function tracePush(frame: PushFrame, kind: PushKind): Span {
   const parent = currentContext()?.traceparent;
   const { name, attributes } = PUSH_SPANS[kind];
@@ -136,7 +136,8 @@ export class PushClient {
     countPush(kind);
     const span = tracePush(frame, kind);
     let pending: PendingPush | undefined;
-    let shared: SharedFrame | undefined;
+    // Packed on its first send, once its ack id is in, and only once for every gateway it goes to.
+    const shared = new SharedFrame(frame);
     let ackId = 0;
     let resolveOuter: (n: number) => void = () => {};
     const promise = new Promise<number>((resolve) => (resolveOuter = resolve));
@@ -158,13 +159,10 @@ export class PushClient {
         };
         this.#pending.set(ackId, pending);
         this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS).unref();
-        // Complete now (its ack id is in): packed once for every gateway it goes to.
-        shared = new SharedFrame(frame);
       }
-      const bytes = shared!;
       const link = this.#links.get(gateway);
       if (link !== undefined) {
-        this.#sendOn(pending, link, bytes);
+        this.#sendOn(pending, link, shared);
         continue;
       }
       const p = pending;
@@ -172,7 +170,7 @@ export class PushClient {
       this.#links.connect(gateway).then(
         (opened) => {
           p.dialing -= 1;
-          if (this.#pending.has(ackId)) this.#sendOn(p, opened, bytes);
+          if (this.#pending.has(ackId)) this.#sendOn(p, opened, shared);
           this.#finishIfDone(ackId, p);
         },
         () => {

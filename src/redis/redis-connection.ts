@@ -280,6 +280,13 @@ export class RedisConnection {
     else await this.#sub.unsubscribe(channel);
   }
 
+  /** `subscriberCaughtUp` for several channels: one PING covers them all on one server, a marker each on a Cluster. */
+  async subscriberCaughtUpAll(channels: readonly string[]): Promise<void> {
+    if (channels.length === 0) return;
+    if (!this.isCluster) return this.subscriberCaughtUp(channels[0]!);
+    await Promise.all(channels.map((channel) => this.subscriberCaughtUp(channel)));
+  }
+
   /**
    * Resolves once every message Redis published on `channel` before this call
    * has reached its handlers. Read something on the command connection, then
