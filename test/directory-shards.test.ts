@@ -134,6 +134,11 @@ for (const kind of ['redis', 'cluster'] as const) {
           assert.ok(found instanceof Promise, 'read from Redis');
           assert.deepEqual(ids(await found), sessions, `${h.nodeId} lists ${businessId} from Redis`);
         }
+        // The same reads all in one turn (they go out as one pipeline), one of them twice: the same answers.
+        const others = [...expected].filter(([businessId]) => ownerOf(businessId) !== i);
+        others.push(others[0]!);
+        const together = await Promise.all(others.map(async ([businessId]) => h.directory.sessionsOf(SERVICE, businessId)));
+        together.forEach((found, k) => assert.deepEqual(ids(found), others[k]![1], `${h.nodeId} lists ${others[k]![0]} in a batch`));
         assert.equal(await h.directory.size(SERVICE), 600);
       }
       // A session bound to a host is listed by it at once, before the gateway's write.

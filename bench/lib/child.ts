@@ -4,6 +4,9 @@
  * The process exits when its parent goes away (IPC disconnect), so a
  * crashed or killed harness leaves no orphans.
  */
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { writeHeapSnapshot } from 'node:v8';
 import { pino } from 'pino';
 import type { Logger } from '../../src/index.js';
 
@@ -52,7 +55,7 @@ export function onParentMessage(type: string, fn: (data: unknown) => void): void
 export function serve(handlers: Record<string, Handler>, info: Record<string, unknown> = {}): void {
   if (process.send === undefined) throw new Error('a benchmark process must be started by the harness (IPC)');
   const all: Record<string, Handler> = {
-    mem: () => memoryAfterGc(),
+    mem: () => settledMemory(),
     exit: () => {
       setImmediate(() => process.exit(0));
       return true;
@@ -79,6 +82,28 @@ export function serve(handlers: Record<string, Handler>, info: Record<string, un
   });
   process.on('disconnect', () => process.exit(0));
   process.send({ type: 'ready', data: { pid: process.pid, ...info } });
+}
+
+/**
+ * Memory once the heap has settled: four full GCs 250 ms apart. One GC
+ * right after a burst leaves pages V8 has freed but not yet returned
+ * (its unmapper and memory reducer work in the background), which showed
+ * as tens of MB of RSS that a later reading no longer had.
+ */
+export async function settledMemory(): Promise<NodeJS.MemoryUsage> {
+  for (let round = 0; round < 3; round++) {
+    memoryAfterGc();
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  const memory = memoryAfterGc();
+  // BENCH_HEAP_SNAPSHOT=gateway: a heap snapshot at each reading, in bench/out/profiles (diff two in DevTools).
+  const name = process.env['BENCH_NAME'] ?? '';
+  if ((process.env['BENCH_HEAP_SNAPSHOT'] ?? '').split(',').includes(name)) {
+    const dir = path.resolve('bench/out/profiles');
+    mkdirSync(dir, { recursive: true });
+    writeHeapSnapshot(path.join(dir, `${name}-${Date.now()}.heapsnapshot`));
+  }
+  return memory;
 }
 
 /** Reports a startup failure to the parent and exits. */

@@ -131,6 +131,8 @@ export async function rpc(o: BenchOptions, redis: RedisWatch, log: Log): Promise
 interface Mem {
   rss: number;
   heapUsed: number;
+  external: number;
+  heapTotal: number;
 }
 
 /** Connects `n` idle sessions; memory after GC before and after, per session. */
@@ -170,6 +172,9 @@ async function idleRow(
   servers.forEach((s, i) => {
     metrics[`${s.label}BytesPerSession`] = Math.round((after[i]!.rss - before[i]!.rss) / n);
     metrics[`${s.label}HeapBytesPerSession`] = Math.round((after[i]!.heapUsed - before[i]!.heapUsed) / n);
+    // Buffers and other memory V8 tracks outside its heap (includes arrayBuffers).
+    metrics[`${s.label}HeapTotalBytesPerSession`] = Math.round((after[i]!.heapTotal - before[i]!.heapTotal) / n);
+    metrics[`${s.label}ExternalBytesPerSession`] = Math.round((after[i]!.external - before[i]!.external) / n);
     metrics[`${s.label}RssMiB`] = Math.round((after[i]!.rss / 2 ** 20) * 10) / 10;
   });
   if (redis !== undefined) metrics['redisBytesPerSession'] = Math.round(((await redis.usedMemory()) - redisBefore) / n);

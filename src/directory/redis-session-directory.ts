@@ -61,6 +61,7 @@ import { LIMITS } from '../limits.js';
 import type { Logger } from '../logger.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
 import { runScript, script } from '../redis/redis-script.js';
+import { TurnReads } from '../redis/turn-reads.js';
 import { directoryUnit, registryKeys, serviceKeys, serviceOfUnit, type ServiceKeys } from '../redis/keys.js';
 import { RedisPresence } from './redis-presence.js';
 import type { Registry, RegistryView } from '../registry/registry.js';
@@ -244,6 +245,8 @@ function applyOps(index: SessionIndex, ops: Op[]): void {
 
 export class RedisSessionDirectory implements SessionDirectory {
   readonly #redis: RedisConnection;
+  /** Lookups of units this node keeps no replica of: one pipeline per turn. */
+  readonly #reads: TurnReads;
   readonly #registry: Registry;
   readonly #o: RedisSessionDirectoryOptions;
   readonly #maxBufferBytes: number;
@@ -284,6 +287,7 @@ export class RedisSessionDirectory implements SessionDirectory {
 
   constructor(redis: RedisConnection, registry: Registry, options: RedisSessionDirectoryOptions) {
     this.#redis = redis;
+    this.#reads = new TurnReads(redis);
     this.#registry = registry;
     this.#o = options;
     this.#maxBufferBytes = options.maxLoadBufferBytes ?? LIMITS.directoryLoadBufferMaxBytes;
@@ -295,6 +299,7 @@ export class RedisSessionDirectory implements SessionDirectory {
       fullReplica: this.#fullReplica,
       keyTtlMs: DIRECTORY_KEY_TTL_MS,
       logger: options.logger,
+      reads: this.#reads,
     });
   }
 
@@ -563,7 +568,7 @@ export class RedisSessionDirectory implements SessionDirectory {
 
   /** A businessId's sessions as Redis lists them: one range read of its unit's sorted set. */
   async #read(unit: string, businessId: string): Promise<[string, string][]> {
-    const flat = await this.#redis.command.zrangebylex(this.#keys(unit).byBusiness, `[${businessId}\n`, `(${businessId}\u000b`);
+    const flat = await this.#reads.zrangebylex(this.#keys(unit).byBusiness, `[${businessId}\n`, `(${businessId}\u000b`);
     const out: [string, string][] = [];
     for (const member of flat) {
       const last = member.lastIndexOf('\n');

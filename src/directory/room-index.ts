@@ -18,6 +18,7 @@
 import type { Logger } from '../logger.js';
 import type { RedisConnection } from '../redis/redis-connection.js';
 import { directoryUnit, registryKeys, serviceKeys } from '../redis/keys.js';
+import type { TurnReads } from '../redis/turn-reads.js';
 import { shardOf } from '../util/hash-ring.js';
 import type { HeldRooms } from './session-directory.js';
 
@@ -84,6 +85,8 @@ export interface RedisRoomIndexOptions {
   /** Key TTL, refreshed while the node lives (the directory's). */
   keyTtlMs: number;
   logger: Logger;
+  /** Where lookups go: with the other reads of the turn (the directory's). */
+  reads: TurnReads;
 }
 
 interface Waiter {
@@ -151,7 +154,7 @@ export class RedisRoomIndex {
   /** The gateways Redis lists for a room: one range read. */
   async gatewaysOf(service: string, room: string): Promise<string[]> {
     const key = serviceKeys(this.#o.prefix, this.unitOf(service, room)).rooms;
-    const flat = await this.#redis.command.zrangebylex(key, `[${room}\n`, `(${room}\u000b`);
+    const flat = await this.#o.reads.zrangebylex(key, `[${room}\n`, `(${room}\u000b`);
     const out: string[] = [];
     for (const member of flat) {
       const cut = member.lastIndexOf('\n');
