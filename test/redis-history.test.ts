@@ -5,10 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
+import { Redis } from 'ioredis';
 import { WebSocket } from 'ws';
 import { connectSession, type OpenInfo } from '../src/client/index.js';
+import type { Position } from '../src/history/history-store.js';
 import { RedisHistory } from '../src/history/redis-history.js';
 import { RedisConnection } from '../src/redis/redis-connection.js';
+import { historyKeys } from '../src/redis/keys.js';
 import { WebSocketModule, createGateway, createHost, implement, redisCluster } from '../src/index.js';
 import { ChatAppService, IChatAppService } from './fixtures/services.js';
 import { dropPrefix, startPrivateRedis } from './fixtures/node-control.js';
@@ -139,3 +142,28 @@ test('a second append with the same dedupe key keeps nothing and gives the first
     ['once', 'next'],
   );
 });
+
+test(
+  'a dedupe key holds while its push is kept, the keys of pushes no longer kept go, and the stream outlives its last push by ttlMs',
+  await redisTest(),
+  async (t) => {
+    const prefix = uniquePrefix();
+    t.after(() => dropPrefix(prefix));
+    const store = history(t, REDIS_URL, prefix);
+    const raw = new Redis(REDIS_URL);
+    t.after(() => raw.quit());
+    // LIMITS keeps 5 pushes: 12 pushes by calls, one at a time.
+    const first: Position[] = [];
+    for (let i = 1; i <= 12; i++) first.push(await store.append('IS', 'd', Buffer.from(`m${i}`), true, LIMITS, `call-${i}`));
+    const keys = historyKeys(prefix, 'IS', 'd');
+    const fields = (await raw.hkeys(keys.meta)).filter((f) => f.startsWith('k:'));
+    // Dropped together at offset 10 (every maxEntries pushes): those up to 5 went, 6 to 12 stay.
+    assert.deepEqual(fields.sort(), ['k:call-10', 'k:call-11', 'k:call-12', 'k:call-6', 'k:call-7', 'k:call-8', 'k:call-9']);
+    // A retry of a kept push gives its position; one whose dedupe field went is a new push.
+    assert.deepEqual(await store.append('IS', 'd', Buffer.from('m8'), true, LIMITS, 'call-8'), first[7]);
+    assert.equal((await store.append('IS', 'd', Buffer.from('m2'), true, LIMITS, 'call-2')).offset, 13);
+    assert.equal(await raw.xlen(keys.stream), LIMITS.maxEntries);
+    const ttl = await raw.pttl(keys.stream);
+    assert.ok(ttl > LIMITS.ttlMs - 1000 && ttl <= LIMITS.ttlMs + 1000, `stream TTL ${ttl} ms`);
+  },
+);

@@ -6,8 +6,8 @@
  * of a Redis Cluster, and a script touches that slot only):
  *   {<prefix>:history:<service>:<businessId>}:m  hash  e = epoch, o = last offset,
  *                                                x = when its TTL was last set (s),
+ *                                                y = when the stream's TTL was last set (s),
  *                                                k:<key> = offset of the push a call made (dedupe)
- *   {<prefix>:history:<service>:<businessId>}:k  list  those dedupe keys, oldest first (at most maxEntries)
  *   {<prefix>:history:<service>:<businessId>}:s  stream, entry id `<offset>-0`,
  *                                                fields d = payload, t = text, a = ms
  *
@@ -16,7 +16,7 @@
  * one event-loop turn go in one script call (on a Redis Cluster, one per
  * stream): under load the host pays one round trip and one socket write
  * for many pushes, not one each. The stream
- * is trimmed to maxEntries (MAXLEN) and expires ttlMs after the last push;
+ * is trimmed to maxEntries (MAXLEN) and expires at least ttlMs after the last push;
  * entries older than ttlMs are not replayed. The hash lives longer (a day),
  * so a client back after the window hears "window-passed", and only a
  * Redis that lost the keys makes a new epoch.
@@ -48,46 +48,51 @@ interface PendingAppend {
 }
 
 /**
- * Appends a batch, all with the same limits. KEYS are (meta, stream,
- * dedupe) per push; ARGV is the new-epoch candidate, maxEntries, ttlMs,
- * the meta TTL (ms), the time (ms), then (payload, flags) per push.
- * Returns the epoch and offset of each push, in order.
+ * Appends a batch, all with the same limits. KEYS are (meta, stream) per
+ * push; ARGV is the new-epoch candidate, maxEntries, ttlMs, the meta TTL
+ * (ms), the time (ms), then (payload, flags) per push. Returns the epoch
+ * and offset of each push, in order.
  *
- * The meta hash and the dedupe list get their day-long TTL again once an
- * hour (the hash's `x`, in seconds), not on every push: two commands fewer
- * per push, and they still outlive the stream by a day. One HMGET reads
- * the epoch, that mark, the last offset and the call's dedupe field, and one
- * HSET writes the new offset and dedupe field: seven commands a push where
- * a read and a write each took two (about 10 % less Redis CPU per push).
+ * Three commands a push, where there were five to seven (under load the
+ * script's Redis time is most of a push's Redis CPU):
+ * - one HMGET reads the epoch, the TTL marks, the last offset and the
+ *   call's dedupe field; one HSET writes the new offset and dedupe field;
+ *   one XADD keeps the entry;
+ * - the meta hash gets its day-long TTL again once an hour (`x`, in
+ *   seconds) and the stream its TTL once a second (`y`), set to ttlMs plus
+ *   that second, so it still outlives the last push by ttlMs (reads skip
+ *   entries older than ttlMs by their own time);
+ * - the dedupe fields of pushes no longer kept are dropped together, once
+ *   every maxEntries pushes, not one a push through a list: a dedupe key
+ *   holds for at least maxEntries pushes, at most twice that.
  */
 const APPEND = `
-local newEpoch, maxEntries, ttlMs, metaTtl, at = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local newEpoch, maxEntries, ttlMs, metaTtl, at = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local nowS = math.floor(tonumber(at) / 1000)
 local out = {}
-for i = 0, #KEYS / 3 - 1 do
-  local meta, stream, dedupe = KEYS[i * 3 + 1], KEYS[i * 3 + 2], KEYS[i * 3 + 3]
+for i = 0, #KEYS / 2 - 1 do
+  local meta, stream = KEYS[i * 2 + 1], KEYS[i * 2 + 2]
   local payload, flags = ARGV[6 + i * 2], ARGV[7 + i * 2]
   local dedupeKey = string.sub(flags, 2)
   local field = 'k:' .. dedupeKey
-  -- One read for the epoch, the TTL mark, the last offset and this call's earlier offset (if any).
-  local m = redis.call('HMGET', meta, 'e', 'x', 'o', field)
+  -- One read for the epoch, the TTL marks, the last offset and this call's earlier offset (if any).
+  local m = redis.call('HMGET', meta, 'e', 'x', 'o', field, 'y')
   local epoch, last, seen = m[1], tonumber(m[3]) or 0, dedupeKey ~= '' and m[4]
   local fresh = not epoch
   if fresh then
     epoch, last, seen = newEpoch, 0, false
-    redis.call('DEL', stream, dedupe)
+    redis.call('DEL', stream)
   end
   if not m[2] or nowS - tonumber(m[2]) >= 3600 then
     redis.call('HSET', meta, 'x', nowS)
     redis.call('PEXPIRE', meta, metaTtl)
-    redis.call('PEXPIRE', dedupe, metaTtl)
   end
   if seen then
     out[#out + 1] = epoch
     out[#out + 1] = tonumber(seen)
   else
     local offset = last + 1
-    -- The offset, this call's dedupe field and (for a new stream) the epoch in one write.
+    -- The offset, this call's dedupe field, the stream's TTL mark and (for a new stream) the epoch in one write.
     local set = {'o', offset}
     if fresh then
       set[#set + 1] = 'e'
@@ -97,15 +102,28 @@ for i = 0, #KEYS / 3 - 1 do
       set[#set + 1] = field
       set[#set + 1] = offset
     end
-    redis.call('HSET', meta, unpack(set))
-    if dedupeKey ~= '' then
-      -- Kept while its entry could be: the dedupe field of an older push goes after maxEntries more.
-      local kept = redis.call('RPUSH', dedupe, dedupeKey)
-      if kept == 1 then redis.call('PEXPIRE', dedupe, metaTtl) end
-      if kept > maxEntries then redis.call('HDEL', meta, 'k:' .. redis.call('LPOP', dedupe)) end
+    local ttlDue = fresh or tonumber(m[5]) ~= nowS
+    if ttlDue then
+      set[#set + 1] = 'y'
+      set[#set + 1] = nowS
     end
+    redis.call('HSET', meta, unpack(set))
     redis.call('XADD', stream, 'MAXLEN', maxEntries, offset .. '-0', 'd', payload, 't', string.sub(flags, 1, 1), 'a', at)
-    redis.call('PEXPIRE', stream, ttlMs)
+    if ttlDue then redis.call('PEXPIRE', stream, ttlMs + 1000) end
+    if offset % maxEntries == 0 then
+      -- Dedupe fields of pushes the stream no longer keeps.
+      local all, gone = redis.call('HGETALL', meta), {}
+      for j = 1, #all, 2 do
+        if string.sub(all[j], 1, 2) == 'k:' and tonumber(all[j + 1]) <= offset - maxEntries then
+          gone[#gone + 1] = all[j]
+          if #gone == 1000 then
+            redis.call('HDEL', meta, unpack(gone))
+            gone = {}
+          end
+        end
+      end
+      if #gone > 0 then redis.call('HDEL', meta, unpack(gone)) end
+    end
     out[#out + 1] = epoch
     out[#out + 1] = offset
   end
@@ -202,10 +220,10 @@ export class RedisHistory implements HistoryStore {
       if (this.#closed) throw new Error('history closed');
       const c = await this.#command();
       const args: (string | Buffer)[] = [];
-      for (const p of appends) args.push(p.keys.meta, p.keys.stream, p.keys.dedupe);
+      for (const p of appends) args.push(p.keys.meta, p.keys.stream);
       args.push(newEpoch(), String(limits.maxEntries), String(limits.ttlMs), String(Math.max(limits.ttlMs, META_TTL_MS)), String(Date.now()));
       for (const p of appends) args.push(p.payload, p.flags);
-      const numKeys = appends.length * 3;
+      const numKeys = appends.length * 2;
       const reply = (await runScript(
         () => c.evalsha(APPEND_SCRIPT.sha, numKeys, ...args),
         () => c.eval(APPEND_SCRIPT.lua, numKeys, ...args),

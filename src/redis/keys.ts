@@ -138,17 +138,15 @@ export function presenceChannel(prefix: string, service: string): string {
 /** One businessId's push history, both keys in the `{<prefix>:history:<service>:<businessId>}` slot. */
 export interface HistoryKeys {
   readonly tag: string;
-  /** Hash: `e` the stream's epoch, `o` its last offset. */
+  /** Hash: `e` the stream's epoch, `o` its last offset, `k:<key>` the offsets of recent pushes made by calls (dedupe). */
   readonly meta: string;
   /** Stream of the last pushes, entry id `<offset>-0`. */
   readonly stream: string;
-  /** List of the dedupe keys of the last pushes made by calls (`k:<key>` fields of `meta`), oldest first. */
-  readonly dedupe: string;
 }
 
 export function historyKeys(prefix: string, service: string, businessId: string): HistoryKeys {
   const tag = `{${prefix}:history:${service}:${businessId}}`;
-  return Object.freeze({ tag, meta: `${tag}:m`, stream: `${tag}:s`, dedupe: `${tag}:k` });
+  return Object.freeze({ tag, meta: `${tag}:m`, stream: `${tag}:s` });
 }
 
 /** SCAN patterns that match every key of a prefix (`{<prefix>}` and every `{<prefix>:...}` tag). */
