@@ -123,6 +123,14 @@ test('parameters bind from the path, the query with any case, a header and the J
   const query = await httpJson(`${stack.url}/api/test/echo?VALUE=x`);
   assert.equal(query.status, 200);
   assert.equal(query.body.result, 'x');
+  // A path in any case, with empty segments or a trailing slash, names the same static route.
+  for (const written of ['/API/Test/Echo', '/api//test/echo', '/api/test/echo/']) {
+    const same = await httpJson(`${stack.url}${written}?value=y`);
+    assert.equal(same.body.result, 'y', written);
+  }
+  // Decoded values, and the first of repeated names.
+  const decoded = await httpJson(`${stack.url}/api/test/echo?value=a+b%21&value=second`);
+  assert.equal(decoded.body.result, 'a b!');
 
   const header = await httpJson(`${stack.url}/api/binding/tenant?Item=chair`, { headers: { TENANT: 'acme' } });
   assert.equal(header.status, 200, JSON.stringify(header.body));

@@ -49,11 +49,16 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 export function parseQuery(raw: string): Record<string, string> {
   const out: Record<string, string> = {};
   if (raw === '') return out;
-  for (const [key, value] of new URLSearchParams(raw)) {
-    const k = key.toLowerCase();
-    if (!(k in out)) out[k] = value;
-  }
+  for (const [key, value] of new URLSearchParams(raw)) keepFirst(out, key, value);
   return out;
+}
+
+/** An own property, so `constructor` or `__proto__` is a name like any other. */
+function keepFirst(out: Record<string, string>, key: string, value: string): void {
+  const k = key.toLowerCase();
+  if (Object.hasOwn(out, k)) return;
+  if (k === '__proto__') Object.defineProperty(out, k, { value, enumerable: true, writable: true, configurable: true });
+  else out[k] = value;
 }
 
 function schemaTypes(schema: unknown): Set<string> {
