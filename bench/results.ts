@@ -108,7 +108,7 @@ function describe(scenario: string, o: Record<string, unknown>): string {
     case 'rpc':
       return `${n('durationS')} s one call at a time, then ${n('durationS')} s with 100 in flight.`;
     case 'sessions':
-      return `${n('idleSessions')} idle sessions; memory after GC.`;
+      return `${n('idleSessions')} idle sessions; memory once settled (four full GCs 250 ms apart), before and after.`;
     case 'fan-out':
       return `${n('fanout')} sessions on one businessId, at most ${n('fanoutWindow')} pushes in flight, ${n('durationS')} s.`;
     case 'request-reply':
