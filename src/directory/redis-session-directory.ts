@@ -715,60 +715,63 @@ export class RedisSessionDirectory implements SessionDirectory {
       presence: ReturnType<RedisPresence['countIn']>;
     }[] = [];
     const added: string[] = [];
-    for (const [service, { adds, dels }] of pending) {
-      const keys = this.#keys(service);
-      const multi = c.multi();
-      const ops: Op[] = [];
-      let commands = 0;
-      if (adds.size > 0) {
-        const fields: string[] = [];
-        const members: (string | number)[] = [];
-        for (const [sessionId, businessId] of adds) {
-          fields.push(sessionId, `${me}\n${businessId}`);
-          members.push(0, byBusinessMember(businessId, sessionId, me));
-          ops.push([OP_ADD, sessionId, me, businessId]);
-        }
-        multi
-          .hset(keys.sessions, ...fields)
-          .pexpire(keys.sessions, DIRECTORY_KEY_TTL_MS)
-          .zadd(keys.byBusiness, ...members)
-          .pexpire(keys.byBusiness, DIRECTORY_KEY_TTL_MS)
-          .sadd(keys.gateway(me), ...adds.keys())
-          .pexpire(keys.gateway(me), DIRECTORY_KEY_TTL_MS);
-        commands += 6;
-        commands += this.#presence.writeRecords(multi, service, adds.keys(), DIRECTORY_KEY_TTL_MS);
-        added.push(service);
-      }
-      if (dels.size > 0) {
-        const ids = [...dels.keys()];
-        const members = [...dels].map(([id, businessId]) => byBusinessMember(businessId, id, me));
-        multi
-          .hdel(keys.sessions, ...ids)
-          .zrem(keys.byBusiness, ...members)
-          .srem(keys.gateway(me), ...ids);
-        commands += 3;
-        commands += this.#presence.dropRecords(multi, service, ids);
-        for (const [id, businessId] of dels) ops.push([OP_DEL, id, businessId]);
-      }
-      let epochAt = -1;
-      if (ops.length > 0) {
-        this.#publishIn(multi, keys, ops);
-        epochAt = commands;
-      }
-      // After the writes, in the same MULTI: the counts that tell online and offline.
-      const presence = this.#presence.countIn(multi, service, keys.byBusiness, epochAt < 0 ? commands : commands + 1);
-      writes.push({ service, done: multi.exec(), epochAt, presence });
-    }
-    // The services this gateway has sessions of, for whoever removes them when it dies (another slot).
     let servicesWritten: Promise<unknown> = Promise.resolve();
-    if (added.length > 0) {
-      const key = this.#gatewayServicesKey(me);
-      servicesWritten = c
-        .multi()
-        .sadd(key, ...added)
-        .pexpire(key, DIRECTORY_KEY_TTL_MS)
-        .exec();
-    }
+    // Every MULTI of this flush goes out in one socket write.
+    this.#redis.together(() => {
+      for (const [service, { adds, dels }] of pending) {
+        const keys = this.#keys(service);
+        const multi = c.multi();
+        const ops: Op[] = [];
+        let commands = 0;
+        if (adds.size > 0) {
+          const fields: string[] = [];
+          const members: (string | number)[] = [];
+          for (const [sessionId, businessId] of adds) {
+            fields.push(sessionId, `${me}\n${businessId}`);
+            members.push(0, byBusinessMember(businessId, sessionId, me));
+            ops.push([OP_ADD, sessionId, me, businessId]);
+          }
+          multi
+            .hset(keys.sessions, ...fields)
+            .pexpire(keys.sessions, DIRECTORY_KEY_TTL_MS)
+            .zadd(keys.byBusiness, ...members)
+            .pexpire(keys.byBusiness, DIRECTORY_KEY_TTL_MS)
+            .sadd(keys.gateway(me), ...adds.keys())
+            .pexpire(keys.gateway(me), DIRECTORY_KEY_TTL_MS);
+          commands += 6;
+          commands += this.#presence.writeRecords(multi, service, adds.keys(), DIRECTORY_KEY_TTL_MS);
+          added.push(service);
+        }
+        if (dels.size > 0) {
+          const ids = [...dels.keys()];
+          const members = [...dels].map(([id, businessId]) => byBusinessMember(businessId, id, me));
+          multi
+            .hdel(keys.sessions, ...ids)
+            .zrem(keys.byBusiness, ...members)
+            .srem(keys.gateway(me), ...ids);
+          commands += 3;
+          commands += this.#presence.dropRecords(multi, service, ids);
+          for (const [id, businessId] of dels) ops.push([OP_DEL, id, businessId]);
+        }
+        let epochAt = -1;
+        if (ops.length > 0) {
+          this.#publishIn(multi, keys, ops);
+          epochAt = commands;
+        }
+        // After the writes, in the same MULTI: the counts that tell online and offline.
+        const presence = this.#presence.countIn(multi, service, keys.byBusiness, epochAt < 0 ? commands : commands + 1);
+        writes.push({ service, done: multi.exec(), epochAt, presence });
+      }
+      // The services this gateway has sessions of, for whoever removes them when it dies (another slot).
+      if (added.length > 0) {
+        const key = this.#gatewayServicesKey(me);
+        servicesWritten = c
+          .multi()
+          .sadd(key, ...added)
+          .pexpire(key, DIRECTORY_KEY_TTL_MS)
+          .exec();
+      }
+    });
     const [servicesResult, ...results] = await Promise.allSettled([servicesWritten, ...writes.map((w) => w.done)]);
     const failedServices = new Set<string>();
     writes.forEach((w, i) => {

@@ -99,6 +99,25 @@ export class RedisConnection {
     return this.isCluster ? 'SPUBLISH' : 'PUBLISH';
   }
 
+  /**
+   * Runs `write` with the command socket corked, so the commands and MULTIs
+   * it sends go out in one socket write, not one each (a directory flush
+   * sends a MULTI per unit it touched). On a Redis Cluster (a connection per
+   * master), or while the connection is not ready (ioredis queues), `write`
+   * simply runs.
+   */
+  together<T>(write: () => T): T {
+    const c = this.#command;
+    const stream = c !== undefined && !this.isCluster && c.status === 'ready' ? (c as Redis).stream : undefined;
+    if (stream === undefined) return write();
+    stream.cork();
+    try {
+      return write();
+    } finally {
+      stream.uncork();
+    }
+  }
+
   /** Publishes on `channel`: PUBLISH, or SPUBLISH on a Redis Cluster. */
   publish(channel: string, message: string | Buffer): Promise<unknown> {
     return this.isCluster ? this.command.spublish(channel, message) : this.command.publish(channel, message);
