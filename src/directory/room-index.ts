@@ -234,38 +234,41 @@ export class RedisRoomIndex {
     const c = this.#redis.command;
     const added: string[] = [];
     const writes: { unit: string; p: PendingUnit; done: Promise<unknown> }[] = [];
-    for (const [unit, p] of pending) {
-      const keys = serviceKeys(this.#o.prefix, unit);
-      if (p.adds.size === 0 && p.dels.size === 0) {
-        writes.push({ unit, p, done: Promise.resolve() });
-        continue;
-      }
-      const multi = c.multi();
-      if (p.adds.size > 0) {
-        const members: (string | number)[] = [];
-        for (const room of p.adds) members.push(0, roomMember(room, me));
-        multi
-          .zadd(keys.rooms, ...members)
-          .pexpire(keys.rooms, ttl)
-          .sadd(keys.gatewayRooms(me), ...p.adds)
-          .pexpire(keys.gatewayRooms(me), ttl);
-        added.push(unit);
-      }
-      if (p.dels.size > 0) {
-        multi.zrem(keys.rooms, ...[...p.dels].map((room) => roomMember(room, me))).srem(keys.gatewayRooms(me), ...p.dels);
-      }
-      writes.push({ unit, p, done: multi.exec().then(refusedBy) });
-    }
     let unitsWritten: Promise<unknown> = Promise.resolve();
-    if (added.length > 0) {
-      const key = registryKeys(this.#o.prefix).gatewayRoomUnits(me);
-      unitsWritten = c
-        .multi()
-        .sadd(key, ...added)
-        .pexpire(key, ttl)
-        .exec()
-        .then(refusedBy);
-    }
+    // Every MULTI of this flush goes out in one socket write.
+    this.#redis.together(() => {
+      for (const [unit, p] of pending) {
+        const keys = serviceKeys(this.#o.prefix, unit);
+        if (p.adds.size === 0 && p.dels.size === 0) {
+          writes.push({ unit, p, done: Promise.resolve() });
+          continue;
+        }
+        const multi = c.multi();
+        if (p.adds.size > 0) {
+          const members: (string | number)[] = [];
+          for (const room of p.adds) members.push(0, roomMember(room, me));
+          multi
+            .zadd(keys.rooms, ...members)
+            .pexpire(keys.rooms, ttl)
+            .sadd(keys.gatewayRooms(me), ...p.adds)
+            .pexpire(keys.gatewayRooms(me), ttl);
+          added.push(unit);
+        }
+        if (p.dels.size > 0) {
+          multi.zrem(keys.rooms, ...[...p.dels].map((room) => roomMember(room, me))).srem(keys.gatewayRooms(me), ...p.dels);
+        }
+        writes.push({ unit, p, done: multi.exec().then(refusedBy) });
+      }
+      if (added.length > 0) {
+        const key = registryKeys(this.#o.prefix).gatewayRoomUnits(me);
+        unitsWritten = c
+          .multi()
+          .sadd(key, ...added)
+          .pexpire(key, ttl)
+          .exec()
+          .then(refusedBy);
+      }
+    });
     const [unitsResult, ...results] = await Promise.allSettled([unitsWritten, ...writes.map((w) => w.done)]);
     writes.forEach(({ unit, p }, i) => {
       const r = results[i]!;
