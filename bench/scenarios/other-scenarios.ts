@@ -135,7 +135,7 @@ interface Mem {
   heapTotal: number;
 }
 
-/** Connects `n` idle sessions; memory after GC before and after, per session. */
+/** Connects `n` idle sessions; settled memory (bench/lib/child.ts) before and after, per session. */
 async function idleRow(
   system: string,
   o: BenchOptions,
@@ -172,7 +172,7 @@ async function idleRow(
   servers.forEach((s, i) => {
     metrics[`${s.label}BytesPerSession`] = Math.round((after[i]!.rss - before[i]!.rss) / n);
     metrics[`${s.label}HeapBytesPerSession`] = Math.round((after[i]!.heapUsed - before[i]!.heapUsed) / n);
-    // Buffers and other memory V8 tracks outside its heap (includes arrayBuffers).
+    // Pages V8 holds for its heap, used or not; then Buffers and other memory it tracks outside the heap.
     metrics[`${s.label}HeapTotalBytesPerSession`] = Math.round((after[i]!.heapTotal - before[i]!.heapTotal) / n);
     metrics[`${s.label}ExternalBytesPerSession`] = Math.round((after[i]!.external - before[i]!.external) / n);
     metrics[`${s.label}RssMiB`] = Math.round((after[i]!.rss / 2 ** 20) * 10) / 10;
