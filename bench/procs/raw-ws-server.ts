@@ -7,16 +7,39 @@
  *   `<businessId> <payload>\n` (`feedPort`);
  * - over HTTP: GET /push?businessId=&payload= answers {"result": n}.
  * With `echo`, it sends each client's messages back (request-reply).
+ *
+ * It keeps its clients alive as ws's README shows (a ping to every socket
+ * each interval, a socket that sent no pong since the last one is cut), at
+ * weft's default interval: a server users run has a heartbeat, and a socket
+ * that has received a frame costs ws a little more memory.
  */
 import http from 'node:http';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { DEFAULTS } from '../../src/defaults.js';
 import { childArgs, failStart, onParentMessage, serve } from '../lib/child.js';
 import { Generator, type GenSpec } from '../lib/generator.js';
 
 const byBusiness = new Map<string, Set<WebSocket>>();
 let sessions = 0;
+
+type Kept = WebSocket & { isAlive?: boolean };
+function heartbeat(this: Kept): void {
+  this.isAlive = true;
+}
+setInterval(() => {
+  for (const set of byBusiness.values()) {
+    for (const ws of set as Set<Kept>) {
+      if (ws.isAlive === false) {
+        ws.terminate();
+        continue;
+      }
+      ws.isAlive = false;
+      ws.ping();
+    }
+  }
+}, DEFAULTS.wsPingIntervalMs).unref();
 
 function pushTo(businessId: string, payload: string | Buffer): number {
   const set = byBusiness.get(businessId);
@@ -53,6 +76,8 @@ try {
     if (set === undefined) byBusiness.set(businessId, (set = new Set()));
     set.add(ws);
     sessions += 1;
+    (ws as Kept).isAlive = true;
+    ws.on('pong', heartbeat);
     if (args.echo === true) ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
     ws.on('close', () => {
       sessions -= 1;

@@ -3,6 +3,7 @@
  * node:http), rpc (service to service through the typed proxy) and sessions
  * (memory per idle session after GC, connects/s).
  */
+import { DEFAULTS } from '../../src/defaults.js';
 import { ClientGroup } from '../lib/clients.js';
 import { sleep } from '../lib/clock.js';
 import type { BenchOptions } from '../lib/options.js';
@@ -166,7 +167,10 @@ async function idleRow(
   const seenMs = Date.now() - t0;
   const cpu = group.cpu();
   cpu['rest-of-box'] = group.restOfBox(cpu);
-  await sleep(1000);
+  // Read once every session has been pinged and has answered, the steady state of an idle session.
+  // Both servers ping at the same interval; weft spreads its pings over it and starts a pass at most
+  // once per interval, so a session opened just after a pass began waits up to two.
+  await sleep(2 * DEFAULTS.wsPingIntervalMs + 1000);
   const after = await Promise.all(servers.map((s) => s.proc.call<Mem>('mem')));
   const metrics: Record<string, number> = { sessions: n, connectsPerSec: Math.round((n * 1000) / ms) };
   servers.forEach((s, i) => {

@@ -70,6 +70,8 @@ export interface GatewaySession {
   readonly id: string;
   readonly service: string;
   readonly businessId: string;
+  /** The client address its session limits count against (released when it closes). */
+  readonly ip: string;
   /**
    * Does the service run session hooks on its host? If not, nothing on the
    * host needs the session, and it outlives its host's link.
@@ -112,6 +114,7 @@ export function newSession(
   id: string,
   service: string,
   businessId: string,
+  ip: string,
   hooks: boolean,
   socket: Duplex,
   v1: { since: Position | undefined; historyTtlMs: number; roomSince?: Map<string, Position> | undefined } | undefined,
@@ -120,6 +123,7 @@ export function newSession(
     id,
     service,
     businessId,
+    ip,
     hooks,
     socket,
     hostLink: undefined,

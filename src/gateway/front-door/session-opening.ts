@@ -101,6 +101,7 @@ export class SessionOpening {
     head: Buffer,
     service: string,
     businessId: string,
+    ip: string,
     hooks: boolean,
     handshake: WireHandshake,
     v1: { since: Position | undefined; historyTtlMs: number; roomSince?: Map<string, Position> | undefined } | undefined,
@@ -113,7 +114,7 @@ export class SessionOpening {
       return;
     }
     const id = this.#ids.next();
-    const session = newSession(id, service, businessId, hooks, socket, v1);
+    const session = newSession(id, service, businessId, ip, hooks, socket, v1);
     const timer = setTimeout(() => {
       this.fail(id, new WeftError('Timeout', `host did not open the session within ${d.sessionOpenTimeoutMs} ms`));
     }, d.sessionOpenTimeoutMs);
