@@ -98,7 +98,7 @@ function destroySocket(this: Duplex): void {
 const ADMITTED = Symbol('weft.admitted');
 /** What a client socket counts against the session limits, released when it closes. */
 interface Admitted {
-  ip: string;
+  readonly ip: string;
   businessId: string | undefined;
 }
 type CountedSocket = Duplex & { [ADMITTED]?: Admitted | undefined };
@@ -159,12 +159,16 @@ export class FrontDoor {
     this.#sessionsPerBusinessId = new CountLimiter(options.maxSessionsPerBusinessId);
     const perIp = this.#sessionsPerIp;
     const perBusinessId = this.#sessionsPerBusinessId;
+    // Until the open, the socket's admission record holds the limits; from then on, the session.
+    const release = (counted: Admitted): void => {
+      perIp.release(counted.ip);
+      if (counted.businessId !== undefined) perBusinessId.release(counted.businessId);
+    };
     this.#onCountedClose = function () {
       const admitted = this[ADMITTED];
       if (admitted === undefined) return;
       delete this[ADMITTED];
-      perIp.release(admitted.ip);
-      if (admitted.businessId !== undefined) perBusinessId.release(admitted.businessId);
+      release(admitted);
     };
     // ws enforces maxPayload with close 1009 and UTF-8 validity of text frames with close 1007.
     this.#wss = new WebSocketServer({
@@ -254,8 +258,7 @@ export class FrontDoor {
       const session = (this as SessionSocket)[SESSION];
       closed(session, code, reason);
       // ws closes only once the socket has: the session's limits are released now (#opened).
-      perIp.release(session.ip);
-      perBusinessId.release(session.businessId);
+      release(session);
     };
     this.#onWsPong = function () {
       (this as SessionSocket)[SESSION].alive = true;
@@ -442,7 +445,7 @@ export class FrontDoor {
     // Not `delete`: that turns the socket into a slow dictionary-mode object, about 900 B more per session.
     socket[SESSION] = undefined;
     // The session holds its limits from now on (#onWsClose releases them); and Node's cached
-    // copy of the peer address is not needed any more. About 100 B less per idle session.
+    // copy of the peer address is not needed any more. About 90 B less per idle session.
     (socket as CountedSocket)[ADMITTED] = undefined;
     forgetPeerAddress(socket);
     this.#sessions.opened(session, ws);
