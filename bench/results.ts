@@ -104,7 +104,7 @@ function describe(scenario: string, o: Record<string, unknown>): string {
     case 'push-http':
       return `${n('sessions')} sessions, ${n('businessIds')} businessIds; \`max\`: ${n('pushConnections')} keep-alive connections, one request in flight each, ${n('durationS')} s; \`rate\`: ${n('rate')} pushes/s.`;
     case 'http-rpc':
-      return `${String(o['httpTool'])}, ${n('httpConnections')} connections, ${n('warmupS')} s warm-up, ${n('durationS')} s measured.`;
+      return `${String(o['httpTool'])}, ${n('httpConnections')} connections, ${n('warmupS')} s warm-up, ${n('durationS')} s measured. weft: the gateway and the host in separate processes (RPC over a link, registry in Redis); moleculer-web (0.10, Moleculer 0.14): the API gateway and the service in separate processes over NATS (its published remote benchmark's layout, and weft's), and in one process (the layout of its published 14,427 req/s); raw: node:http answering the same JSON itself.`;
     case 'rpc':
       return `${n('durationS')} s one call at a time, then ${n('durationS')} s with 100 in flight.`;
     case 'sessions':
@@ -176,7 +176,8 @@ function main(): void {
   if (mismatch) lines.push('**Warning: these runs used different options (see the run files); medians mix workloads.**', '');
   lines.push('## Machine', '');
   lines.push(`- ${String(m['cpus'])} CPUs (${String(m['cpuModel'])}), ${String(m['memoryGiB'])} GiB, Linux ${String(m['kernel'])}`);
-  lines.push(`- Node ${String(m['node'])}, ws ${String(m['ws'])}, socket.io ${String(m['socketio'])}`);
+  const moleculer = m['moleculer'] === undefined ? '' : `, moleculer ${m['moleculer'] as string}, moleculer-web ${m['moleculerWeb'] as string}`;
+  lines.push(`- Node ${String(m['node'])}, ws ${String(m['ws'])}, socket.io ${String(m['socketio'])}${moleculer}`);
   lines.push(`- Runs started: ${runs.map((r) => `${r.startedAt} (load average ${JSON.stringify(r.machine['load'])})`).join('; ')}`);
   lines.push('- Servers, clients and generators all share the same cores; CPU seconds per process are listed with each row.', '');
 

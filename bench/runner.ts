@@ -41,7 +41,7 @@ export const log = (s: string): void => {
 const TARGETS_OF: Record<string, string[]> = {
   push: ['push-vs-socketio', 'push-vs-raw-ws', 'push-p99', 'push-cpu', 'nothing-lost'],
   'push-http': ['nothing-lost'],
-  'http-rpc': ['http-rpc-vs-raw'],
+  'http-rpc': ['http-rpc-vs-raw', 'http-rpc-vs-moleculer-published', 'http-rpc-vs-moleculer'],
   sessions: ['gateway-rss', 'gateway-heap', 'host-heap'],
   'fan-out': ['nothing-lost'],
   'request-reply': [],

@@ -40,13 +40,15 @@ export interface BenchOptions {
   /** Runs per scenario; the summary is the median. */
   runs: number;
   /**
-   * Only these systems (weft, weft-colocated, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio;
-   * history: "history off", "history on", "history on (weft/client)", resume, memory); all when undefined.
+   * Only these systems (weft, weft-colocated, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, moleculer-web,
+   * moleculer-web-1-process, raw-ws, socketio; history: "history off", "history on", "history on (weft/client)", resume, memory); all when undefined.
    */
   systems: string[] | undefined;
   /** push, push-http: only these phases (max, max-10k, rate); all when undefined. */
   phases: string[] | undefined;
   redisUrl: string;
+  /** http-rpc: the NATS server moleculer-web's remote layout talks through. */
+  natsUrl: string;
   /** Where run-all writes <timestamp>.json; empty for nowhere. */
   outDir: string;
   /** Most seconds to wait for deliveries still under way after a phase. */
@@ -79,6 +81,7 @@ export const DEFAULT_OPTIONS: BenchOptions = {
   systems: undefined,
   phases: undefined,
   redisUrl: process.env['WEFT_REDIS_URL'] ?? 'redis://127.0.0.1:6379',
+  natsUrl: process.env['WEFT_NATS_URL'] ?? 'nats://127.0.0.1:4222',
   outDir: '',
   drainS: 10,
   historyWindow: 500,
@@ -106,6 +109,7 @@ const FLAGS: Record<string, keyof BenchOptions> = {
   systems: 'systems',
   phases: 'phases',
   redis: 'redisUrl',
+  nats: 'natsUrl',
   out: 'outDir',
   drain: 'drainS',
   'history-window': 'historyWindow',
@@ -129,9 +133,11 @@ export const USAGE = `options:
   --host-max-calls N    maxConcurrentCalls of weft's hosts (default: weft's own, 10000)
   --runs N              runs per scenario, median reported (1)
   --systems a,b         only these: weft, weft-colocated, raw-ws-inproc, raw-ws-tcp, raw-ws-http, raw-http, raw-ws, socketio;
+                        http-rpc: moleculer-web (remote over NATS), moleculer-web-1-process;
                         history: "history off", "history on", "history on (weft/client)", resume, memory; cluster: scaling, kill
   --phases a,b          push, push-http: only these phases (max, max-10k, rate)
   --redis URL           (redis://127.0.0.1:6379)
+  --nats URL            http-rpc: NATS for moleculer-web's remote layout (nats://127.0.0.1:4222)
   --out DIR             write <timestamp>.json there
   --drain S             most seconds to wait for late deliveries (10)
   --history-window N    history and cluster: most pushes in flight (500)
@@ -159,7 +165,7 @@ export function parseArgs(argv: string[], defaults: Partial<BenchOptions> = {}):
     const value = inline ?? argv[++i];
     if (value === undefined) throw new Error(`--${name} needs a value`);
     if (key === 'systems' || key === 'phases') options[key] = value.split(',').map((s) => s.trim());
-    else if (key === 'redisUrl' || key === 'outDir' || key === 'engine') options[key] = value;
+    else if (key === 'redisUrl' || key === 'natsUrl' || key === 'outDir' || key === 'engine') options[key] = value;
     else if (key === 'httpTool') {
       if (value !== 'wrk' && value !== 'autocannon') throw new Error('--http-tool is wrk or autocannon');
       if (value === 'wrk' && !hasWrk()) throw new Error('wrk is not installed (apt-get install wrk)');

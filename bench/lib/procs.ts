@@ -5,7 +5,7 @@
  * or fails.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -37,6 +37,37 @@ export function cpuSecondsOf(pid: number): number {
   } catch {
     return Number.NaN;
   }
+}
+
+/** CPU of a server the harness did not start (NATS for moleculer-web), found by its command name. */
+export class ServerCpuWatch {
+  readonly #pid: number;
+  #mark = 0;
+
+  /** Watches the first process named `comm` (/proc/<pid>/comm); its CPU reads NaN when there is none. */
+  constructor(comm: string) {
+    this.#pid = pidByName(comm);
+  }
+
+  markCpu(): void {
+    this.#mark = this.#pid === 0 ? 0 : cpuSecondsOf(this.#pid);
+  }
+
+  cpuSinceMark(): number {
+    return this.#pid === 0 ? Number.NaN : Math.round((cpuSecondsOf(this.#pid) - this.#mark) * 100) / 100;
+  }
+}
+
+function pidByName(comm: string): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return 0;
 }
 
 /** Resident set size from /proc/<pid>/status, in bytes. */

@@ -241,6 +241,9 @@ function pushTargets(results: ScenarioResult[], system: string, idSuffix: string
   ];
 }
 
+/** moleculer-web's benchmarks/simple: API gateway and service in one process, i7-4770K, Windows 10. */
+const MOLECULER_WEB_PUBLISHED_REQ_PER_SEC = 14_427;
+
 /** The targets, from the scenarios that ran. */
 export function evaluateTargets(results: ScenarioResult[]): Target[] {
   const targets: Target[] = [
@@ -254,6 +257,23 @@ export function evaluateTargets(results: ScenarioResult[]): Target[] {
       metric(results, 'http-rpc', 'weft', 'max', 'requestsPerSec') / metric(results, 'http-rpc', 'raw-http', 'max', 'requestsPerSec'),
       'x',
       (v) => v >= 0.6,
+    ),
+    // moleculer-web's published figure (14,427 req/s, one process, on an i7-4770K); then the same layout run here.
+    target(
+      'http-rpc-vs-moleculer-published',
+      "http-rpc req/s, weft / moleculer-web's published 14,427",
+      '>= 2.00',
+      metric(results, 'http-rpc', 'weft', 'max', 'requestsPerSec') / MOLECULER_WEB_PUBLISHED_REQ_PER_SEC,
+      'x',
+      (v) => v >= 2,
+    ),
+    target(
+      'http-rpc-vs-moleculer',
+      'http-rpc req/s, weft / moleculer-web in one process (its published layout)',
+      '>= 2.00',
+      metric(results, 'http-rpc', 'weft', 'max', 'requestsPerSec') / metric(results, 'http-rpc', 'moleculer-web-1-process', 'max', 'requestsPerSec'),
+      'x',
+      (v) => v >= 2,
     ),
     target(
       'history-on-vs-off',
@@ -325,6 +345,8 @@ export function machineInfo(): Record<string, unknown> {
     node: process.version,
     ws: versionOf('ws'),
     socketio: versionOf('socket.io'),
+    moleculer: versionOf('moleculer'),
+    moleculerWeb: versionOf('moleculer-web'),
     load: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }

@@ -8,7 +8,7 @@ import { ClientGroup } from '../lib/clients.js';
 import { sleep } from '../lib/clock.js';
 import type { BenchOptions } from '../lib/options.js';
 import { wants } from '../lib/options.js';
-import { ProcGroup, type Proc } from '../lib/procs.js';
+import { ProcGroup, ServerCpuWatch, type Proc } from '../lib/procs.js';
 import type { RedisWatch } from '../lib/redis.js';
 import type { Row } from '../lib/result.js';
 import { WS_PATH, sessionPlan, startWeft, waitCount } from '../lib/stacks.js';
@@ -29,15 +29,18 @@ interface CannonResult {
   timeouts: number;
 }
 
-async function cannonRow(system: string, group: ProcGroup, load: Proc, url: string, o: BenchOptions, redis: RedisWatch | undefined): Promise<Row> {
+/** CPU of a server outside the group (Redis, NATS), by its column name. */
+type ServerWatches = Record<string, { markCpu(): void; cpuSinceMark(): number }>;
+
+async function cannonRow(system: string, group: ProcGroup, load: Proc, url: string, o: BenchOptions, servers: ServerWatches): Promise<Row> {
   const tool = o.httpTool;
   const args = { url, connections: o.httpConnections, durationS: o.warmupS };
   if (o.warmupS > 0) await load.call(tool, args, (o.warmupS + 60) * 1000);
   group.markCpu();
-  redis?.markCpu();
+  for (const watch of Object.values(servers)) watch.markCpu();
   const r = await load.call<CannonResult>(tool, { ...args, durationS: o.durationS }, (o.durationS + 60) * 1000);
   const cpu = group.cpu();
-  if (redis !== undefined) cpu['redis'] = redis.cpuSinceMark();
+  for (const [name, watch] of Object.entries(servers)) cpu[name] = watch.cpuSinceMark();
   cpu['rest-of-box'] = group.restOfBox(cpu);
   group.check();
   const notes: string[] = [`load by ${tool}, ${o.httpConnections} connections`];
@@ -51,6 +54,30 @@ async function cannonRow(system: string, group: ProcGroup, load: Proc, url: stri
   };
 }
 
+/** A baseline server's http-rpc row: `start` starts its processes in `group` and gives the port to load. */
+async function baselineRow(
+  system: string,
+  o: BenchOptions,
+  log: Log,
+  start: (group: ProcGroup) => Promise<number>,
+  servers: ServerWatches = {},
+): Promise<Row> {
+  log(`  ${system}: starting`);
+  const group = new ProcGroup();
+  try {
+    const port = await start(group);
+    const url = `http://127.0.0.1:${port}/api/benchrpc/item?id=42`;
+    await waitCount('a 200 from the route', async () => ((await fetch(url)).status === 200 ? 1 : 0), 1, 20_000);
+    const load = await group.start('http-load', 'http-load');
+    log(`  ${system}: ${o.warmupS} s warm-up, ${o.durationS} s measured`);
+    return await cannonRow(system, group, load, url, o, servers);
+  } catch (err) {
+    return failedRow(system, err, log);
+  } finally {
+    await group.stopAll();
+  }
+}
+
 export async function httpRpc(o: BenchOptions, redis: RedisWatch, log: Log): Promise<Row[]> {
   const rows: Row[] = [];
   if (wants(o, 'weft')) {
@@ -62,7 +89,7 @@ export async function httpRpc(o: BenchOptions, redis: RedisWatch, log: Log): Pro
       await waitCount('a 200 from the route', async () => ((await fetch(url)).status === 200 ? 1 : 0), 1, 20_000);
       const load = await weft.group.start('http-load', 'http-load');
       log(`  weft: ${o.warmupS} s warm-up, ${o.durationS} s measured`);
-      rows.push(await cannonRow('weft', weft.group, load, url, o, redis));
+      rows.push(await cannonRow('weft', weft.group, load, url, o, { redis }));
     } catch (err) {
       rows.push(failedRow('weft', err, log));
     } finally {
@@ -70,18 +97,33 @@ export async function httpRpc(o: BenchOptions, redis: RedisWatch, log: Log): Pro
     }
   }
   if (wants(o, 'raw-http')) {
-    log('  raw-http: starting');
-    const group = new ProcGroup();
-    try {
-      const server = await group.start('server', 'raw-http-server');
-      const load = await group.start('http-load', 'http-load');
-      log(`  raw-http: ${o.warmupS} s warm-up, ${o.durationS} s measured`);
-      rows.push(await cannonRow('raw-http', group, load, `http://127.0.0.1:${server.info['port'] as number}/api/benchrpc/item?id=42`, o, undefined));
-    } catch (err) {
-      rows.push(failedRow('raw-http', err, log));
-    } finally {
-      await group.stopAll();
-    }
+    rows.push(await baselineRow('raw-http', o, log, async (group) => (await group.start('server', 'raw-http-server')).info['port'] as number));
+  }
+  // moleculer-web in the two layouts of its published benchmarks; the remote one is weft's layout.
+  const namespace = `bench-${process.pid}-${Date.now()}`;
+  if (wants(o, 'moleculer-web')) {
+    rows.push(
+      await baselineRow(
+        'moleculer-web',
+        o,
+        log,
+        async (group) => {
+          await group.start('worker', 'moleculer-web', { role: 'worker', natsUrl: o.natsUrl, namespace });
+          return (await group.start('api', 'moleculer-web', { role: 'api', natsUrl: o.natsUrl, namespace })).info['port'] as number;
+        },
+        { nats: new ServerCpuWatch('nats-server') },
+      ),
+    );
+  }
+  if (wants(o, 'moleculer-web-1-process')) {
+    rows.push(
+      await baselineRow(
+        'moleculer-web-1-process',
+        o,
+        log,
+        async (group) => (await group.start('server', 'moleculer-web', { role: 'one-process' })).info['port'] as number,
+      ),
+    );
   }
   return rows;
 }
