@@ -10,7 +10,7 @@
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuText, evaluateTargets, fmt, mergeRuns, rowGroups, type ScenarioResult, type Target } from './lib/result.js';
+import { cpuText, evaluateTargets, gcText, fmt, mergeRuns, rowGroups, type ScenarioResult, type Target } from './lib/result.js';
 
 interface RunFile {
   startedAt: string;
@@ -32,6 +32,8 @@ const COLUMNS: Record<string, [string, string, number][]> = {
     ['p999Ms', 'p99.9 ms', 2],
     ['lost', 'lost', 0],
     ['cpuUsPerDelivery', 'CPU µs/delivery', 0],
+    ['serverGcMsPerSec', 'server GC ms/s', 1],
+    ['gcLongestMs', 'longest GC ms', 1],
   ],
   'fan-out': [
     ['pushesPerSec', 'pushes/s', 0],
@@ -199,12 +201,15 @@ function main(): void {
     for (const [i, rows] of rowGroups(s.rows).entries()) {
       const present = cols.filter(([key]) => rows.some((r) => r.metrics[key] !== undefined));
       const withCpu = rows.some((r) => Object.keys(r.cpu).length > 0);
+      const withGc = rows.some((r) => r.gc !== undefined);
       if (i > 0) lines.push('');
-      lines.push(`| system | phase | ${present.map(([, label]) => label).join(' | ')} |${withCpu ? ' CPU s per process (median) |' : ''}`);
-      lines.push(`|---|---|${present.map(() => '---:|').join('')}${withCpu ? '---|' : ''}`);
+      const textHeads = `${withCpu ? ' CPU s per process (median) |' : ''}${withGc ? ' GC pause ms/s per process (median) |' : ''}`;
+      lines.push(`| system | phase | ${present.map(([, label]) => label).join(' | ')} |${textHeads}`);
+      lines.push(`|---|---|${present.map(() => '---:|').join('')}${withCpu ? '---|' : ''}${withGc ? '---|' : ''}`);
       for (const r of rows) {
         const cpu = withCpu ? ` ${cpuText(r.cpu)} |` : '';
-        lines.push(`| ${r.system} | ${r.phase} | ${present.map(([key, , d]) => cell(r.values?.[key], r.metrics[key], d)).join(' | ')} |${cpu}`);
+        const gc = withGc ? ` ${gcText(r.gc) || '-'} |` : '';
+        lines.push(`| ${r.system} | ${r.phase} | ${present.map(([key, , d]) => cell(r.values?.[key], r.metrics[key], d)).join(' | ')} |${cpu}${gc}`);
       }
     }
     const notes = s.rows.flatMap((r) => r.notes.map((n) => `- ${r.system} ${r.phase}: ${n}`));

@@ -8,6 +8,7 @@ import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { GcPauses } from './child.js';
 
 const PROCS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'procs');
 
@@ -296,6 +297,17 @@ export class ProcGroup {
     const out: Record<string, number> = {};
     for (const p of this.procs) out[p.name] = Math.round(p.cpuSinceMark() * 100) / 100;
     return out;
+  }
+
+  /** Starts every process's GC pause count afresh. */
+  async resetGc(): Promise<void> {
+    await Promise.all(this.procs.map((p) => p.call('resetGc')));
+  }
+
+  /** GC pauses per process since the last `resetGc`. */
+  async gcPauses(): Promise<Record<string, GcPauses>> {
+    const each = await Promise.all(this.procs.map(async (p) => [p.name, await p.call<GcPauses>('gc')] as const));
+    return Object.fromEntries(each);
   }
 
   /** Throws if any process died. */

@@ -2,8 +2,10 @@
  * Results: rows of figures per system and phase, medians over runs, the
  * targets as measured values with PASS/MISS, and a readable table.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
+import path from 'node:path';
 
 export interface Row {
   /** weft, raw-ws-inproc, raw-ws-tcp, raw-http, socketio */
@@ -13,6 +15,8 @@ export interface Row {
   metrics: Record<string, number>;
   /** CPU seconds per process over the phase. */
   cpu: Record<string, number>;
+  /** GC pause ms per second of the phase, per process (push scenarios). */
+  gc?: Record<string, number>;
   notes: string[];
   /** Every run's value, when this row is a median of several runs. */
   values?: Record<string, number[]>;
@@ -69,6 +73,8 @@ const COLUMNS: [key: string, label: string, decimals: number][] = [
   ['metaBytesPerBusinessId', '(meta)', 0],
   ['cpuUsPerDelivery', 'CPU µs/delivery', 0],
   ['serverCpuUsPerDelivery', '(servers)', 0],
+  ['serverGcMsPerSec', 'server GC ms/s', 1],
+  ['gcLongestMs', 'longest GC ms', 1],
   ['nodes', 'nodes', 0],
   ['recordBytes', 'record B', 0],
   ['redisInBytesPerSec', 'redis in B/s', 0],
@@ -122,6 +128,13 @@ export function renderTable(header: string[], body: string[][], rightFrom = 1, r
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
+/** GC pause ms per second, process by process. */
+export function gcText(gc: Record<string, number> | undefined): string {
+  return Object.entries(gc ?? {})
+    .map(([name, ms]) => `${name} ${Number.isNaN(ms) ? '-' : ms.toFixed(1)}`)
+    .join(', ');
+}
+
 export function cpuText(cpu: Record<string, number>): string {
   return Object.entries(cpu)
     .map(([name, s]) => `${name} ${Number.isNaN(s) ? '-' : s.toFixed(2)}`)
@@ -148,10 +161,18 @@ export function rowGroups(rows: Row[]): Row[][] {
 function rowsTable(rows: Row[]): string[] {
   const present = COLUMNS.filter(([key]) => rows.some((r) => r.metrics[key] !== undefined));
   const withCpu = rows.some((r) => Object.keys(r.cpu).length > 0);
-  const header = ['system', 'phase', ...present.map(([, label]) => label), ...(withCpu ? ['CPU s per process'] : [])];
-  const body = rows.map((r) => [r.system, r.phase, ...present.map(([key, , d]) => fmt(r.metrics[key], d)), ...(withCpu ? [cpuText(r.cpu)] : [])]);
-  // The CPU column is left-aligned text.
-  return renderTable(header, body, 2, withCpu ? header.length - 1 : header.length).split('\n');
+  const withGc = rows.some((r) => r.gc !== undefined);
+  const text = [...(withCpu ? ['CPU s per process'] : []), ...(withGc ? ['GC ms/s per process'] : [])];
+  const header = ['system', 'phase', ...present.map(([, label]) => label), ...text];
+  const body = rows.map((r) => [
+    r.system,
+    r.phase,
+    ...present.map(([key, , d]) => fmt(r.metrics[key], d)),
+    ...(withCpu ? [cpuText(r.cpu)] : []),
+    ...(withGc ? [gcText(r.gc)] : []),
+  ]);
+  // The CPU and GC columns are left-aligned text.
+  return renderTable(header, body, 2, header.length - text.length).split('\n');
 }
 
 /** The rows of one scenario as a table (CPU seconds per process in the last column); one table per kind of row. */
@@ -177,14 +198,20 @@ export function mergeRuns(runs: ScenarioResult[]): ScenarioResult {
     const same = runs.map((r) => r.rows.find((x) => x.system === row.system && x.phase === row.phase));
     const values: Record<string, number[]> = {};
     const metrics: Record<string, number> = {};
-    for (const key of Object.keys(row.metrics)) {
+    // Every metric any run has: a column added later is in the later runs only.
+    for (const key of new Set(same.flatMap((r) => Object.keys(r?.metrics ?? {})))) {
       values[key] = same.map((r) => r?.metrics[key] ?? Number.NaN);
       metrics[key] = median(values[key]);
     }
     const cpu: Record<string, number> = {};
     for (const name of Object.keys(row.cpu)) cpu[name] = Math.round(median(same.map((r) => r?.cpu[name] ?? Number.NaN)) * 100) / 100;
     const notes = [...new Set(same.flatMap((r, i) => (r?.notes ?? []).map((n) => `run ${i + 1}: ${n}`)))];
-    return { system: row.system, phase: row.phase, metrics, cpu, notes, values };
+    // Runs made before the GC counts existed have none: the median is of the runs that do.
+    const gcNames = [...new Set(same.flatMap((r) => Object.keys(r?.gc ?? {})))];
+    if (gcNames.length === 0) return { system: row.system, phase: row.phase, metrics, cpu, notes, values };
+    const gc: Record<string, number> = {};
+    for (const name of gcNames) gc[name] = Math.round(median(same.map((r) => r?.gc?.[name] ?? Number.NaN)) * 10) / 10;
+    return { system: row.system, phase: row.phase, metrics, cpu, gc, notes, values };
   });
   return { scenario: first.scenario, rows, seconds: runs.reduce((s, r) => s + r.seconds, 0), runs: runs.length };
 }
@@ -330,7 +357,18 @@ export function targetsTable(targets: Target[]): string {
 
 function versionOf(pkg: string): string {
   try {
-    return (createRequire(import.meta.url)(`${pkg}/package.json`) as { version: string }).version;
+    // From the package's entry up to its package.json: some packages (moleculer) do not export it.
+    let dir = path.dirname(createRequire(import.meta.url).resolve(pkg));
+    for (;;) {
+      const file = path.join(dir, 'package.json');
+      if (existsSync(file)) {
+        const json = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+        if (json.name === pkg && json.version !== undefined) return json.version;
+      }
+      const up = path.dirname(dir);
+      if (up === dir) return 'unknown';
+      dir = up;
+    }
   } catch {
     return 'unknown';
   }

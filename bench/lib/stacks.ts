@@ -304,6 +304,7 @@ export async function pushPhase(system: PushSystem, redis: RedisWatch | undefine
   await clients.relayTo(system.feedback ? generator : undefined);
   group.markCpu();
   redis?.markCpu();
+  await group.resetGc();
   const gen = await generator.call<GenResult & { httpP99Ms?: number }>(
     system.command,
     system.argsFor(spec),
@@ -313,6 +314,7 @@ export async function pushPhase(system: PushSystem, redis: RedisWatch | undefine
   await clients.drain(expected, o.drainS * 1000);
   const cpu = group.cpu();
   if (redis !== undefined) cpu['redis'] = redis.cpuSinceMark();
+  const pauses = await group.gcPauses();
   await clients.relayTo(undefined);
   const rep = await clients.report();
   group.check();
@@ -338,6 +340,22 @@ export async function pushPhase(system: PushSystem, redis: RedisWatch | undefine
     // in-process generates inside its server, so this is what compares with it).
     serverCpuUsPerDelivery: rep.received === 0 ? Number.NaN : Math.round((serverCpu * 1e6) / rep.received),
   };
+  // GC pauses: every push waits behind a pause of any process on its path, so at a modest rate the
+  // servers' share of time paused is a floor under the tail of the latency.
+  const gc: Record<string, number> = {};
+  let serverGcMs = 0;
+  let gcLongestMs = 0;
+  let sinceMs = 0;
+  for (const [name, p] of Object.entries(pauses)) {
+    const pausedMs = p.minorMs + p.otherMs;
+    gc[name] = Math.round((pausedMs / p.sinceMs) * 10_000) / 10;
+    if (name.startsWith('clients')) continue;
+    serverGcMs += pausedMs;
+    sinceMs = Math.max(sinceMs, p.sinceMs);
+    gcLongestMs = Math.max(gcLongestMs, p.longestMs);
+  }
+  metrics['serverGcMsPerSec'] = sinceMs === 0 ? Number.NaN : Math.round((serverGcMs / sinceMs) * 10_000) / 10;
+  metrics['gcLongestMs'] = Math.round(gcLongestMs * 10) / 10;
   if (!system.feedback && system.command === 'generate') metrics['acked'] = gen.acked;
   if (gen.httpP99Ms !== undefined) metrics['httpP99Ms'] = gen.httpP99Ms;
   const notes: string[] = [];
@@ -348,7 +366,7 @@ export async function pushPhase(system: PushSystem, redis: RedisWatch | undefine
   if (expected - rep.received < 0) notes.push(`${rep.received - expected} more deliveries than expected (duplicates?)`);
   if (metrics['acked'] !== undefined && metrics['acked'] !== expected)
     notes.push(`push results said ${metrics['acked']} sessions reached, ${expected} expected`);
-  return { system: system.name, phase, metrics, cpu, notes };
+  return { system: system.name, phase, metrics, cpu, gc, notes };
 }
 
 export function specFor(o: BenchOptions, mode: 'max' | 'rate', businessIds: number, perPush: number, window = o.window): GenSpec {
