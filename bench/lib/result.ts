@@ -128,17 +128,21 @@ export function renderTable(header: string[], body: string[][], rightFrom = 1, r
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
-/** GC pause ms per second, process by process. */
-export function gcText(gc: Record<string, number> | undefined): string {
-  return Object.entries(gc ?? {})
-    .map(([name, ms]) => `${name} ${Number.isNaN(ms) ? '-' : ms.toFixed(1)}`)
+/** One figure per process, `name value, ...`. */
+function perProcessText(values: Record<string, number> | undefined, decimals: number): string {
+  return Object.entries(values ?? {})
+    .map(([name, v]) => `${name} ${Number.isNaN(v) ? '-' : v.toFixed(decimals)}`)
     .join(', ');
 }
 
+/** CPU seconds per process. */
 export function cpuText(cpu: Record<string, number>): string {
-  return Object.entries(cpu)
-    .map(([name, s]) => `${name} ${Number.isNaN(s) ? '-' : s.toFixed(2)}`)
-    .join(', ');
+  return perProcessText(cpu, 2);
+}
+
+/** GC pause ms per second, per process. */
+export function gcText(gc: Record<string, number> | undefined): string {
+  return perProcessText(gc, 1);
 }
 
 /**

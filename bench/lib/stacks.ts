@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { ClientGroup, type SessionSpec } from './clients.js';
 import { sleep } from './clock.js';
 import type { GenResult, GenSpec } from './generator.js';
+import type { GcPauses } from './child.js';
 import type { BenchOptions } from './options.js';
 import { ProcGroup, onInterrupt, type Proc } from './procs.js';
 import { uniqueKey, type RedisWatch } from './redis.js';
@@ -324,7 +325,7 @@ export async function pushPhase(system: PushSystem, redis: RedisWatch | undefine
     .filter((v) => !Number.isNaN(v))
     .reduce((a, b) => a + b, 0);
   const serverCpu = Object.entries(cpu)
-    .filter(([name, v]) => !name.startsWith('clients') && !Number.isNaN(v))
+    .filter(([name, v]) => !isClient(name) && !Number.isNaN(v))
     .reduce((a, [, v]) => a + v, 0);
   cpu['rest-of-box'] = group.restOfBox(cpu);
   const metrics: Record<string, number> = {
@@ -340,22 +341,9 @@ export async function pushPhase(system: PushSystem, redis: RedisWatch | undefine
     // in-process generates inside its server, so this is what compares with it).
     serverCpuUsPerDelivery: rep.received === 0 ? Number.NaN : Math.round((serverCpu * 1e6) / rep.received),
   };
-  // GC pauses: every push waits behind a pause of any process on its path, so at a modest rate the
-  // servers' share of time paused is a floor under the tail of the latency.
-  const gc: Record<string, number> = {};
-  let serverGcMs = 0;
-  let gcLongestMs = 0;
-  let sinceMs = 0;
-  for (const [name, p] of Object.entries(pauses)) {
-    const pausedMs = p.minorMs + p.otherMs;
-    gc[name] = Math.round((pausedMs / p.sinceMs) * 10_000) / 10;
-    if (name.startsWith('clients')) continue;
-    serverGcMs += pausedMs;
-    sinceMs = Math.max(sinceMs, p.sinceMs);
-    gcLongestMs = Math.max(gcLongestMs, p.longestMs);
-  }
-  metrics['serverGcMsPerSec'] = sinceMs === 0 ? Number.NaN : Math.round((serverGcMs / sinceMs) * 10_000) / 10;
-  metrics['gcLongestMs'] = Math.round(gcLongestMs * 10) / 10;
+  const gcSummary = summarizeGc(pauses);
+  metrics['serverGcMsPerSec'] = gcSummary.serverMsPerSec;
+  metrics['gcLongestMs'] = gcSummary.longestMs;
   if (!system.feedback && system.command === 'generate') metrics['acked'] = gen.acked;
   if (gen.httpP99Ms !== undefined) metrics['httpP99Ms'] = gen.httpP99Ms;
   const notes: string[] = [];
@@ -366,7 +354,25 @@ export async function pushPhase(system: PushSystem, redis: RedisWatch | undefine
   if (expected - rep.received < 0) notes.push(`${rep.received - expected} more deliveries than expected (duplicates?)`);
   if (metrics['acked'] !== undefined && metrics['acked'] !== expected)
     notes.push(`push results said ${metrics['acked']} sessions reached, ${expected} expected`);
-  return { system: system.name, phase, metrics, cpu, gc, notes };
+  return { system: system.name, phase, metrics, cpu, gc: gcSummary.perProcess, notes };
+}
+
+const isClient = (name: string): boolean => name.startsWith('clients');
+
+/**
+ * GC pause ms per second, per process and summed over the servers, and the servers' longest
+ * pause. Every push waits behind a pause of any process on its path, so at a modest rate the
+ * servers' share of time paused is a floor under the tail of the latency.
+ */
+function summarizeGc(pauses: Record<string, GcPauses>): { perProcess: Record<string, number>; serverMsPerSec: number; longestMs: number } {
+  const perSec = (ms: number, sinceMs: number): number => (sinceMs === 0 ? Number.NaN : Math.round((ms / sinceMs) * 10_000) / 10);
+  const perProcess: Record<string, number> = {};
+  const servers = Object.entries(pauses).filter(([name]) => !isClient(name));
+  for (const [name, p] of Object.entries(pauses)) perProcess[name] = perSec(p.pausedMs, p.sinceMs);
+  const serverMs = servers.reduce((sum, [, p]) => sum + p.pausedMs, 0);
+  const sinceMs = Math.max(0, ...servers.map(([, p]) => p.sinceMs));
+  const longestMs = Math.max(0, ...servers.map(([, p]) => p.longestMs));
+  return { perProcess, serverMsPerSec: perSec(serverMs, sinceMs), longestMs: Math.round(longestMs * 10) / 10 };
 }
 
 export function specFor(o: BenchOptions, mode: 'max' | 'rate', businessIds: number, perPush: number, window = o.window): GenSpec {
