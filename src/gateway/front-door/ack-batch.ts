@@ -9,7 +9,7 @@ import { FrameType } from '../../protocol/frames.js';
 import type { PeerLink } from '../../transport/peer-link.js';
 
 export class AckBatch {
-  readonly #pending = new Map<PeerLink, number[]>();
+  #pending = new Map<PeerLink, number[]>();
   #scheduled = false;
   readonly #flush = (): void => this.#flushAll();
 
@@ -27,14 +27,15 @@ export class AckBatch {
 
   #flushAll(): void {
     this.#scheduled = false;
-    // Sending adds no ack, so the map is emptied after the loop and kept for the next turn.
-    for (const [link, acks] of this.#pending) {
+    // A new map each turn, never clear() (why: history/redis-history.ts #flushAll).
+    const pending = this.#pending;
+    this.#pending = new Map();
+    for (const [link, acks] of pending) {
       try {
         link.send(acks.length === 2 ? [FrameType.PushAck, acks[0]!, acks[1]!] : [FrameType.PushAcks, acks]);
       } catch {
         // The pusher's own timeout settles them.
       }
     }
-    this.#pending.clear();
   }
 }
