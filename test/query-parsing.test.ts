@@ -29,8 +29,31 @@ test('a query string parses as URLSearchParams would, names lower-cased, the fir
     'x=%zz',
     'businessId=42&payload=hi',
     'id=1&ID=2&Id=3',
+    '=',
+    '==',
+    'a&b',
+    'a=1&',
+    '&a=1',
+    'a=1&a',
+    '\u00e9=\u00fc',
   ];
   for (const raw of cases) assert.deepEqual({ ...parseQuery(raw) }, reference(raw), raw);
+});
+
+test('every short query over an alphabet of its separators and escapes parses as URLSearchParams would', () => {
+  // The parser has a path for queries with nothing to decode and one for the rest: both are swept.
+  const alphabet = ['a', 'B', '=', '&', '%', '2', '0', '+', '\u00e9'];
+  let seed = 7;
+  const next = (n: number): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  for (let i = 0; i < 5000; i++) {
+    let raw = '';
+    const length = next(9);
+    for (let j = 0; j < length; j++) raw += alphabet[next(alphabet.length)];
+    assert.deepEqual({ ...parseQuery(raw) }, reference(raw), raw);
+  }
 });
 
 test('constructor and __proto__ are query names like any other', () => {

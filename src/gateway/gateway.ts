@@ -306,8 +306,11 @@ class GatewayImpl implements Gateway {
 
   #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.#activeRequests += 1;
-    res.once('close', () => {
+    // One listener for all: a second on 'close' or 'finish' would make each emit copy a listener array.
+    let served: (() => void) | undefined;
+    res.on('close', () => {
       this.#activeRequests -= 1;
+      served?.();
     });
     const url = req.url ?? '/';
     const q = url.indexOf('?');
@@ -354,7 +357,7 @@ class GatewayImpl implements Gateway {
       if ((method === 'GET' || method === 'HEAD') && this.#isWebSocketPath(path)) return this.#upgradeRequired(req, res, url);
       return sendError(res, new WeftError('NotFound', `no route for ${method} ${path}`), this.#retryAfterSeconds);
     }
-    this.#api.handle(req, res, match, query, path);
+    served = this.#api.handle(req, res, match, query, path);
   }
 
   /** A preflight from an allowed origin: 204 with the methods routed at `path`, or 404 when none is. */

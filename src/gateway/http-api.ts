@@ -3,12 +3,12 @@
  * headers and JSON body to the method's parameters, calls the service and
  * answers with the wrapper.
  */
-import { SpanKind, contextFromHeaders, endSpan, startSpan, type Context } from '../tracing/tracing.js';
+import { SpanKind, contextFromHeaders, endSpan, startSpan, type Attributes, type Context } from '../tracing/tracing.js';
 import { observeHttp } from '../metrics/metrics.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WeftError, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { ParamDescriptor } from '../contract/contract.js';
+import type { MethodDescriptor, ParamDescriptor } from '../contract/contract.js';
 import type { RpcClient } from '../rpc/rpc-client.js';
 import type { Admission, AuthGate } from './auth/auth-gate.js';
 import { businessIdProblem, givenBusinessIds, isBusinessIdName } from './auth/business-id.js';
@@ -49,6 +49,20 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 export function parseQuery(raw: string): Record<string, string> {
   const out: Record<string, string> = {};
   if (raw === '') return out;
+  // Nothing to decode: each pair is the text between two '&', as URLSearchParams would give it, without its objects.
+  if (!raw.includes('%') && !raw.includes('+')) {
+    for (let start = 0; start < raw.length; ) {
+      let end = raw.indexOf('&', start);
+      if (end < 0) end = raw.length;
+      if (end > start) {
+        const eq = raw.indexOf('=', start);
+        if (eq < 0 || eq > end) keepFirst(out, raw.slice(start, end), '');
+        else keepFirst(out, raw.slice(start, eq), raw.slice(eq + 1, end));
+      }
+      start = end + 1;
+    }
+    return out;
+  }
   for (const [key, value] of new URLSearchParams(raw)) keepFirst(out, key, value);
   return out;
 }
@@ -61,7 +75,21 @@ function keepFirst(out: Record<string, string>, key: string, value: string): voi
   else out[k] = value;
 }
 
-function schemaTypes(schema: unknown): Set<string> {
+const NO_TYPES: ReadonlySet<string> = new Set();
+/** By schema object: a route's schemas live as long as its contract, and are read on every request. */
+const typesBySchema = new WeakMap<object, ReadonlySet<string>>();
+
+function schemaTypes(schema: unknown): ReadonlySet<string> {
+  if (typeof schema !== 'object' || schema === null) return NO_TYPES;
+  let types = typesBySchema.get(schema);
+  if (types === undefined) {
+    types = typesIn(schema);
+    typesBySchema.set(schema, types);
+  }
+  return types;
+}
+
+function typesIn(schema: object): Set<string> {
   const types = new Set<string>();
   const visit = (s: unknown): void => {
     if (typeof s !== 'object' || s === null) return;
@@ -95,6 +123,28 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
+/** What every request of a route needs of its method, worked out once per method. */
+interface RoutePlan {
+  spanName: string;
+  spanAttributes: Attributes;
+  bodyParam: ParamDescriptor | undefined;
+}
+
+const plans = new WeakMap<MethodDescriptor, RoutePlan>();
+
+function planOf(method: MethodDescriptor): RoutePlan {
+  let plan = plans.get(method);
+  if (plan === undefined) {
+    plan = {
+      spanName: `${method.verb} ${method.path}`,
+      spanAttributes: { 'http.request.method': method.verb, 'http.route': method.path },
+      bodyParam: method.params.find((p) => p.from === 'body'),
+    };
+    plans.set(method, plan);
+  }
+  return plan;
+}
+
 export class HttpApi {
   readonly #rpc: RpcClient;
   readonly #o: HttpApiOptions;
@@ -104,34 +154,39 @@ export class HttpApi {
     this.#o = options;
   }
 
-  /** Serves a request that matched a route. */
-  handle(req: IncomingMessage, res: ServerResponse, match: RouteMatch, query: Record<string, string>, path: string): void {
+  /**
+   * Serves a request that matched a route. Returns what to call when the
+   * response closes (the gateway's one 'close' listener): it observes the
+   * request and ends its span.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, match: RouteMatch, query: Record<string, string>, path: string): () => void {
     // By route template, never by path: a label per URL would grow without bound.
     const startedAt = performance.now();
-    const { path: template, verb } = match.route.method;
+    const method = match.route.method;
+    const { path: template, verb } = method;
     // The client's traceparent, if any, is the parent of this request's span and of the call it makes.
-    const traced = startSpan(`${verb} ${template}`, SpanKind.SERVER, contextFromHeaders(req.headers), {
-      'http.request.method': verb,
-      'http.route': template,
-    });
-    res.once('finish', () => {
-      observeHttp(template, verb, res.statusCode, (performance.now() - startedAt) / 1000);
-      traced.span.setAttribute('http.response.status_code', res.statusCode);
+    const plan = planOf(method);
+    const traced = startSpan(plan.spanName, SpanKind.SERVER, contextFromHeaders(req.headers), plan.spanAttributes);
+    const closed = (): void => {
+      // A response cut off before it finished (the client left) is not a request served: no observation.
+      if (res.writableFinished) {
+        observeHttp(template, verb, res.statusCode, (performance.now() - startedAt) / 1000);
+        traced.span.setAttribute('http.response.status_code', res.statusCode);
+      }
       endSpan(traced.span, res.statusCode >= 500 ? String(res.statusCode) : undefined);
-    });
+    };
     const fail = (e: unknown): void => {
       const error = toWeftError(e);
       if (error.code === 'ServerError') this.#o.logger.error({ err: e, path }, 'unexpected error serving a request');
       sendError(res, error, this.#o.retryAfterSeconds);
     };
-    const bodyParam = match.route.method.params.find((p) => p.from === 'body');
     const given = givenBusinessIds(query, req.headers, match.pathParams);
     for (const id of given) {
       const problem = businessIdProblem(id);
       if (problem !== undefined) {
         req.resume();
         sendError(res, new WeftError('BadRequest', problem), this.#o.retryAfterSeconds);
-        return;
+        return closed;
       }
     }
     const gate = this.#o.gate;
@@ -156,12 +211,13 @@ export class HttpApi {
           else this.#call(req, res, match, query, body, result, traced.ctx).catch(fail);
         });
     };
-    if (bodyParam === undefined) {
+    if (plan.bodyParam === undefined) {
       req.resume();
       withBody(undefined);
-      return;
+      return closed;
     }
     this.#readJson(req, res, withBody);
+    return closed;
   }
 
   async #call(

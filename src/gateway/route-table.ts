@@ -227,10 +227,18 @@ export class RouteTable {
 
   /** The route for a request, or undefined. Throws URIError on a malformed escape in the path. */
   match(verb: string, path: string): RouteMatch | undefined {
+    // A path with no empty segment is its own key: a static route is found without splitting it.
+    const clean = path.charCodeAt(0) === 0x2f && !path.includes('//') && (path.length === 1 || path.charCodeAt(path.length - 1) !== 0x2f);
+    if (clean) {
+      const found = this.#static.get(verb + ' ' + path.toLowerCase());
+      if (found !== undefined) return { route: found, pathParams: {} };
+    }
     const parts = splitPath(path);
     const lower = parts.map((p) => p.toLowerCase());
-    const found = this.#static.get(`${verb} /${lower.join('/')}`);
-    if (found !== undefined) return { route: found, pathParams: {} };
+    if (!clean) {
+      const found = this.#static.get(`${verb} /${lower.join('/')}`);
+      if (found !== undefined) return { route: found, pathParams: {} };
+    }
     const list = this.#dynamic.get(verb as HttpVerb);
     if (list === undefined) return undefined;
     for (const route of list) {

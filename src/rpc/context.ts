@@ -57,10 +57,11 @@ export function newTraceId(): string {
   return traceIdPrefix + traceIdCounter.toString(16).padStart(8, '0');
 }
 
+const callKeyPrefix = traceIdPrefix.slice(0, 12);
 let callKeyCounter = 0;
 
 /** A key for one call, unique across the cluster in practice (the process's random prefix and a counter). */
 export function newCallKey(): string {
   callKeyCounter += 1;
-  return `${traceIdPrefix.slice(0, 12)}${callKeyCounter.toString(36)}`;
+  return callKeyPrefix + callKeyCounter.toString(36);
 }

@@ -3,7 +3,7 @@
  * the answer within the timeout, and fails over to another instance when the
  * transport fails (never on a business or validation error).
  */
-import { SpanKind, endSpan, parentContext, startSpan, traceIdOf, traceparentOf, type Context, type Span } from '../tracing/tracing.js';
+import { SpanKind, endSpan, parentContext, startSpan, traceIdOf, traceparentOf, type Attributes, type Context, type Span } from '../tracing/tracing.js';
 import { observeRpcClient } from '../metrics/metrics.js';
 import { WeftError, fromWire, isWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -76,6 +76,26 @@ function failsOver(code: string): boolean {
   return code === 'Overloaded' || code === 'Draining' || code === 'CommunicationError';
 }
 
+/** A target's span name and attributes, made once: a target lives as long as its route or proxy. */
+const spans = new WeakMap<CallTarget, { name: string; attributes: Attributes }>();
+
+function spanOf(target: CallTarget): { name: string; attributes: Attributes } {
+  let named = spans.get(target);
+  if (named === undefined) {
+    named = {
+      name: `${target.service}/${target.method}`,
+      attributes: { 'rpc.system': 'weft', 'rpc.service': target.service, 'rpc.method': target.method },
+    };
+    spans.set(target, named);
+  }
+  return named;
+}
+
+function hasKeys(record: Record<string, string>): boolean {
+  for (const key in record) if (Object.hasOwn(record, key)) return true;
+  return false;
+}
+
 export class RpcClient {
   readonly #o: RpcClientOptions;
   readonly #links: NodeLinks;
@@ -111,11 +131,8 @@ export class RpcClient {
     const now = Date.now();
     let timeoutMs = options.timeoutMs ?? target.timeoutMs ?? this.#o.defaultTimeoutMs;
     if (parent !== undefined) timeoutMs = Math.min(timeoutMs, Math.max(0, parent.deadline - now));
-    const traced = startSpan(`${target.service}/${target.method}`, SpanKind.CLIENT, options.traceContext ?? parentContext(parent?.traceparent), {
-      'rpc.system': 'weft',
-      'rpc.service': target.service,
-      'rpc.method': target.method,
-    });
+    const named = spanOf(target);
+    const traced = startSpan(named.name, SpanKind.CLIENT, options.traceContext ?? parentContext(parent?.traceparent), named.attributes);
     const ctx: WireCallContext = {
       t: options.traceId ?? parent?.traceId ?? traceIdOf(traced.ctx) ?? newTraceId(),
       c: this.#o.nodeId,
@@ -126,7 +143,7 @@ export class RpcClient {
     const traceparent = traceparentOf(traced.ctx) || parent?.traceparent;
     if (traceparent !== undefined && traceparent !== '') ctx.p = traceparent;
     const headers = options.headers ?? parent?.headers;
-    if (headers !== undefined && Object.keys(headers).length > 0) ctx.h = headers;
+    if (headers !== undefined && hasKeys(headers)) ctx.h = headers;
     return new Promise<unknown>((resolve, reject) => {
       const call: PendingCall = {
         id: 0,

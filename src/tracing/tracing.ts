@@ -8,12 +8,34 @@
  * no context manager: OpenTelemetry's active context when there is one, and
  * weft's own call context (its `traceparent`) otherwise.
  */
-import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import {
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  context,
+  propagation,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+} from '@opentelemetry/api';
 
 export { SpanKind };
 export type { Attributes, Context, Span };
 
 const tracer = trace.getTracer('weft');
+/** The API's no-op provider, what a proxy hands out until an SDK registers one. */
+const NOOP_PROVIDER = new ProxyTracerProvider().getDelegate();
+/** A span that records nothing, for every span started while no SDK is registered. */
+const NOT_RECORDING = trace.wrapSpanContext(INVALID_SPAN_CONTEXT);
+
+/** Whether an SDK registered a tracer provider; read on each span, since one may register after weft loads. */
+function sdkRegistered(): boolean {
+  const provider = trace.getTracerProvider();
+  return !(provider instanceof ProxyTracerProvider) || provider.getDelegate() !== NOOP_PROVIDER;
+}
 
 /** A carrier of W3C trace context. */
 interface Carrier {
@@ -49,6 +71,8 @@ export function traceparentOf(ctx: Context): string {
 }
 
 export function startSpan(name: string, kind: SpanKind, parent: Context, attributes?: Attributes): { span: Span; ctx: Context } {
+  // No SDK: the API would make a no-op span per call, and the parent's trace goes on as it came.
+  if (!sdkRegistered()) return { span: NOT_RECORDING, ctx: parent };
   const span = tracer.startSpan(name, attributes === undefined ? { kind } : { kind, attributes }, parent);
   // No SDK and no trace to continue: the span is a no-op with no id, and a context holding it would
   // say nothing its parent does not (each one a Map copied, on every call and push).
