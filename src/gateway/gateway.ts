@@ -307,7 +307,7 @@ class GatewayImpl implements Gateway {
   #onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
     this.#activeRequests += 1;
     // One listener for all: a second on 'close' or 'finish' would make each emit copy a listener array.
-    let served: (() => void) | undefined;
+    let served: (() => void) | undefined = undefined; // set below, once the request is routed
     res.on('close', () => {
       this.#activeRequests -= 1;
       served?.();

@@ -51,7 +51,7 @@ export function parseQuery(raw: string): Record<string, string> {
   if (raw === '') return out;
   // Nothing to decode: each pair is the text between two '&', as URLSearchParams would give it, without its objects.
   if (!raw.includes('%') && !raw.includes('+')) {
-    for (let start = 0; start < raw.length; ) {
+    for (let start = 0; start < raw.length;) {
       let end = raw.indexOf('&', start);
       if (end < 0) end = raw.length;
       if (end > start) {

@@ -3,7 +3,17 @@
  * the answer within the timeout, and fails over to another instance when the
  * transport fails (never on a business or validation error).
  */
-import { SpanKind, endSpan, parentContext, startSpan, traceIdOf, traceparentOf, type Attributes, type Context, type Span } from '../tracing/tracing.js';
+import {
+  SpanKind,
+  endSpan,
+  parentContext,
+  startSpan,
+  traceIdOf,
+  traceparentOf,
+  type Attributes,
+  type Context,
+  type Span,
+} from '../tracing/tracing.js';
 import { observeRpcClient } from '../metrics/metrics.js';
 import { WeftError, fromWire, isWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
