@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WeftError, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { MethodDescriptor, ParamDescriptor } from '../contract/contract.js';
-import type { RpcClient } from '../rpc/rpc-client.js';
+import type { CallOptions, RpcClient } from '../rpc/rpc-client.js';
 import type { Admission, AuthGate } from './auth/auth-gate.js';
 import { businessIdProblem, givenBusinessIds, isBusinessIdName } from './auth/business-id.js';
 import type { ClientAddresses } from './auth/client-address.js';
@@ -175,11 +175,6 @@ export class HttpApi {
       }
       endSpan(traced.span, res.statusCode >= 500 ? String(res.statusCode) : undefined);
     };
-    const fail = (e: unknown): void => {
-      const error = toWeftError(e);
-      if (error.code === 'ServerError') this.#o.logger.error({ err: e, path }, 'unexpected error serving a request');
-      sendError(res, error, this.#o.retryAfterSeconds);
-    };
     const given = givenBusinessIds(query, req.headers, match.pathParams);
     for (const id of given) {
       const problem = businessIdProblem(id);
@@ -192,7 +187,7 @@ export class HttpApi {
     const gate = this.#o.gate;
     const withBody = (body: unknown): void => {
       if (!gate.active) {
-        this.#call(req, res, match, query, body, undefined, traced.ctx).catch(fail);
+        this.#call(req, res, match, query, body, undefined, traced.ctx, path);
         return;
       }
       void gate
@@ -208,7 +203,7 @@ export class HttpApi {
         })
         .then((result) => {
           if ('error' in result) sendError(res, result.error, this.#o.retryAfterSeconds, result.headers);
-          else this.#call(req, res, match, query, body, result, traced.ctx).catch(fail);
+          else this.#call(req, res, match, query, body, result, traced.ctx, path);
         });
     };
     if (plan.bodyParam === undefined) {
@@ -220,7 +215,14 @@ export class HttpApi {
     return closed;
   }
 
-  async #call(
+  /** An error that is not a weft error is a bug: logged, and answered as a ServerError that says nothing of it. */
+  #fail(res: ServerResponse, e: unknown, path: string): void {
+    const error = toWeftError(e);
+    if (error.code === 'ServerError') this.#o.logger.error({ err: e, path }, 'unexpected error serving a request');
+    sendError(res, error, this.#o.retryAfterSeconds);
+  }
+
+  #call(
     req: IncomingMessage,
     res: ServerResponse,
     match: RouteMatch,
@@ -228,13 +230,43 @@ export class HttpApi {
     body: unknown,
     admission: Admission | undefined,
     traceContext: Context,
-  ): Promise<void> {
+    path: string,
+  ): void {
+    try {
+      const args = this.#args(req, match, query, body, admission);
+      // A callback, not a promise: a request makes no promise, resolving functions or await.
+      this.#rpc.start(match.route.target, args, this.#callOptions(req, admission, traceContext), (error, result) => {
+        if (error !== undefined) this.#fail(res, error, path);
+        else this.#succeed(res, result, path);
+      });
+    } catch (e) {
+      this.#fail(res, e, path);
+    }
+  }
+
+  #succeed(res: ServerResponse, result: unknown, path: string): void {
+    try {
+      sendJson(res, 200, successBody(result));
+    } catch (e) {
+      // A result JSON cannot hold (a BigInt, a cycle): the service's bug, answered as one.
+      this.#fail(res, e, path);
+    }
+  }
+
+  #args(req: IncomingMessage, match: RouteMatch, query: Record<string, string>, body: unknown, admission: Admission | undefined): unknown[] {
     const { route, pathParams } = match;
     const tokens = this.#o.gate.tokens;
     // With tokens, the token is not the service's to see; the businessId is the token's.
     const seenQuery = tokens ? withoutToken(query) : query;
     const tokenBusinessId = tokens ? admission?.businessId : undefined;
-    const args = route.method.params.map((p) => this.#bind(p, req, seenQuery, pathParams, body, tokenBusinessId));
+    const params = route.method.params;
+    const args = new Array<unknown>(params.length);
+    for (let i = 0; i < params.length; i++) args[i] = this.#bind(params[i]!, req, seenQuery, pathParams, body, tokenBusinessId);
+    return args;
+  }
+
+  #callOptions(req: IncomingMessage, admission: Admission | undefined, traceContext: Context): CallOptions {
+    const tokens = this.#o.gate.tokens;
     const headers: Record<string, string> = {};
     for (const name of this.#o.forwardHeaders) {
       const raw = req.headers[name];
@@ -249,10 +281,7 @@ export class HttpApi {
     if (admission?.identity !== undefined) headers[IDENTITY_HEADER] = encodeIdentity(admission.identity);
     if (admission?.hookHeaders !== undefined) Object.assign(headers, admission.hookHeaders);
     const requestId = firstHeader(req.headers['x-request-id']);
-    const options =
-      requestId !== undefined && /^[\w.:-]{1,128}$/.test(requestId) ? { headers, traceId: requestId, traceContext } : { headers, traceContext };
-    const result = await this.#rpc.call(route.target, args, options);
-    sendJson(res, 200, successBody(result));
+    return requestId !== undefined && /^[\w.:-]{1,128}$/.test(requestId) ? { headers, traceId: requestId, traceContext } : { headers, traceContext };
   }
 
   #bind(

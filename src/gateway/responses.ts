@@ -25,16 +25,14 @@ export function errorBody(error: WeftError): string {
   });
 }
 
-export function sendJson(res: ServerResponse, httpStatus: number, body: string, headers: Record<string, string> = {}): void {
+export function sendJson(res: ServerResponse, httpStatus: number, body: string, headers?: Record<string, string>): void {
   if (res.headersSent) {
     res.end();
     return;
   }
-  res.writeHead(httpStatus, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    ...headers,
-  });
+  const head: Record<string, string | number> = { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) };
+  if (headers !== undefined) Object.assign(head, headers);
+  res.writeHead(httpStatus, head);
   res.end(body);
 }
 

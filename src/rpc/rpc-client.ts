@@ -21,6 +21,8 @@ import { FrameType, type ErrorFrame, type ResultFrame, type WireCallContext } fr
 import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
 import type { SelectStrategy } from '../contract/contract.js';
 import { CircuitBreakers } from './circuit-breaker.js';
+import { CallsInFlight } from './calls-in-flight.js';
+import { Deadlines, type Due } from './deadlines.js';
 import { currentContext, newCallKey, newTraceId } from './context.js';
 import type { Endpoints } from './endpoints.js';
 
@@ -54,6 +56,9 @@ export interface CallTarget {
   idempotent?: boolean;
 }
 
+/** Called once with a call's outcome: its error, or undefined and its value. */
+export type CallDone = (error: WeftError | undefined, value: unknown) => void;
+
 /** What the client needs of its node. */
 export interface RpcClientDeps {
   links: NodeLinks;
@@ -62,16 +67,17 @@ export interface RpcClientDeps {
   frames: FrameRoutes;
 }
 
-interface PendingCall {
+interface PendingCall extends Due {
   id: number;
   target: CallTarget;
   args: unknown[];
   ctx: WireCallContext;
   timeoutMs: number;
   deadline: number;
-  resolve: (value: unknown) => void;
-  reject: (error: WeftError) => void;
-  timer: NodeJS.Timeout | undefined;
+  /** A promise's (call) or a callback (start): one or the other. */
+  resolve: ((value: unknown) => void) | undefined;
+  reject: ((error: WeftError) => void) | undefined;
+  done: CallDone | undefined;
   nodeId: string;
   link: PeerLink | undefined;
   tried: Set<string> | undefined;
@@ -111,7 +117,8 @@ export class RpcClient {
   readonly #links: NodeLinks;
   readonly #endpoints: Endpoints;
   readonly #breakers: CircuitBreakers;
-  readonly #pending = new Map<number, PendingCall>();
+  readonly #pending = new CallsInFlight<PendingCall>();
+  readonly #deadlines = new Deadlines<PendingCall>((call) => this.#onTimeout(call));
   readonly #roundRobin = new Map<string, number>();
   #nextId = 1;
   #stoppedWith: WeftError | undefined;
@@ -137,6 +144,27 @@ export class RpcClient {
 
   /** Calls `target` with positional `args`. Rejects with a WeftError. */
   call(target: CallTarget, args: unknown[], options: CallOptions = {}): Promise<unknown> {
+    return new Promise<unknown>((resolve, reject) => this.#start(target, args, options, resolve, reject, undefined));
+  }
+
+  /**
+   * The same, with a callback in place of a promise: what the gateway uses,
+   * so a request makes no promise, resolving functions or await. `done` may
+   * be called before `start` returns (no instance, arguments that cannot be
+   * encoded).
+   */
+  start(target: CallTarget, args: unknown[], options: CallOptions, done: CallDone): void {
+    this.#start(target, args, options, undefined, undefined, done);
+  }
+
+  #start(
+    target: CallTarget,
+    args: unknown[],
+    options: CallOptions,
+    resolve: ((value: unknown) => void) | undefined,
+    reject: ((error: WeftError) => void) | undefined,
+    done: CallDone | undefined,
+  ): void {
     const parent = currentContext();
     const now = Date.now();
     let timeoutMs = options.timeoutMs ?? target.timeoutMs ?? this.#o.defaultTimeoutMs;
@@ -154,47 +182,47 @@ export class RpcClient {
     if (traceparent !== undefined && traceparent !== '') ctx.p = traceparent;
     const headers = options.headers ?? parent?.headers;
     if (headers !== undefined && hasKeys(headers)) ctx.h = headers;
-    return new Promise<unknown>((resolve, reject) => {
-      const call: PendingCall = {
-        id: 0,
-        target,
-        args,
-        ctx,
-        timeoutMs,
-        deadline: now + timeoutMs,
-        resolve,
-        reject,
-        timer: undefined,
-        nodeId: '',
-        link: undefined,
-        tried: undefined,
-        attempts: 0,
-        lastError: undefined,
-        settled: false,
-        span: traced.span,
-      };
-      if (timeoutMs <= 0) {
-        reject(new WeftError('Timeout', `${target.service}.${target.method}: no time left for the call`));
-        return;
-      }
-      call.timer = setTimeout(() => this.#onTimeout(call), timeoutMs);
-      this.#attempt(call);
-    });
+    const call: PendingCall = {
+      id: 0,
+      target,
+      args,
+      ctx,
+      timeoutMs,
+      deadline: now + timeoutMs,
+      resolve,
+      reject,
+      done,
+      dueAt: 0,
+      dueList: undefined,
+      duePrev: undefined,
+      dueNext: undefined,
+      nodeId: '',
+      link: undefined,
+      tried: undefined,
+      attempts: 0,
+      lastError: undefined,
+      settled: false,
+      span: traced.span,
+    };
+    if (timeoutMs <= 0) {
+      this.#settle(call, new WeftError('Timeout', `${target.service}.${target.method}: no time left for the call`));
+      return;
+    }
+    this.#deadlines.add(call, timeoutMs);
+    this.#attempt(call);
   }
 
   /** Answers from a peer. */
   #onResult(frame: ResultFrame): void {
-    const call = this.#pending.get(frame[1]);
+    const call = this.#pending.take(frame[1]);
     if (call === undefined) return; // late answer after a timeout
-    this.#pending.delete(frame[1]);
     this.#breakers.success(call.nodeId);
     this.#settle(call, undefined, frame[2]);
   }
 
   #onError(frame: ErrorFrame): void {
-    const call = this.#pending.get(frame[1]);
+    const call = this.#pending.take(frame[1]);
     if (call === undefined) return;
-    this.#pending.delete(frame[1]);
     const wire = frame[2];
     const error = fromWire(wire);
     // An error the endpoint sent back is an answer: it is reachable, whatever it said.
@@ -208,9 +236,9 @@ export class RpcClient {
 
   /** A link closed: its calls go elsewhere (idempotent ones) or fail. */
   #onLinkClosed(link: PeerLink): void {
-    for (const call of this.#pending.values()) {
+    for (const call of this.#pending.all()) {
       if (call.link !== link) continue;
-      this.#pending.delete(call.id);
+      this.#pending.take(call.id);
       this.#breakers.failure(call.nodeId);
       if (call.target.idempotent === false) {
         // It may have run: sending it elsewhere could run it twice. The caller decides.
@@ -228,8 +256,9 @@ export class RpcClient {
   /** Fails every call in flight and every later attempt (the node is stopping). */
   failAll(error: WeftError): void {
     this.#stoppedWith = error;
-    for (const call of this.#pending.values()) this.#settle(call, error);
+    for (const call of this.#pending.all()) this.#settle(call, error);
     this.#pending.clear();
+    this.#deadlines.stop();
   }
 
   #retry(call: PendingCall, error: WeftError): void {
@@ -295,7 +324,7 @@ export class RpcClient {
       else this.#retry(call, e);
       return;
     }
-    this.#pending.set(id, call);
+    this.#pending.add(call);
   }
 
   /** Chooses an instance, or settles the call with the reason there is none. */
@@ -308,29 +337,26 @@ export class RpcClient {
     }
     const tried = call.tried;
     let blockedByBreaker = 0;
-    const usable = (id: string): boolean => {
-      if (tried?.has(id) === true) return false;
-      if (this.#links.get(id)?.peerDraining === true) return false;
-      if (this.#links.isBackingOff(id) || this.#links.isRefused(id)) return false;
-      if (!this.#breakers.allows(id)) {
-        blockedByBreaker += 1;
-        return false;
-      }
-      return true;
-    };
     let chosen: string | undefined;
     const select = t.select ?? 'round-robin';
     if (typeof select === 'object') {
       const key = String(call.args[t.hashParamIndex ?? 0]);
-      chosen = this.#endpoints.ring(t.service)?.pickWhere(key, usable);
+      chosen = this.#endpoints.ring(t.service)?.pickWhere(key, (id) => {
+        const why = this.#unusable(id, tried);
+        if (why === 'breaker') blockedByBreaker += 1;
+        return why === undefined;
+      });
     } else {
+      // A loop, not a predicate: the common path makes no closure per call.
       const start = select === 'random' ? Math.floor(Math.random() * ids.length) : this.#nextRoundRobin(t.service);
       for (let i = 0; i < ids.length; i++) {
         const id = ids[(start + i) % ids.length]!;
-        if (usable(id)) {
+        const why = this.#unusable(id, tried);
+        if (why === undefined) {
           chosen = id;
           break;
         }
+        if (why === 'breaker') blockedByBreaker += 1;
       }
     }
     if (chosen !== undefined) return chosen;
@@ -342,6 +368,15 @@ export class RpcClient {
           : new WeftError('ServiceUnavailable', `no reachable instance of ${t.service}`);
     }
     this.#settle(call, this.#unavailable(t.service, error));
+    return undefined;
+  }
+
+  /** Why an instance cannot take a call now, or undefined when it can. */
+  #unusable(id: string, tried: Set<string> | undefined): 'tried' | 'unreachable' | 'breaker' | undefined {
+    if (tried?.has(id) === true) return 'tried';
+    if (this.#links.get(id)?.peerDraining === true) return 'unreachable';
+    if (this.#links.isBackingOff(id) || this.#links.isRefused(id)) return 'unreachable';
+    if (!this.#breakers.allows(id)) return 'breaker';
     return undefined;
   }
 
@@ -357,9 +392,8 @@ export class RpcClient {
   }
 
   #onTimeout(call: PendingCall): void {
-    call.timer = undefined;
     if (call.settled) return;
-    if (call.id !== 0) this.#pending.delete(call.id);
+    if (call.id !== 0) this.#pending.take(call.id);
     if (call.nodeId !== '') this.#breakers.failure(call.nodeId);
     this.#settle(call, new WeftError('Timeout', `${call.target.service}.${call.target.method} did not answer within ${call.timeoutMs} ms`));
   }
@@ -367,11 +401,15 @@ export class RpcClient {
   #settle(call: PendingCall, error: WeftError | undefined, value?: unknown): void {
     if (call.settled) return;
     call.settled = true;
-    if (call.timer !== undefined) clearTimeout(call.timer);
+    this.#deadlines.remove(call);
     // The call began timeoutMs before its deadline.
     observeRpcClient(call.target.service, call.target.method, error?.code ?? 'Success', (Date.now() - call.deadline + call.timeoutMs) / 1000);
     endSpan(call.span, error?.code);
-    if (error !== undefined) call.reject(error);
-    else call.resolve(value);
+    // A settled call keeps nothing of its caller, whatever still points at it.
+    const { done, resolve, reject } = call;
+    call.done = call.resolve = call.reject = undefined;
+    if (done !== undefined) done(error, value);
+    else if (error !== undefined) reject!(error);
+    else resolve!(value);
   }
 }

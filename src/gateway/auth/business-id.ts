@@ -36,7 +36,10 @@ export function givenBusinessIds(
     if (v !== undefined && v !== '') out.push(v);
   }
   for (const name of NAMES) for (const v of headerValues(headers[name])) if (v !== '') out.push(v);
-  for (const [name, v] of Object.entries(extra)) if (isBusinessIdName(name) && v !== '') out.push(v);
+  for (const name in extra) {
+    const v = extra[name]!;
+    if (Object.hasOwn(extra, name) && isBusinessIdName(name) && v !== '') out.push(v);
+  }
   return out;
 }
 

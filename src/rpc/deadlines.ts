@@ -1,0 +1,95 @@
+/**
+ * Deadlines of the calls in flight, without a timer for each call.
+ *
+ * A timer per call is an object, a closure and a link into Node's timer
+ * list, all made and dropped on every call, and all kept alive by each
+ * scavenge for as long as the call is out. Calls of the same timeout fall
+ * due in the order they started, so each timeout keeps its calls in one
+ * list, linked through the calls themselves, and one timer for its head.
+ * A call that settles is unlinked at once: nothing is held past its answer.
+ */
+
+/** What a list holds: the call's own fields, so adding one allocates nothing. */
+export interface Due {
+  /** `performance.now()` at which the call is due; monotonic, unlike `Date.now()`. */
+  dueAt: number;
+  dueList: DueList | undefined;
+  duePrev: Due | undefined;
+  dueNext: Due | undefined;
+}
+
+interface DueList {
+  readonly timeoutMs: number;
+  head: Due | undefined;
+  tail: Due | undefined;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export class Deadlines<T extends Due> {
+  readonly #lists = new Map<number, DueList>();
+  readonly #expire: (entry: T) => void;
+
+  /** `expire` is called once for each entry whose time has come; the entry is already removed. */
+  constructor(expire: (entry: T) => void) {
+    this.#expire = expire;
+  }
+
+  /** Makes `entry` due `timeoutMs` from now. */
+  add(entry: T, timeoutMs: number): void {
+    let list = this.#lists.get(timeoutMs);
+    if (list === undefined) {
+      list = { timeoutMs, head: undefined, tail: undefined, timer: undefined };
+      this.#lists.set(timeoutMs, list);
+    }
+    entry.dueAt = performance.now() + timeoutMs;
+    entry.dueList = list;
+    entry.duePrev = list.tail;
+    entry.dueNext = undefined;
+    if (list.tail === undefined) list.head = entry;
+    else list.tail.dueNext = entry;
+    list.tail = entry;
+    // The timer stays set while calls come and go; it only keeps the process alive while one is out.
+    if (list.timer === undefined) list.timer = setTimeout(() => this.#fire(list), timeoutMs);
+    else list.timer.ref();
+  }
+
+  /** Takes `entry` out, if it is in; it will not expire. */
+  remove(entry: T): void {
+    const list = entry.dueList;
+    if (list === undefined) return;
+    if (entry.duePrev === undefined) list.head = entry.dueNext;
+    else entry.duePrev.dueNext = entry.dueNext;
+    if (entry.dueNext === undefined) list.tail = entry.duePrev;
+    else entry.dueNext.duePrev = entry.duePrev;
+    entry.dueList = undefined;
+    entry.duePrev = undefined;
+    entry.dueNext = undefined;
+    if (list.head === undefined) list.timer?.unref();
+  }
+
+  /** Stops every timer; the entries stay where they are and never expire. */
+  stop(): void {
+    for (const list of this.#lists.values()) clearTimeout(list.timer);
+    this.#lists.clear();
+  }
+
+  #fire(list: DueList): void {
+    list.timer = undefined;
+    const now = performance.now();
+    // Timers may fire a little before performance.now() says the time has come: allow a millisecond.
+    while (list.head !== undefined && list.head.dueAt <= now + 1) {
+      const entry = list.head as T;
+      this.remove(entry);
+      this.#expire(entry);
+    }
+    // An expired call's handler made another call of this timeout, and with it the timer.
+    if (list.timer !== undefined) return;
+    const head = list.head;
+    if (head === undefined) {
+      // Idle since the timer was set: the list goes, and the next call of this timeout makes another.
+      if (this.#lists.get(list.timeoutMs) === list) this.#lists.delete(list.timeoutMs);
+      return;
+    }
+    list.timer = setTimeout(() => this.#fire(list), Math.max(1, Math.ceil(head.dueAt - now)));
+  }
+}
