@@ -32,12 +32,12 @@ export class CallsInFlight<T extends InFlight> {
 
   add(call: T): void {
     const slot = call.id & this.#mask;
+    this.#size += 1;
     if (this.#slots[slot] === undefined) this.#slots[slot] = call;
     else {
       this.#overflow.set(call.id, call);
       if (this.#overflow.size > this.#slots.length / 8) this.#grow();
     }
-    this.#size += 1;
   }
 
   get(id: number): T | undefined {
