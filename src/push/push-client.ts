@@ -13,6 +13,7 @@ import { LIMITS } from '../limits.js';
 import { counts, observePushAck } from '../metrics/metrics.js';
 import { FrameType, SharedFrame, type PushFrame } from '../protocol/frames.js';
 import { RoomRequests } from './room-requests.js';
+import { InFlight } from '../util/in-flight.js';
 import type { LiveNodes } from '../registry/registry.js';
 import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
 
@@ -30,6 +31,8 @@ export interface PushClientDeps {
 }
 
 interface PendingPush {
+  /** The ack id the gateways answer with. */
+  id: number;
   delivered: number;
   /** Gateway links the push went out on and that have not answered (usually one or two). */
   waiting: PeerLink[];
@@ -103,7 +106,7 @@ export function payloadBytes(message: PushMessage): Uint8Array {
 export class PushClient {
   readonly #links: NodeLinks;
   readonly #live: LiveNodes;
-  readonly #pending = new Map<number, PendingPush>();
+  readonly #pending = new InFlight<PendingPush>();
   #nextAckId = 1;
   #sweeper: NodeJS.Timeout | undefined;
   /** Room joins, leaves and member counts, asked of the gateways (room-requests.ts). */
@@ -148,6 +151,7 @@ export class PushClient {
         if (this.#nextAckId > 0x7fffffff) this.#nextAckId = 1;
         frame[1] = ackId;
         pending = {
+          id: ackId,
           delivered: 0,
           waiting: [],
           dialing: 0,
@@ -157,7 +161,7 @@ export class PushClient {
           span,
           resolve: resolveOuter,
         };
-        this.#pending.set(ackId, pending);
+        this.#pending.add(pending);
         this.#sweeper ??= setInterval(() => this.#sweep(), SWEEP_INTERVAL_MS).unref();
       }
       const link = this.#links.get(gateway);
@@ -170,7 +174,7 @@ export class PushClient {
       this.#links.connect(gateway).then(
         (opened) => {
           p.dialing -= 1;
-          if (this.#pending.has(ackId)) this.#sendOn(p, opened, shared);
+          if (this.#pending.get(ackId) === p) this.#sendOn(p, opened, shared);
           this.#finishIfDone(ackId, p);
         },
         () => {
@@ -260,17 +264,18 @@ export class PushClient {
   }
 
   #onLinkClosed(link: PeerLink): void {
-    for (const [ackId, pending] of this.#pending) {
+    for (const pending of this.#pending.all()) {
       const i = pending.waiting.indexOf(link);
       if (i < 0) continue;
       pending.waiting.splice(i, 1);
-      this.#finishIfDone(ackId, pending);
+      this.#finishIfDone(pending.id, pending);
     }
   }
 
   #finishIfDone(ackId: number, pending: PendingPush): void {
     if (pending.dialing === 0 && pending.waiting.length === 0) {
-      this.#pending.delete(ackId);
+      // Already given up on by the sweep (a gateway dialed too late): answered once, observed once.
+      if (this.#pending.take(ackId) !== pending) return;
       observePushAck(pending.kind, (performance.now() - pending.startedAt) / 1000);
       pending.span.setAttribute('weft.push.delivered', pending.delivered);
       endSpan(pending.span);
@@ -281,9 +286,9 @@ export class PushClient {
   /** Gives up on answers that did not come in time: what was acknowledged counts. */
   #sweep(): void {
     const now = Date.now();
-    for (const [ackId, pending] of this.#pending) {
+    for (const pending of this.#pending.all()) {
       if (pending.deadline > now) continue;
-      this.#pending.delete(ackId);
+      this.#pending.take(pending.id);
       observePushAck(pending.kind, (performance.now() - pending.startedAt) / 1000);
       pending.span.setAttribute('weft.push.delivered', pending.delivered);
       endSpan(pending.span, 'Timeout');

@@ -25,6 +25,43 @@ export interface CallContext {
 
 const storage = new AsyncLocalStorage<CallContext>();
 
+/** Pushes made so far in a call a host serves, kept on its context: out of sight, and no WeakMap entry per call. */
+const PUSHES = Symbol('weft.pushes');
+type Counted = CallContext & { [PUSHES]?: number };
+/** The same for a context made elsewhere (a test's, say). */
+const pushesOfOthers = new WeakMap<CallContext, number>();
+
+/** The context of a call a host serves, from what came on the wire. */
+export function servedContext(
+  traceId: string,
+  callerNodeId: string,
+  headers: Readonly<Record<string, string>>,
+  deadline: number,
+  traceparent: string | undefined,
+  callKey: string | undefined,
+): CallContext {
+  const ctx: { -readonly [K in keyof CallContext]: CallContext[K] } & { [PUSHES]: number } = {
+    traceId,
+    callerNodeId,
+    headers,
+    deadline,
+    [PUSHES]: 0,
+  };
+  if (traceparent !== undefined && traceparent !== '') ctx.traceparent = traceparent;
+  if (callKey !== undefined) ctx.callKey = callKey;
+  return ctx;
+}
+
+/** Counts a push made in the call of `ctx`; returns its place among the call's pushes, from 1. */
+export function countPushOfCall(ctx: CallContext): number {
+  const counted = ctx as Counted;
+  const n = counted[PUSHES];
+  if (n !== undefined) return (counted[PUSHES] = n + 1);
+  const other = (pushesOfOthers.get(ctx) ?? 0) + 1;
+  pushesOfOthers.set(ctx, other);
+  return other;
+}
+
 /**
  * The context of the call being served, or undefined outside a call.
  *

@@ -21,8 +21,8 @@ import { FrameType, type ErrorFrame, type ResultFrame, type WireCallContext } fr
 import type { FrameRoutes, NodeLinks, PeerLink } from '../transport/peer-link.js';
 import type { SelectStrategy } from '../contract/contract.js';
 import { CircuitBreakers } from './circuit-breaker.js';
-import { CallsInFlight } from './calls-in-flight.js';
 import { Deadlines, type Due } from './deadlines.js';
+import { InFlight } from '../util/in-flight.js';
 import { currentContext, newCallKey, newTraceId } from './context.js';
 import type { Endpoints } from './endpoints.js';
 
@@ -117,7 +117,7 @@ export class RpcClient {
   readonly #links: NodeLinks;
   readonly #endpoints: Endpoints;
   readonly #breakers: CircuitBreakers;
-  readonly #pending = new CallsInFlight<PendingCall>();
+  readonly #pending = new InFlight<PendingCall>();
   readonly #deadlines = new Deadlines<PendingCall>((call) => this.#onTimeout(call));
   readonly #roundRobin = new Map<string, number>();
   #nextId = 1;

@@ -1,25 +1,26 @@
 /**
- * The calls in flight, by id, in a ring of slots rather than a Map.
+ * What is in flight (RPC calls, acknowledged pushes), by a rising id, in a
+ * ring of slots rather than a Map.
  *
  * Under steady set/delete churn a Map rehashes into a new table every few
  * dozen calls, and V8 keeps each old table's entries with a link to its
  * successor (for iterators). Once one of those tables has been promoted,
  * the scavenger takes it as a root until the next full GC: every later
- * table survives, and with it every call each one held and what the call
- * holds (for the gateway, the whole request). A slot is overwritten, never
+ * table survives, and with it every entry each one held and what the entry
+ * holds (for the gateway, a call held its whole request). A slot is overwritten, never
  * copied. Ids rise by one, so a call's slot is its id modulo the ring's
  * size; a slot still held by a slow call sends the newcomer to a small Map,
  * and the ring doubles when that Map grows past an eighth of it.
  */
 
 /** What the ring holds: anything with the id it was added under. */
-export interface InFlight {
+export interface WithId {
   readonly id: number;
 }
 
 const INITIAL_SLOTS = 1024;
 
-export class CallsInFlight<T extends InFlight> {
+export class InFlight<T extends WithId> {
   #slots: (T | undefined)[] = new Array<T | undefined>(INITIAL_SLOTS).fill(undefined);
   #mask = INITIAL_SLOTS - 1;
   /** Calls whose slot was taken when they started. */

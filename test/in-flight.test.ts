@@ -1,11 +1,11 @@
 /**
- * The RPC client's calls in flight: found by id whatever slot they landed
+ * What is in flight by id (the RPC client's calls, acknowledged pushes): found by id whatever slot they landed
  * in, a late answer finds nothing, and slow calls that outlive the ring's
  * turn neither block nor lose the calls after them.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CallsInFlight } from '../src/rpc/calls-in-flight.js';
+import { InFlight } from '../src/util/in-flight.js';
 
 interface Call {
   id: number;
@@ -13,7 +13,7 @@ interface Call {
 }
 
 test('a call is found by its id until it is taken, and a late answer for it finds nothing', () => {
-  const calls = new CallsInFlight<Call>();
+  const calls = new InFlight<Call>();
   calls.add({ id: 1, name: 'one' });
   calls.add({ id: 2, name: 'two' });
   assert.equal(calls.size, 2);
@@ -25,7 +25,7 @@ test('a call is found by its id until it is taken, and a late answer for it find
 });
 
 test('slow calls stay findable while tens of thousands of quick ones pass through their slots', () => {
-  const calls = new CallsInFlight<Call>();
+  const calls = new InFlight<Call>();
   const slow: Call[] = [];
   for (let id = 1; id <= 300; id++) {
     const call = { id, name: `slow ${id}` };
@@ -57,7 +57,7 @@ test('slow calls stay findable while tens of thousands of quick ones pass throug
 });
 
 test('more calls in flight than the ring has slots are all kept, and clear empties it', () => {
-  const calls = new CallsInFlight<Call>();
+  const calls = new InFlight<Call>();
   const many = Array.from({ length: 10_000 }, (_, i) => ({ id: i + 1, name: String(i + 1) }));
   for (const call of many) calls.add(call);
   assert.equal(calls.size, many.length);
