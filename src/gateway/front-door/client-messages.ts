@@ -17,7 +17,7 @@ import { countClientMessageDrop, counts, type ClientMessageDrop } from '../../me
 import { FrameType } from '../../protocol/frames.js';
 import type { PeerLink } from '../../transport/peer-link.js';
 import { WarnLimiter } from '../../transport/warn-limiter.js';
-import { SessionState, type GatewaySession, type HeldMessage } from './gateway-sessions.js';
+import { HEARD, SessionState, type GatewaySession, type HeldMessage } from './gateway-sessions.js';
 
 export interface ClientMessagesOptions {
   /** Messages of one session that may wait for its onMessage (`websocket.maxQueuedMessages`). */
@@ -190,7 +190,7 @@ export class ClientMessages {
     if (session.readPaused) {
       session.readPaused = false;
       // Its pongs waited unread with its messages (keepalive skips a paused session).
-      session.alive = true;
+      session.bytesReadAtPing = HEARD;
       session.ws?.resume();
     }
   }

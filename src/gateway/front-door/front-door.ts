@@ -144,7 +144,6 @@ export class FrontDoor {
   // Shared listeners (`this` is the socket): no closures per session.
   readonly #onWsMessage: (this: WebSocket, data: Buffer, isBinary: boolean) => void;
   readonly #onWsClose: (this: WebSocket, code: number, reason: Buffer) => void;
-  readonly #onWsPong: (this: WebSocket) => void;
   readonly #onWsError: (this: WebSocket, err: Error) => void;
   readonly #onUpgradingClose: (this: UpgradingSocket) => void;
   readonly #onExpired: (session: GatewaySession) => void;
@@ -259,9 +258,6 @@ export class FrontDoor {
       closed(session, code, reason);
       // ws closes only once the socket has: the session's limits are released now (#opened).
       release(session);
-    };
-    this.#onWsPong = function () {
-      (this as SessionSocket)[SESSION].alive = true;
     };
     this.#onWsError = function (err) {
       logger.debug({ err: err.message, sessionId: (this as SessionSocket)[SESSION].id }, 'WebSocket protocol error');
@@ -455,7 +451,6 @@ export class FrontDoor {
     this.#d.directory.add(session.service, session.businessId, session.id, { openedAt: session.openedAt, metadata: session.metadata });
     ws.on('message', this.#onWsMessage);
     ws.on('close', this.#onWsClose);
-    ws.on('pong', this.#onWsPong);
     ws.on('error', this.#onWsError);
     if (expiresAt !== undefined) session.expiresAt = expiresAt;
     this.#delivery.opened(session, (read) => this.#welcome(session, read));
@@ -506,7 +501,6 @@ export class FrontDoor {
   }
 
   #fromClient(session: GatewaySession, data: Buffer, isBinary: boolean): void {
-    session.alive = true;
     if (session.v1 !== undefined) {
       // weft.v1: text is control, binary is an application message behind one flags byte.
       if (!isBinary) return this.#control(session, data);

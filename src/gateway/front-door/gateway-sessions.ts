@@ -88,8 +88,12 @@ export interface GatewaySession {
   queuedBytes: number;
   /** The client speaks weft.v1 (positions, receipts, in-band tokens); undefined: bare payloads. */
   readonly v1: V1State | undefined;
-  /** Heard from since the last ping (keepalive). */
-  alive: boolean;
+  /**
+   * The socket's bytesRead when it was last pinged (keepalive): anything
+   * read since, a pong or a message, means the client is there. HEARD: count
+   * it as heard from (just opened, or its reads just resumed).
+   */
+  bytesReadAtPing: number;
   /** Client messages sent to the host whose onMessage has not run yet (client-messages.ts). */
   inFlight: number;
   /** Client messages read while the socket paused, in order, not yet sent; undefined: none. */
@@ -109,6 +113,9 @@ export interface GatewaySession {
   /** Open and past its first message (weft.v1: welcome): its room memberships may write (rooms.ts). */
   roomsReady: boolean;
 }
+
+/** `bytesReadAtPing` of a session that counts as heard from, whatever its socket read. */
+export const HEARD = -1;
 
 export function newSession(
   id: string,
@@ -145,7 +152,7 @@ export function newSession(
             leftEpoch: '',
             base: 0,
           },
-    alive: true,
+    bytesReadAtPing: HEARD,
     inFlight: 0,
     held: undefined,
     readPaused: false,
