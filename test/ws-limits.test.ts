@@ -211,6 +211,24 @@ test('closes a peer that never answers pings, while a normal client on the same 
   await stillServing(stack, normal, 'ping');
 });
 
+test('a client that sends messages but never answers pings is still taken for alive', async (t) => {
+  const pingIntervalMs = 200;
+  const stack = await startStack(t, { gateway: { websocket: { pingIntervalMs } } });
+  const chatty = await connectWs(`${stack.wsUrl}/api/chat?businessId=chatty`, { autoPong: false });
+  const silent = await connectWs(`${stack.wsUrl}/api/chat?businessId=chatty`, { autoPong: false });
+  t.after(() => [chatty, silent].forEach((c) => c.ws.terminate()));
+  let chattyPings = 0;
+  chatty.ws.on('ping', () => (chattyPings += 1));
+  // Anything the gateway reads from the client counts as its answer, a message as much as a pong.
+  const talk = setInterval(() => chatty.ws.send('hello'), pingIntervalMs / 4);
+  t.after(() => clearInterval(talk));
+  const closed = await silent.closed;
+  assert.deepEqual([closed.code, closed.reason], [4002, 'no answer to ping']);
+  const seen = chattyPings;
+  await eventually(() => chattyPings >= seen + 3, 10_000, 'more pings to the client that talks');
+  assert.equal(chatty.ws.readyState, chatty.ws.OPEN);
+});
+
 test('spreads pings over the interval instead of sending them in one burst', async (t) => {
   const sessions = 200;
   // 200 handshakes from 127.0.0.1 at once: over the default per-address rate, which is not what is tested.
