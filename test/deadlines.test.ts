@@ -76,6 +76,38 @@ test('a call added after the list emptied, or by an expiring call, expires in it
   deadlines.stop();
 });
 
+test('a call made by an expiring call’s handler does not hold back the calls already waiting', async () => {
+  // a and b share a timeout; a's handler adds c. b must expire at its own time, not with c.
+  const timeoutMs = 200;
+  const expiredAt = new Map<string, number>();
+  let done!: () => void;
+  const all = new Promise<void>((resolve) => (done = resolve));
+  const deadlines = new Deadlines<Entry>((e) => {
+    expiredAt.set(e.name, performance.now());
+    if (e.name === 'a') deadlines.add(entry('c'), timeoutMs);
+    if (expiredAt.size === 3) done();
+  });
+  const a = entry('a');
+  deadlines.add(a, timeoutMs);
+  await new Promise((r) => setTimeout(r, 100));
+  const b = entry('b');
+  deadlines.add(b, timeoutMs);
+  await all;
+  deadlines.stop();
+  const cDueAt = expiredAt.get('a')! + timeoutMs;
+  assert.ok(expiredAt.get('b')! < cDueAt - 50, `b expired ${(cDueAt - expiredAt.get('b')!).toFixed(0)} ms before c was due: it waited for c's timer`);
+});
+
+test('a timeout longer than a Node timer can hold is waited out, not fired at once', async () => {
+  const expired: string[] = [];
+  const deadlines = new Deadlines<Entry>((e) => expired.push(e.name));
+  deadlines.add(entry('a month'), 30 * 24 * 3600 * 1000);
+  deadlines.add(entry('soon'), 10);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(expired, ['soon']);
+  deadlines.stop();
+});
+
 test('a process whose calls have all settled exits without waiting for their deadlines', async () => {
   // A child that adds and removes a call due in ten minutes: it must end as soon as its work is done.
   const script = `

@@ -36,13 +36,15 @@ test('a query string parses as URLSearchParams would, names lower-cased, the fir
     '&a=1',
     'a=1&a',
     '\u00e9=\u00fc',
+    '?a=1',
+    '??a=1',
   ];
   for (const raw of cases) assert.deepEqual({ ...parseQuery(raw) }, reference(raw), raw);
 });
 
 test('every short query over an alphabet of its separators and escapes parses as URLSearchParams would', () => {
   // The parser has a path for queries with nothing to decode and one for the rest: both are swept.
-  const alphabet = ['a', 'B', '=', '&', '%', '2', '0', '+', '\u00e9'];
+  const alphabet = ['a', 'B', '=', '&', '%', '2', '0', '+', '?', '\u00e9'];
   let seed = 7;
   const next = (n: number): number => {
     seed = (seed * 1103515245 + 12345) % 2147483648;
@@ -53,6 +55,13 @@ test('every short query over an alphabet of its separators and escapes parses as
     const length = next(9);
     for (let j = 0; j < length; j++) raw += alphabet[next(alphabet.length)];
     assert.deepEqual({ ...parseQuery(raw) }, reference(raw), raw);
+  }
+});
+
+test('a query of thousands of pairs without values parses as URLSearchParams would', () => {
+  // The parser looks for the next '=' only once it has passed the last one (no scan per pair).
+  for (const raw of ['a&'.repeat(8000), 'a&'.repeat(8000) + 'b=2', 'x=1&' + 'a&'.repeat(8000)]) {
+    assert.deepEqual({ ...parseQuery(raw) }, reference(raw));
   }
 });
 

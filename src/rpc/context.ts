@@ -25,11 +25,8 @@ export interface CallContext {
 
 const storage = new AsyncLocalStorage<CallContext>();
 
-/** Pushes made so far in a call a host serves, kept on its context: out of sight, and no WeakMap entry per call. */
-const PUSHES = Symbol('weft.pushes');
-type Counted = CallContext & { [PUSHES]?: number };
-/** The same for a context made elsewhere (a test's, say). */
-const pushesOfOthers = new WeakMap<CallContext, number>();
+/** Pushes made so far by each call being served, for their dedupe keys (a WeakMap: nothing of it shows on the context). */
+const pushesOfCall = new WeakMap<CallContext, number>();
 
 /** The context of a call a host serves, from what came on the wire. */
 export function servedContext(
@@ -40,13 +37,8 @@ export function servedContext(
   traceparent: string | undefined,
   callKey: string | undefined,
 ): CallContext {
-  const ctx: { -readonly [K in keyof CallContext]: CallContext[K] } & { [PUSHES]: number } = {
-    traceId,
-    callerNodeId,
-    headers,
-    deadline,
-    [PUSHES]: 0,
-  };
+  // Built field by field, not from spreads of little objects made for each call.
+  const ctx: { -readonly [K in keyof CallContext]: CallContext[K] } = { traceId, callerNodeId, headers, deadline };
   if (traceparent !== undefined && traceparent !== '') ctx.traceparent = traceparent;
   if (callKey !== undefined) ctx.callKey = callKey;
   return ctx;
@@ -54,12 +46,9 @@ export function servedContext(
 
 /** Counts a push made in the call of `ctx`; returns its place among the call's pushes, from 1. */
 export function countPushOfCall(ctx: CallContext): number {
-  const counted = ctx as Counted;
-  const n = counted[PUSHES];
-  if (n !== undefined) return (counted[PUSHES] = n + 1);
-  const other = (pushesOfOthers.get(ctx) ?? 0) + 1;
-  pushesOfOthers.set(ctx, other);
-  return other;
+  const n = (pushesOfCall.get(ctx) ?? 0) + 1;
+  pushesOfCall.set(ctx, n);
+  return n;
 }
 
 /**

@@ -23,6 +23,15 @@ interface DueList {
   head: Due | undefined;
   tail: Due | undefined;
   timer: NodeJS.Timeout | undefined;
+  /** Expiring its due entries: an entry added meanwhile leaves the timer to the end of that. */
+  firing: boolean;
+}
+
+/** Node's longest timer; a longer one would fire after 1 ms. */
+const MAX_TIMER_MS = 0x7fffffff;
+
+function delayMs(ms: number): number {
+  return Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(ms)));
 }
 
 export class Deadlines<T extends Due> {
@@ -38,7 +47,7 @@ export class Deadlines<T extends Due> {
   add(entry: T, timeoutMs: number): void {
     let list = this.#lists.get(timeoutMs);
     if (list === undefined) {
-      list = { timeoutMs, head: undefined, tail: undefined, timer: undefined };
+      list = { timeoutMs, head: undefined, tail: undefined, timer: undefined, firing: false };
       this.#lists.set(timeoutMs, list);
     }
     entry.dueAt = performance.now() + timeoutMs;
@@ -49,7 +58,8 @@ export class Deadlines<T extends Due> {
     else list.tail.dueNext = entry;
     list.tail = entry;
     // The timer stays set while calls come and go; it only keeps the process alive while one is out.
-    if (list.timer === undefined) list.timer = setTimeout(() => this.#fire(list), timeoutMs);
+    if (list.firing) return;
+    if (list.timer === undefined) list.timer = setTimeout(() => this.#fire(list), delayMs(timeoutMs));
     else list.timer.ref();
   }
 
@@ -75,21 +85,30 @@ export class Deadlines<T extends Due> {
 
   #fire(list: DueList): void {
     list.timer = undefined;
+    list.firing = true;
     const now = performance.now();
-    // Timers may fire a little before performance.now() says the time has come: allow a millisecond.
-    while (list.head !== undefined && list.head.dueAt <= now + 1) {
-      const entry = list.head as T;
-      this.remove(entry);
-      this.#expire(entry);
+    try {
+      // Timers may fire a little before performance.now() says the time has come: allow a millisecond.
+      while (list.head !== undefined && list.head.dueAt <= now + 1) {
+        const entry = list.head as T;
+        this.remove(entry);
+        this.#expire(entry);
+      }
+    } finally {
+      // Even when a handler threw, what is left in the list keeps its timer.
+      list.firing = false;
+      this.#arm(list, now);
     }
-    // An expired call's handler made another call of this timeout, and with it the timer.
-    if (list.timer !== undefined) return;
+  }
+
+  /** Sets the list's timer for its head, or lets the list go when it is empty. */
+  #arm(list: DueList, now: number): void {
     const head = list.head;
     if (head === undefined) {
       // Idle since the timer was set: the list goes, and the next call of this timeout makes another.
       if (this.#lists.get(list.timeoutMs) === list) this.#lists.delete(list.timeoutMs);
       return;
     }
-    list.timer = setTimeout(() => this.#fire(list), Math.max(1, Math.ceil(head.dueAt - now)));
+    list.timer = setTimeout(() => this.#fire(list), delayMs(head.dueAt - now));
   }
 }

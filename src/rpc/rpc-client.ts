@@ -258,7 +258,7 @@ export class RpcClient {
     this.#stoppedWith = error;
     for (const call of this.#pending.all()) this.#settle(call, error);
     this.#pending.clear();
-    this.#deadlines.stop();
+    // The deadlines stay: a call still being dialed settles at its own, if the dial never ends.
   }
 
   #retry(call: PendingCall, error: WeftError): void {
