@@ -110,7 +110,12 @@ test('the dashboard shows nodes, the service, its sessions and a push rate that 
   const service = (await page.textContent('#services tr[data-service="IChatAppService"]')) ?? '';
   assert.match(service, /WS \/api\/chat/);
   assert.match(service, /GET \/api\/chat\/push/);
-  assert.equal(await page.textContent('#by-service tr[data-service="IChatAppService"] td:nth-child(2)'), '7');
+  // The seventh session opened on the client before the gateway counted it: the live page catches up.
+  await page.waitForFunction(
+    () => document.querySelector('#by-service tr[data-service="IChatAppService"] td:nth-child(2)')?.textContent === '7',
+    undefined,
+    { timeout: 10_000 },
+  );
   assert.match((await page.textContent('#top')) ?? '', /<img src=x onerror="window.__injected=1">1IChatAppService/);
   assert.equal(await page.$$eval('#top img', (imgs) => imgs.length), 0);
   assert.equal(await page.evaluate(() => (window as { __injected?: number }).__injected), undefined);
