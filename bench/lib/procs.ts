@@ -5,9 +5,9 @@
  * or fails.
  */
 import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { GcPauses } from './child.js';
 
 const PROCS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'procs');
@@ -237,6 +237,11 @@ export function startProc(name: string, script: string, args: Record<string, unk
   const execArgv = ['--expose-gc', ...extra.split(' ').filter((a) => a !== '')];
   if (profiled) execArgv.push('--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`);
   if (heapProfiled) execArgv.push('--heap-prof', `--heap-prof-dir=${profileDir}`, `--heap-prof-name=${name}-${Date.now()}.heapprofile`);
+  // BENCH_SURVIVORS=gateway: where what survives the scavenges was allocated (survivors.ts).
+  if ((process.env['BENCH_SURVIVORS'] ?? '').split(',').includes(name)) {
+    mkdirSync(profileDir, { recursive: true });
+    execArgv.push('--import', pathToFileURL(path.join(path.dirname(fileURLToPath(import.meta.url)), 'survivors.js')).href);
+  }
   const child = fork(path.join(PROCS_DIR, `${script}.js`), [], {
     execArgv,
     env: { ...process.env, BENCH_ARGS: JSON.stringify(args), BENCH_NAME: name },
