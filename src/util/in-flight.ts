@@ -7,10 +7,11 @@
  * successor (for iterators). Once one of those tables has been promoted,
  * the scavenger takes it as a root until the next full GC: every later
  * table survives, and with it every entry each one held and what the entry
- * holds (for the gateway, a call held its whole request). A slot is overwritten, never
- * copied. Ids rise by one, so a call's slot is its id modulo the ring's
- * size; a slot still held by a slow call sends the newcomer to a small Map,
- * and the ring doubles when that Map grows past an eighth of it.
+ * holds (for the gateway, a call held its whole request). A slot is
+ * overwritten, never copied. Ids rise by one, so an entry's slot is its id
+ * modulo the ring's size; a slot still held by a slow entry sends the
+ * newcomer to a small Map, and the ring doubles when that Map grows past an
+ * eighth of it.
  */
 
 /** What the ring holds: anything with the id it was added under. */
