@@ -3,12 +3,12 @@
  * headers and JSON body to the method's parameters, calls the service and
  * answers with the wrapper.
  */
-import { SpanKind, contextFromHeaders, endSpan, startSpan, type Attributes, type Context } from '../tracing/tracing.js';
+import { SpanKind, contextFromHeaders, endSpan, startSpan, type Context } from '../tracing/tracing.js';
 import { observeHttp } from '../metrics/metrics.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WeftError, toWeftError } from '../errors.js';
 import type { Logger } from '../logger.js';
-import type { MethodDescriptor, ParamDescriptor } from '../contract/contract.js';
+import type { ParamDescriptor } from '../contract/contract.js';
 import type { CallOptions, RpcClient } from '../rpc/rpc-client.js';
 import type { Admission, AuthGate } from './auth/auth-gate.js';
 import { businessIdProblem, givenBusinessIds, isBusinessIdName } from './auth/business-id.js';
@@ -126,28 +126,6 @@ function firstHeader(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** What every request of a route needs of its method, worked out once per method. */
-interface RoutePlan {
-  spanName: string;
-  spanAttributes: Attributes;
-  bodyParam: ParamDescriptor | undefined;
-}
-
-const plans = new WeakMap<MethodDescriptor, RoutePlan>();
-
-function planOf(method: MethodDescriptor): RoutePlan {
-  let plan = plans.get(method);
-  if (plan === undefined) {
-    plan = {
-      spanName: `${method.verb} ${method.path}`,
-      spanAttributes: { 'http.request.method': method.verb, 'http.route': method.path },
-      bodyParam: method.params.find((p) => p.from === 'body'),
-    };
-    plans.set(method, plan);
-  }
-  return plan;
-}
-
 export class HttpApi {
   readonly #rpc: RpcClient;
   readonly #o: HttpApiOptions;
@@ -165,11 +143,10 @@ export class HttpApi {
   handle(req: IncomingMessage, res: ServerResponse, match: RouteMatch, query: Record<string, string>, path: string): () => void {
     // By route template, never by path: a label per URL would grow without bound.
     const startedAt = performance.now();
-    const method = match.route.method;
-    const { path: template, verb } = method;
+    const route = match.route;
+    const { path: template, verb } = route.method;
     // The client's traceparent, if any, is the parent of this request's span and of the call it makes.
-    const plan = planOf(method);
-    const traced = startSpan(plan.spanName, SpanKind.SERVER, contextFromHeaders(req.headers), plan.spanAttributes);
+    const traced = startSpan(route.spanName, SpanKind.SERVER, contextFromHeaders(req.headers), route.spanAttributes);
     const closed = (): void => {
       // A response cut off before it finished (the client left) is not a request served: no observation.
       if (res.writableFinished) {
@@ -209,7 +186,7 @@ export class HttpApi {
           else this.#call(req, res, match, query, body, result, traced.ctx, path);
         });
     };
-    if (plan.bodyParam === undefined) {
+    if (route.bodyParam === undefined) {
       req.resume();
       withBody(undefined);
       return closed;

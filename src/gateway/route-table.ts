@@ -5,16 +5,22 @@
  * a service with no live instance keeps its routes (503, retry later) for a
  * grace period, then they are removed (404).
  */
-import type { ContractDescriptor, MethodDescriptor } from '../contract/contract.js';
+import type { ContractDescriptor, MethodDescriptor, ParamDescriptor } from '../contract/contract.js';
 import { routeKey, type HttpVerb } from '../contract/routes.js';
 import type { RegistryView } from '../registry/registry.js';
 import { callTarget } from '../rpc/proxy.js';
 import type { CallTarget } from '../rpc/rpc-client.js';
+import type { Attributes } from '../tracing/tracing.js';
 
 export interface HttpRoute {
   service: string;
   method: MethodDescriptor;
   target: CallTarget;
+  /** The request span's name and attributes, made once with the route. */
+  spanName: string;
+  spanAttributes: Attributes;
+  /** The parameter the JSON body binds to, if any. */
+  bodyParam: ParamDescriptor | undefined;
   /** Path split into segments; `null` marks a parameter segment. */
   segments: (string | null)[];
   /** Parameter names of the `null` segments, in order. */
@@ -101,6 +107,12 @@ export interface RouteMatch {
 
 function splitPath(path: string): string[] {
   return path.split('/').filter((s) => s !== '');
+}
+
+/** A path as static routes are keyed: lower case, no empty segment. One with none is its own key, unsplit. */
+function staticPath(path: string): string {
+  const clean = path.charCodeAt(0) === 0x2f && !path.includes('//') && (path.length === 1 || path.charCodeAt(path.length - 1) !== 0x2f);
+  return clean ? path.toLowerCase() : `/${splitPath(path.toLowerCase()).join('/')}`;
 }
 
 /** Two live contracts that declare the same route; the older keeps it. */
@@ -203,7 +215,16 @@ export class RouteTable {
         }
         claimed.set(key, name);
         const { segments, paramNames } = parseTemplate(method.path);
-        const route: HttpRoute = { service: name, method, target: callTarget(name, method), segments, paramNames };
+        const route: HttpRoute = {
+          service: name,
+          method,
+          target: callTarget(name, method),
+          spanName: `${method.verb} ${method.path}`,
+          spanAttributes: { 'http.request.method': method.verb, 'http.route': method.path },
+          bodyParam: method.params.find((p) => p.from === 'body'),
+          segments,
+          paramNames,
+        };
         if (paramNames.length === 0) {
           staticRoutes.set(`${method.verb} /${segments.join('/')}`, route);
         } else {
@@ -227,18 +248,10 @@ export class RouteTable {
 
   /** The route for a request, or undefined. Throws URIError on a malformed escape in the path. */
   match(verb: string, path: string): RouteMatch | undefined {
-    // A path with no empty segment is its own key: a static route is found without splitting it.
-    const clean = path.charCodeAt(0) === 0x2f && !path.includes('//') && (path.length === 1 || path.charCodeAt(path.length - 1) !== 0x2f);
-    if (clean) {
-      const found = this.#static.get(verb + ' ' + path.toLowerCase());
-      if (found !== undefined) return { route: found, pathParams: {} };
-    }
+    const found = this.#static.get(`${verb} ${staticPath(path)}`);
+    if (found !== undefined) return { route: found, pathParams: {} };
     const parts = splitPath(path);
     const lower = parts.map((p) => p.toLowerCase());
-    if (!clean) {
-      const found = this.#static.get(`${verb} /${lower.join('/')}`);
-      if (found !== undefined) return { route: found, pathParams: {} };
-    }
     const list = this.#dynamic.get(verb as HttpVerb);
     if (list === undefined) return undefined;
     for (const route of list) {

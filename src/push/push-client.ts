@@ -141,13 +141,12 @@ export class PushClient {
     let pending: PendingPush | undefined;
     // Packed on its first send, once its ack id is in, and only once for every gateway it goes to.
     const shared = new SharedFrame(frame);
-    let ackId = 0;
     let resolveOuter: (n: number) => void = () => {};
     const promise = new Promise<number>((resolve) => (resolveOuter = resolve));
     for (const gateway of gateways) {
       if (!this.#live.isLive(gateway)) continue;
       if (pending === undefined) {
-        ackId = this.#nextAckId++;
+        const ackId = this.#nextAckId++;
         if (this.#nextAckId > 0x7fffffff) this.#nextAckId = 1;
         frame[1] = ackId;
         pending = {
@@ -174,12 +173,12 @@ export class PushClient {
       this.#links.connect(gateway).then(
         (opened) => {
           p.dialing -= 1;
-          if (this.#pending.get(ackId) === p) this.#sendOn(p, opened, shared);
-          this.#finishIfDone(ackId, p);
+          if (this.#pending.get(p.id) === p) this.#sendOn(p, opened, shared);
+          this.#finishIfDone(p);
         },
         () => {
           p.dialing -= 1;
-          this.#finishIfDone(ackId, p);
+          this.#finishIfDone(p);
         },
       );
     }
@@ -190,7 +189,7 @@ export class PushClient {
       endSpan(span);
       return new Promise((resolve) => setImmediate(resolve, 0));
     }
-    this.#finishIfDone(ackId, pending);
+    this.#finishIfDone(pending);
     return promise;
   }
 
@@ -260,7 +259,7 @@ export class PushClient {
     if (i < 0) return;
     pending.waiting.splice(i, 1);
     pending.delivered += delivered;
-    this.#finishIfDone(ackId, pending);
+    this.#finishIfDone(pending);
   }
 
   #onLinkClosed(link: PeerLink): void {
@@ -268,14 +267,14 @@ export class PushClient {
       const i = pending.waiting.indexOf(link);
       if (i < 0) continue;
       pending.waiting.splice(i, 1);
-      this.#finishIfDone(pending.id, pending);
+      this.#finishIfDone(pending);
     }
   }
 
-  #finishIfDone(ackId: number, pending: PendingPush): void {
+  #finishIfDone(pending: PendingPush): void {
     if (pending.dialing === 0 && pending.waiting.length === 0) {
       // Already given up on by the sweep (a gateway dialed too late): answered once, observed once.
-      if (this.#pending.take(ackId) !== pending) return;
+      if (this.#pending.take(pending.id) !== pending) return;
       observePushAck(pending.kind, (performance.now() - pending.startedAt) / 1000);
       pending.span.setAttribute('weft.push.delivered', pending.delivered);
       endSpan(pending.span);

@@ -25,32 +25,6 @@ export interface CallContext {
 
 const storage = new AsyncLocalStorage<CallContext>();
 
-/** Pushes made so far by each call being served, for their dedupe keys (a WeakMap: nothing of it shows on the context). */
-const pushesOfCall = new WeakMap<CallContext, number>();
-
-/** The context of a call a host serves, from what came on the wire. */
-export function servedContext(
-  traceId: string,
-  callerNodeId: string,
-  headers: Readonly<Record<string, string>>,
-  deadline: number,
-  traceparent: string | undefined,
-  callKey: string | undefined,
-): CallContext {
-  // Built field by field, not from spreads of little objects made for each call.
-  const ctx: { -readonly [K in keyof CallContext]: CallContext[K] } = { traceId, callerNodeId, headers, deadline };
-  if (traceparent !== undefined && traceparent !== '') ctx.traceparent = traceparent;
-  if (callKey !== undefined) ctx.callKey = callKey;
-  return ctx;
-}
-
-/** Counts a push made in the call of `ctx`; returns its place among the call's pushes, from 1. */
-export function countPushOfCall(ctx: CallContext): number {
-  const n = (pushesOfCall.get(ctx) ?? 0) + 1;
-  pushesOfCall.set(ctx, n);
-  return n;
-}
-
 /**
  * The context of the call being served, or undefined outside a call.
  *

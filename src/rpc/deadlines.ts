@@ -77,12 +77,6 @@ export class Deadlines<T extends Due> {
     if (list.head === undefined) list.timer?.unref();
   }
 
-  /** Stops every timer; the entries stay where they are and never expire. */
-  stop(): void {
-    for (const list of this.#lists.values()) clearTimeout(list.timer);
-    this.#lists.clear();
-  }
-
   #fire(list: DueList): void {
     list.timer = undefined;
     list.firing = true;

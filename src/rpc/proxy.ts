@@ -7,7 +7,13 @@ import type { CallOptions, CallTarget, RpcClient } from './rpc-client.js';
 
 /** The call target of a method, from its descriptor (the gateway has only descriptors). */
 export function callTarget(service: string, m: MethodDescriptor): CallTarget {
-  const target: CallTarget = { service, method: m.name, idempotent: m.idempotent };
+  const target: CallTarget = {
+    service,
+    method: m.name,
+    idempotent: m.idempotent,
+    spanName: `${service}/${m.name}`,
+    spanAttributes: { 'rpc.system': 'weft', 'rpc.service': service, 'rpc.method': m.name },
+  };
   if (m.timeoutMs !== undefined) target.timeoutMs = m.timeoutMs;
   if (m.select !== undefined) {
     target.select = m.select;

@@ -54,6 +54,9 @@ export interface CallTarget {
   /** Index of the parameter hashed for `select: { hashBy }`. */
   hashParamIndex?: number;
   idempotent?: boolean;
+  /** The client span's name and attributes, made once with the target (callTarget in proxy.ts). */
+  spanName: string;
+  spanAttributes: Attributes;
 }
 
 /** Called once with a call's outcome: its error, or undefined and its value. */
@@ -90,21 +93,6 @@ interface PendingCall extends Due {
 /** Errors after which another instance may take the call. */
 function failsOver(code: string): boolean {
   return code === 'Overloaded' || code === 'Draining' || code === 'CommunicationError';
-}
-
-/** A target's span name and attributes, made once: a target lives as long as its route or proxy. */
-const spans = new WeakMap<CallTarget, { name: string; attributes: Attributes }>();
-
-function spanOf(target: CallTarget): { name: string; attributes: Attributes } {
-  let named = spans.get(target);
-  if (named === undefined) {
-    named = {
-      name: `${target.service}/${target.method}`,
-      attributes: { 'rpc.system': 'weft', 'rpc.service': target.service, 'rpc.method': target.method },
-    };
-    spans.set(target, named);
-  }
-  return named;
 }
 
 function hasKeys(record: Record<string, string>): boolean {
@@ -169,8 +157,7 @@ export class RpcClient {
     const now = Date.now();
     let timeoutMs = options.timeoutMs ?? target.timeoutMs ?? this.#o.defaultTimeoutMs;
     if (parent !== undefined) timeoutMs = Math.min(timeoutMs, Math.max(0, parent.deadline - now));
-    const named = spanOf(target);
-    const traced = startSpan(named.name, SpanKind.CLIENT, options.traceContext ?? parentContext(parent?.traceparent), named.attributes);
+    const traced = startSpan(target.spanName, SpanKind.CLIENT, options.traceContext ?? parentContext(parent?.traceparent), target.spanAttributes);
     const ctx: WireCallContext = {
       t: options.traceId ?? parent?.traceId ?? traceIdOf(traced.ctx) ?? newTraceId(),
       c: this.#o.nodeId,

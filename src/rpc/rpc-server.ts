@@ -11,7 +11,7 @@ import type { AnyContract, MethodMap } from '../contract/contract.js';
 import { ArgsValidator } from '../contract/validate.js';
 import { FrameType, type WireCallContext } from '../protocol/frames.js';
 import type { FrameRoutes, PeerLink } from '../transport/peer-link.js';
-import { runInContext, servedContext, type CallContext } from './context.js';
+import { runInContext, type CallContext } from './context.js';
 
 export interface RpcServerOptions {
   maxConcurrentCalls: number;
@@ -137,7 +137,15 @@ export class RpcServer {
     }
     const traced = startSpan(m.spanName, SpanKind.SERVER, contextFrom(wireCtx.p), m.spanAttributes);
     const traceparent = traceparentOf(traced.ctx) || wireCtx.p;
-    const ctx = servedContext(wireCtx.t, wireCtx.c, wireCtx.h ?? EMPTY_HEADERS, Date.now() + (wireCtx.d ?? 0), traceparent, wireCtx.k);
+    // Built field by field, not from spreads of little objects made for each call.
+    const ctx: { -readonly [K in keyof CallContext]: CallContext[K] } = {
+      traceId: wireCtx.t,
+      callerNodeId: wireCtx.c,
+      headers: wireCtx.h ?? EMPTY_HEADERS,
+      deadline: Date.now() + (wireCtx.d ?? 0),
+    };
+    if (traceparent !== undefined && traceparent !== '') ctx.traceparent = traceparent;
+    if (wireCtx.k !== undefined) ctx.callKey = wireCtx.k;
     this.#inFlight += 1;
     const startedAt = performance.now();
     const seconds = (): number => (performance.now() - startedAt) / 1000;

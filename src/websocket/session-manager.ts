@@ -4,7 +4,7 @@
  * this host owns, one Redis read for the others; sends go as one frame per
  * gateway that holds a target session.
  */
-import { countPushOfCall, currentContext } from '../rpc/context.js';
+import { currentContext, type CallContext } from '../rpc/context.js';
 import { WeftError } from '../errors.js';
 import { FrameType } from '../protocol/frames.js';
 import type { BusinessSessions, SessionDirectory } from '../directory/session-directory.js';
@@ -504,6 +504,9 @@ export class SessionManager {
   }
 }
 
+/** Pushes made so far by each call being served, for their dedupe keys. */
+const pushesOfCall = new WeakMap<CallContext, number>();
+
 /**
  * The key a push made inside a call is kept under: the call's key (the same
  * on every attempt, on any host) and the push's place among the call's
@@ -513,7 +516,9 @@ export class SessionManager {
 function dedupeKeyOfCall(): string | undefined {
   const ctx = currentContext();
   if (ctx?.callKey === undefined) return undefined;
-  return `${ctx.callKey}.${countPushOfCall(ctx)}`;
+  const n = (pushesOfCall.get(ctx) ?? 0) + 1;
+  pushesOfCall.set(ctx, n);
+  return `${ctx.callKey}.${n}`;
 }
 
 /** A room name any gateway could take (each gateway holds to its own `websocket.maxRoomNameLength`); BadRequest otherwise. */
